@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xio-manager: options, domain directory and lock, EAL, memory, control
+ * socket, then the event loop until SIGTERM/SIGINT.
+ *
+ * --daemon forks before anything else, so no EAL thread is ever forked;
+ * the parent only waits for the child's status byte (0 = ready, else the
+ * exit code) and exits with it, so errors still reach the caller's stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <rte_eal.h>
+
+#include "manager.h"
+#include "sys.h"
+
+/* Parent side of --daemon: returns only in the child, with the pipe to report on. */
+static int daemon_fork(void)
+{
+	int p[2];
+	unsigned char code;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		mgr_err("pipe: %s", strerror(errno));
+		exit(MGR_EXIT_ERROR);
+	}
+	pid = fork();
+	if (pid < 0) {
+		mgr_err("fork: %s", strerror(errno));
+		exit(MGR_EXIT_ERROR);
+	}
+	if (pid > 0) {
+		ssize_t n;
+		close(p[1]);
+		do
+			n = read(p[0], &code, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			int st;
+			code = MGR_EXIT_ERROR;
+			if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st))
+				code = (unsigned char)WEXITSTATUS(st);
+		}
+		_exit(code);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+static void daemon_ready(int fd)
+{
+	unsigned char ok = 0;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (write(fd, &ok, 1) < 0) {
+		/* the parent is gone: nobody to tell */
+	}
+	close(fd);
+}
+
+/* <rundir>/<domain>, created, canonical and safe; sets the derived paths. */
+static int domain_dir(struct mgr *m)
+{
+	char real[PATH_MAX];
+	int r;
+
+	r = mgr_mkdir_p(m->o.rundir, 0755, (gid_t)-1);
+	if (r < 0) {
+		mgr_err("cannot create %s: %s", m->o.rundir, strerror(-r));
+		return r;
+	}
+	if (!realpath(m->o.rundir, real)) {
+		mgr_err("%s: %s", m->o.rundir, strerror(errno));
+		return -errno;
+	}
+	r = mgr_check_dir(real, false);
+	if (r < 0) {
+		mgr_err("refusing run directory %s: not a directory owned by us or root, or "
+			"writable by others",
+			real);
+		return r;
+	}
+	if (snprintf(m->dir, sizeof(m->dir), "%s/%s", real, m->o.domain) >= (int)sizeof(m->dir) ||
+	    snprintf(m->ctl_path, sizeof(m->ctl_path), "%s/control", m->dir) >=
+		(int)sizeof(m->ctl_path) ||
+	    snprintf(m->pid_path, sizeof(m->pid_path), "%s/manager.pid", m->dir) >=
+		(int)sizeof(m->pid_path)) {
+		mgr_err("run directory path too long for a socket: %s", real);
+		return -ENAMETOOLONG;
+	}
+	r = mgr_mkdir_p(m->dir, m->dir_mode, m->o.gid);
+	if (r < 0) {
+		mgr_err("cannot create %s: %s", m->dir, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* One manager per domain. Returns 0, or an exit code. */
+static int take_lock(struct mgr *m)
+{
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/lock", m->dir);
+	m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, m->sock_mode);
+	if (m->lock_fd < 0 && errno == EACCES) /* someone else's domain: we may still test it */
+		m->lock_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (m->lock_fd < 0) {
+		mgr_err("cannot open %s: %s", path, strerror(errno));
+		return MGR_EXIT_ERROR;
+	}
+	while ((r = flock(m->lock_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	if (r < 0 && errno == EWOULDBLOCK) {
+		mgr_err("domain '%s' already has a manager", m->o.domain);
+		return MGR_EXIT_RUNNING;
+	}
+	if (r < 0) {
+		mgr_err("cannot lock %s: %s", path, strerror(errno));
+		return MGR_EXIT_ERROR;
+	}
+	/* only now that it is ours do we insist on owning the directory */
+	r = mgr_check_dir(m->dir, true);
+	if (r < 0) {
+		mgr_err("refusing %s: it belongs to another user or is writable by others", m->dir);
+		return MGR_EXIT_ERROR;
+	}
+	if (chmod(m->dir, m->dir_mode) < 0 ||
+	    (m->o.gid != (gid_t)-1 && chown(m->dir, (uid_t)-1, m->o.gid) < 0)) {
+		mgr_err("cannot set the mode of %s: %s", m->dir, strerror(errno));
+		return MGR_EXIT_ERROR;
+	}
+	if (m->o.gid != (gid_t)-1 && fchown(m->lock_fd, (uid_t)-1, m->o.gid) < 0)
+		return MGR_EXIT_ERROR;
+	return 0;
+}
+
+static int write_pidfile(struct mgr *m)
+{
+	char tmp[PATH_MAX + 8], buf[32];
+	int fd, n;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", m->pid_path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n || close(fd) < 0 || rename(tmp, m->pid_path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return -e;
+	}
+	return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct mgr *m = arg;
+
+	(void)sig;
+	(void)what;
+	event_base_loopbreak(m->base);
+}
+
+static int signals_init(struct mgr *m)
+{
+	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+
+	for (int i = 0; i < 3; i++) {
+		if (sigs[i] == SIGHUP && m->o.daemon) {
+			signal(SIGHUP, SIG_IGN);
+			continue;
+		}
+		m->sig_ev[i] = evsignal_new(m->base, sigs[i], on_signal, m);
+		if (!m->sig_ev[i] || event_add(m->sig_ev[i], NULL) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Everything up to a served control socket. Returns 0 or an exit code. */
+static int setup(struct mgr *m)
+{
+	int r;
+
+	r = domain_dir(m);
+	if (r < 0)
+		return MGR_EXIT_ERROR;
+	r = take_lock(m);
+	if (r)
+		return r;
+	r = mgr_layout(m);
+	if (r < 0) {
+		mgr_err("bad slot layout: %s", strerror(-r));
+		return MGR_EXIT_ERROR;
+	}
+	if (mgr_eal_start(m) < 0)
+		return MGR_EXIT_ERROR;
+	if (mgr_mem_init(m) < 0)
+		return MGR_EXIT_ERROR;
+	r = mgr_netns_init(m);
+	if (r < 0) {
+		mgr_err("cannot open our network namespace: %s", strerror(-r));
+		return MGR_EXIT_ERROR;
+	}
+	/* entries of listeners that died with the previous manager's domain */
+	mgr_rv_cleanup(m);
+
+	m->base = event_base_new();
+	if (!m->base || signals_init(m) < 0 || mgr_sweep_timer_init(m) < 0) {
+		mgr_err("cannot set up the event loop");
+		return MGR_EXIT_ERROR;
+	}
+	r = mgr_control_open(m);
+	if (r < 0) {
+		mgr_err("cannot serve %s: %s", m->ctl_path, strerror(-r));
+		return MGR_EXIT_ERROR;
+	}
+	r = write_pidfile(m);
+	if (r < 0)
+		mgr_err("cannot write %s: %s", m->pid_path, strerror(-r));
+	return 0;
+}
+
+static void teardown(struct mgr *m)
+{
+	mgr_control_close(m);
+	if (m->pid_path[0])
+		unlink(m->pid_path);
+	for (int i = 0; i < 3; i++)
+		if (m->sig_ev[i])
+			event_free(m->sig_ev[i]);
+	if (m->sweep_ev)
+		event_free(m->sweep_ev);
+	if (m->base)
+		event_base_free(m->base);
+	mgr_netns_close(m);
+	free(m->seen);
+	if (m->mz)
+		rte_eal_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+	static struct mgr m;
+	int r, ready = -1;
+
+	xio_sys_use_libc();
+	r = mgr_parse_args(&m.o, argc, argv);
+	if (r)
+		return r > 0 ? MGR_EXIT_OK : MGR_EXIT_USAGE;
+	m.lock_fd = m.ctl_fd = m.own_netns_fd = -1;
+	m.mem.fd = -1;
+	TAILQ_INIT(&m.clients);
+	m.dir_mode = m.o.gid != (gid_t)-1 ? 0770 : 0700;
+	m.sock_mode = m.o.gid != (gid_t)-1 ? 0660 : 0600;
+	umask(m.o.gid != (gid_t)-1 ? 007 : 077);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (m.o.daemon)
+		ready = daemon_fork();
+	r = setup(&m);
+	if (r) {
+		if (ready >= 0) {
+			unsigned char code = (unsigned char)r;
+			if (write(ready, &code, 1) < 0) {
+				/* parent gone */
+			}
+		}
+		if (m.ctl_fd >= 0)
+			mgr_control_close(&m);
+		return r;
+	}
+	if (m.o.verbose)
+		fprintf(stderr,
+			"xio-manager: domain '%s' pid %d generation %016" PRIx64
+			", %s memory (%u kB pages), %u slots, %u kB rings, %llu MB, control %s\n",
+			m.o.domain, (int)getpid(), m.hdr->generation,
+			m.hugepages ? "hugepage" : "ordinary", m.mem.page_size / 1024, m.o.nslots,
+			m.o.ring_bytes / 1024, (unsigned long long)(m.hdr->total_len >> 20),
+			m.ctl_path);
+	if (ready >= 0)
+		daemon_ready(ready);
+
+	event_base_dispatch(m.base);
+	teardown(&m);
+	return MGR_EXIT_OK;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/* Command line of xio-manager. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager.h"
+
+#define MAX_SLOTS   65536u
+#define MAX_RING_KB 65536u /* 64 MiB per direction */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xio-manager [--domain NAME] [--rundir DIR] [--slots N] [--ring-kb K]\n"
+		"                   [--group GROUP] [--foreground|--daemon]\n"
+		"                   [--hugepages auto|yes|no] [-v] [--help] [--version]\n"
+		"\n"
+		"  --domain NAME     domain to serve ($XIO_DOMAIN, default \"xio\")\n"
+		"  --rundir DIR      run directory ($XIO_RUNDIR, default /run/xio; without\n"
+		"                    root: $XDG_RUNTIME_DIR/xio or /tmp/xio-$UID)\n"
+		"  --slots N         connection slots (default 512)\n"
+		"  --ring-kb K       ring capacity per direction, power of two >= 4 (default 256)\n"
+		"  --group GROUP     members of GROUP may join the domain\n"
+		"  --foreground      stay in the foreground (default)\n"
+		"  --daemon          detach once the control socket is ready\n"
+		"  --hugepages MODE  auto (default), yes (fail without), no\n"
+		"  -v, --verbose     print a summary line on start\n");
+}
+
+static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_group(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	uint32_t v;
+
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) == 0 && res) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	if (parse_u32(name, 0, UINT32_MAX - 1, &v) == 0) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+	fputs("xio-manager: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\n", stderr);
+	return -EINVAL;
+}
+
+int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"domain", required_argument, NULL, 'd'}, {"rundir", required_argument, NULL, 'r'},
+	    {"slots", required_argument, NULL, 's'},  {"ring-kb", required_argument, NULL, 'k'},
+	    {"group", required_argument, NULL, 'g'},  {"foreground", no_argument, NULL, 'f'},
+	    {"daemon", no_argument, NULL, 'D'},	      {"hugepages", required_argument, NULL, 'H'},
+	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	const char *domain = xio_default_domain();
+	const char *rundir = NULL;
+	uint32_t kb = 256;
+	int c;
+
+	*o = (struct mgr_opts){.nslots = 512, .gid = (gid_t)-1, .hugepages = MGR_HP_AUTO};
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			domain = optarg;
+			break;
+		case 'r':
+			rundir = optarg;
+			break;
+		case 's':
+			if (parse_u32(optarg, 1, MAX_SLOTS, &o->nslots) < 0)
+				return bad("--slots wants 1..65536, not '%s'", optarg);
+			break;
+		case 'k':
+			if (parse_u32(optarg, 4, MAX_RING_KB, &kb) < 0 || (kb & (kb - 1)))
+				return bad("--ring-kb wants a power of two in 4..65536, not '%s'",
+					   optarg);
+			break;
+		case 'g':
+			if (parse_group(optarg, &o->gid) < 0)
+				return bad("no group '%s'", optarg);
+			break;
+		case 'f':
+			o->daemon = false;
+			break;
+		case 'D':
+			o->daemon = true;
+			break;
+		case 'H':
+			if (!strcmp(optarg, "auto"))
+				o->hugepages = MGR_HP_AUTO;
+			else if (!strcmp(optarg, "yes"))
+				o->hugepages = MGR_HP_YES;
+			else if (!strcmp(optarg, "no"))
+				o->hugepages = MGR_HP_NO;
+			else
+				return bad("--hugepages wants auto, yes or no, not '%s'", optarg);
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("xio-manager %s (layout %u, protocol %u)\n", XIO_VERSION,
+			       XIO_LAYOUT_VERSION, XIO_PROTO_VERSION);
+			return 1;
+		default:
+			bad("unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s' (see --help)", argv[optind]);
+	if (!xio_domain_name_ok(domain))
+		return bad("bad domain name '%s' (want [A-Za-z0-9_.-]{1,32})", domain);
+	snprintf(o->domain, sizeof(o->domain), "%s", domain);
+	o->ring_bytes = kb * 1024;
+	if (rundir) {
+		if (!*rundir ||
+		    snprintf(o->rundir, sizeof(o->rundir), "%s", rundir) >= (int)sizeof(o->rundir))
+			return bad("bad run directory '%s'", rundir);
+	} else if (xio_default_rundir(o->domain, o->rundir, sizeof(o->rundir)) < 0) {
+		return bad("default run directory too long%s", "");
+	}
+	return 0;
+}

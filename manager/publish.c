@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rendezvous entries: $dir/rv/<netns inode>/<key>/<generation>-<pid>-<seq>[-d]
+ * where <key> names the TCP address (addr.h). We bind an entry only for a
+ * requester that shows us its kernel TCP LISTEN socket, so no domain member
+ * can impersonate a server it does not run; the requester listen()s on the
+ * AF_UNIX socket itself after our reply.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "manager.h"
+
+/* An entry younger than this may be bound but not listening yet. */
+#define RV_YOUNG_SEC 5
+
+static int sockopt_int(int fd, int level, int name, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	*v = 0;
+	return getsockopt(fd, level, name, v, &len) < 0 ? -errno : 0;
+}
+
+/* The TCP listener must be real: stream, IP, TCP, listening. */
+static int check_tcp_listener(int fd, struct xio_endpoint *ep, bool *dual)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int type, proto, acc, v6only = 1;
+
+	if (sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
+	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || proto != IPPROTO_TCP ||
+	    sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc) < 0 || acc != 1)
+		return -EPERM;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return -EPERM;
+	if (xio_ep_from_sockaddr(ep, (struct sockaddr *)&ss, sl) < 0)
+		return -EPERM;
+	if (ss.ss_family == AF_INET6)
+		sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only);
+	/* an IPv6 wildcard listener that is not v6-only also serves IPv4 clients */
+	*dual = ss.ss_family == AF_INET6 && !v6only && xio_ep_is_any(ep);
+	return 0;
+}
+
+/* The AF_UNIX socket we are to bind: a fresh, unbound stream socket. */
+static int check_unix_socket(int fd)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = sizeof(sa);
+	int dom, type;
+
+	if (sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &dom) < 0 || dom != AF_UNIX ||
+	    sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM)
+		return -EINVAL;
+	if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0 || sl > sizeof(sa_family_t))
+		return -EINVAL;
+	return 0;
+}
+
+/* The network namespace of the TCP listener (what its clients' addresses mean). */
+static int listener_netns(struct mgr *m, struct mgr_client *c, int fd, uint64_t *ino)
+{
+	int ns = ioctl(fd, SIOCGSKNS);
+
+	if (ns >= 0)
+		return mgr_netns_add_fd(m, ns, ino);
+	/* SIOCGSKNS needs CAP_NET_ADMIN: the requester's namespace is the next best guess */
+	if (mgr_netns_add_pid(m, c->pid, ino) == 0) {
+		if (!*ino)
+			*ino = m->own_netns;
+		return 0;
+	}
+	*ino = m->own_netns;
+	return 0;
+}
+
+int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publish *req,
+		const int fds[2], char *path, size_t pathlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct xio_endpoint ep;
+	char key[XIO_KEY_MAX], dir[PATH_MAX];
+	uint64_t ns;
+	bool dual;
+	int r, n;
+
+	r = check_tcp_listener(fds[1], &ep, &dual);
+	if (r < 0)
+		return r;
+	r = check_unix_socket(fds[0]);
+	if (r < 0)
+		return r;
+	r = xio_listener_key(&ep, key, sizeof(key));
+	if (r < 0)
+		return r;
+	r = listener_netns(m, c, fds[1], &ns);
+	if (r < 0)
+		return r;
+	n = snprintf(dir, sizeof(dir), "%s/rv/%" PRIu64 "/%s", m->dir, ns, key);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	r = mgr_mkdir_p(dir, m->dir_mode, m->o.gid);
+	if (r < 0)
+		return r;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%016" PRIx64 "-%d-%" PRIu64 "%s", dir,
+		     m->hdr->generation, req->pid > 0 ? req->pid : (int)c->pid, ++m->publish_seq,
+		     dual ? "-d" : "");
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path) || (size_t)n >= pathlen)
+		return -ENAMETOOLONG;
+	if (bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	if (chmod(sa.sun_path, m->sock_mode) < 0 ||
+	    (m->o.gid != (gid_t)-1 && chown(sa.sun_path, (uid_t)-1, m->o.gid) < 0)) {
+		r = -errno;
+		unlink(sa.sun_path);
+		return r;
+	}
+	memcpy(path, sa.sun_path, (size_t)n + 1);
+	atomic_fetch_add_explicit(&m->hdr->stats.publishes, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- cleanup ---------------------------------------------------------------- */
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_cb(const char *path, uint32_t qlen, void *arg)
+{
+	struct names *s = arg;
+
+	(void)qlen;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		char **v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		s->v = v;
+		s->cap = cap;
+	}
+	if ((s->v[s->n] = strdup(path)))
+		s->n++;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(struct names *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	*s = (struct names){0};
+}
+
+/* Listening path names in namespace @idx (-1: ours). Returns 0 or -errno. */
+static int names_load(struct mgr *m, ssize_t idx, struct names *s)
+{
+	int nl = mgr_netns_diag_socket(m, idx);
+	int r;
+
+	if (nl < 0)
+		return nl;
+	r = mgr_diag_listeners(nl, names_cb, s);
+	close(nl);
+	if (r < 0) {
+		names_free(s);
+		return r;
+	}
+	if (s->n)
+		qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+	return 0;
+}
+
+/* For a namespace we cannot look into: does anything accept on @path? */
+static bool probe_alive(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r;
+
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= (int)sizeof(sa.sun_path))
+		return false; /* we never bind such a name */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = r == 0 ? 0 : errno;
+	close(fd);
+	return r != ECONNREFUSED && r != ENOENT;
+}
+
+/* Sweep one <key> directory. @names is NULL when only a probe can tell. */
+static void clean_key_dir(const char *kdir, const struct names *names, time_t now)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(kdir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		const char *p = path;
+		bool alive;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", kdir, e->d_name) >= (int)sizeof(path) ||
+		    lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		if (now - st.st_ctime < RV_YOUNG_SEC && now >= st.st_ctime)
+			continue; /* bound a moment ago; its owner may not have called listen() */
+		if (names)
+			alive =
+			    names->n && bsearch(&p, names->v, names->n, sizeof(*names->v), cmp_str);
+		else
+			alive = probe_alive(path);
+		if (!alive)
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(kdir); /* fails while entries remain: that is fine */
+}
+
+static void clean_ns_dir(struct mgr *m, const char *nsdir, uint64_t ino, time_t now)
+{
+	struct names names = {0};
+	bool have = false;
+	char kdir[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if (ino == m->own_netns)
+		have = names_load(m, -1, &names) == 0;
+	else if (mgr_netns_find(m, ino) >= 0)
+		have = names_load(m, mgr_netns_find(m, ino), &names) == 0;
+	d = opendir(nsdir);
+	if (!d)
+		goto out;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(kdir, sizeof(kdir), "%s/%s", nsdir, e->d_name) >= (int)sizeof(kdir))
+			continue;
+		clean_key_dir(kdir, have ? &names : NULL, now);
+	}
+	closedir(d);
+	rmdir(nsdir);
+out:
+	names_free(&names);
+}
+
+void mgr_rv_cleanup(struct mgr *m)
+{
+	char rv[PATH_MAX], nsdir[PATH_MAX];
+	time_t now = time(NULL);
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(rv, sizeof(rv), "%s/rv", m->dir);
+	d = opendir(rv);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long long ino;
+
+		if (e->d_name[0] == '.')
+			continue;
+		ino = strtoull(e->d_name, &end, 10);
+		if (*end ||
+		    snprintf(nsdir, sizeof(nsdir), "%s/%s", rv, e->d_name) >= (int)sizeof(nsdir))
+			continue;
+		clean_ns_dir(m, nsdir, ino, now);
+	}
+	closedir(d);
+}

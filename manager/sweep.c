@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The slot sweep: a slot lives as long as the kernel objects do. It is freed
+ * when neither end's AF_UNIX socket exists any more (sock_diag by inode),
+ * never because a pid died: fork, daemonizing and SCM_RIGHTS move
+ * connections between processes.
+ *
+ * Races we guard against:
+ *  - a socket created after the dump started: we read the slots (and so the
+ *    inodes, which are stored after the socket exists) before dumping;
+ *  - a socket moving between hash chains (bind) while the dump walks them:
+ *    a slot is only freed when two dumps both miss its sockets;
+ *  - a client that died after its offer while the server end still waits,
+ *    unaccepted, in a rendezvous backlog (it has no inode until accepted) or
+ *    is between accept and claim: such slots wait out a grace period and
+ *    any non-empty rendezvous backlog.
+ * The timer runs only while slots are in use: an idle manager sleeps.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "manager.h"
+
+struct snap {
+	uint32_t i;
+	bool ok, confirm;
+	uint64_t w, cino, sino;
+};
+
+/* Dump every namespace we know into @set. Returns false if one could not be read. */
+static bool dump_all(struct mgr *m, const struct snap *sn, size_t n, struct mgr_inoset *set)
+{
+	bool complete = true;
+
+	for (ssize_t k = -1; k < (ssize_t)m->n_netns; k++) {
+		struct mgr_inoset one = {0};
+		int nl = mgr_netns_diag_socket(m, k);
+		int r = nl < 0 ? nl : mgr_diag_inodes(nl, &one);
+
+		if (nl >= 0)
+			close(nl);
+		if (r < 0) {
+			complete = false;
+			if (k >= 0 && sn)
+				m->netns[k].hit = true; /* cannot rule it out */
+			mgr_inoset_free(&one);
+			continue;
+		}
+		mgr_inoset_sort(&one);
+		if (k >= 0 && sn) {
+			m->netns[k].hit = false;
+			for (size_t j = 0; j < n && !m->netns[k].hit; j++)
+				m->netns[k].hit = mgr_inoset_has(&one, sn[j].cino) ||
+						  mgr_inoset_has(&one, sn[j].sino);
+		}
+		for (size_t j = 0; j < one.n && complete; j++)
+			if (mgr_inoset_add(set, one.v[j]) < 0)
+				complete = false;
+		mgr_inoset_free(&one);
+	}
+	mgr_inoset_sort(set);
+	return complete;
+}
+
+struct pending_ctx {
+	const char *prefix;
+	size_t len;
+	bool pending;
+};
+
+static void pending_cb(const char *path, uint32_t qlen, void *arg)
+{
+	struct pending_ctx *p = arg;
+
+	if (qlen && !strncmp(path, p->prefix, p->len))
+		p->pending = true;
+}
+
+/* Does any rendezvous listener hold connections nobody accepted yet? */
+static bool rv_backlog_pending(struct mgr *m)
+{
+	char prefix[PATH_MAX];
+	struct pending_ctx p = {.prefix = prefix};
+
+	p.len = (size_t)snprintf(prefix, sizeof(prefix), "%s/rv/", m->dir);
+	for (ssize_t k = -1; k < (ssize_t)m->n_netns && !p.pending; k++) {
+		int nl = mgr_netns_diag_socket(m, k);
+		int r = nl < 0 ? nl : mgr_diag_listeners(nl, pending_cb, &p);
+		if (nl >= 0)
+			close(nl);
+		if (r < 0)
+			return true;
+	}
+	return p.pending;
+}
+
+static void dec_in_use(struct xio_domain_hdr *h)
+{
+	uint64_t v = atomic_load_explicit(&h->stats.slots_in_use, memory_order_relaxed);
+
+	while (v &&
+	       !atomic_compare_exchange_weak_explicit(&h->stats.slots_in_use, &v, v - 1,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+static bool reclaim(struct mgr *m, const struct snap *p)
+{
+	struct xio_domain_hdr *h = m->hdr;
+	struct xio_slot *s = xio_slot_at(h, p->i);
+	uint32_t old = XIO_SLOT_TOKEN(p->w), tok = old + 1;
+	uint64_t w = p->w, nw;
+
+	if (atomic_load_explicit(&s->client_ino, memory_order_acquire) != p->cino ||
+	    atomic_load_explicit(&s->server_ino, memory_order_acquire) != p->sino)
+		return false;
+	/* park it where clients cannot take it while we reset it */
+	if (!atomic_compare_exchange_strong(&s->state, &w, XIO_SLOT_WORD(old, MGR_SLOT_RECLAIMING)))
+		return false;
+	atomic_fetch_add_explicit(&h->stats.bytes_closed, s->dir[0].bytes + s->dir[1].bytes,
+				  memory_order_relaxed);
+	mgr_slot_clear(s);
+	/* a new token makes a late claim of the old offer fail */
+	if (mgr_random(&tok, sizeof(tok)) < 0 || tok == old)
+		tok = old + 1;
+	nw = XIO_SLOT_WORD(tok, XIO_SLOT_FREE);
+	atomic_store_explicit(&s->state, nw, memory_order_release);
+	dec_in_use(h);
+	atomic_fetch_add_explicit(&h->stats.slots_reclaimed, 1, memory_order_relaxed);
+	m->seen[p->i].word = nw;
+	return true;
+}
+
+/* Decide for one non-free slot whether it looks abandoned. */
+static void judge(struct mgr *m, struct snap *p, const struct mgr_inoset *live, bool complete,
+		  uint64_t now, int *pending)
+{
+	struct xio_slot *s = xio_slot_at(m->hdr, p->i);
+	uint32_t st = XIO_SLOT_STATE(p->w);
+	bool aged = now - m->seen[p->i].since_ns >= MGR_GRACE_NS;
+	bool server_gone = !p->sino || (complete && !mgr_inoset_has(live, p->sino));
+
+	p->ok = p->confirm = false;
+	if (!server_gone)
+		return;
+	if (!p->cino) {
+		/* the client has not recorded its socket yet: only time tells */
+		uint64_t a = s->alloc_ns;
+		if (!aged || (a && a <= now && now - a < MGR_GRACE_NS))
+			return;
+		p->confirm = p->sino != 0;
+	} else {
+		if (!complete || mgr_inoset_has(live, p->cino))
+			return;
+		if (st == XIO_SLOT_OFFERED || (st == XIO_SLOT_ESTABLISHED && !p->sino)) {
+			if (!aged)
+				return;
+			if (*pending < 0)
+				*pending = rv_backlog_pending(m);
+			if (*pending)
+				return;
+		}
+		p->confirm = true;
+	}
+	p->ok = true;
+}
+
+uint32_t mgr_sweep(struct mgr *m)
+{
+	struct xio_domain_hdr *h = m->hdr;
+	struct mgr_inoset live = {0}, again = {0};
+	uint64_t now = mgr_now_ns();
+	struct snap *sn;
+	size_t n = 0, nconfirm = 0;
+	uint32_t in_use = 0, freed = 0;
+	int pending = -1;
+	bool complete;
+
+	sn = malloc(h->nslots * sizeof(*sn));
+	if (!sn)
+		return h->nslots; /* try again later */
+	for (uint32_t i = 0; i < h->nslots; i++) {
+		struct xio_slot *s = xio_slot_at(h, i);
+		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+		uint32_t st = XIO_SLOT_STATE(w);
+
+		if (st == XIO_SLOT_FREE || st == MGR_SLOT_RECLAIMING) {
+			m->seen[i].word = w;
+			continue;
+		}
+		in_use++;
+		if (m->seen[i].word != w)
+			m->seen[i] = (struct mgr_seen){.word = w, .since_ns = now};
+		sn[n++] = (struct snap){
+		    .i = i,
+		    .w = w,
+		    .cino = atomic_load_explicit(&s->client_ino, memory_order_acquire),
+		    .sino = atomic_load_explicit(&s->server_ino, memory_order_acquire),
+		};
+	}
+	if (!n) {
+		for (size_t k = 0; k < m->n_netns; k++)
+			m->netns[k].hit = false;
+		goto out;
+	}
+
+	complete = dump_all(m, sn, n, &live);
+	for (size_t j = 0; j < n; j++) {
+		judge(m, &sn[j], &live, complete, now, &pending);
+		nconfirm += sn[j].ok && sn[j].confirm;
+	}
+	if (nconfirm) {
+		bool c2 = dump_all(m, NULL, 0, &again);
+		for (size_t j = 0; j < n; j++)
+			if (sn[j].ok && sn[j].confirm &&
+			    (!c2 || (sn[j].cino && mgr_inoset_has(&again, sn[j].cino)) ||
+			     (sn[j].sino && mgr_inoset_has(&again, sn[j].sino))))
+				sn[j].ok = false;
+	}
+	for (size_t j = 0; j < n; j++)
+		if (sn[j].ok && reclaim(m, &sn[j]))
+			freed++;
+out:
+	free(sn);
+	mgr_inoset_free(&live);
+	mgr_inoset_free(&again);
+	mgr_netns_prune(m);
+	return in_use - freed;
+}
+
+static void sweep_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct mgr *m = arg;
+
+	(void)fd;
+	(void)what;
+	if (mgr_sweep(m) > 0)
+		mgr_sweep_arm(m);
+}
+
+int mgr_sweep_timer_init(struct mgr *m)
+{
+	m->seen = calloc(m->o.nslots, sizeof(*m->seen));
+	m->sweep_ev = evtimer_new(m->base, sweep_timer, m);
+	return m->seen && m->sweep_ev ? 0 : -ENOMEM;
+}
+
+void mgr_sweep_arm(struct mgr *m)
+{
+	struct timeval tv = {.tv_sec = 1};
+
+	if (!evtimer_pending(m->sweep_ev, NULL))
+		evtimer_add(m->sweep_ev, &tv);
+}

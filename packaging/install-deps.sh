@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages X-IO needs to build, test and benchmark.
+# Used by .ci/run and ./xio-demo. Idempotent, needs no stdin; run as root.
+#
+#   packaging/install-deps.sh          install what is missing
+#   packaging/install-deps.sh --list   print the package list and exit
+#
+# While apt-get runs, a policy-rc.d that returns 101 stops packages from
+# starting their own daemons (no systemd is assumed); it is removed again
+# afterwards unless it was there before.
+set -euo pipefail
+
+PACKAGES=(
+	# build
+	build-essential cmake pkg-config
+	# DPDK: the manager's EAL and memzones, rte_ring's inline code
+	dpdk-dev libdpdk-dev libnuma-dev libbsd-dev
+	# libevent: the manager's event loop
+	libevent-dev
+	# Check: unit tests
+	check libsubunit-dev
+	# code style
+	clang-format
+	# integration tests and benchmarks: real, unmodified programs
+	iperf3 sockperf curl socat python3
+	# tools the test scripts use (ss, ip, pgrep, fuser, taskset, flock)
+	iproute2 procps psmisc util-linux
+)
+
+if [[ ${1:-} == --list ]]; then
+	printf '%s\n' "${PACKAGES[@]}"
+	exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} == 0)); then
+	echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+	exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+
+if ((EUID != 0)); then
+	echo "install-deps: must run as root to install packages (missing: ${missing[*]})" >&2
+	exit 1
+fi
+
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\n# installed by X-IO packaging/install-deps.sh while apt-get runs\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	created_policy=1
+elif ! grep -q 'exit 101' "$policy"; then
+	echo "install-deps: warning: $policy exists and does not return 101; packages may start daemons" >&2
+fi
+cleanup() { if ((created_policy)); then rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+apt-get update -q </dev/null
+apt-get install "${apt_opts[@]}" --no-install-recommends "${PACKAGES[@]}" </dev/null
+echo "install-deps: done"

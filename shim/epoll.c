@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * epoll over a mix of X-IO and kernel fds.
+ *
+ * Kernel fds stay registered in the application's epoll instance as they
+ * are. X-IO fds (the AF_UNIX end of a connection, the rendezvous listener of
+ * an X-IO TCP listener) go into a private "shadow" epoll instance, which is
+ * itself registered in the application's instance under a random 64-bit
+ * marker. epoll_wait reports X-IO readiness from ring state, sleeps in the
+ * kernel on the application's instance (woken by doorbells through the
+ * shadow), and hides the marker's events.
+ *
+ * Level-triggered readiness is exact. EPOLLET reports a new edge when data
+ * arrived (or the peer consumed) since the last report; EPOLLONESHOT
+ * disables the item until EPOLL_CTL_MOD. Both are per process (documented).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "shim.h"
+
+struct ep_item {
+	int fd;
+	enum fd_kind kind;
+	struct xio_conn *conn;
+	struct xio_listener *listener;
+	struct epoll_event ev; /* what the application asked for */
+	uint32_t last_in, last_out;
+	bool disabled;	   /* EPOLLONESHOT fired */
+	bool helper_ready; /* listener: shadow saw its rendezvous socket readable */
+};
+
+struct ep_set {
+	_Atomic int refs;
+	pthread_mutex_t lock;
+	int shadow;
+	uint64_t marker;
+	struct ep_item **items;
+	int n, cap;
+};
+
+void ep_set_get(struct ep_set *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+static void item_free(struct ep_item *it)
+{
+	if (it->conn)
+		xio_conn_put(it->conn);
+	if (it->listener)
+		xio_listener_put(it->listener);
+	free(it);
+}
+
+void ep_set_put(struct ep_set *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	for (int i = 0; i < s->n; i++)
+		item_free(s->items[i]);
+	free(s->items);
+	real.close(s->shadow);
+	free(s);
+}
+
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	int base = 512;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
+		base = (int)(rl.rlim_cur * 3 / 4);
+	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (nfd < 0)
+		return fd;
+	real.close(fd);
+	return nfd;
+}
+
+static struct ep_set *set_of(int epfd)
+{
+	struct fd_entry *e = fdt_get(epfd);
+	return e && e->kind == FD_EPOLL ? e->epoll : NULL;
+}
+
+static struct ep_set *set_create(int epfd)
+{
+	struct ep_set *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->lock, NULL);
+	if (getrandom(&s->marker, sizeof(s->marker), 0) != sizeof(s->marker))
+		s->marker = (uint64_t)(uintptr_t)s ^ 0x9e3779b97f4a7c15ull;
+	s->shadow = real.epoll_create1(EPOLL_CLOEXEC);
+	if (s->shadow < 0) {
+		free(s);
+		return NULL;
+	}
+	s->shadow = move_high(s->shadow);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = s->marker};
+	if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, s->shadow, &ev) < 0) {
+		real.close(s->shadow);
+		free(s);
+		return NULL;
+	}
+	if (fdt_set_epoll(epfd, s) < 0)
+		return NULL;
+	return s;
+}
+
+static int find(struct ep_set *s, int fd)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->items[i]->fd == fd)
+			return i;
+	return -1;
+}
+
+static void remove_at(struct ep_set *s, int i)
+{
+	struct ep_item *it = s->items[i];
+	int kfd = it->kind == FD_LISTENER ? xio_listener_helper_fd(it->listener) : it->fd;
+	real.epoll_ctl(s->shadow, EPOLL_CTL_DEL, kfd, NULL);
+	s->items[i] = s->items[--s->n];
+	item_free(it);
+}
+
+static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, struct epoll_event *ev)
+{
+	if (s->n == s->cap) {
+		int cap = s->cap ? s->cap * 2 : 16;
+		void *p = realloc(s->items, (size_t)cap * sizeof(*s->items));
+		if (!p)
+			return -ENOMEM;
+		s->items = p;
+		s->cap = cap;
+	}
+	struct ep_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	it->fd = fd;
+	it->kind = e->kind;
+	it->ev = *ev;
+	it->last_in = it->last_out = 0xffffffffu;
+	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = it};
+	int kfd = fd;
+	if (e->kind == FD_LISTENER) {
+		/* The TCP half stays a plain kernel registration with the application's data. */
+		if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, ev) < 0) {
+			int err = errno;
+			free(it);
+			return -err;
+		}
+		kfd = xio_listener_helper_fd(e->listener);
+		xio_listener_get(e->listener);
+		it->listener = e->listener;
+	} else {
+		xio_conn_get(e->conn);
+		it->conn = e->conn;
+	}
+	if (real.epoll_ctl(s->shadow, EPOLL_CTL_ADD, kfd, &sev) < 0) {
+		int err = errno;
+		if (e->kind == FD_LISTENER)
+			real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		item_free(it);
+		return -err;
+	}
+	s->items[s->n++] = it;
+	return 0;
+}
+
+XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	SHIM_INIT();
+	struct fd_entry *e = fdt_get(fd);
+	struct ep_set *s = set_of(epfd);
+	if (!e || (e->kind != FD_CONN && e->kind != FD_LISTENER) || epfd == fd)
+		return real.epoll_ctl(epfd, op, fd, ev);
+	if (op != EPOLL_CTL_DEL && !ev) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (!s && op == EPOLL_CTL_ADD && !(s = set_create(epfd)))
+		return real.epoll_ctl(epfd, op, fd, ev); /* cannot shadow: errno from the kernel */
+	if (!s) {
+		errno = ENOENT;
+		return -1;
+	}
+	int r = 0;
+	pthread_mutex_lock(&s->lock);
+	int i = find(s, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		r = i >= 0 ? -EEXIST : add_item(s, epfd, fd, e, ev);
+		break;
+	case EPOLL_CTL_MOD:
+		if (i < 0) {
+			r = -ENOENT;
+			break;
+		}
+		if (s->items[i]->kind == FD_LISTENER && real.epoll_ctl(epfd, op, fd, ev) < 0) {
+			r = -errno;
+			break;
+		}
+		s->items[i]->ev = *ev;
+		s->items[i]->disabled = false;
+		s->items[i]->last_in = s->items[i]->last_out = 0xffffffffu;
+		break;
+	case EPOLL_CTL_DEL:
+		if (i < 0) {
+			r = -ENOENT;
+			break;
+		}
+		if (s->items[i]->kind == FD_LISTENER)
+			real.epoll_ctl(epfd, op, fd, ev);
+		remove_at(s, i);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return (int)shim_ret(r);
+}
+
+/* Ready X-IO items into @out (at most @max). Caller holds the set's lock. */
+static int collect(struct ep_set *s, struct epoll_event *out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < s->n && n < max; i++) {
+		struct ep_item *it = s->items[i];
+		struct fd_entry *e = fdt_get(it->fd);
+		if (!e || (it->conn && e->conn != it->conn) ||
+		    (it->listener && e->listener != it->listener)) {
+			remove_at(s, i--); /* fd closed behind our back: the kernel dropped it too */
+			continue;
+		}
+		if (it->disabled)
+			continue;
+		uint32_t want = it->ev.events | EPOLLERR | EPOLLHUP, ev;
+		if (it->kind == FD_LISTENER) {
+			ev = it->helper_ready ? (EPOLLIN & want) : 0;
+			it->helper_ready = false;
+		} else {
+			ev = xio_conn_ready(it->conn) & want;
+			if ((it->ev.events & EPOLLET) && ev) {
+				uint32_t in, outs;
+				xio_conn_edges(it->conn, &in, &outs);
+				if ((ev & EPOLLIN) && in == it->last_in)
+					ev &= ~(uint32_t)(EPOLLIN | EPOLLRDNORM);
+				if ((ev & EPOLLOUT) && outs == it->last_out)
+					ev &= ~(uint32_t)(EPOLLOUT | EPOLLWRNORM);
+				if (ev & EPOLLIN)
+					it->last_in = in;
+				if (ev & EPOLLOUT)
+					it->last_out = outs;
+			}
+		}
+		if (!ev)
+			continue;
+		out[n].events = ev;
+		out[n].data = it->ev.data;
+		n++;
+		if (it->ev.events & EPOLLONESHOT)
+			it->disabled = true;
+	}
+	return n;
+}
+
+static void announce(struct ep_set *s, bool on)
+{
+	for (int i = 0; i < s->n; i++) {
+		struct ep_item *it = s->items[i];
+		if (!it->conn || it->disabled)
+			continue;
+		unsigned want = it->ev.events & (EPOLLIN | EPOLLOUT);
+		if (on)
+			xio_conn_wait_prepare(it->conn, want);
+		else
+			xio_conn_wait_finish(it->conn, -1, want);
+	}
+}
+
+/* Drop the marker from kernel results; drain what the shadow instance reports. */
+static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
+{
+	int k = 0;
+	bool shadow = false;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 == s->marker && !(ev[i].events & ~(uint32_t)EPOLLIN)) {
+			shadow = true;
+			continue;
+		}
+		ev[k++] = ev[i];
+	}
+	if (!shadow)
+		return k;
+	struct epoll_event sev[64];
+	int m = real.epoll_wait(s->shadow, sev, 64, 0);
+	for (int i = 0; i < m; i++) {
+		struct ep_item *it = sev[i].data.ptr;
+		if (it->listener)
+			it->helper_ready = true;
+		else
+			xio_conn_wait_finish(it->conn, it->fd, 0);
+	}
+	return k;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* epoll_pwait with a timespec; millisecond resolution is what every kernel offers. */
+static int kernel_wait(int epfd, struct epoll_event *ev, int max, const struct timespec *tp,
+		       const sigset_t *mask)
+{
+	int ms = -1;
+	if (tp) {
+		int64_t v = ((int64_t)tp->tv_sec * 1000000000 + tp->tv_nsec + 999999) / 1000000;
+		ms = v > 0x7fffffff ? 0x7fffffff : (int)v;
+	}
+	return real.epoll_pwait(epfd, ev, max, ms, mask);
+}
+
+static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns,
+		   const sigset_t *mask)
+{
+	struct ep_set *s = set_of(epfd);
+	struct timespec ts, *tp;
+
+	if (!s || max <= 0) {
+		if (timeout_ns >= 0)
+			ts = (struct timespec){timeout_ns / 1000000000, timeout_ns % 1000000000};
+		return kernel_wait(epfd, ev, max, timeout_ns >= 0 ? &ts : NULL, mask);
+	}
+	ep_set_get(s);
+	int64_t deadline = timeout_ns >= 0 ? now_ns() + timeout_ns : -1;
+	int64_t spin_end = now_ns() + (int64_t)xio_spin_us() * 1000;
+	int result;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		int n = collect(s, ev, max);
+		bool any_conn = false;
+		for (int i = 0; i < s->n && !any_conn; i++)
+			any_conn = s->items[i]->conn != NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (n > 0) {
+			int k = real.epoll_wait(epfd, ev + n, max - n, 0);
+			if (k > 0) {
+				pthread_mutex_lock(&s->lock);
+				k = filter_kernel(s, ev + n, k);
+				pthread_mutex_unlock(&s->lock);
+			}
+			result = n + (k > 0 ? k : 0);
+			break;
+		}
+		int64_t now = now_ns();
+		if (any_conn && now < spin_end && (deadline < 0 || now < deadline))
+			continue;
+		pthread_mutex_lock(&s->lock);
+		announce(s, true);
+		n = collect(s, ev, max);
+		pthread_mutex_unlock(&s->lock);
+		tp = NULL;
+		if (n > 0 || deadline >= 0) {
+			int64_t d = n > 0 ? 0 : deadline - now_ns();
+			if (d < 0)
+				d = 0;
+			ts = (struct timespec){d / 1000000000, d % 1000000000};
+			tp = &ts;
+		}
+		int k = kernel_wait(epfd, ev + n, max - n, tp, mask);
+		int saved = errno;
+		pthread_mutex_lock(&s->lock);
+		announce(s, false);
+		if (k > 0)
+			k = filter_kernel(s, ev + n, k);
+		if (k >= 0 && n + k < max)
+			n += collect(s, ev + n + k, max - n - k);
+		pthread_mutex_unlock(&s->lock);
+		if (k < 0) {
+			if (n > 0) {
+				result = n;
+				break;
+			}
+			errno = saved;
+			result = -1;
+			break;
+		}
+		if (n + k > 0 || (deadline >= 0 && now_ns() >= deadline)) {
+			result = n + k;
+			break;
+		}
+		spin_end = 0; /* woken by a stale doorbell: sleep again without spinning */
+	}
+	ep_set_put(s);
+	return result;
+}
+
+XIO_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int ms)
+{
+	SHIM_INIT();
+	return ep_wait(epfd, ev, max, ms < 0 ? -1 : (int64_t)ms * 1000000, NULL);
+}
+
+XIO_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int ms, const sigset_t *mask)
+{
+	SHIM_INIT();
+	return ep_wait(epfd, ev, max, ms < 0 ? -1 : (int64_t)ms * 1000000, mask);
+}
+
+XIO_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+			    const sigset_t *mask)
+{
+	SHIM_INIT();
+	return ep_wait(epfd, ev, max, ts ? ts->tv_sec * 1000000000LL + ts->tv_nsec : -1, mask);
+}
+
+XIO_EXPORT int epoll_create(int size)
+{
+	SHIM_INIT();
+	int r = real.epoll_create(size);
+	if (r >= 0)
+		fdt_clear(r);
+	return r;
+}
+
+XIO_EXPORT int epoll_create1(int flags)
+{
+	SHIM_INIT();
+	int r = real.epoll_create1(flags);
+	if (r >= 0)
+		fdt_clear(r);
+	return r;
+}
+
+/*
+ * @fd is being closed. The kernel drops its registrations when the last
+ * reference to the file goes; our items are checked lazily in collect(),
+ * so nothing to do eagerly here beyond what close() already does.
+ */
+void shim_epoll_forget(int fd)
+{
+	(void)fd;
+}

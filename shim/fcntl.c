@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File-descriptor calls: fcntl/ioctl (O_NONBLOCK, FIONBIO, FIONREAD,
+ * SIOCOUTQ), the dup family and close_range. The kernel does the work —
+ * our fds are real kernel fds — we only keep the fd table in step.
+ */
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+
+#include "shim.h"
+
+static int do_fcntl(int fd, int cmd, long arg)
+{
+	SHIM_INIT();
+	struct fd_entry *e = fdt_get(fd);
+	int r = real.fcntl(fd, cmd, arg);
+	if (!e || r < 0)
+		return r;
+	switch (cmd) {
+	case F_SETFL:
+		e->nonblock = (arg & O_NONBLOCK) != 0;
+		break;
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		fdt_dup(fd, r);
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
+XIO_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+XIO_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return do_fcntl(fd, cmd, arg);
+}
+
+XIO_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	SHIM_INIT();
+	struct fd_entry *e = fdt_get(fd);
+	if (e && e->kind == FD_CONN && arg) {
+		if (req == FIONREAD) {
+			*(int *)arg = xio_conn_inq(e->conn);
+			return 0;
+		}
+		if (req == SIOCOUTQ) {
+			*(int *)arg = xio_conn_outq(e->conn);
+			return 0;
+		}
+	}
+	int r = real.ioctl(fd, req, arg);
+	if (r == 0 && e && req == FIONBIO && arg)
+		e->nonblock = *(int *)arg != 0;
+	return r;
+}
+
+XIO_EXPORT int dup(int fd)
+{
+	SHIM_INIT();
+	int r = real.dup(fd);
+	if (r >= 0)
+		fdt_dup(fd, r);
+	return r;
+}
+
+XIO_EXPORT int dup2(int oldfd, int newfd)
+{
+	SHIM_INIT();
+	if (oldfd != newfd && fdt_get(newfd))
+		shim_epoll_forget(newfd);
+	int r = real.dup2(oldfd, newfd);
+	if (r >= 0 && oldfd != newfd)
+		fdt_dup(oldfd, newfd);
+	return r;
+}
+
+XIO_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	SHIM_INIT();
+	if (oldfd != newfd && fdt_get(newfd))
+		shim_epoll_forget(newfd);
+	int r = real.dup3(oldfd, newfd, flags);
+	if (r >= 0)
+		fdt_dup(oldfd, newfd);
+	return r;
+}
+
+XIO_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	SHIM_INIT();
+	if (!real.close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	int r = real.close_range(first, last, flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		int max = fdt_max();
+		for (long fd = first; fd <= (long)last && fd <= max; fd++)
+			if (fdt_get((int)fd)) {
+				shim_epoll_forget((int)fd);
+				fdt_clear((int)fd);
+			}
+	}
+	return r;
+}

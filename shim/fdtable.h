@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shim's fd table: which application fds are X-IO connections or X-IO
+ * listeners. Two-level array of atomic pointers indexed by fd: lookups are
+ * two loads and never lock; an fd the table does not know is plain kernel.
+ */
+#ifndef XIO_FDTABLE_H
+#define XIO_FDTABLE_H
+
+#include <stdbool.h>
+
+struct xio_conn;
+struct xio_listener;
+struct ep_set;
+
+enum fd_kind { FD_KERNEL = 0, FD_CONN, FD_LISTENER, FD_EPOLL };
+
+struct fd_entry {
+	enum fd_kind kind;
+	union {
+		struct xio_conn *conn;
+		struct xio_listener *listener;
+		struct ep_set *epoll; /* an epoll fd holding X-IO fds (epoll.c) */
+	};
+	bool nonblock; /* O_NONBLOCK of the open file, tracked through fcntl/ioctl */
+};
+
+/* The entry for @fd, or NULL for a plain kernel fd. */
+struct fd_entry *fdt_get(int fd);
+
+/* Install (takes over one reference of the conn/listener); replaces any old entry. */
+int fdt_set_conn(int fd, struct xio_conn *c, bool nonblock);
+int fdt_set_listener(int fd, struct xio_listener *l, bool nonblock);
+int fdt_set_epoll(int fd, struct ep_set *s);
+
+/* Reference counting of epoll sets lives in epoll.c. */
+void ep_set_get(struct ep_set *s);
+void ep_set_put(struct ep_set *s);
+
+/* Forget @fd, dropping its reference (close, dup2 over it). */
+void fdt_clear(int fd);
+
+/* Make @newfd refer to what @oldfd refers to (dup family). */
+void fdt_dup(int oldfd, int newfd);
+
+/* Largest fd number that may have an entry, for close_range. */
+int fdt_max(void);
+
+#endif

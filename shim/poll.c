@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * poll/ppoll/select/pselect over a mix of X-IO and kernel fds.
+ *
+ * X-IO readiness comes from ring state (xio_conn_ready); to sleep we ask the
+ * kernel for POLLIN on the connection's AF_UNIX fd, which is where doorbells
+ * and EOF arrive, and for the AF_UNIX rendezvous listener next to an X-IO
+ * TCP listener. select is poll with bit sets converted on the way in and out.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shim.h"
+
+#define STACK_FDS 64
+
+/* What each application pollfd became in the kernel set. */
+struct pmap {
+	struct fd_entry *e; /* NULL: kernel fd, passed through */
+	int helper_idx;	    /* listener: index of its helper in the kernel set */
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Ring readiness of the X-IO entries into fds[].revents; returns how many are ready. */
+static int scan_conns(struct pollfd *fds, nfds_t n, const struct pmap *m)
+{
+	int ready = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		if (!m[i].e || m[i].e->kind != FD_CONN)
+			continue;
+		unsigned ev = xio_conn_ready(m[i].e->conn);
+		fds[i].revents = (short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
+		ready += fds[i].revents != 0;
+	}
+	return ready;
+}
+
+/* Announce (on) or withdraw the sleep; drain doorbells only where the kernel saw some. */
+static void prepare(struct pollfd *fds, const struct pollfd *k, nfds_t n, const struct pmap *m,
+		    bool on)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (m[i].e && m[i].e->kind == FD_CONN) {
+			unsigned want = (unsigned)fds[i].events & (POLLIN | POLLOUT);
+			if (on)
+				xio_conn_wait_prepare(m[i].e->conn, want);
+			else
+				xio_conn_wait_finish(m[i].e->conn, k[i].revents ? fds[i].fd : -1,
+						     want);
+		}
+}
+
+int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask)
+{
+	struct pmap mstack[STACK_FDS], *m = mstack;
+	struct pollfd kstack[STACK_FDS * 2], *k = kstack;
+	nfds_t nk = n, extra = 0;
+	int result = -1;
+
+	for (nfds_t i = 0; i < n; i++) {
+		struct fd_entry *e = fds[i].fd >= 0 ? fdt_get(fds[i].fd) : NULL;
+		extra += e && e->kind == FD_LISTENER;
+		if (e)
+			goto mixed;
+	}
+	return real.ppoll(fds, n, timeout, mask);
+
+mixed:
+	if (n > STACK_FDS) {
+		m = calloc(n, sizeof(*m));
+		k = calloc(n * 2, sizeof(*k));
+		if (!m || !k) {
+			free(m);
+			free(k);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	extra = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		struct fd_entry *e = fds[i].fd >= 0 ? fdt_get(fds[i].fd) : NULL;
+		m[i].e = e;
+		k[i] = fds[i];
+		k[i].revents = 0;
+		if (e && e->kind == FD_CONN) {
+			k[i].events = POLLIN; /* doorbells and EOF */
+		} else if (e && e->kind == FD_LISTENER) {
+			m[i].helper_idx = (int)(n + extra);
+			k[n + extra] = (struct pollfd){.fd = xio_listener_helper_fd(e->listener),
+						       .events = POLLIN};
+			extra++;
+		}
+	}
+	nk = n + extra;
+	int64_t deadline = timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
+	int64_t spin_end = now_ns() + (int64_t)xio_spin_us() * 1000;
+
+	bool has_conns = false;
+	for (nfds_t i = 0; i < n; i++)
+		has_conns = has_conns || (m[i].e && m[i].e->kind == FD_CONN);
+	if (!has_conns)
+		spin_end = 0;
+
+	for (;;) {
+		int ready = scan_conns(fds, n, m);
+		struct timespec zero = {0, 0}, left, *tp = &zero;
+		bool prepared = false;
+		if (!ready) {
+			int64_t now = now_ns();
+			if (now < spin_end && (deadline < 0 || now < deadline))
+				continue; /* spin: the peer is probably about to answer */
+			prepare(fds, k, n, m, true);
+			prepared = true;
+			ready = scan_conns(fds, n, m);
+			if (!ready && deadline >= 0) {
+				int64_t d = deadline - now_ns();
+				left.tv_sec = d > 0 ? d / 1000000000 : 0;
+				left.tv_nsec = d > 0 ? d % 1000000000 : 0;
+				tp = &left;
+			} else if (!ready) {
+				tp = NULL;
+			}
+		}
+		int r = real.ppoll(k, nk, tp, mask);
+		int saved = errno;
+		if (prepared)
+			prepare(fds, k, n, m, false);
+		if (r < 0) {
+			errno = saved;
+			break;
+		}
+		int count = 0;
+		for (nfds_t i = 0; i < n; i++) {
+			if (m[i].e && m[i].e->kind == FD_CONN) {
+				unsigned ev = xio_conn_ready(m[i].e->conn);
+				fds[i].revents =
+					(short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
+			} else if (m[i].e && m[i].e->kind == FD_LISTENER) {
+				fds[i].revents = k[i].revents;
+				if (k[m[i].helper_idx].revents & POLLIN)
+					fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+			} else {
+				fds[i].revents = k[i].revents;
+			}
+			count += fds[i].revents != 0;
+		}
+		if (count > 0 || (deadline >= 0 && now_ns() >= deadline)) {
+			result = count;
+			break;
+		}
+		/* A doorbell without news (stale or meant for another waiter): sleep again. */
+		spin_end = 0;
+	}
+	if (m != mstack) {
+		free(m);
+		free(k);
+	}
+	return result;
+}
+
+static struct timespec ms_to_ts(int ms)
+{
+	return (struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+}
+
+XIO_EXPORT int poll(struct pollfd *fds, nfds_t n, int ms)
+{
+	SHIM_INIT();
+	struct timespec ts = ms_to_ts(ms);
+	return shim_poll(fds, n, ms < 0 ? NULL : &ts, NULL);
+}
+
+XIO_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		abort();
+	return poll(fds, n, ms);
+}
+
+XIO_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	SHIM_INIT();
+	return shim_poll(fds, n, ts, mask);
+}
+
+/* select as poll: only when an X-IO fd is in the sets, else straight to libc. */
+static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+			 const sigset_t *mask, struct timeval *tv_update)
+{
+	struct pollfd stack[STACK_FDS], *p = stack;
+	int n = 0;
+	bool any = false;
+
+	if (nfds < 0 || nfds > FD_SETSIZE) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int fd = 0; fd < nfds; fd++) {
+		bool in = (rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex));
+		if (in) {
+			n++;
+			any = any || fdt_get(fd);
+		}
+	}
+	if (!any)
+		return -2; /* caller passes to libc */
+	if (n > STACK_FDS && !(p = calloc(n, sizeof(*p)))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	n = 0;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = 0;
+		if (rd && FD_ISSET(fd, rd))
+			ev |= POLLIN;
+		if (wr && FD_ISSET(fd, wr))
+			ev |= POLLOUT;
+		if (ex && FD_ISSET(fd, ex))
+			ev |= POLLPRI;
+		if (ev)
+			p[n++] = (struct pollfd){.fd = fd, .events = ev};
+	}
+	int64_t start = now_ns();
+	int r = shim_poll(p, (nfds_t)n, ts, mask);
+	if (r >= 0) {
+		r = 0;
+		if (rd)
+			FD_ZERO(rd);
+		if (wr)
+			FD_ZERO(wr);
+		if (ex)
+			FD_ZERO(ex);
+		for (int i = 0; i < n; i++) {
+			short re = p[i].revents;
+			if (re & POLLNVAL) {
+				errno = EBADF;
+				r = -1;
+				break;
+			}
+			if (rd && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)))
+				FD_SET(p[i].fd, rd), r++;
+			if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR)))
+				FD_SET(p[i].fd, wr), r++;
+			if (ex && (p[i].events & POLLPRI) && (re & POLLPRI))
+				FD_SET(p[i].fd, ex), r++;
+		}
+	}
+	if (tv_update && ts) {
+		/* Linux select() writes back the time left. */
+		int64_t left = ts->tv_sec * 1000000000LL + ts->tv_nsec - (now_ns() - start);
+		if (left < 0)
+			left = 0;
+		tv_update->tv_sec = left / 1000000000;
+		tv_update->tv_usec = (left % 1000000000) / 1000;
+	}
+	if (p != stack)
+		free(p);
+	return r;
+}
+
+XIO_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	SHIM_INIT();
+	if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct timespec ts;
+	if (tv)
+		ts = (struct timespec){.tv_sec = tv->tv_sec, .tv_nsec = tv->tv_usec * 1000};
+	int r = select_common(nfds, rd, wr, ex, tv ? &ts : NULL, NULL, tv);
+	return r == -2 ? real.select(nfds, rd, wr, ex, tv) : r;
+}
+
+XIO_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+		       const sigset_t *mask)
+{
+	SHIM_INIT();
+	int r = select_common(nfds, rd, wr, ex, ts, mask, NULL);
+	return r == -2 ? real.pselect(nfds, rd, wr, ex, ts, mask) : r;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared by the shim's wrappers: the next definitions of the libc functions
+ * we interpose (resolved once with dlsym(RTLD_NEXT)), and small helpers to
+ * turn the stack's negative errno into the POSIX -1/errno convention.
+ */
+#ifndef XIO_SHIM_H
+#define XIO_SHIM_H
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fdtable.h"
+#include "stack.h"
+
+#define XIO_EXPORT __attribute__((visibility("default")))
+
+struct real_fns {
+	int (*socket)(int, int, int);
+	int (*close)(int);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+		       const sigset_t *);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *,
+			    const sigset_t *);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*fcntl)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*shutdown)(int, int);
+	int (*close_range)(unsigned int, unsigned int, int);
+};
+
+extern struct real_fns real;
+extern int shim_ready;
+
+/* Resolve the real functions and hand them to the stack. Idempotent, thread safe. */
+void shim_init(void);
+
+#define SHIM_INIT()                                                                                \
+	do {                                                                                       \
+		if (__builtin_expect(!shim_ready, 0))                                              \
+			shim_init();                                                               \
+	} while (0)
+
+/* The X-IO connection behind @fd, or NULL. */
+static inline struct fd_entry *shim_conn(int fd)
+{
+	struct fd_entry *e = fdt_get(fd);
+	return e && e->kind == FD_CONN ? e : NULL;
+}
+
+static inline long shim_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* poll(2) over a mix of X-IO and kernel fds (poll.c); used by select too. */
+int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask);
+
+/* Forget epoll registrations of @fd (close) (epoll.c). */
+void shim_epoll_forget(int fd);
+
+#endif

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xio-run [options] CMD [ARGS...]: run CMD under X-IO.
+ *
+ * Sets LD_PRELOAD to the libxio_preload.so that belongs with this binary
+ * (found relative to our own path, so the build tree and an installed tree
+ * both work), exports the X-IO environment, starts a manager for the domain
+ * when none runs, and execs CMD: its exit status is CMD's.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "stack.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xio-run [--domain NAME] [--spin US] [--no-fallback] [-v] CMD [ARGS...]\n"
+		"Run CMD with its TCP connections to local peers that also run under X-IO\n"
+		"carried over shared memory; everything else stays kernel TCP.\n\n"
+		"  -d, --domain NAME   X-IO domain (default $XIO_DOMAIN or \"xio\")\n"
+		"  -s, --spin US       spin this many microseconds before sleeping\n"
+		"  -n, --no-fallback   fail connects X-IO cannot carry (ECONNREFUSED) instead\n"
+		"                      of using kernel TCP (for testing)\n"
+		"  -v, --verbose       log X-IO decisions on stderr (XIO_LOG=1)\n"
+		"  -h, --help          this text\n"
+		"      --version       print the version\n");
+}
+
+/* Directory holding this executable. */
+static int self_dir(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = 0;
+	snprintf(buf, len, "%s", dirname(exe));
+	return 0;
+}
+
+static bool manager_alive(const char *rundir, const char *domain)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s/control", rundir, domain) >=
+	    (int)sizeof(sa.sun_path))
+		return false;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Start "xio-manager --daemon" for the domain; it returns once it serves (or exits 3: one runs). */
+static void start_manager(const char *bindir, const char *rundir, const char *domain, bool verbose)
+{
+	char mgr[PATH_MAX + 16];
+	snprintf(mgr, sizeof(mgr), "%s/xio-manager", bindir);
+	pid_t pid = fork();
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		execl(mgr, "xio-manager", "--daemon", "--domain", domain, "--rundir", rundir,
+		      (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	bool ok = WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3);
+	if (!ok || verbose)
+		fprintf(stderr, "xio-run: %s manager for domain '%s' (%s)\n",
+			ok ? "started" : "could not start a", domain,
+			ok ? rundir : "programs will use kernel TCP");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"domain", required_argument, 0, 'd'},
+					     {"spin", required_argument, 0, 's'},
+					     {"no-fallback", no_argument, 0, 'n'},
+					     {"verbose", no_argument, 0, 'v'},
+					     {"help", no_argument, 0, 'h'},
+					     {"version", no_argument, 0, 'V'},
+					     {0, 0, 0, 0}};
+	const char *domain = getenv("XIO_DOMAIN");
+	const char *spin = NULL;
+	bool verbose = false, no_fallback = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+d:s:nvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			domain = optarg;
+			break;
+		case 's': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 0 || v > 1000000) {
+				fprintf(stderr, "xio-run: --spin wants microseconds (0-1000000)\n");
+				return 125;
+			}
+			spin = optarg;
+			break;
+		}
+		case 'n':
+			no_fallback = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("xio-run %s\n", XIO_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 125;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 125;
+	}
+	if (!domain || !*domain)
+		domain = "xio";
+
+	char bindir[PATH_MAX], lib[PATH_MAX + 64], rundir[200];
+	if (self_dir(bindir, sizeof(bindir)) < 0) {
+		perror("xio-run: /proc/self/exe");
+		return 125;
+	}
+	snprintf(lib, sizeof(lib), "%s/%s/libxio_preload.so", bindir, XIO_BIN_TO_LIB);
+	char real_lib[PATH_MAX];
+	if (!realpath(lib, real_lib)) {
+		fprintf(stderr, "xio-run: cannot find %s: %s\n", lib, strerror(errno));
+		return 125;
+	}
+	const char *rd = getenv("XIO_RUNDIR");
+	if (rd && *rd)
+		snprintf(rundir, sizeof(rundir), "%s", rd);
+	else
+		xio_default_rundir(domain, rundir, sizeof(rundir));
+
+	/* Prepend to an existing LD_PRELOAD, once. */
+	const char *old = getenv("LD_PRELOAD");
+	if (old && strstr(old, real_lib) == NULL) {
+		size_t n = strlen(real_lib) + strlen(old) + 2;
+		char *v = malloc(n);
+		if (!v)
+			return 125;
+		snprintf(v, n, "%s:%s", real_lib, old);
+		setenv("LD_PRELOAD", v, 1);
+	} else if (!old) {
+		setenv("LD_PRELOAD", real_lib, 1);
+	}
+	setenv("XIO_DOMAIN", domain, 1);
+	setenv("XIO_RUNDIR", rundir, 1);
+	if (spin)
+		setenv("XIO_SPIN_US", spin, 1);
+	if (no_fallback)
+		setenv("XIO_NO_FALLBACK", "1", 1);
+	if (verbose && !getenv("XIO_LOG"))
+		setenv("XIO_LOG", "1", 1);
+
+	if (!manager_alive(rundir, domain))
+		start_manager(bindir, rundir, domain, verbose);
+
+	execvp(argv[optind], argv + optind);
+	int e = errno;
+	fprintf(stderr, "xio-run: %s: %s\n", argv[optind], strerror(e));
+	return e == ENOENT ? 127 : 126;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration from XIO_* variables (secure_getenv: ignored in setuid programs). */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stack.h"
+
+static struct xio_config config;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static bool env_flag(const char *name)
+{
+	const char *v = secure_getenv(name);
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Non-negative decimal or -1 when absent or malformed (then the default applies). */
+static int env_uint(const char *name)
+{
+	const char *v = secure_getenv(name);
+	char *end;
+	if (!v || !*v)
+		return -1;
+	long n = strtol(v, &end, 10);
+	if (*end || n < 0 || n > 1000000)
+		return -1;
+	return (int)n;
+}
+
+static bool valid_domain(const char *d)
+{
+	size_t n = strlen(d);
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)d[i]) && !strchr("_.-", d[i]))
+			return false;
+	return true;
+}
+
+static void config_load(void)
+{
+	const char *v;
+
+	config.disabled = env_flag("XIO_DISABLE");
+	config.no_fallback = env_flag("XIO_NO_FALLBACK");
+	config.spin_us = env_uint("XIO_SPIN_US");
+	config.log = env_uint("XIO_LOG");
+	if (config.log < 0)
+		config.log = env_flag("XIO_LOG") ? 1 : 0;
+	v = secure_getenv("XIO_DOMAIN");
+	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : "xio");
+	if (!valid_domain(config.domain)) {
+		/* A bad name can never have a manager: say so once if asked, use TCP. */
+		config.disabled = true;
+	}
+	v = secure_getenv("XIO_RUNDIR");
+	if (v && *v)
+		snprintf(config.rundir, sizeof(config.rundir), "%s", v);
+	else
+		xio_default_rundir(config.domain, config.rundir, sizeof(config.rundir));
+}
+
+void xio_default_rundir(const char *domain, char *buf, size_t len)
+{
+	char probe[256];
+	const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
+
+	snprintf(probe, sizeof(probe), "/run/xio/%s", domain);
+	if (geteuid() == 0 || access(probe, X_OK) == 0)
+		snprintf(buf, len, "/run/xio");
+	else if (xdg && *xdg == '/')
+		snprintf(buf, len, "%s/xio", xdg);
+	else
+		snprintf(buf, len, "/tmp/xio-%u", (unsigned)geteuid());
+}
+
+const struct xio_config *xio_config(void)
+{
+	pthread_once(&config_once, config_load);
+	return &config;
+}
+
+void xio_log(int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	if (xio_config()->log < level)
+		return;
+	n = snprintf(buf, sizeof(buf), "xio[%d]: ", (int)getpid());
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	/* write(2), not stdio: we may be inside the application's own stdio call. */
+	if (write(STDERR_FILENO, buf, n) < 0)
+		return;
+}
+
+int xio_spin_us(void)
+{
+	static int spin = -2;
+	if (spin == -2) {
+		int v = xio_config()->spin_us;
+		/* Default from benchmarks/RESULTS.md: spinning pays only with 2+ CPUs. */
+		spin = v >= 0 ? v : (sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50 : 0);
+	}
+	return spin;
+}

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Data path of an X-IO connection: send, receive, readiness and waiting.
+ *
+ * Wake-up protocol (one per direction, words in struct xio_dir):
+ * - A consumer about to sleep increments readers_sleeping, issues a full
+ *   fence and re-checks the ring before it blocks in poll() on its AF_UNIX
+ *   fd. A producer, after publishing a record, fences and, if someone sleeps
+ *   and no doorbell is pending (data_bell_pending exchanged 0 -> 1), writes
+ *   one byte on its own AF_UNIX end: the consumer's fd becomes readable.
+ *   The woken consumer drains the bytes, then clears data_bell_pending, then
+ *   re-checks the ring, so a record published in between is never missed.
+ * - The same with writers_waiting / space_bell_pending when a producer waits
+ *   for room; consumers ring once a third of the ring is free.
+ * Both ends spin for xio_spin_us() before they block. No syscall happens
+ * while both sides are awake.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "ring.h"
+#include "slot.h"
+#include "sys.h"
+
+static struct xio_conntab conntab;
+static pthread_once_t conntab_once = PTHREAD_ONCE_INIT;
+
+static void conntab_init(void)
+{
+	xio_conntab_init(&conntab, 256);
+}
+
+struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool server)
+{
+	struct xio_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	pthread_mutex_init(&c->drain_lock, NULL);
+	c->dom = d;
+	c->slot = s;
+	c->server = server;
+	int txdir = server ? XIO_DIR_S2C : XIO_DIR_C2S;
+	c->tx = xio_slot_ring(s, txdir);
+	c->rx = xio_slot_ring(s, !txdir);
+	c->txd = &s->dir[txdir];
+	c->rxd = &s->dir[!txdir];
+	c->answered = server;
+	return c;
+}
+
+void xio_conn_register(struct xio_conn *c)
+{
+	pthread_once(&conntab_once, conntab_init);
+	/* A duplicate 4-tuple only costs us the lookup entry, never the connection. */
+	xio_conntab_insert(&conntab, &c->tuple, c);
+}
+
+void xio_conn_get(struct xio_conn *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void xio_conn_put(struct xio_conn *c)
+{
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	pthread_once(&conntab_once, conntab_init);
+	xio_conntab_remove(&conntab, &c->tuple, c);
+	free(c);
+}
+
+int xio_conn_family(const struct xio_conn *c)
+{
+	return c->family;
+}
+
+void xio_conn_ring_bell(int fd)
+{
+	static const char bell = 0;
+	/* EAGAIN: bytes already wait there, the peer will wake anyway. */
+	(void)xio_sys.send(fd, &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* ---- locks that survive their holder's death ---------------------------- */
+
+static void lock_producer(struct xio_conn *c)
+{
+	if (pthread_mutex_lock(&c->txd->wlock) == EOWNERDEAD) {
+		/* The holder died between start and finish: drop its half record. */
+		c->tx->prod.head = c->tx->prod.tail;
+		pthread_mutex_consistent(&c->txd->wlock);
+	}
+}
+
+static void lock_consumer(struct xio_conn *c)
+{
+	if (pthread_mutex_lock(&c->rxd->rlock) == EOWNERDEAD) {
+		c->rx->cons.head = c->rx->cons.tail;
+		pthread_mutex_consistent(&c->rxd->rlock);
+	}
+}
+
+/* ---- doorbells -------------------------------------------------------- */
+
+static inline void bell_data(struct xio_conn *c, int fd)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) &&
+	    !atomic_exchange(&c->txd->data_bell_pending, 1))
+		xio_conn_ring_bell(fd);
+}
+
+static inline void bell_space(struct xio_conn *c, int fd)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
+	    xio_ring_room(c->rx) >= xio_ring_capacity(c->rx) / 3 &&
+	    !atomic_exchange(&c->rxd->space_bell_pending, 1))
+		xio_conn_ring_bell(fd);
+}
+
+/*
+ * Read what the peer sent on the AF_UNIX socket: first the server's answer
+ * (client side), then doorbell bytes; learn EOF and HUP.
+ */
+static void drain(struct xio_conn *c, int fd)
+{
+	char buf[512];
+	ssize_t n = 1;
+
+	pthread_mutex_lock(&c->drain_lock);
+	while (!c->answered) {
+		n = xio_sys.recv(fd, (char *)&c->answer + c->answer_got,
+				 sizeof(c->answer) - c->answer_got, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		c->answer_got += (uint8_t)n;
+		if (c->answer_got < sizeof(c->answer))
+			continue;
+		c->answered = true;
+		if (xio_msg_check(&c->answer, sizeof(c->answer), XIO_HS_ANSWER, sizeof(c->answer)) <
+			    0 ||
+		    c->answer.hdr.status < 0 || c->answer.token != c->token)
+			atomic_store(&c->error, ECONNRESET);
+	}
+	if (c->answered) {
+		do
+			n = xio_sys.recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		while (n == (ssize_t)sizeof(buf));
+	}
+	if (n == 0) {
+		struct pollfd p = {.fd = fd, .events = 0};
+		atomic_store(&c->peer_eof, true);
+		if (!c->answered)
+			atomic_store(&c->error, ECONNRESET); /* closed before answering: refused */
+		if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))
+			atomic_store(&c->peer_gone, true);
+	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		atomic_store(&c->peer_eof, true);
+		atomic_store(&c->peer_gone, true);
+		atomic_store(&c->error, errno == EPIPE ? ECONNRESET : errno);
+	}
+	pthread_mutex_unlock(&c->drain_lock);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int timeval_ms(const struct timeval *tv)
+{
+	if (tv->tv_sec == 0 && tv->tv_usec == 0)
+		return -1;
+	long long ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+unsigned xio_conn_ready(struct xio_conn *c)
+{
+	unsigned ev = 0;
+	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
+	int err = atomic_load_explicit(&c->error, memory_order_relaxed);
+
+	if (!xio_ring_empty(c->rx) || eof || c->shut_rd)
+		ev |= POLLIN | POLLRDNORM;
+	if (eof)
+		ev |= POLLRDHUP;
+	if (err)
+		ev |= POLLERR;
+	if ((eof && c->shut_wr) || err || atomic_load(&c->peer_gone))
+		ev |= POLLHUP;
+	if (c->shut_wr || atomic_load(&c->peer_gone) ||
+	    xio_ring_room(c->tx) >= xio_ring_capacity(c->tx) / 3)
+		ev |= POLLOUT | POLLWRNORM;
+	return ev;
+}
+
+void xio_conn_wait_prepare(struct xio_conn *c, unsigned events)
+{
+	if (events & POLLIN)
+		atomic_fetch_add(&c->rxd->readers_sleeping, 1);
+	if (events & POLLOUT)
+		atomic_fetch_add(&c->txd->writers_waiting, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
+{
+	if (events & POLLIN)
+		atomic_fetch_sub(&c->rxd->readers_sleeping, 1);
+	if (events & POLLOUT)
+		atomic_fetch_sub(&c->txd->writers_waiting, 1);
+	if (fd >= 0)
+		drain(c, fd);
+	if (events & POLLIN)
+		atomic_store(&c->rxd->data_bell_pending, 0);
+	if (events & POLLOUT)
+		atomic_store(&c->txd->space_bell_pending, 0);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+/*
+ * Block until @events may be ready or @timeout_ms passes. Another waiter on
+ * the same socket may drain the doorbell meant for us, so with company we
+ * sleep in short slices and re-check.
+ */
+static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+{
+	uint64_t spin = (uint64_t)xio_spin_us();
+	if (spin) {
+		uint64_t end = mono_us() + spin;
+		do {
+			for (int i = 0; i < 64; i++) {
+				if (xio_conn_ready(c) & (events | POLLERR | POLLHUP))
+					return 0;
+				rte_pause();
+			}
+		} while (mono_us() < end);
+	}
+	xio_conn_wait_prepare(c, events);
+	if (xio_conn_ready(c) & (events | POLLERR | POLLHUP)) {
+		xio_conn_wait_finish(c, fd, events);
+		return 0;
+	}
+	unsigned company = atomic_load(&c->rxd->readers_sleeping) + atomic_load(&c->txd->writers_waiting);
+	int slice = company > 1 && (timeout_ms < 0 || timeout_ms > 5) ? 5 : timeout_ms;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r = xio_sys.poll(&p, 1, slice);
+	int e = errno;
+	xio_conn_wait_finish(c, fd, events);
+	if (r < 0)
+		return -e;
+	if (r == 0 && slice == timeout_ms)
+		return -EAGAIN;
+	return 0;
+}
+
+/* ---- send / receive ----------------------------------------------------- */
+
+static size_t iov_total(const struct iovec *iov, int n)
+{
+	size_t t = 0;
+	for (int i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* EPIPE as the kernel gives it, SIGPIPE included unless MSG_NOSIGNAL. */
+static ssize_t epipe(int fd, int flags)
+{
+	static const char b = 0;
+	/* A send on the shut or orphaned AF_UNIX end makes the kernel raise SIGPIPE itself. */
+	if (!(flags & MSG_NOSIGNAL) && xio_sys.send(fd, &b, 1, MSG_DONTWAIT) >= 0)
+		raise(SIGPIPE); /* the peer only half-closed: a stray doorbell, then the signal */
+	return -EPIPE;
+}
+
+ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+		      bool nonblock)
+{
+	size_t total = iov_total(iov, iovcnt), done = 0;
+	struct xio_iov_cursor cur;
+	ssize_t err = 0;
+	int timeout = timeval_ms(&c->sndtimeo);
+
+	if (c->shut_wr)
+		return epipe(fd, flags);
+	int e = atomic_exchange(&c->error, 0);
+	if (e)
+		return -e;
+	if (atomic_load(&c->peer_gone))
+		return epipe(fd, flags);
+	if (total == 0)
+		return 0;
+	nonblock = nonblock || (flags & MSG_DONTWAIT);
+	bool defer = (flags & MSG_MORE) || c->cork;
+	xio_cursor_init(&cur, iov, iovcnt);
+	lock_producer(c);
+	while (done < total) {
+		size_t n = xio_ring_put(c->tx, &cur, total - done);
+		if (n > 0) {
+			done += n;
+			c->txd->bytes += n;
+			if (!defer)
+				bell_data(c, fd);
+			continue;
+		}
+		bell_data(c, fd); /* flush a deferred doorbell before we wait */
+		if (nonblock) {
+			err = -EAGAIN;
+			break;
+		}
+		int r = wait_for(c, fd, POLLOUT, timeout);
+		if (atomic_load(&c->peer_gone) || atomic_load(&c->error)) {
+			err = atomic_load(&c->peer_gone) ? epipe(fd, flags) : -atomic_exchange(&c->error, 0);
+			break;
+		}
+		if (r < 0) {
+			err = r;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->txd->wlock);
+	if (done > 0)
+		return (ssize_t)done;
+	return err;
+}
+
+ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+		      bool nonblock)
+{
+	size_t total = iov_total(iov, iovcnt), done = 0;
+	struct xio_iov_cursor cur;
+	bool peek = flags & MSG_PEEK, waitall = (flags & MSG_WAITALL) && !peek;
+	ssize_t err = 0;
+	int timeout = timeval_ms(&c->rcvtimeo);
+
+	if (flags & MSG_OOB)
+		return -EINVAL;
+	if (c->shut_rd)
+		return 0;
+	nonblock = nonblock || (flags & MSG_DONTWAIT);
+	xio_cursor_init(&cur, iov, iovcnt);
+	lock_consumer(c);
+	for (;;) {
+		ssize_t n = xio_ring_get(c->rx, &c->rxd->rd_off, &cur, total - done, peek);
+		if (n < 0) {
+			/* corrupt shared state: reset the connection, never read out of bounds */
+			atomic_store(&c->error, ECONNRESET);
+			atomic_store(&c->peer_eof, true);
+			err = -ECONNRESET;
+			break;
+		}
+		if (n > 0) {
+			done += (size_t)n;
+			if (!peek)
+				bell_space(c, fd);
+			if (!waitall || done == total)
+				break;
+			continue;
+		}
+		if (total == 0)
+			break;
+		int e = atomic_exchange(&c->error, 0);
+		if (e) {
+			err = -e;
+			break;
+		}
+		if (atomic_load(&c->peer_eof)) {
+			if (xio_ring_empty(c->rx))
+				break; /* EOF: return what we have, 0 if nothing */
+			continue;
+		}
+		if (nonblock) {
+			drain(c, fd);
+			if (atomic_load(&c->peer_eof) || atomic_load(&c->error) || !xio_ring_empty(c->rx))
+				continue;
+			err = -EAGAIN;
+			break;
+		}
+		int r = wait_for(c, fd, POLLIN, timeout);
+		if (r < 0) {
+			err = r;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->rxd->rlock);
+	if (done > 0)
+		return (ssize_t)done;
+	return err;
+}
+
+int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
+{
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (how != SHUT_WR)
+		c->shut_rd = true;
+	if (how != SHUT_RD && !c->shut_wr) {
+		c->shut_wr = true;
+		atomic_store(&c->txd->shut_wr, 1);
+		/* The kernel carries the FIN: the peer's AF_UNIX end reads EOF after our records. */
+		if (xio_sys.shutdown(fd, SHUT_WR) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int xio_conn_inq(struct xio_conn *c)
+{
+	lock_consumer(c);
+	ssize_t n = xio_ring_readable(c->rx, c->rxd->rd_off);
+	pthread_mutex_unlock(&c->rxd->rlock);
+	return n < 0 ? 0 : (int)n;
+}
+
+void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *out_seq)
+{
+	*in_seq = c->rx->prod.tail ^ (atomic_load(&c->peer_eof) ? 0x80000000u : 0);
+	*out_seq = c->tx->cons.tail;
+}
+
+int xio_conn_outq(struct xio_conn *c)
+{
+	return (int)xio_ring_used(c->tx);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to the stack: the process-local state of one X-IO connection. */
+#ifndef XIO_CONN_H
+#define XIO_CONN_H
+
+#include <stdbool.h>
+#include <sys/time.h>
+
+#include "conntab.h"
+#include "domain.h"
+#include "layout.h"
+#include "stack.h"
+
+struct rte_ring;
+
+struct xio_conn {
+	_Atomic int refs;
+	struct xio_domain *dom;
+	struct xio_slot *slot;
+	struct rte_ring *tx, *rx;
+	struct xio_dir *txd, *rxd;
+	bool server;
+	int family;		/* AF_INET or AF_INET6, as the application's socket */
+	struct xio_tuple tuple; /* local, remote */
+	uint32_t token;
+
+	/* What the kernel told us about the AF_UNIX peer (learned while draining). */
+	_Atomic bool peer_eof;	  /* peer will send nothing more (FIN) */
+	_Atomic bool peer_gone;	  /* peer's socket closed entirely (HUP) */
+	_Atomic int error;	  /* pending error for SO_ERROR / next call */
+	bool shut_rd, shut_wr;	  /* our own shutdown(2) */
+	pthread_mutex_t drain_lock; /* one drainer at a time: the answer must not split */
+	bool answered;		  /* client: server's answer consumed */
+	uint8_t answer_got;	  /* client: bytes of the answer read so far */
+	struct xio_hs_answer answer;
+
+	/* Socket options we answer ourselves. */
+	int nodelay, keepalive, cork;
+	struct timeval rcvtimeo, sndtimeo;
+};
+
+/* New connection object with one reference. */
+struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool server);
+
+/* Register/unregister in the process's 4-tuple table. */
+void xio_conn_register(struct xio_conn *c);
+
+/* Send a doorbell byte to the peer (never blocks, never raises SIGPIPE). */
+void xio_conn_ring_bell(int fd);
+
+#endif

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Names and socket options of an X-IO connection, answered as kernel TCP
+ * would: the application must not see that its fd is an AF_UNIX socket.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "ring.h"
+#include "sys.h"
+
+int xio_conn_name(struct xio_conn *c, bool peer, struct sockaddr *sa, socklen_t *len)
+{
+	const struct xio_endpoint *ep = peer ? &c->tuple.remote : &c->tuple.local;
+	int r = xio_ep_to_sockaddr(ep, c->family, sa, len);
+	return r < 0 ? r : 0;
+}
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+	if (*len < (socklen_t)sizeof(int)) {
+		/* The kernel accepts a short buffer for int options and copies a prefix. */
+		if (*len == 0)
+			return -EINVAL;
+	}
+	socklen_t n = *len < (socklen_t)sizeof(int) ? *len : (socklen_t)sizeof(int);
+	memcpy(val, &v, n);
+	*len = n;
+	return 0;
+}
+
+static void fill_tcp_info(struct xio_conn *c, struct tcp_info *ti)
+{
+	memset(ti, 0, sizeof(*ti));
+	ti->tcpi_state = TCP_ESTABLISHED;
+	ti->tcpi_options = TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE;
+	ti->tcpi_snd_wscale = 7;
+	ti->tcpi_rcv_wscale = 7;
+	ti->tcpi_rto = 200000;
+	ti->tcpi_ato = 40000;
+	ti->tcpi_snd_mss = 65483;
+	ti->tcpi_rcv_mss = 65483;
+	ti->tcpi_pmtu = 65535;
+	ti->tcpi_advmss = 65483;
+	ti->tcpi_rtt = 10; /* microseconds; shared memory, no protocol round trip */
+	ti->tcpi_rttvar = 5;
+	ti->tcpi_snd_cwnd = 10;
+	ti->tcpi_snd_ssthresh = 0x7fffffff;
+	ti->tcpi_rcv_space = (uint32_t)xio_ring_capacity(c->rx);
+	ti->tcpi_unacked = 0;
+}
+
+static int get_tcp(struct xio_conn *c, int name, void *val, socklen_t *len)
+{
+	switch (name) {
+	case TCP_NODELAY:
+		return put_int(val, len, c->nodelay);
+	case TCP_CORK:
+		return put_int(val, len, c->cork);
+	case TCP_MAXSEG:
+		return put_int(val, len, 65483);
+	case TCP_KEEPIDLE:
+		return put_int(val, len, 7200);
+	case TCP_KEEPINTVL:
+		return put_int(val, len, 75);
+	case TCP_KEEPCNT:
+		return put_int(val, len, 9);
+	case TCP_INFO: {
+		struct tcp_info ti;
+		fill_tcp_info(c, &ti);
+		socklen_t n = *len < (socklen_t)sizeof(ti) ? *len : (socklen_t)sizeof(ti);
+		memcpy(val, &ti, n);
+		*len = n;
+		return 0;
+	}
+	case TCP_CONGESTION: {
+		static const char cc[] = "cubic";
+		socklen_t n = *len < (socklen_t)sizeof(cc) ? *len : (socklen_t)sizeof(cc);
+		memcpy(val, cc, n);
+		*len = n;
+		return 0;
+	}
+	default:
+		return put_int(val, len, 0);
+	}
+}
+
+int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *val,
+			socklen_t *len)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if (level == IPPROTO_TCP)
+		return get_tcp(c, name, val, len);
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_TYPE:
+			return put_int(val, len, SOCK_STREAM);
+		case SO_DOMAIN:
+			return put_int(val, len, c->family);
+		case SO_PROTOCOL:
+			return put_int(val, len, IPPROTO_TCP);
+		case SO_ERROR:
+			return put_int(val, len, atomic_exchange(&c->error, 0));
+		case SO_ACCEPTCONN:
+			return put_int(val, len, 0);
+		case SO_SNDBUF:
+			return put_int(val, len, (int)xio_ring_capacity(c->tx));
+		case SO_RCVBUF:
+			return put_int(val, len, (int)xio_ring_capacity(c->rx));
+		case SO_KEEPALIVE:
+			return put_int(val, len, c->keepalive);
+		case SO_PEERCRED:
+			break; /* the AF_UNIX socket answers what TCP would not; pass it */
+		default:
+			break;
+		}
+		if (xio_sys.getsockopt(fd, level, name, val, len) < 0)
+			return errno == ENOPROTOOPT || errno == EOPNOTSUPP ? put_int(val, len, 0)
+									 : -errno;
+		return 0;
+	}
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6)
+		return put_int(val, len, 0);
+	return -ENOPROTOOPT;
+}
+
+int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const void *val,
+			socklen_t len)
+{
+	int v = 0;
+
+	if (len > 0 && !val)
+		return -EFAULT;
+	if (val && len >= (socklen_t)sizeof(int))
+		memcpy(&v, val, sizeof(int));
+	if (level == IPPROTO_TCP) {
+		if (name == TCP_NODELAY)
+			c->nodelay = !!v;
+		else if (name == TCP_CORK)
+			c->cork = !!v;
+		return 0; /* other TCP options have no meaning on a shared-memory ring */
+	}
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_KEEPALIVE:
+			c->keepalive = !!v;
+			return 0;
+		case SO_SNDBUF:
+		case SO_RCVBUF:
+		case SO_SNDBUFFORCE:
+		case SO_RCVBUFFORCE:
+			return 0; /* the ring size is fixed per domain; getsockopt tells it */
+		case SO_RCVTIMEO:
+		case SO_SNDTIMEO:
+			if (len < (socklen_t)sizeof(struct timeval))
+				return -EINVAL;
+			memcpy(name == SO_RCVTIMEO ? &c->rcvtimeo : &c->sndtimeo, val,
+			       sizeof(struct timeval));
+			return 0;
+		default:
+			break;
+		}
+		if (xio_sys.setsockopt(fd, level, name, val, len) < 0)
+			return errno == ENOPROTOOPT || errno == EOPNOTSUPP ? 0 : -errno;
+		return 0;
+	}
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6)
+		return 0;
+	return -ENOPROTOOPT;
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/* Lazy attach to the domain through the manager's control socket (see domain.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "stack.h"
+#include "sys.h"
+
+static pthread_mutex_t domain_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct xio_domain *current;
+static int control_fd = -1;
+static pid_t control_pid; /* the process that opened control_fd */
+
+int xio_domain_dir(char *buf, size_t len)
+{
+	const struct xio_config *c = xio_config();
+	int n = snprintf(buf, len, "%s/%s", c->rundir, c->domain);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+uint64_t xio_netns_ino(void)
+{
+	static uint64_t ino;
+	struct stat st;
+	if (!ino && stat("/proc/self/ns/net", &st) == 0)
+		ino = st.st_ino;
+	return ino;
+}
+
+/* Move a helper fd out of the application's way (high number, close-on-exec). */
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	int base = 512;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
+		base = (int)(rl.rlim_cur * 3 / 4);
+	int nfd = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (nfd < 0)
+		return fd;
+	xio_sys.close(fd);
+	return nfd;
+}
+
+/* Caller holds domain_lock. */
+static int control_open(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[sizeof(sa.sun_path)];
+
+	if (control_fd >= 0 && control_pid == getpid())
+		return control_fd;
+	control_fd = -1; /* inherited across fork: the parent's, leave it alone */
+	if (xio_domain_dir(dir, sizeof(dir)) < 0 ||
+	    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control", dir) >= (int)sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	int fd = xio_sys.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (xio_sys.connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		xio_sys.close(fd);
+		return -e;
+	}
+	control_fd = move_high(fd);
+	control_pid = getpid();
+	return control_fd;
+}
+
+static void control_drop(void)
+{
+	if (control_fd >= 0 && control_pid == getpid())
+		xio_sys.close(control_fd);
+	control_fd = -1;
+}
+
+static ssize_t control_call_locked(const void *req, size_t req_len, const int *fds, int nfds,
+				   void *reply, size_t reply_len, int *reply_fd)
+{
+	int fd = control_open();
+	if (fd < 0)
+		return fd;
+	ssize_t n = xio_send_with_fds(fd, req, req_len, fds, nfds);
+	if (n < 0) {
+		control_drop();
+		return n;
+	}
+	int got = 0, rfd = -1;
+	n = xio_recv_with_fds(fd, reply, reply_len, &rfd, &got, 1);
+	if (n <= 0) {
+		control_drop();
+		return n == 0 ? -ECONNRESET : n;
+	}
+	if (reply_fd)
+		*reply_fd = got ? rfd : -1;
+	else if (got)
+		xio_sys.close(rfd);
+	return n;
+}
+
+ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nfds, void *reply,
+			 size_t reply_len, int *reply_fd)
+{
+	pthread_mutex_lock(&domain_lock);
+	ssize_t n = control_call_locked(req, req_len, fds, nfds, reply, reply_len, reply_fd);
+	pthread_mutex_unlock(&domain_lock);
+	return n;
+}
+
+static struct xio_domain *attach_locked(enum xio_fallback *why)
+{
+	struct xio_msg_hdr req;
+	struct xio_ctl_hello_reply rep;
+	int memfd = -1;
+
+	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
+	ssize_t n = control_call_locked(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), &memfd);
+	if (n < 0) {
+		xio_log(1, "no manager for domain '%s': %s", xio_config()->domain, strerror((int)-n));
+		*why = XIO_FB_NO_MANAGER;
+		return NULL;
+	}
+	int r = xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
+	if (r < 0 || rep.hdr.status < 0 || memfd < 0 || rep.layout_version != XIO_LAYOUT_VERSION ||
+	    rep.hdr_delta + sizeof(struct xio_domain_hdr) > rep.map_len) {
+		xio_log(1, "manager refused attach or spoke another version");
+		*why = r == -EPROTONOSUPPORT || rep.layout_version != XIO_LAYOUT_VERSION
+			       ? XIO_FB_VERSION
+			       : XIO_FB_NO_MANAGER;
+		if (memfd >= 0)
+			xio_sys.close(memfd);
+		return NULL;
+	}
+	void *map = mmap(NULL, rep.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
+			 (off_t)rep.map_offset);
+	xio_sys.close(memfd); /* the mapping keeps the memory alive */
+	if (map == MAP_FAILED) {
+		xio_log(1, "cannot map domain memory: %s", strerror(errno));
+		*why = XIO_FB_ERROR;
+		return NULL;
+	}
+	struct xio_domain_hdr *h = (struct xio_domain_hdr *)((char *)map + rep.hdr_delta);
+	if (h->magic != XIO_MAGIC || h->layout_version != XIO_LAYOUT_VERSION ||
+	    h->generation != rep.generation ||
+	    rep.hdr_delta + h->slots_off + (uint64_t)h->nslots * h->slot_size > rep.map_len) {
+		munmap(map, rep.map_len);
+		*why = XIO_FB_VERSION;
+		return NULL;
+	}
+	struct xio_domain *d = calloc(1, sizeof(*d));
+	if (!d) {
+		munmap(map, rep.map_len);
+		*why = XIO_FB_ERROR;
+		return NULL;
+	}
+	d->hdr = h;
+	d->map = map;
+	d->map_len = rep.map_len;
+	d->generation = h->generation;
+	xio_log(1, "attached to domain '%s' generation %llx (%zu bytes)", xio_config()->domain,
+		(unsigned long long)d->generation, d->map_len);
+	return d;
+}
+
+struct xio_domain *xio_domain_get(enum xio_fallback *why)
+{
+	pthread_mutex_lock(&domain_lock);
+	struct xio_domain *d = current;
+	/* A dead control connection means the manager went away: re-attach (new generation). */
+	if (d && control_fd >= 0 && control_pid == getpid()) {
+		struct pollfd p = {.fd = control_fd, .events = POLLIN};
+		if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
+			control_drop();
+			d = NULL;
+		}
+	} else if (d && control_pid != getpid()) {
+		/* forked child: keep the inherited mapping, open our own control connection */
+		if (control_open() < 0)
+			d = NULL;
+	}
+	if (!d) {
+		d = attach_locked(why);
+		if (d)
+			current = d;
+	}
+	pthread_mutex_unlock(&domain_lock);
+	return d;
+}
+
+struct xio_domain *xio_domain_peek(void)
+{
+	return __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+}
+
+void xio_domain_after_fork_child(void)
+{
+	pthread_mutex_init(&domain_lock, NULL);
+	control_fd = -1;
+}
+
+void xio_count_fallback(enum xio_fallback why)
+{
+	struct xio_domain *d = xio_domain_peek();
+	if (d && why < XIO_FB_MAX)
+		atomic_fetch_add_explicit(&d->hdr->stats.fallback[why], 1, memory_order_relaxed);
+}

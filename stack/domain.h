@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Attaching to a domain: a process connects to the manager's control socket
+ * on first need, receives the domain memory as a file descriptor and maps
+ * it. No EAL, no thread. A mapping is never unmapped while the process
+ * lives: connections of an older generation keep using theirs after a
+ * manager restart.
+ */
+#ifndef XIO_DOMAIN_H
+#define XIO_DOMAIN_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "proto.h"
+
+struct xio_domain {
+	struct xio_domain_hdr *hdr;
+	void *map;
+	size_t map_len;
+	uint64_t generation;
+};
+
+/*
+ * The current domain, attaching first if needed. Returns NULL (with
+ * *@why set to a fallback reason) when there is no usable manager.
+ */
+struct xio_domain *xio_domain_get(enum xio_fallback *why);
+
+/* The current domain if already attached, else NULL. Never attaches. */
+struct xio_domain *xio_domain_peek(void);
+
+/*
+ * One request/reply exchange with the manager on this process's control
+ * connection. @fds are sent with the request; a reply fd (HELLO) lands in
+ * *@reply_fd if non-NULL. Returns reply bytes or -errno; the reply's status
+ * is left for the caller to check.
+ */
+ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nfds, void *reply,
+			 size_t reply_len, int *reply_fd);
+
+/* "<rundir>/<domain>" into @buf. Returns 0 or -ENAMETOOLONG. */
+int xio_domain_dir(char *buf, size_t len);
+
+/* Inode of this process's network namespace (cached). */
+uint64_t xio_netns_ino(void);
+
+/* Forget the control connection (after fork: the child opens its own). */
+void xio_domain_after_fork_child(void);
+
+#endif

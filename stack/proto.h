@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Wire formats: the control protocol between a process and its domain's
+ * manager (SOCK_SEQPACKET on $XIO_RUNDIR/<domain>/control) and the 2-way
+ * connection handshake (offer -> answer) on a rendezvous AF_UNIX stream.
+ *
+ * Every message starts with struct xio_msg_hdr. Decoders validate magic,
+ * version, type and length and return a negative errno on anything else:
+ * -EPROTO for garbage, -EPROTONOSUPPORT for another version, -EMSGSIZE or
+ * -ENODATA for a truncated message.
+ */
+#ifndef XIO_PROTO_H
+#define XIO_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+
+#define XIO_PROTO_MAGIC	  0x58494f50u /* "XIOP" */
+#define XIO_PROTO_VERSION 1u
+
+enum xio_msg_type {
+	/* control: process -> manager */
+	XIO_CTL_HELLO = 1,     /* attach: reply carries the memory fd */
+	XIO_CTL_PUBLISH = 2,   /* fds: [AF_UNIX listener, TCP listener] */
+	XIO_CTL_UNPUBLISH = 3, /* hint: a listener was closed, check its entries */
+	XIO_CTL_STATS = 4,     /* reply: struct xio_ctl_stats */
+	XIO_CTL_RECLAIM = 5,   /* domain looked full: sweep now */
+	XIO_CTL_CONNS = 6,     /* reply: struct xio_ctl_conn records */
+	XIO_CTL_KILL = 7,      /* body: uint32 on/off for the kill switch */
+	XIO_CTL_REPLY = 64,    /* every reply has this type; status in hdr */
+	/* handshake on a rendezvous stream */
+	XIO_HS_OFFER = 100,
+	XIO_HS_ANSWER = 101,
+};
+
+struct xio_msg_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t len;	 /* whole message including this header */
+	int32_t status;	 /* replies: 0 or negative errno */
+};
+
+/* HELLO reply body; the fd of the domain memory travels as SCM_RIGHTS. */
+struct xio_ctl_hello_reply {
+	struct xio_msg_hdr hdr;
+	uint64_t generation;
+	uint64_t map_offset; /* offset of the first page to map within the fd */
+	uint64_t map_len;    /* bytes to map (multiple of the page size) */
+	uint64_t hdr_delta;  /* offset of struct xio_domain_hdr within that mapping */
+	uint32_t layout_version;
+	uint32_t page_size;
+};
+
+/* PUBLISH request body: the manager derives address and netns from the TCP fd. */
+struct xio_ctl_publish {
+	struct xio_msg_hdr hdr;
+	int32_t pid;
+	uint32_t reserved;
+};
+
+/* PUBLISH reply body: where the AF_UNIX listener was bound. */
+struct xio_ctl_publish_reply {
+	struct xio_msg_hdr hdr;
+	char path[256];
+};
+
+struct xio_ctl_stats {
+	struct xio_msg_hdr hdr;
+	uint64_t generation;
+	uint64_t conns_open;
+	uint64_t conns_total;
+	uint64_t bytes; /* carried by open and closed connections */
+	uint64_t fallback[XIO_FB_MAX];
+	uint64_t processes; /* attached (open control connections) */
+	uint64_t nslots;
+	uint64_t slots_in_use;
+	uint64_t slots_reclaimed;
+	uint64_t publishes;
+	uint32_t hugepages;
+	uint32_t kill_switch;
+};
+
+/* One open connection, for xio-stat --conns. */
+struct xio_ctl_conn {
+	struct xio_endpoint client, server;
+	int32_t client_pid, server_pid;
+	uint64_t bytes_c2s, bytes_s2c;
+	uint32_t fill_c2s, fill_s2c; /* ring fill, bytes */
+	uint32_t slot, state;
+};
+
+/* Handshake offer: sent by the client right after its AF_UNIX connect. */
+struct xio_hs_offer {
+	struct xio_msg_hdr hdr;
+	uint64_t generation;
+	uint32_t slot;
+	uint32_t token;
+	uint32_t layout_version;
+	int32_t pid;
+	struct xio_endpoint client; /* as getpeername() on the server will say */
+	struct xio_endpoint server; /* the address the client connected to */
+};
+
+/* Handshake answer: 0 accepts; a negative errno refuses (the client sees ECONNRESET). */
+struct xio_hs_answer {
+	struct xio_msg_hdr hdr;
+	uint32_t slot;
+	uint32_t token;
+	int32_t pid;
+	uint32_t reserved;
+};
+
+/* Fill a header. */
+void xio_msg_init(struct xio_msg_hdr *h, uint16_t type, uint32_t len);
+
+/*
+ * Validate a received message of @n bytes that must be of @type and at least
+ * @min_len long. Returns 0, or -ENODATA (shorter than a header), -EPROTO (bad
+ * magic or type), -EPROTONOSUPPORT (version), -EMSGSIZE (length field does
+ * not match @n or is below @min_len).
+ */
+int xio_msg_check(const void *buf, size_t n, uint16_t type, size_t min_len);
+
+/*
+ * Check an offer against the domain it claims to belong to: generation,
+ * layout version, slot index in range. Returns 0, -EPROTO or -ESTALE
+ * (generation mismatch) or -ERANGE (slot out of range).
+ */
+int xio_offer_check(const struct xio_hs_offer *o, uint64_t generation, uint32_t nslots);
+
+/*
+ * Send @len bytes and @nfds descriptors as one message (SCM_RIGHTS).
+ * Returns bytes sent or -errno. MSG_NOSIGNAL is always used.
+ */
+ssize_t xio_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+
+/*
+ * Receive one message and up to @maxfds descriptors (close-on-exec). *@nfds
+ * receives how many arrived; extra descriptors are closed. Returns bytes
+ * received (0 on EOF) or -errno; -EMSGSIZE when data or fds were truncated.
+ */
+ssize_t xio_recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds, int maxfds);
+
+#endif

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A byte stream carried over a DPDK rte_ring of 4-byte elements.
+ *
+ * Each write becomes one record: a 4-byte length element followed by the
+ * payload, padded to whole elements, written in place through rte_ring's
+ * zero-copy API (one copy per side, no intermediate buffer). A reader may
+ * consume part of the head record; how much is kept in shared memory
+ * (xio_dir.rd_off) so that partial, 1-byte and peeking reads keep byte-stream
+ * semantics across readers in different processes.
+ *
+ * The ring must be single-producer/single-consumer (RING_F_SP_ENQ |
+ * RING_F_SC_DEQ); callers serialise each side with the direction's lock.
+ * Lengths read back from shared memory are validated: a corrupt record makes
+ * xio_ring_get() fail with -EPROTO instead of reading out of bounds.
+ */
+#ifndef XIO_RING_H
+#define XIO_RING_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <rte_ring.h>
+#include <rte_ring_peek_zc.h>
+
+#define XIO_RING_ESIZE 4u
+
+/* A position inside an iovec array, advanced as bytes are copied. */
+struct xio_iov_cursor {
+	const struct iovec *iov;
+	int cnt;
+	size_t off; /* offset inside iov[0] */
+};
+
+static inline void xio_cursor_init(struct xio_iov_cursor *c, const struct iovec *iov, int cnt)
+{
+	c->iov = iov;
+	c->cnt = cnt;
+	c->off = 0;
+	while (c->cnt > 0 && c->iov->iov_len == 0) {
+		c->iov++;
+		c->cnt--;
+	}
+}
+
+/* Copy @n bytes between @mem and the cursor (to_mem: cursor -> mem). */
+static inline void xio_cursor_copy(struct xio_iov_cursor *c, void *mem, size_t n, bool to_mem)
+{
+	char *p = mem;
+
+	while (n > 0 && c->cnt > 0) {
+		size_t k = c->iov->iov_len - c->off;
+		if (k > n)
+			k = n;
+		char *b = (char *)c->iov->iov_base + c->off;
+		if (to_mem)
+			memcpy(p, b, k);
+		else
+			memcpy(b, p, k);
+		p += k;
+		n -= k;
+		c->off += k;
+		if (c->off == c->iov->iov_len) {
+			c->iov++;
+			c->cnt--;
+			c->off = 0;
+			while (c->cnt > 0 && c->iov->iov_len == 0) {
+				c->iov++;
+				c->cnt--;
+			}
+		}
+	}
+}
+
+/* Copy between the cursor and the byte range [off, off+n) of a zero-copy window. */
+static inline void xio_zc_copy(const struct rte_ring_zc_data *z, size_t off, size_t n,
+			       struct xio_iov_cursor *c, bool to_ring)
+{
+	size_t span1 = (size_t)z->n1 * XIO_RING_ESIZE;
+
+	if (off < span1) {
+		size_t k = span1 - off < n ? span1 - off : n;
+		xio_cursor_copy(c, (char *)z->ptr1 + off, k, to_ring);
+		off += k;
+		n -= k;
+	}
+	if (n > 0)
+		xio_cursor_copy(c, (char *)z->ptr2 + (off - span1), n, to_ring);
+}
+
+static inline uint32_t xio_zc_elem(const struct rte_ring_zc_data *z, uint32_t k)
+{
+	const uint32_t *p = k < z->n1 ? (const uint32_t *)z->ptr1 + k
+				      : (const uint32_t *)z->ptr2 + (k - z->n1);
+	return *(const volatile uint32_t *)p;
+}
+
+/* Payload bytes one record can take right now (0: full). */
+static inline size_t xio_ring_room(const struct rte_ring *r)
+{
+	unsigned int f = rte_ring_free_count(r);
+	return f < 2 ? 0 : (size_t)(f - 1) * XIO_RING_ESIZE;
+}
+
+/* Data capacity in bytes, records' headers not counted. */
+static inline size_t xio_ring_capacity(const struct rte_ring *r)
+{
+	return (size_t)rte_ring_get_capacity(r) * XIO_RING_ESIZE;
+}
+
+static inline bool xio_ring_empty(const struct rte_ring *r)
+{
+	return rte_ring_count(r) == 0;
+}
+
+/*
+ * Append one record of up to @len bytes taken from @src. Producer side,
+ * serialised by the caller. Returns the bytes written (0 when full).
+ */
+static inline size_t xio_ring_put(struct rte_ring *r, struct xio_iov_cursor *src, size_t len)
+{
+	size_t room = xio_ring_room(r);
+	struct rte_ring_zc_data z;
+
+	if (len > room)
+		len = room;
+	if (len == 0)
+		return 0;
+	unsigned int elems = 1 + (unsigned int)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
+	if (rte_ring_enqueue_zc_bulk_elem_start(r, XIO_RING_ESIZE, elems, &z, NULL) != elems)
+		return 0;
+	*(uint32_t *)z.ptr1 = (uint32_t)len;
+	xio_zc_copy(&z, XIO_RING_ESIZE, len, src, true);
+	rte_ring_enqueue_zc_elem_finish(r, elems);
+	return len;
+}
+
+/*
+ * Copy up to @len bytes into @dst, consuming whole records and remembering
+ * a partly read head record in *@rd_off. With @peek nothing is consumed.
+ * Consumer side, serialised by the caller. Returns bytes copied, or -EPROTO
+ * when a record header is corrupt (nothing consumed then).
+ */
+static inline ssize_t xio_ring_get(struct rte_ring *r, uint32_t *rd_off, struct xio_iov_cursor *dst,
+				   size_t len, bool peek)
+{
+	struct rte_ring_zc_data z;
+	unsigned int avail = rte_ring_count(r);
+	uint32_t pos = 0, off = *rd_off;
+	size_t done = 0;
+
+	if (avail == 0 || len == 0)
+		return 0;
+	avail = rte_ring_dequeue_zc_burst_elem_start(r, XIO_RING_ESIZE, avail, &z, NULL);
+	while (pos < avail && done < len) {
+		uint32_t rec = xio_zc_elem(&z, pos);
+		uint32_t relems = 1 + (rec + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
+		if (rec == 0 || rec > (avail - pos - 1) * XIO_RING_ESIZE || off >= rec) {
+			rte_ring_dequeue_zc_elem_finish(r, 0);
+			return -EPROTO;
+		}
+		size_t k = rec - off;
+		if (k > len - done)
+			k = len - done;
+		xio_zc_copy(&z, (size_t)(pos + 1) * XIO_RING_ESIZE + off, k, dst, false);
+		done += k;
+		off += (uint32_t)k;
+		if (off < rec)
+			break;
+		pos += relems;
+		off = 0;
+	}
+	rte_ring_dequeue_zc_elem_finish(r, peek ? 0 : pos);
+	if (!peek)
+		*rd_off = off;
+	return (ssize_t)done;
+}
+
+/* Unread bytes (FIONREAD). Consumer side, serialised by the caller. */
+static inline ssize_t xio_ring_readable(struct rte_ring *r, uint32_t rd_off)
+{
+	struct rte_ring_zc_data z;
+	unsigned int avail = rte_ring_count(r);
+	size_t total = 0;
+
+	if (avail == 0)
+		return 0;
+	avail = rte_ring_dequeue_zc_burst_elem_start(r, XIO_RING_ESIZE, avail, &z, NULL);
+	for (uint32_t pos = 0; pos < avail;) {
+		uint32_t rec = xio_zc_elem(&z, pos);
+		if (rec == 0 || rec > (avail - pos - 1) * XIO_RING_ESIZE ||
+		    (pos == 0 && rd_off >= rec)) {
+			rte_ring_dequeue_zc_elem_finish(r, 0);
+			return -EPROTO;
+		}
+		total += rec;
+		pos += 1 + (rec + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
+	}
+	rte_ring_dequeue_zc_elem_finish(r, 0);
+	return (ssize_t)(total - rd_off);
+}
+
+/* Bytes queued and not yet consumed, records' headers included (SIOCOUTQ estimate). */
+static inline size_t xio_ring_used(const struct rte_ring *r)
+{
+	return (size_t)rte_ring_count(r) * XIO_RING_ESIZE;
+}
+
+#endif

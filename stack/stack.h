@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libxio: the user-space stack. Knows nothing about libc interposition: the
+ * shim classifies a call, hands it here with the application's fd, and turns
+ * the negative errno we return into errno.
+ *
+ * Return conventions: >= 0 success, negative errno on failure, and
+ * XIO_NOT_CARRIED (1) from connect/listen when the call is not one X-IO
+ * carries and the caller must let the kernel do it.
+ */
+#ifndef XIO_STACK_H
+#define XIO_STACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "layout.h"
+
+#define XIO_NOT_CARRIED 1
+
+struct xio_config {
+	bool disabled;	  /* XIO_DISABLE=1 */
+	bool no_fallback; /* XIO_NO_FALLBACK=1: connect fails instead of TCP */
+	int spin_us;	  /* XIO_SPIN_US, -1 = default */
+	int log;	  /* XIO_LOG level, 0 = silent */
+	char domain[64];  /* XIO_DOMAIN, default "xio" */
+	char rundir[200]; /* XIO_RUNDIR, default "/run/xio" */
+};
+
+/*
+ * Where domains live when XIO_RUNDIR is not set: /run/xio for root or when
+ * /run/xio/<domain> is reachable (a root manager shared with --group), else
+ * $XDG_RUNTIME_DIR/xio, else /tmp/xio-<uid>. Manager, xio-stat, xio-run and
+ * the shim all use this one rule.
+ */
+void xio_default_rundir(const char *domain, char *buf, size_t len);
+
+/* Configuration read once from the environment (secure_getenv). */
+const struct xio_config *xio_config(void);
+
+/* Log to stderr only when XIO_LOG is set. */
+void xio_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Count a fallback to kernel TCP in the domain's stats (if attached). */
+void xio_count_fallback(enum xio_fallback why);
+
+struct xio_conn;
+struct xio_listener;
+
+/* ---- listeners ---------------------------------------------------- */
+
+/*
+ * Publish a rendezvous for the kernel TCP listener @fd (after the real
+ * listen() succeeded). Returns 0 with *@out set, or XIO_NOT_CARRIED.
+ */
+int xio_listener_open(int fd, struct xio_listener **out);
+
+/* The AF_UNIX listener the shim must watch next to @fd in poll/epoll. */
+int xio_listener_helper_fd(const struct xio_listener *l);
+
+/*
+ * Accept one connection, X-IO or TCP, from listener @l on app fd @fd.
+ * Flags as accept4. Returns the new fd or -errno; *@conn is set when the
+ * new fd is an X-IO connection (one reference owned by the caller).
+ */
+int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, socklen_t *len,
+			int flags, bool nonblock, struct xio_conn **conn);
+
+void xio_listener_get(struct xio_listener *l);
+/* Drop a reference; the last one closes the helper listener. */
+void xio_listener_put(struct xio_listener *l);
+
+/* ---- connections -------------------------------------------------- */
+
+/*
+ * Try to carry connect(@fd, @sa) over X-IO. On success @fd has been
+ * replaced (dup3) by the AF_UNIX end of the new connection and *@out holds
+ * it. Returns 0, XIO_NOT_CARRIED (caller connects over TCP) or -errno (only
+ * when fallback is disabled).
+ */
+int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xio_conn **out);
+
+ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+		      bool nonblock);
+ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+		      bool nonblock);
+int xio_conn_shutdown(struct xio_conn *c, int fd, int how);
+
+/* poll(2) bits from ring state and what the kernel told us so far. */
+unsigned xio_conn_ready(struct xio_conn *c);
+
+/* Announce that we are about to sleep waiting for @events (POLLIN/POLLOUT). */
+void xio_conn_wait_prepare(struct xio_conn *c, unsigned events);
+/*
+ * After waking (or giving up): withdraw the announcement and consume
+ * doorbells on @fd (pass -1 when the kernel said nothing arrived there).
+ */
+void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events);
+
+/*
+ * Counters that move on every arrival (@in_seq, EOF included) and every
+ * consumption by the peer (@out_seq): edge-triggered epoll compares them.
+ */
+void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *out_seq);
+
+/* Bytes waiting to be read (FIONREAD) / not yet read by the peer (SIOCOUTQ). */
+int xio_conn_inq(struct xio_conn *c);
+int xio_conn_outq(struct xio_conn *c);
+
+/* getsockname/getpeername as TCP would answer, in the family @family the app used. */
+int xio_conn_name(struct xio_conn *c, bool peer, struct sockaddr *sa, socklen_t *len);
+int xio_conn_family(const struct xio_conn *c);
+
+/* TCP-level and socket-level options answered for an X-IO connection. */
+int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *val,
+			socklen_t *len);
+int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const void *val,
+			socklen_t len);
+
+void xio_conn_get(struct xio_conn *c);
+void xio_conn_put(struct xio_conn *c);
+
+/* Spin budget for waits, microseconds (XIO_SPIN_US or the measured default). */
+int xio_spin_us(void);
+
+#endif
