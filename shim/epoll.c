@@ -344,15 +344,20 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 	}
 	ep_set_get(s);
 	int64_t deadline = timeout_ns >= 0 ? now_ns() + timeout_ns : -1;
-	int64_t spin_end = now_ns() + (int64_t)xio_spin_us() * 1000;
+	int spin_us = 0;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->n; i++)
+		if (s->items[i]->conn) {
+			int v = xio_conn_spin_us(s->items[i]->conn);
+			spin_us = v > spin_us ? v : spin_us;
+		}
+	pthread_mutex_unlock(&s->lock);
+	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000;
 	int result;
 
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		int n = collect(s, ev, max);
-		bool any_conn = false;
-		for (int i = 0; i < s->n && !any_conn; i++)
-			any_conn = s->items[i]->conn != NULL;
 		pthread_mutex_unlock(&s->lock);
 		if (n > 0) {
 			int k = real.epoll_wait(epfd, ev + n, max - n, 0);
@@ -365,7 +370,7 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 			break;
 		}
 		int64_t now = now_ns();
-		if (any_conn && now < spin_end && (deadline < 0 || now < deadline))
+		if (now < spin_end && (deadline < 0 || now < deadline))
 			continue;
 		pthread_mutex_lock(&s->lock);
 		announce(s, true);

@@ -100,13 +100,13 @@ mixed:
 	}
 	nk = n + extra;
 	int64_t deadline = timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
-	int64_t spin_end = now_ns() + (int64_t)xio_spin_us() * 1000;
-
-	bool has_conns = false;
+	int spin_us = 0;
 	for (nfds_t i = 0; i < n; i++)
-		has_conns = has_conns || (m[i].e && m[i].e->kind == FD_CONN);
-	if (!has_conns)
-		spin_end = 0;
+		if (m[i].e && m[i].e->kind == FD_CONN) {
+			int s = xio_conn_spin_us(m[i].e->conn);
+			spin_us = s > spin_us ? s : spin_us;
+		}
+	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000;
 
 	for (;;) {
 		int ready = scan_conns(fds, n, m);

@@ -2,6 +2,7 @@
 /* Configuration from XIO_* variables (secure_getenv: ignored in setuid programs). */
 #include <ctype.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,8 +112,14 @@ int xio_spin_us(void)
 	static int spin = -2;
 	if (spin == -2) {
 		int v = xio_config()->spin_us;
-		/* Default from benchmarks/RESULTS.md: spinning pays only with 2+ CPUs. */
-		spin = v >= 0 ? v : (sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50 : 0);
+		/*
+		 * Default from benchmarks/RESULTS.md: a cross-CPU wake-up costs ~40 us on
+		 * this VM, a spin of 20 us catches most request/response turns; with a
+		 * single usable CPU spinning only delays the peer.
+		 */
+		cpu_set_t set;
+		int ncpu = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+		spin = v >= 0 ? v : (ncpu > 1 ? 20 : 0);
 	}
 	return spin;
 }

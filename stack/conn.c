@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,9 +241,22 @@ void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
  * the same socket may drain the doorbell meant for us, so with company we
  * sleep in short slices and re-check.
  */
+int xio_conn_spin_us(struct xio_conn *c)
+{
+	int spin = xio_spin_us();
+	if (spin) {
+		/* Spinning against a peer on our own CPU only delays it (benchmarks/RESULTS.md). */
+		int cpu = sched_getcpu() + 1; /* 0: not known yet */
+		atomic_store_explicit(&c->slot->last_cpu[c->server], cpu, memory_order_relaxed);
+		if (cpu == atomic_load_explicit(&c->slot->last_cpu[!c->server], memory_order_relaxed))
+			spin = 0;
+	}
+	return spin;
+}
+
 static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
-	uint64_t spin = (uint64_t)xio_spin_us();
+	uint64_t spin = (uint64_t)xio_conn_spin_us(c);
 	if (spin) {
 		uint64_t end = mono_us() + spin;
 		do {

@@ -98,6 +98,7 @@ struct xio_slot {
 	_Atomic uint64_t client_ino;	/* inode of the client's AF_UNIX end */
 	_Atomic uint64_t server_ino;	/* inode of the server's AF_UNIX end */
 	int32_t client_pid, server_pid; /* for xio-stat only, never for liveness */
+	_Atomic int32_t last_cpu[2];	/* 1 + CPU each end last waited on; no spin when equal */
 	struct xio_endpoint client, server;
 	struct xio_dir dir[2];
 };

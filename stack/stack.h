@@ -125,4 +125,7 @@ void xio_conn_put(struct xio_conn *c);
 /* Spin budget for waits, microseconds (XIO_SPIN_US or the measured default). */
 int xio_spin_us(void);
 
+/* The spin budget for waiting on @c: 0 while its peer last ran on our CPU. */
+int xio_conn_spin_us(struct xio_conn *c);
+
 #endif
