@@ -81,6 +81,11 @@ static void resolve(void)
 	__atomic_store_n(&shim_ready, 1, __ATOMIC_RELEASE);
 }
 
+void *shim_next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
 void shim_init(void)
 {
 	pthread_once(&once, resolve);

@@ -68,6 +68,9 @@ struct real_fns {
 extern struct real_fns real;
 extern int shim_ready;
 
+/* The next definition of libc function @name (for wrappers resolved on first use). */
+void *shim_next(const char *name);
+
 /* Resolve the real functions and hand them to the stack. Idempotent, thread safe. */
 void shim_init(void);
 

@@ -183,9 +183,12 @@ struct xio_domain *xio_domain_get(enum xio_fallback *why)
 			d = NULL;
 		}
 	} else if (d && control_pid != getpid()) {
-		/* forked child: keep the inherited mapping, open our own control connection */
-		if (control_open() < 0)
-			d = NULL;
+		/*
+		 * Forked child: the inherited mapping stays valid. Our own control
+		 * connection may fail (a worker that dropped privileges): keep going
+		 * without it, publishing will fall back to TCP.
+		 */
+		(void)control_open();
 	}
 	if (!d) {
 		d = attach_locked(why);
