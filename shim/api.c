@@ -11,7 +11,7 @@ XIO_EXPORT const char *xio_version(void)
 XIO_EXPORT int xio_fd_kind(int fd)
 {
 	SHIM_INIT();
-	struct fd_entry *e = fdt_get(fd);
+	struct fd_entry *e = shim_entry(fd);
 	if (!e)
 		return 0;
 	return e->kind == FD_CONN ? 1 : e->kind == FD_LISTENER ? 2 : 0;

@@ -178,7 +178,7 @@ static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, stru
 XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	SHIM_INIT();
-	struct fd_entry *e = fdt_get(fd);
+	struct fd_entry *e = shim_entry(fd);
 	struct ep_set *s = set_of(epfd);
 	if (!e || (e->kind != FD_CONN && e->kind != FD_LISTENER) || epfd == fd)
 		return real.epoll_ctl(epfd, op, fd, ev);
@@ -235,7 +235,7 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 	for (int i = 0; i < s->n && n < max; i++) {
 		struct ep_item *it = s->items[i];
 		struct fd_entry *e = fdt_get(it->fd);
-		if (!e || (it->conn && e->conn != it->conn) ||
+		if (!e || e->kind != it->kind || (it->conn && e->conn != it->conn) ||
 		    (it->listener && e->listener != it->listener)) {
 			remove_at(s, i--); /* fd closed behind our back: the kernel dropped it too */
 			continue;

@@ -16,8 +16,13 @@ static int do_fcntl(int fd, int cmd, long arg)
 	SHIM_INIT();
 	struct fd_entry *e = fdt_get(fd);
 	int r = real.fcntl(fd, cmd, arg);
-	if (!e || r < 0)
+	if (r < 0)
 		return r;
+	if (!e || e->kind == FD_KERNEL) {
+		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+			fdt_clear(r); /* a number whose close we may have missed */
+		return r;
+	}
 	switch (cmd) {
 	case F_SETFL:
 		e->nonblock = (arg & O_NONBLOCK) != 0;
@@ -69,7 +74,7 @@ XIO_EXPORT int ioctl(int fd, unsigned long req, ...)
 		}
 	}
 	int r = real.ioctl(fd, req, arg);
-	if (r == 0 && e && req == FIONBIO && arg)
+	if (r == 0 && e && e->kind != FD_KERNEL && req == FIONBIO && arg)
 		e->nonblock = *(int *)arg != 0;
 	return r;
 }

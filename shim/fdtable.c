@@ -37,9 +37,22 @@ struct fd_entry *fdt_get(int fd)
 	return s ? atomic_load_explicit(s, memory_order_acquire) : NULL;
 }
 
+/* Shared by every fd probed as plain kernel: never freed. */
+static struct fd_entry kernel_marker = {.kind = FD_KERNEL};
+
+void fdt_mark_kernel(int fd)
+{
+	struct fd_entry *_Atomic *s = slot_of(fd, true);
+	if (s) {
+		struct fd_entry *old = NULL;
+		/* Only an unknown fd becomes "kernel": never overwrite a live X-IO entry. */
+		atomic_compare_exchange_strong(s, &old, &kernel_marker);
+	}
+}
+
 static void entry_free(struct fd_entry *e)
 {
-	if (!e)
+	if (!e || e == &kernel_marker)
 		return;
 	if (e->kind == FD_CONN)
 		xio_conn_put(e->conn);
@@ -117,7 +130,7 @@ void fdt_clear(int fd)
 void fdt_dup(int oldfd, int newfd)
 {
 	struct fd_entry *e = fdt_get(oldfd);
-	if (!e) {
+	if (!e || e->kind == FD_KERNEL) {
 		fdt_clear(newfd);
 		return;
 	}

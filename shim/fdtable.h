@@ -37,6 +37,9 @@ int fdt_set_epoll(int fd, struct ep_set *s);
 void ep_set_get(struct ep_set *s);
 void ep_set_put(struct ep_set *s);
 
+/* Remember that @fd was probed and is plain kernel (no allocation). */
+void fdt_mark_kernel(int fd);
+
 /* Forget @fd, dropping its reference (close, dup2 over it). */
 void fdt_clear(int fd);
 

@@ -139,8 +139,12 @@ XIO_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	SHIM_INIT();
 	struct fd_entry *e = shim_conn(fd);
-	if (!e)
-		return real.recvmsg(fd, msg, flags);
+	if (!e) {
+		ssize_t r = real.recvmsg(fd, msg, flags);
+		if (r >= 0 && msg->msg_controllen > 0)
+			shim_forget_received(msg);
+		return r;
+	}
 	ssize_t r = do_recv(e, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
 	if (r >= 0) {
 		msg->msg_namelen = 0;

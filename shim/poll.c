@@ -65,7 +65,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 	int result = -1;
 
 	for (nfds_t i = 0; i < n; i++) {
-		struct fd_entry *e = fds[i].fd >= 0 ? fdt_get(fds[i].fd) : NULL;
+		struct fd_entry *e = fds[i].fd >= 0 ? shim_entry(fds[i].fd) : NULL;
 		extra += e && e->kind == FD_LISTENER;
 		if (e)
 			goto mixed;
@@ -85,7 +85,7 @@ mixed:
 	}
 	extra = 0;
 	for (nfds_t i = 0; i < n; i++) {
-		struct fd_entry *e = fds[i].fd >= 0 ? fdt_get(fds[i].fd) : NULL;
+		struct fd_entry *e = fds[i].fd >= 0 ? shim_entry(fds[i].fd) : NULL;
 		m[i].e = e;
 		k[i] = fds[i];
 		k[i].revents = 0;
@@ -206,7 +206,7 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 		bool in = (rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex));
 		if (in) {
 			n++;
-			any = any || fdt_get(fd);
+			any = any || shim_entry(fd);
 		}
 	}
 	if (!any)

@@ -74,6 +74,7 @@ static void resolve(void)
 		.getsockopt = real.getsockopt,
 		.setsockopt = real.setsockopt,
 		.getsockname = real.getsockname,
+		.getpeername = real.getpeername,
 		.fcntl = real.fcntl,
 		.dup3 = real.dup3,
 		.shutdown = real.shutdown,

@@ -80,10 +80,22 @@ void shim_init(void);
 			shim_init();                                                               \
 	} while (0)
 
+/* First use of an fd we know nothing about: adopt an inherited X-IO connection or mark it kernel. */
+struct fd_entry *shim_probe(int fd);
+
+/* The X-IO entry (connection, listener, epoll set) behind @fd, or NULL for a kernel fd. */
+static inline struct fd_entry *shim_entry(int fd)
+{
+	struct fd_entry *e = fdt_get(fd);
+	if (__builtin_expect(!e, 0))
+		e = shim_probe(fd);
+	return e && e->kind != FD_KERNEL ? e : NULL;
+}
+
 /* The X-IO connection behind @fd, or NULL. */
 static inline struct fd_entry *shim_conn(int fd)
 {
-	struct fd_entry *e = fdt_get(fd);
+	struct fd_entry *e = shim_entry(fd);
 	return e && e->kind == FD_CONN ? e : NULL;
 }
 
@@ -95,6 +107,9 @@ static inline long shim_ret(long r)
 	}
 	return r;
 }
+
+/* Descriptors received with SCM_RIGHTS: forget stale entries (adopt.c). */
+void shim_forget_received(const struct msghdr *msg);
 
 /* poll(2) over a mix of X-IO and kernel fds (poll.c); used by select too. */
 int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask);

@@ -31,7 +31,8 @@ XIO_EXPORT int listen(int fd, int backlog)
 {
 	SHIM_INIT();
 	int r = real.listen(fd, backlog);
-	if (r < 0 || fdt_get(fd) || xio_config()->disabled || !is_tcp_socket(fd))
+	struct fd_entry *e = fdt_get(fd);
+	if (r < 0 || (e && e->kind != FD_KERNEL) || xio_config()->disabled || !is_tcp_socket(fd))
 		return r;
 	struct xio_listener *l;
 	if (xio_listener_open(fd, &l) == 0)
@@ -73,7 +74,7 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		errno = EISCONN;
 		return -1;
 	}
-	if (e || !sa || len < sizeof(sa_family_t) ||
+	if ((e && e->kind != FD_KERNEL) || !sa || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || xio_config()->disabled ||
 	    !is_tcp_socket(fd))
 		return real.connect(fd, sa, len);

@@ -45,6 +45,11 @@ struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool ser
 /* Register/unregister in the process's 4-tuple table. */
 void xio_conn_register(struct xio_conn *c);
 
+/* The abstract AF_UNIX name that marks the client end of a connection (adopt.c). */
+struct sockaddr_un;
+int xio_conn_abstract_name(struct sockaddr_un *sa, socklen_t *len, uint64_t generation,
+			   uint32_t slot, uint32_t token);
+
 /* Send a doorbell byte to the peer (never blocks, never raises SIGPIPE). */
 void xio_conn_ring_bell(int fd);
 

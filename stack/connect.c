@@ -231,7 +231,18 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 	s->server = dst;
 	s->client_pid = getpid();
 
-	int r = -ECONNREFUSED;
+	/* Name the client end so that an exec'd image or an SCM_RIGHTS receiver can adopt it. */
+	struct sockaddr_un an;
+	socklen_t anl;
+	int r = xio_conn_abstract_name(&an, &anl, d->generation, s->index, token);
+	if (r == 0 && xio_sys.bind(u, (struct sockaddr *)&an, anl) < 0)
+		r = -errno;
+	if (r < 0) {
+		xio_slot_abort(d->hdr, s, token);
+		xio_sys.close(u);
+		return not_carried(XIO_FB_ERROR);
+	}
+	r = -ECONNREFUSED;
 	why = XIO_FB_NO_RENDEZVOUS;
 	for (int i = 0; i < cand.n; i++) {
 		r = connect_entry(u, cand.path[(i + getpid()) % cand.n]);

@@ -152,6 +152,8 @@ static int handshake(struct xio_listener *l, int u, struct xio_conn **out)
 	if (fstat(u, &st) < 0)
 		return -errno;
 	r = xio_slot_claim(s, o.token, st.st_ino, getpid());
+	if (r == 0)
+		s->server.family = (uint16_t)l->family; /* for adoption after exec */
 	struct xio_hs_answer a = {.slot = o.slot, .token = o.token, .pid = getpid()};
 	xio_msg_init(&a.hdr, XIO_HS_ANSWER, sizeof(a));
 	a.hdr.status = r;

@@ -82,6 +82,13 @@ void xio_listener_put(struct xio_listener *l);
  */
 int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xio_conn **out);
 
+/*
+ * Is @fd, unknown to this process's tables, an X-IO connection (inherited
+ * through exec or received over SCM_RIGHTS)? Returns 0 with *@out set, or
+ * XIO_NOT_CARRIED.
+ */
+int xio_conn_adopt(int fd, struct xio_conn **out);
+
 ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
 		      bool nonblock);
 ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,

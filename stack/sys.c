@@ -24,6 +24,7 @@ void xio_sys_use_libc(void)
 		.getsockopt = getsockopt,
 		.setsockopt = setsockopt,
 		.getsockname = getsockname,
+		.getpeername = getpeername,
 		.fcntl = fcntl,
 		.dup3 = dup3,
 		.shutdown = shutdown,

@@ -28,6 +28,7 @@ struct xio_sys {
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*fcntl)(int, int, ...);
 	int (*dup3)(int, int, int);
 	int (*shutdown)(int, int);
