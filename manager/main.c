@@ -224,14 +224,13 @@ static int setup(struct mgr *m)
 		mgr_err("cannot open our network namespace: %s", strerror(-r));
 		return MGR_EXIT_ERROR;
 	}
-	/* entries of listeners that died with the previous manager's domain */
-	mgr_rv_cleanup(m);
-
 	m->base = event_base_new();
 	if (!m->base || signals_init(m) < 0 || mgr_sweep_timer_init(m) < 0) {
 		mgr_err("cannot set up the event loop");
 		return MGR_EXIT_ERROR;
 	}
+	/* entries of listeners that died with the previous manager's domain */
+	mgr_rv_cleanup(m);
 	r = mgr_control_open(m);
 	if (r < 0) {
 		mgr_err("cannot serve %s: %s", m->ctl_path, strerror(-r));
@@ -253,12 +252,19 @@ static void teardown(struct mgr *m)
 			event_free(m->sig_ev[i]);
 	if (m->sweep_ev)
 		event_free(m->sweep_ev);
+	if (m->rv_ev)
+		event_free(m->rv_ev);
 	if (m->base)
 		event_base_free(m->base);
 	mgr_netns_close(m);
 	free(m->seen);
-	if (m->mz)
+	if (m->mz) {
+		/* the EAL makes an (empty, with --in-memory) runtime dir and leaves it */
+		char rt[PATH_MAX];
+		snprintf(rt, sizeof(rt), "%s", rte_eal_get_runtime_dir());
 		rte_eal_cleanup();
+		rmdir(rt);
+	}
 }
 
 int main(int argc, char **argv)

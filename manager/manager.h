@@ -103,7 +103,7 @@ struct mgr {
 
 	/* event loop */
 	struct event_base *base;
-	struct event *ctl_ev, *sweep_ev, *sig_ev[3];
+	struct event *ctl_ev, *sweep_ev, *rv_ev, *sig_ev[3];
 	struct mgr_client_list clients;
 	unsigned nclients;
 	uint64_t publish_seq;
@@ -171,7 +171,7 @@ int mgr_reply(struct mgr_client *c, void *msg, size_t len, int status, const int
 /* Verify and bind a rendezvous entry; writes the socket path. Returns 0 or -errno. */
 int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publish *req,
 		const int fds[2], char *path, size_t pathlen);
-/* Remove entries of listeners that are gone. */
+/* Remove entries of listeners that are gone (again later if some were too young to tell). */
 void mgr_rv_cleanup(struct mgr *m);
 
 /* diag.c: AF_UNIX sock_diag dumps. */

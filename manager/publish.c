@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "addr.h"
 #include "manager.h"
 
@@ -211,14 +213,15 @@ static bool probe_alive(const char *path)
 }
 
 /* Sweep one <key> directory. @names is NULL when only a probe can tell. */
-static void clean_key_dir(const char *kdir, const struct names *names, time_t now)
+static unsigned clean_key_dir(const char *kdir, const struct names *names, time_t now)
 {
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *d = opendir(kdir);
+	unsigned young = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((e = readdir(d))) {
 		struct stat st;
 		const char *p = path;
@@ -229,8 +232,10 @@ static void clean_key_dir(const char *kdir, const struct names *names, time_t no
 		if (snprintf(path, sizeof(path), "%s/%s", kdir, e->d_name) >= (int)sizeof(path) ||
 		    lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
 			continue;
-		if (now - st.st_ctime < RV_YOUNG_SEC && now >= st.st_ctime)
-			continue; /* bound a moment ago; its owner may not have called listen() */
+		if (now - st.st_ctime < RV_YOUNG_SEC && now >= st.st_ctime) {
+			young++; /* bound a moment ago; its owner may not have called listen() */
+			continue;
+		}
 		if (names)
 			alive =
 			    names->n && bsearch(&p, names->v, names->n, sizeof(*names->v), cmp_str);
@@ -241,11 +246,13 @@ static void clean_key_dir(const char *kdir, const struct names *names, time_t no
 	}
 	closedir(d);
 	rmdir(kdir); /* fails while entries remain: that is fine */
+	return young;
 }
 
-static void clean_ns_dir(struct mgr *m, const char *nsdir, uint64_t ino, time_t now)
+static unsigned clean_ns_dir(struct mgr *m, const char *nsdir, uint64_t ino, time_t now)
 {
 	struct names names = {0};
+	unsigned young = 0;
 	bool have = false;
 	char kdir[PATH_MAX];
 	struct dirent *e;
@@ -263,18 +270,27 @@ static void clean_ns_dir(struct mgr *m, const char *nsdir, uint64_t ino, time_t 
 			continue;
 		if (snprintf(kdir, sizeof(kdir), "%s/%s", nsdir, e->d_name) >= (int)sizeof(kdir))
 			continue;
-		clean_key_dir(kdir, have ? &names : NULL, now);
+		young += clean_key_dir(kdir, have ? &names : NULL, now);
 	}
 	closedir(d);
 	rmdir(nsdir);
 out:
 	names_free(&names);
+	return young;
+}
+
+static void rv_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	mgr_rv_cleanup(arg);
 }
 
 void mgr_rv_cleanup(struct mgr *m)
 {
 	char rv[PATH_MAX], nsdir[PATH_MAX];
 	time_t now = time(NULL);
+	unsigned young = 0;
 	struct dirent *e;
 	DIR *d;
 
@@ -292,7 +308,15 @@ void mgr_rv_cleanup(struct mgr *m)
 		if (*end ||
 		    snprintf(nsdir, sizeof(nsdir), "%s/%s", rv, e->d_name) >= (int)sizeof(nsdir))
 			continue;
-		clean_ns_dir(m, nsdir, ino, now);
+		young += clean_ns_dir(m, nsdir, ino, now);
 	}
 	closedir(d);
+	/* look again once the young ones are old enough to judge (one shot: idle stays idle) */
+	if (young && m->base) {
+		struct timeval tv = {.tv_sec = RV_YOUNG_SEC + 1};
+		if (!m->rv_ev)
+			m->rv_ev = evtimer_new(m->base, rv_timer, m);
+		if (m->rv_ev && !evtimer_pending(m->rv_ev, NULL))
+			evtimer_add(m->rv_ev, &tv);
+	}
 }

@@ -16,6 +16,6 @@ total=$(awk '/^HugePages_Total:/ {print $2}' /proc/meminfo)
 free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
 echo "hugepages: HugePages_Total=${total:-0} HugePages_Free=${free:-0} (wanted $want)"
 if ((${free:-0} < want)); then
-	echo "hugepages: warning: only ${free:-0} free hugepages (wanted $want); xio-manager falls back to ordinary memory" >&2
+	echo "hugepages: warning: only ${free:-0} free hugepages (wanted $want); a manager that finds too few runs on ordinary memory" >&2
 fi
 exit 0

@@ -30,7 +30,7 @@ struct ep_item {
 	struct xio_conn *conn;
 	struct xio_listener *listener;
 	struct epoll_event ev; /* what the application asked for */
-	uint32_t last_in, last_out;
+	uint32_t last_in, last_nospace, last_ev;
 	bool disabled;	   /* EPOLLONESHOT fired */
 	bool helper_ready; /* listener: shadow saw its rendezvous socket readable */
 };
@@ -147,7 +147,7 @@ static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, stru
 	it->fd = fd;
 	it->kind = e->kind;
 	it->ev = *ev;
-	it->last_in = it->last_out = 0xffffffffu;
+	it->last_in = 0xffffffffu; /* the first collect is an edge */
 	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = it};
 	int kfd = fd;
 	if (e->kind == FD_LISTENER) {
@@ -210,7 +210,7 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 		s->items[i]->ev = *ev;
 		s->items[i]->disabled = false;
-		s->items[i]->last_in = s->items[i]->last_out = 0xffffffffu;
+		s->items[i]->last_in = 0xffffffffu;
 		break;
 	case EPOLL_CTL_DEL:
 		if (i < 0) {
@@ -248,17 +248,25 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 			it->helper_ready = false;
 		} else {
 			ev = xio_conn_ready(it->conn) & want;
-			if ((it->ev.events & EPOLLET) && ev) {
-				uint32_t in, outs;
-				xio_conn_edges(it->conn, &in, &outs);
-				if ((ev & EPOLLIN) && in == it->last_in)
-					ev &= ~(uint32_t)(EPOLLIN | EPOLLRDNORM);
-				if ((ev & EPOLLOUT) && outs == it->last_out)
-					ev &= ~(uint32_t)(EPOLLOUT | EPOLLWRNORM);
-				if (ev & EPOLLIN)
+			if (it->ev.events & EPOLLET) {
+				/*
+				 * An edge is an arrival, EOF, new HUP/ERR, or room after a send
+				 * hit a full ring; like the kernel we then report the whole
+				 * ready mask, and nothing until the next edge.
+				 */
+				uint32_t in, nospace;
+				xio_conn_edges(it->conn, &in, &nospace);
+				bool edge = in != it->last_in ||
+					    (nospace != it->last_nospace && (ev & EPOLLOUT)) ||
+					    (ev & ~it->last_ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+				if (!edge)
+					ev = 0;
+				else {
 					it->last_in = in;
-				if (ev & EPOLLOUT)
-					it->last_out = outs;
+					if (ev & EPOLLOUT)
+						it->last_nospace = nospace;
+					it->last_ev = ev;
+				}
 			}
 		}
 		if (!ev)

@@ -160,17 +160,23 @@ static void drain(struct xio_conn *c, int fd)
 			n = xio_sys.recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		while (n == (ssize_t)sizeof(buf));
 	}
-	if (n == 0) {
+	/*
+	 * AF_UNIX reports ECONNRESET when the peer closed with our doorbell bytes
+	 * unread: that is an ordinary close for us. TCP's reset is "the peer closed
+	 * with our data unread", which we see in our send ring.
+	 */
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		struct pollfd p = {.fd = fd, .events = 0};
 		atomic_store(&c->peer_eof, true);
-		if (!c->answered)
+		if (!c->answered) {
 			atomic_store(&c->error, ECONNRESET); /* closed before answering: refused */
-		if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))
+			atomic_store(&c->reset, true);
+		}
+		if (n < 0 || (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))) {
 			atomic_store(&c->peer_gone, true);
-	} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-		atomic_store(&c->peer_eof, true);
-		atomic_store(&c->peer_gone, true);
-		atomic_store(&c->error, errno == EPIPE ? ECONNRESET : errno);
+			if (!xio_ring_empty(c->tx) && !atomic_exchange(&c->reset, true))
+				atomic_store(&c->error, ECONNRESET);
+		}
 	}
 	pthread_mutex_unlock(&c->drain_lock);
 }
@@ -202,11 +208,12 @@ unsigned xio_conn_ready(struct xio_conn *c)
 		ev |= POLLIN | POLLRDNORM;
 	if (eof)
 		ev |= POLLRDHUP;
+	bool reset = atomic_load_explicit(&c->reset, memory_order_relaxed);
 	if (err)
 		ev |= POLLERR;
-	if ((eof && c->shut_wr) || err || atomic_load(&c->peer_gone))
+	if ((eof && c->shut_wr) || reset)
 		ev |= POLLHUP;
-	if (c->shut_wr || atomic_load(&c->peer_gone) ||
+	if (c->shut_wr || reset || atomic_load(&c->peer_gone) ||
 	    xio_ring_room(c->tx) >= xio_ring_capacity(c->tx) / 3)
 		ev |= POLLOUT | POLLWRNORM;
 	return ev;
@@ -317,9 +324,19 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		return epipe(fd, flags);
 	int e = atomic_exchange(&c->error, 0);
 	if (e)
-		return -e;
-	if (atomic_load(&c->peer_gone))
+		return e == EPIPE ? epipe(fd, flags) : -e;
+	if (atomic_load(&c->reset))
 		return epipe(fd, flags);
+	if (atomic_load(&c->peer_gone)) {
+		/*
+		 * Like TCP, which cannot tell a close from a half-close: the first write
+		 * after the peer went is accepted and provokes the reset, which after
+		 * the peer's FIN (CLOSE_WAIT) reads as EPIPE.
+		 */
+		atomic_store(&c->reset, true);
+		atomic_store(&c->error, EPIPE);
+		return (ssize_t)total;
+	}
 	if (total == 0)
 		return 0;
 	nonblock = nonblock || (flags & MSG_DONTWAIT);
@@ -337,12 +354,16 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		}
 		bell_data(c, fd); /* flush a deferred doorbell before we wait */
 		if (nonblock) {
+			atomic_fetch_add_explicit(&c->nospace, 1, memory_order_relaxed);
 			err = -EAGAIN;
 			break;
 		}
 		int r = wait_for(c, fd, POLLOUT, timeout);
 		if (atomic_load(&c->peer_gone) || atomic_load(&c->error)) {
-			err = atomic_load(&c->peer_gone) ? epipe(fd, flags) : -atomic_exchange(&c->error, 0);
+			/* The peer is gone with our data unread: reset, as TCP would. */
+			atomic_store(&c->reset, true);
+			atomic_store(&c->error, 0);
+			err = done ? 0 : epipe(fd, flags);
 			break;
 		}
 		if (r < 0) {
@@ -444,10 +465,10 @@ int xio_conn_inq(struct xio_conn *c)
 	return n < 0 ? 0 : (int)n;
 }
 
-void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *out_seq)
+void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
 {
 	*in_seq = c->rx->prod.tail ^ (atomic_load(&c->peer_eof) ? 0x80000000u : 0);
-	*out_seq = c->tx->cons.tail;
+	*nospace_seq = atomic_load_explicit(&c->nospace, memory_order_relaxed);
 }
 
 int xio_conn_outq(struct xio_conn *c)

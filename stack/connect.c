@@ -39,7 +39,8 @@ static void scan_dir(const char *dir, uint64_t gen, bool dual_only, struct candi
 
 	if (!d)
 		return;
-	snprintf(prefix, sizeof(prefix), "%llx-", (unsigned long long)gen);
+	/* Same spelling as the manager's entry names: 16 hex digits. */
+	snprintf(prefix, sizeof(prefix), "%016llx-", (unsigned long long)gen);
 	while ((e = readdir(d)) && c->n < MAX_ENTRIES) {
 		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
 			continue;
@@ -195,9 +196,16 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 		return XIO_NOT_CARRIED;
 	if (xio_sys.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &fl) < 0)
 		return XIO_NOT_CARRIED;
-	/* Cheap test before attaching: a process that only talks to remote hosts maps nothing. */
-	if (!find_candidates(&dst, 0, true, &cand))
+	/*
+	 * Cheap test before attaching: a process that only talks to remote hosts
+	 * maps nothing. A loopback connect is local networking: attach so that the
+	 * fallback is counted where xio-stat can see it.
+	 */
+	if (!find_candidates(&dst, 0, true, &cand)) {
+		if (xio_ep_is_loopback(&dst))
+			xio_domain_get(&why);
 		return not_carried(xio_ep_is_loopback(&dst) ? XIO_FB_NO_RENDEZVOUS : XIO_FB_REMOTE);
+	}
 	struct xio_domain *d = xio_domain_get(&why);
 	if (!d)
 		return not_carried(why);

@@ -107,10 +107,11 @@ void xio_conn_wait_prepare(struct xio_conn *c, unsigned events);
 void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events);
 
 /*
- * Counters that move on every arrival (@in_seq, EOF included) and every
- * consumption by the peer (@out_seq): edge-triggered epoll compares them.
+ * Counters for edge-triggered epoll: @in_seq moves on every arrival (EOF
+ * included), @nospace_seq on every send that found the ring full (after
+ * which the kernel gives one EPOLLOUT edge once room appears).
  */
-void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *out_seq);
+void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq);
 
 /* Bytes waiting to be read (FIONREAD) / not yet read by the peer (SIOCOUTQ). */
 int xio_conn_inq(struct xio_conn *c);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # python3 -m http.server serving a 10 MiB random file, fetched by curl, both
 # under xio-run: the checksum must match and X-IO must carry the file.
+# shellcheck source=test/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_prog curl sha256sum
 xio_test_init curl

@@ -2,6 +2,7 @@
 # An X-IO client talking to a plain server (not preloaded): there is no
 # rendezvous, so the connection must silently be kernel TCP: the transfer
 # succeeds, xio-stat bytes stay 0 and fallback.no_rendezvous is counted.
+# shellcheck source=test/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_prog curl iperf3 sha256sum
 xio_test_init fb_client
@@ -42,11 +43,11 @@ rc=0
 timeout -k 5 120 "${XRUN[@]}" \
 	iperf3 -c 127.0.0.1 -p "$port" -n 256M -J >"$WORK/iperf3-client.json" 2>"$WORK/iperf3-client.err" || rc=$?
 ((rc == 0)) || fail "X-IO iperf3 -> plain server: client exited $rc"
-got=$(json_get "$WORK/iperf3-client.json" end.sum_received.bytes)
-((got >= 256 * 1024 * 1024)) || fail "iperf3 received only $got bytes"
+got=$(json_get "$WORK/iperf3-client.json" end.sum_sent.bytes)
+((got >= 256 * 1024 * 1024)) || fail "iperf3 sent only $got bytes"
 x1=$(xio_bytes)
 f1=$(xio_field fallback.no_rendezvous)
-log "iperf3: $got bytes; fallback.no_rendezvous +$((f1 - f0))"
+log "iperf3: $got bytes sent; fallback.no_rendezvous +$((f1 - f0))"
 assert_not_carried "iperf3 -> plain iperf3 -s" $((x1 - x0))
 ((f1 - f0 >= 1)) || fail "fallback.no_rendezvous did not grow for iperf3 (was $f0, now $f1)"
 log "PASS"

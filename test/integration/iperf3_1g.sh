@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # iperf3, server and client both under xio-run: 1 GiB client->server, then
-# 1 GiB server->client (-R). Each must succeed, report the full GiB, and be
+# 1 GiB server->client (-R). Each must succeed, the sender must report the
+# full GiB sent, and the transfer must be
 # carried by X-IO (xio-stat bytes >= 1 GiB, lo rx < 5 % of it).
+# shellcheck source=test/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_prog iperf3
 xio_test_init iperf3
@@ -9,7 +11,7 @@ xio_test_init iperf3
 GIB=$((1024 * 1024 * 1024))
 
 run_one() { # DIRECTION-LABEL [iperf3 client flags...]
-	local label=$1 port spid rc x0 x1 l0 l1 got srvgot srvkey
+	local label=$1 port spid rc x0 x1 l0 l1 got sent
 	shift
 	port=$(free_port)
 	"${XRUN[@]}" iperf3 -s -p "$port" -1 -J >"$WORK/server-$label.json" 2>"$WORK/server-$label.err" &
@@ -30,14 +32,18 @@ run_one() { # DIRECTION-LABEL [iperf3 client flags...]
 	if json_get "$WORK/client-$label.json" error >/dev/null 2>&1; then
 		fail "$label: iperf3 reported an error: $(json_get "$WORK/client-$label.json" error)"
 	fi
+	# The sender must have sent the whole GiB. iperf3's receiver stops
+	# counting at TEST_END, so it may report a little less (kernel TCP too).
+	if [[ $label == reverse ]]; then
+		sent=$(json_get "$WORK/server-$label.json" end.sum_sent.bytes)
+	else
+		sent=$(json_get "$WORK/client-$label.json" end.sum_sent.bytes)
+	fi
 	got=$(json_get "$WORK/client-$label.json" end.sum_received.bytes)
-	srvkey=end.sum_received.bytes
-	[[ $label == reverse ]] && srvkey=end.sum_sent.bytes
-	srvgot=$(json_get "$WORK/server-$label.json" "$srvkey")
-	log "$label: client end.sum_received.bytes=$got server $srvkey=$srvgot" \
+	log "$label: sent $sent bytes, received $got bytes" \
 		"($(json_get "$WORK/client-$label.json" end.sum_received.bits_per_second | awk '{printf "%.2f", $1 / 1e9}') Gbit/s)"
-	((got >= GIB)) || fail "$label: client reports $got bytes received, expected >= $GIB"
-	((srvgot >= GIB)) || fail "$label: server reports $srvgot bytes, expected >= $GIB"
+	((sent >= GIB)) || fail "$label: the sender reports $sent bytes sent, expected >= $GIB"
+	((got * 100 >= GIB * 95)) || fail "$label: the receiver reports only $got of $GIB bytes"
 	assert_carried "$label" "$GIB" $((x1 - x0)) $((l1 - l0))
 }
 

@@ -140,12 +140,14 @@ xio_test_init() {
 	done
 	[[ -x $PY ]] || fail "$PY missing (Debian package python3)"
 	need_prog ss awk timeout
-	WORK=$(mktemp -d "/tmp/xio-it-$name.XXXXXX")
+	# Short paths: rendezvous sockets live under $RUNDIR/$DOMAIN/rv/... and an
+	# AF_UNIX path has at most 107 characters.
+	WORK=$(mktemp -d /tmp/xit.XXXXXX)
 	chmod 755 "$WORK"
-	TAG=${WORK##*/}
-	DOMAIN="it_${name//[^A-Za-z0-9_]/_}"
-	DOMAIN=${DOMAIN:0:30}
-	RUNDIR=$WORK/run
+	TAG=xio-it-${WORK##*/}
+	DOMAIN="t_${name//[^A-Za-z0-9_]/_}"
+	DOMAIN=${DOMAIN:0:14}
+	RUNDIR=$WORK/r
 	XRUN=(env XIO_TEST_TAG="$TAG" XIO_RUNDIR="$RUNDIR" "$XIO_BIN/xio-run" --domain "$DOMAIN")
 	PLAIN=(env -u LD_PRELOAD -u XIO_DOMAIN -u XIO_RUNDIR XIO_TEST_TAG="$TAG")
 	trap xio_cleanup EXIT

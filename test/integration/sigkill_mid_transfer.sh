@@ -5,6 +5,7 @@
 #   B: kill the receiver, the sender (socat /dev/zero -> TCP) exits.
 # Both ends run under xio-run; the test checks that the bytes went through
 # X-IO before the kill.
+# shellcheck source=test/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_prog socat
 xio_test_init sigkill
