@@ -32,6 +32,7 @@ struct ep_item {
 	struct epoll_event ev; /* what the application asked for */
 	uint32_t last_in, last_nospace, last_ev;
 	bool disabled;	   /* EPOLLONESHOT fired */
+	bool exclusive;	   /* added with EPOLLEXCLUSIVE: MOD is EINVAL, as in the kernel */
 	bool helper_ready; /* listener: shadow saw its rendezvous socket readable */
 };
 
@@ -147,6 +148,7 @@ static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, stru
 	it->fd = fd;
 	it->kind = e->kind;
 	it->ev = *ev;
+	it->exclusive = ev->events & EPOLLEXCLUSIVE;
 	it->last_in = 0xffffffffu; /* the first collect is an edge */
 	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = it};
 	int kfd = fd;
@@ -192,16 +194,27 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		errno = ENOENT;
 		return -1;
 	}
+	/* What the kernel allows next to EPOLLEXCLUSIVE (fs/eventpoll.c). */
+	const uint32_t excl_ok = EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM |
+				 EPOLLWRBAND | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET |
+				 EPOLLEXCLUSIVE;
 	int r = 0;
 	pthread_mutex_lock(&s->lock);
 	int i = find(s, fd);
 	switch (op) {
 	case EPOLL_CTL_ADD:
-		r = i >= 0 ? -EEXIST : add_item(s, epfd, fd, e, ev);
+		if ((ev->events & EPOLLEXCLUSIVE) && (ev->events & ~excl_ok))
+			r = -EINVAL;
+		else
+			r = i >= 0 ? -EEXIST : add_item(s, epfd, fd, e, ev);
 		break;
 	case EPOLL_CTL_MOD:
 		if (i < 0) {
 			r = -ENOENT;
+			break;
+		}
+		if ((ev->events & EPOLLEXCLUSIVE) || s->items[i]->exclusive) {
+			r = -EINVAL;
 			break;
 		}
 		if (s->items[i]->kind == FD_LISTENER && real.epoll_ctl(epfd, op, fd, ev) < 0) {
@@ -280,18 +293,23 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 	return n;
 }
 
-static void announce(struct ep_set *s, bool on)
+/* Announce or withdraw the sleep; returns whether another waiter shares a connection. */
+static bool announce(struct ep_set *s, bool on)
 {
+	bool company = false;
 	for (int i = 0; i < s->n; i++) {
 		struct ep_item *it = s->items[i];
 		if (!it->conn || it->disabled)
 			continue;
 		unsigned want = it->ev.events & (EPOLLIN | EPOLLOUT);
-		if (on)
+		if (on) {
 			xio_conn_wait_prepare(it->conn, want);
-		else
+			company = company || xio_conn_has_company(it->conn);
+		} else {
 			xio_conn_wait_finish(it->conn, -1, want);
+		}
 	}
+	return company;
 }
 
 /* Drop the marker from kernel results; drain what the shadow instance reports. */
@@ -381,14 +399,16 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 		if (now < spin_end && (deadline < 0 || now < deadline))
 			continue;
 		pthread_mutex_lock(&s->lock);
-		announce(s, true);
+		bool company = announce(s, true);
 		n = collect(s, ev, max);
 		pthread_mutex_unlock(&s->lock);
 		tp = NULL;
-		if (n > 0 || deadline >= 0) {
-			int64_t d = n > 0 ? 0 : deadline - now_ns();
+		if (n > 0 || deadline >= 0 || company) {
+			int64_t d = n > 0 ? 0 : deadline >= 0 ? deadline - now_ns() : INT64_MAX;
 			if (d < 0)
 				d = 0;
+			if (company && d > 5000000)
+				d = 5000000; /* see xio_conn_has_company() */
 			ts = (struct timespec){d / 1000000000, d % 1000000000};
 			tp = &ts;
 		}

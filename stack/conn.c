@@ -248,6 +248,11 @@ void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
  * the same socket may drain the doorbell meant for us, so with company we
  * sleep in short slices and re-check.
  */
+bool xio_conn_has_company(struct xio_conn *c)
+{
+	return atomic_load(&c->rxd->readers_sleeping) + atomic_load(&c->txd->writers_waiting) > 1;
+}
+
 int xio_conn_spin_us(struct xio_conn *c)
 {
 	int spin = xio_spin_us();
@@ -279,8 +284,7 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		xio_conn_wait_finish(c, fd, events);
 		return 0;
 	}
-	unsigned company = atomic_load(&c->rxd->readers_sleeping) + atomic_load(&c->txd->writers_waiting);
-	int slice = company > 1 && (timeout_ms < 0 || timeout_ms > 5) ? 5 : timeout_ms;
+	int slice = xio_conn_has_company(c) && (timeout_ms < 0 || timeout_ms > 5) ? 5 : timeout_ms;
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int r = xio_sys.poll(&p, 1, slice);
 	int e = errno;

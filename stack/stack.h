@@ -130,6 +130,14 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 void xio_conn_get(struct xio_conn *c);
 void xio_conn_put(struct xio_conn *c);
 
+/*
+ * After xio_conn_wait_prepare: does another waiter (thread or process) sleep
+ * on this connection too? One doorbell wakes every poller of the socket, but
+ * the first to drain it can leave a later sleeper without one, so waiters
+ * with company sleep in short slices.
+ */
+bool xio_conn_has_company(struct xio_conn *c);
+
 /* Spin budget for waits, microseconds (XIO_SPIN_US or the measured default). */
 int xio_spin_us(void);
 
