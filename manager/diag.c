@@ -131,6 +131,7 @@ static int listen_cb(const struct unix_diag_msg *d, struct rtattr *a, size_t ale
 	struct listen_ctx *lc = arg;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 	uint32_t qlen = 0;
+	uint64_t vfs_ino = 0;
 	bool named = false;
 	int len = (int)alen;
 
@@ -146,18 +147,21 @@ static int listen_cb(const struct unix_diag_msg *d, struct rtattr *a, size_t ale
 			memcpy(path, p, plen);
 			path[plen] = 0;
 			named = true;
+		} else if (a->rta_type == UNIX_DIAG_VFS && plen >= sizeof(struct unix_diag_vfs)) {
+			vfs_ino = ((struct unix_diag_vfs *)RTA_DATA(a))->udiag_vfs_ino;
 		} else if (a->rta_type == UNIX_DIAG_RQLEN &&
 			   plen >= sizeof(struct unix_diag_rqlen)) {
 			qlen = ((struct unix_diag_rqlen *)RTA_DATA(a))->udiag_rqueue;
 		}
 	}
 	if (named)
-		lc->cb(path, qlen, lc->arg);
+		lc->cb(path, vfs_ino, qlen, lc->arg);
 	return 0;
 }
 
 int mgr_diag_listeners(int nl, mgr_listen_cb cb, void *arg)
 {
 	struct listen_ctx lc = {.cb = cb, .arg = arg};
-	return dump(nl, 1u << TCP_LISTEN, UDIAG_SHOW_NAME | UDIAG_SHOW_RQLEN, listen_cb, &lc);
+	return dump(nl, 1u << TCP_LISTEN, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_RQLEN,
+		    listen_cb, &lc);
 }

@@ -185,8 +185,12 @@ bool mgr_inoset_has(const struct mgr_inoset *s, uint64_t ino);
 void mgr_inoset_free(struct mgr_inoset *s);
 /* Append the inodes of every AF_UNIX socket visible on netlink socket @nl. */
 int mgr_diag_inodes(int nl, struct mgr_inoset *set);
-/* Call @cb for every LISTEN AF_UNIX socket bound to a path. */
-typedef void (*mgr_listen_cb)(const char *path, uint32_t backlog_len, void *arg);
+/*
+ * Call @cb for every LISTEN AF_UNIX socket bound to a path. @vfs_ino is the
+ * inode of the socket file: a name bound through /proc/self/fd/N/ (deep run
+ * directories) does not say where the file is, its inode does.
+ */
+typedef void (*mgr_listen_cb)(const char *path, uint64_t vfs_ino, uint32_t backlog_len, void *arg);
 int mgr_diag_listeners(int nl, mgr_listen_cb cb, void *arg);
 
 /* netns.c */

@@ -121,57 +121,70 @@ int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publis
 	r = mgr_mkdir_p(dir, m->dir_mode, m->o.gid);
 	if (r < 0)
 		return r;
-	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%016" PRIx64 "-%d-%" PRIu64 "%s", dir,
-		     m->hdr->generation, req->pid > 0 ? req->pid : (int)c->pid, ++m->publish_seq,
-		     dual ? "-d" : "");
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path) || (size_t)n >= pathlen)
+	char name[64], full[PATH_MAX];
+	snprintf(name, sizeof(name), "%016" PRIx64 "-%d-%" PRIu64 "%s", m->hdr->generation,
+		 req->pid > 0 ? req->pid : (int)c->pid, ++m->publish_seq, dual ? "-d" : "");
+	n = snprintf(full, sizeof(full), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(full) || (size_t)n >= pathlen)
 		return -ENAMETOOLONG;
-	if (bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	/* A run directory too deep for sun_path: bind through the directory's fd. */
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return -errno;
-	if (chmod(sa.sun_path, m->sock_mode) < 0 ||
-	    (m->o.gid != (gid_t)-1 && chown(sa.sun_path, (uid_t)-1, m->o.gid) < 0)) {
+	if ((size_t)n < sizeof(sa.sun_path))
+		memcpy(sa.sun_path, full, (size_t)n + 1);
+	else
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, name);
+	r = bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	if (r == 0 && (fchmodat(dfd, name, m->sock_mode, 0) < 0 ||
+		       (m->o.gid != (gid_t)-1 &&
+			fchownat(dfd, name, (uid_t)-1, m->o.gid, AT_SYMLINK_NOFOLLOW) < 0))) {
 		r = -errno;
-		unlink(sa.sun_path);
-		return r;
+		unlinkat(dfd, name, 0);
 	}
-	memcpy(path, sa.sun_path, (size_t)n + 1);
+	close(dfd);
+	if (r < 0)
+		return r;
+	memcpy(path, full, (size_t)n + 1);
 	atomic_fetch_add_explicit(&m->hdr->stats.publishes, 1, memory_order_relaxed);
 	return 0;
 }
 
 /* ---- cleanup ---------------------------------------------------------------- */
 
+/* Inodes of the socket files that LISTEN sockets are bound to. */
 struct names {
-	char **v;
+	uint64_t *v;
 	size_t n, cap;
 };
 
-static void names_cb(const char *path, uint32_t qlen, void *arg)
+static void names_cb(const char *path, uint64_t vfs_ino, uint32_t qlen, void *arg)
 {
 	struct names *s = arg;
 
+	(void)path;
 	(void)qlen;
+	if (!vfs_ino)
+		return;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
-		char **v = realloc(s->v, cap * sizeof(*v));
+		uint64_t *v = realloc(s->v, cap * sizeof(*v));
 		if (!v)
 			return;
 		s->v = v;
 		s->cap = cap;
 	}
-	if ((s->v[s->n] = strdup(path)))
-		s->n++;
+	s->v[s->n++] = vfs_ino;
 }
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_ino(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 static void names_free(struct names *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i]);
 	free(s->v);
 	*s = (struct names){0};
 }
@@ -191,7 +204,7 @@ static int names_load(struct mgr *m, ssize_t idx, struct names *s)
 		return r;
 	}
 	if (s->n)
-		qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+		qsort(s->v, s->n, sizeof(*s->v), cmp_ino);
 	return 0;
 }
 
@@ -224,7 +237,6 @@ static unsigned clean_key_dir(const char *kdir, const struct names *names, time_
 		return 0;
 	while ((e = readdir(d))) {
 		struct stat st;
-		const char *p = path;
 		bool alive;
 
 		if (e->d_name[0] == '.')
@@ -236,9 +248,9 @@ static unsigned clean_key_dir(const char *kdir, const struct names *names, time_
 			young++; /* bound a moment ago; its owner may not have called listen() */
 			continue;
 		}
+		uint64_t ino = st.st_ino;
 		if (names)
-			alive =
-			    names->n && bsearch(&p, names->v, names->n, sizeof(*names->v), cmp_str);
+			alive = names->n && bsearch(&ino, names->v, names->n, sizeof(*names->v), cmp_ino);
 		else
 			alive = probe_alive(path);
 		if (!alive)

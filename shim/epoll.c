@@ -13,11 +13,18 @@
  * Level-triggered readiness is exact. EPOLLET reports a new edge when data
  * arrived (or the peer consumed) since the last report; EPOLLONESHOT
  * disables the item until EPOLL_CTL_MOD. Both are per process (documented).
+ *
+ * A set that is itself watched from outside (inside another epoll set, or
+ * in poll/select) is "nested": its kernel readiness must follow the rings.
+ * Its connections then ring a doorbell on every arrival (xio_conn_watch),
+ * and an eventfd in its shadow is signalled while level-triggered items
+ * stay ready.
  */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -40,6 +47,8 @@ struct ep_set {
 	_Atomic int refs;
 	pthread_mutex_t lock;
 	int shadow;
+	int evfd;    /* nested sets: readable while items stay ready */
+	bool nested; /* watched from outside: see the top of this file */
 	uint64_t marker;
 	struct ep_item **items;
 	int n, cap;
@@ -50,8 +59,10 @@ void ep_set_get(struct ep_set *s)
 	atomic_fetch_add(&s->refs, 1);
 }
 
-static void item_free(struct ep_item *it)
+static void item_free(struct ep_set *s, struct ep_item *it)
 {
+	if (it->conn && s->nested)
+		xio_conn_watch(it->conn, false);
 	if (it->conn)
 		xio_conn_put(it->conn);
 	if (it->listener)
@@ -64,9 +75,10 @@ void ep_set_put(struct ep_set *s)
 	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	for (int i = 0; i < s->n; i++)
-		item_free(s->items[i]);
+		item_free(s, s->items[i]);
 	free(s->items);
 	real.close(s->shadow);
+	real.close(s->evfd);
 	free(s);
 }
 
@@ -104,9 +116,15 @@ static struct ep_set *set_create(int epfd)
 		return NULL;
 	}
 	s->shadow = move_high(s->shadow);
+	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = s->marker};
-	if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, s->shadow, &ev) < 0) {
+	struct epoll_event evev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (s->evfd < 0 || (s->evfd = move_high(s->evfd)) < 0 ||
+	    real.epoll_ctl(s->shadow, EPOLL_CTL_ADD, s->evfd, &evev) < 0 ||
+	    real.epoll_ctl(epfd, EPOLL_CTL_ADD, s->shadow, &ev) < 0) {
 		real.close(s->shadow);
+		if (s->evfd >= 0)
+			real.close(s->evfd);
 		free(s);
 		return NULL;
 	}
@@ -115,12 +133,25 @@ static struct ep_set *set_create(int epfd)
 	return s;
 }
 
-static int find(struct ep_set *s, int fd)
+/* The item registered for @fd while @fd refers to the same file. */
+static int find(struct ep_set *s, int fd, const struct fd_entry *e)
 {
-	for (int i = 0; i < s->n; i++)
-		if (s->items[i]->fd == fd)
+	for (int i = 0; i < s->n; i++) {
+		struct ep_item *it = s->items[i];
+		if (it->fd == fd && ((it->conn && it->conn == e->conn) ||
+				     (it->listener && it->listener == e->listener)))
 			return i;
+	}
 	return -1;
+}
+
+/* The file behind an item is closed in this process: the kernel dropped it too. */
+static bool item_stale(const struct ep_item *it)
+{
+	if (it->conn)
+		return !xio_conn_fd_open(it->conn);
+	struct fd_entry *e = fdt_get(it->fd);
+	return !e || e->kind != FD_LISTENER || e->listener != it->listener;
 }
 
 static void remove_at(struct ep_set *s, int i)
@@ -129,7 +160,14 @@ static void remove_at(struct ep_set *s, int i)
 	int kfd = it->kind == FD_LISTENER ? xio_listener_helper_fd(it->listener) : it->fd;
 	real.epoll_ctl(s->shadow, EPOLL_CTL_DEL, kfd, NULL);
 	s->items[i] = s->items[--s->n];
-	item_free(it);
+	item_free(s, it);
+}
+
+static void purge_stale(struct ep_set *s)
+{
+	for (int i = 0; i < s->n; i++)
+		if (item_stale(s->items[i]))
+			remove_at(s, i--);
 }
 
 static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, struct epoll_event *ev)
@@ -165,12 +203,14 @@ static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, stru
 	} else {
 		xio_conn_get(e->conn);
 		it->conn = e->conn;
+		if (s->nested)
+			xio_conn_watch(it->conn, true);
 	}
 	if (real.epoll_ctl(s->shadow, EPOLL_CTL_ADD, kfd, &sev) < 0) {
 		int err = errno;
 		if (e->kind == FD_LISTENER)
 			real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-		item_free(it);
+		item_free(s, it);
 		return -err;
 	}
 	s->items[s->n++] = it;
@@ -182,8 +222,12 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	SHIM_INIT();
 	struct fd_entry *e = shim_entry(fd);
 	struct ep_set *s = set_of(epfd);
-	if (!e || (e->kind != FD_CONN && e->kind != FD_LISTENER) || epfd == fd)
-		return real.epoll_ctl(epfd, op, fd, ev);
+	if (!e || (e->kind != FD_CONN && e->kind != FD_LISTENER) || epfd == fd) {
+		int r = real.epoll_ctl(epfd, op, fd, ev);
+		if (r == 0 && op == EPOLL_CTL_ADD && e && e->kind == FD_EPOLL)
+			shim_epoll_nested(fd); /* one of our sets inside another */
+		return r;
+	}
 	if (op != EPOLL_CTL_DEL && !ev) {
 		errno = EFAULT;
 		return -1;
@@ -200,7 +244,8 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 				 EPOLLEXCLUSIVE;
 	int r = 0;
 	pthread_mutex_lock(&s->lock);
-	int i = find(s, fd);
+	purge_stale(s);
+	int i = find(s, fd, e);
 	switch (op) {
 	case EPOLL_CTL_ADD:
 		if ((ev->events & EPOLLEXCLUSIVE) && (ev->events & ~excl_ok))
@@ -247,10 +292,8 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 	int n = 0;
 	for (int i = 0; i < s->n && n < max; i++) {
 		struct ep_item *it = s->items[i];
-		struct fd_entry *e = fdt_get(it->fd);
-		if (!e || e->kind != it->kind || (it->conn && e->conn != it->conn) ||
-		    (it->listener && e->listener != it->listener)) {
-			remove_at(s, i--); /* fd closed behind our back: the kernel dropped it too */
+		if (item_stale(it)) {
+			remove_at(s, i--);
 			continue;
 		}
 		if (it->disabled)
@@ -330,12 +373,49 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 	int m = real.epoll_wait(s->shadow, sev, 64, 0);
 	for (int i = 0; i < m; i++) {
 		struct ep_item *it = sev[i].data.ptr;
-		if (it->listener)
+		uint64_t v;
+		if (!it) /* the nested-readiness eventfd: re-signalled after the wait if needed */
+			(void)!real.read(s->evfd, &v, sizeof(v));
+		else if (it->listener)
 			it->helper_ready = true;
-		else
-			xio_conn_wait_finish(it->conn, it->fd, 0);
+		else if (!item_stale(it))
+			xio_conn_drain(it->conn, it->fd);
 	}
 	return k;
+}
+
+/* Keep a nested set's kernel readiness in step with its level-triggered items. */
+static void refresh_nested(struct ep_set *s)
+{
+	bool ready = false;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->n && !ready; i++) {
+		struct ep_item *it = s->items[i];
+		if (it->conn && !it->disabled && !(it->ev.events & EPOLLET) && !item_stale(it))
+			ready = xio_conn_ready(it->conn) & (it->ev.events | EPOLLERR | EPOLLHUP);
+	}
+	pthread_mutex_unlock(&s->lock);
+	uint64_t v = 1;
+	if (ready)
+		(void)!real.write(s->evfd, &v, sizeof(v));
+	else
+		(void)!real.read(s->evfd, &v, sizeof(v));
+}
+
+void shim_epoll_nested(int epfd)
+{
+	struct ep_set *s = set_of(epfd);
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (!s->nested) {
+		s->nested = true;
+		for (int i = 0; i < s->n; i++)
+			if (s->items[i]->conn)
+				xio_conn_watch(s->items[i]->conn, true);
+	}
+	pthread_mutex_unlock(&s->lock);
+	refresh_nested(s);
 }
 
 static int64_t now_ns(void)
@@ -436,6 +516,8 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 		}
 		spin_end = 0; /* woken by a stale doorbell: sleep again without spinning */
 	}
+	if (s->nested)
+		refresh_nested(s);
 	ep_set_put(s);
 	return result;
 }
@@ -456,6 +538,10 @@ XIO_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const str
 			    const sigset_t *mask)
 {
 	SHIM_INIT();
+	if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) {
+		errno = EINVAL;
+		return -1;
+	}
 	return ep_wait(epfd, ev, max, ts ? ts->tv_sec * 1000000000LL + ts->tv_nsec : -1, mask);
 }
 

@@ -54,8 +54,10 @@ static void entry_free(struct fd_entry *e)
 {
 	if (!e || e == &kernel_marker)
 		return;
-	if (e->kind == FD_CONN)
+	if (e->kind == FD_CONN) {
+		xio_conn_fd_count(e->conn, -1);
 		xio_conn_put(e->conn);
+	}
 	else if (e->kind == FD_LISTENER)
 		xio_listener_put(e->listener);
 	else if (e->kind == FD_EPOLL)
@@ -92,6 +94,7 @@ int fdt_set_conn(int fd, struct xio_conn *c, bool nonblock)
 	e->kind = FD_CONN;
 	e->conn = c;
 	e->nonblock = nonblock;
+	xio_conn_fd_count(c, 1);
 	return install(fd, e);
 }
 

@@ -64,15 +64,17 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 	nfds_t nk = n, extra = 0;
 	int result = -1;
 
+	bool mixed = false;
 	for (nfds_t i = 0; i < n; i++) {
 		struct fd_entry *e = fds[i].fd >= 0 ? shim_entry(fds[i].fd) : NULL;
-		extra += e && e->kind == FD_LISTENER;
-		if (e)
-			goto mixed;
+		if (e && e->kind == FD_EPOLL)
+			shim_epoll_nested(fds[i].fd); /* its kernel readiness must follow the rings */
+		else if (e)
+			mixed = true;
 	}
-	return real.ppoll(fds, n, timeout, mask);
+	if (!mixed)
+		return real.ppoll(fds, n, timeout, mask);
 
-mixed:
 	if (n > STACK_FDS) {
 		m = calloc(n, sizeof(*m));
 		k = calloc(n * 2, sizeof(*k));
@@ -86,6 +88,8 @@ mixed:
 	extra = 0;
 	for (nfds_t i = 0; i < n; i++) {
 		struct fd_entry *e = fds[i].fd >= 0 ? shim_entry(fds[i].fd) : NULL;
+		if (e && e->kind == FD_EPOLL)
+			e = NULL; /* a kernel fd for poll's purposes (see shim_epoll_nested) */
 		m[i].e = e;
 		k[i] = fds[i];
 		k[i].revents = 0;
@@ -187,6 +191,10 @@ XIO_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fdslen)
 XIO_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
 	SHIM_INIT();
+	if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) {
+		errno = EINVAL;
+		return -1;
+	}
 	return shim_poll(fds, n, ts, mask);
 }
 
@@ -206,7 +214,11 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 		bool in = (rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex));
 		if (in) {
 			n++;
-			any = any || shim_entry(fd);
+			struct fd_entry *e = shim_entry(fd);
+			if (e && e->kind == FD_EPOLL)
+				shim_epoll_nested(fd);
+			else
+				any = any || e;
 		}
 	}
 	if (!any)

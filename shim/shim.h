@@ -114,6 +114,9 @@ void shim_forget_received(const struct msghdr *msg);
 /* poll(2) over a mix of X-IO and kernel fds (poll.c); used by select too. */
 int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask);
 
+/* Our epoll set @epfd is watched from outside (another epoll, poll, select). */
+void shim_epoll_nested(int epfd);
+
 /* Forget epoll registrations of @fd (close) (epoll.c). */
 void shim_epoll_forget(int fd);
 

@@ -117,7 +117,8 @@ static void lock_consumer(struct xio_conn *c)
 static inline void bell_data(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) &&
+	if ((atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) ||
+	     atomic_load_explicit(&c->txd->watchers, memory_order_relaxed)) &&
 	    !atomic_exchange(&c->txd->data_bell_pending, 1))
 		xio_conn_ring_bell(fd);
 }
@@ -248,6 +249,32 @@ void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
  * the same socket may drain the doorbell meant for us, so with company we
  * sleep in short slices and re-check.
  */
+void xio_conn_drain(struct xio_conn *c, int fd)
+{
+	drain(c, fd);
+	atomic_store(&c->rxd->data_bell_pending, 0);
+	atomic_store(&c->txd->space_bell_pending, 0);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+void xio_conn_watch(struct xio_conn *c, bool on)
+{
+	if (on)
+		atomic_fetch_add(&c->rxd->watchers, 1);
+	else
+		atomic_fetch_sub(&c->rxd->watchers, 1);
+}
+
+void xio_conn_fd_count(struct xio_conn *c, int delta)
+{
+	atomic_fetch_add(&c->fds, delta);
+}
+
+bool xio_conn_fd_open(struct xio_conn *c)
+{
+	return atomic_load(&c->fds) > 0;
+}
+
 bool xio_conn_has_company(struct xio_conn *c)
 {
 	return atomic_load(&c->rxd->readers_sleeping) + atomic_load(&c->txd->writers_waiting) > 1;

@@ -30,6 +30,7 @@ struct xio_conn {
 	_Atomic int error;	  /* pending error for SO_ERROR / next call */
 	_Atomic bool reset;	  /* the connection is reset (TCP RST): HUP */
 	_Atomic uint32_t nospace; /* sends that hit a full ring (EAGAIN): EPOLLOUT edges */
+	_Atomic int fds;	  /* fds of this process that refer to the connection */
 	bool shut_rd, shut_wr;	  /* our own shutdown(2) */
 	pthread_mutex_t drain_lock; /* one drainer at a time: the answer must not split */
 	bool answered;		  /* client: server's answer consumed */

@@ -27,7 +27,7 @@
 
 struct candidates {
 	int n;
-	char path[MAX_ENTRIES][sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char path[MAX_ENTRIES][512]; /* long paths connect through /proc/self/fd */
 };
 
 /* Collect the rendezvous sockets of directory @dir published by generation @gen. */
@@ -143,9 +143,28 @@ static int pick_local(int fd, int family, const struct xio_endpoint *dst, struct
 static int connect_entry(int u, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int dfd = -1;
+
+	if (strlen(path) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+	} else {
+		/* A run directory too deep for sun_path: go through the directory's fd. */
+		const char *slash = strrchr(path, '/');
+		char dir[PATH_MAX];
+		if (!slash || (size_t)(slash - path) >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = 0;
+		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, slash + 1);
+	}
 	int r = xio_sys.connect(u, (struct sockaddr *)&sa, sizeof(sa));
-	return r < 0 ? -errno : 0;
+	int e = errno;
+	if (dfd >= 0)
+		xio_sys.close(dfd);
+	return r < 0 ? -e : 0;
 }
 
 /* Carry over what the application already set on its TCP socket. */

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 1u
+#define XIO_LAYOUT_VERSION 2u
 #define XIO_CACHELINE	   64
 
 /* Why a connect fell back to kernel TCP (xio-stat prints these by name). */
@@ -65,6 +65,7 @@ struct xio_dir {
 	/* wake-up protocol: see stack/conn.c */
 	alignas(XIO_CACHELINE) _Atomic uint32_t readers_sleeping;
 	_Atomic uint32_t data_bell_pending;
+	_Atomic uint32_t watchers; /* nested epoll sets: a doorbell on every arrival */
 	alignas(XIO_CACHELINE) _Atomic uint32_t writers_waiting;
 	_Atomic uint32_t space_bell_pending;
 };

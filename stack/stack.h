@@ -130,6 +130,22 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 void xio_conn_get(struct xio_conn *c);
 void xio_conn_put(struct xio_conn *c);
 
+/* Consume doorbells on @fd and re-arm them (a shadow epoll saw the fd readable). */
+void xio_conn_drain(struct xio_conn *c, int fd);
+
+/*
+ * A nested epoll set holds @c: ask the peer for a doorbell on every arrival,
+ * so that the set's own kernel readiness follows the ring.
+ */
+void xio_conn_watch(struct xio_conn *c, bool on);
+
+/*
+ * How many fds of this process refer to @c (the shim keeps count): epoll
+ * registrations live as long as the file does, not the fd number.
+ */
+void xio_conn_fd_count(struct xio_conn *c, int delta);
+bool xio_conn_fd_open(struct xio_conn *c);
+
 /*
  * After xio_conn_wait_prepare: does another waiter (thread or process) sleep
  * on this connection too? One doorbell wakes every poller of the socket, but
