@@ -132,8 +132,18 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 				tp = NULL;
 			}
 		}
-		int r = real.ppoll(k, nk, tp, mask);
+		/*
+		 * With X-IO fds already ready this is only a merge pass: like the
+		 * kernel, which restores the mask unless it returns EINTR, it must not
+		 * let the caller's mask deliver a pending signal.
+		 */
+		int r = real.ppoll(k, nk, tp, ready ? NULL : mask);
 		int saved = errno;
+		if (r < 0 && saved == EINTR && ready) {
+			r = 0;
+			for (nfds_t i = 0; i < nk; i++)
+				k[i].revents = 0;
+		}
 		if (prepared)
 			prepare(fds, k, n, m, false);
 		if (r < 0) {

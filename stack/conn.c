@@ -390,6 +390,8 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		}
 		int r = wait_for(c, fd, POLLOUT, timeout);
+		if (r == -EINTR && done == 0 && timeout < 0 && xio_signal_restarts())
+			continue;
 		if (atomic_load(&c->peer_gone) || atomic_load(&c->error)) {
 			/* The peer is gone with our data unread: reset, as TCP would. */
 			atomic_store(&c->reset, true);
@@ -461,6 +463,8 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		}
 		int r = wait_for(c, fd, POLLIN, timeout);
+		if (r == -EINTR && timeout < 0 && xio_signal_restarts())
+			continue;
 		if (r < 0) {
 			err = r;
 			break;

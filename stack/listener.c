@@ -227,8 +227,11 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = l->helper, .events = POLLIN}};
 		if (!nonblock) {
 			/* Sleep on both queues; accept4 on the TCP listener only once it is ready. */
-			if (xio_sys.poll(p, 2, -1) < 0)
+			if (xio_sys.poll(p, 2, -1) < 0) {
+				if (errno == EINTR && xio_signal_restarts())
+					continue;
 				return -errno;
+			}
 			if (!(p[0].revents & POLLIN))
 				continue;
 		}

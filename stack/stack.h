@@ -154,6 +154,9 @@ bool xio_conn_fd_open(struct xio_conn *c);
  */
 bool xio_conn_has_company(struct xio_conn *c);
 
+/* After EINTR in a blocking socket call: should it restart (SA_RESTART)? (signals.c) */
+bool xio_signal_restarts(void);
+
 /* Spin budget for waits, microseconds (XIO_SPIN_US or the measured default). */
 int xio_spin_us(void);
 
