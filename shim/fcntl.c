@@ -25,7 +25,7 @@ static int do_fcntl(int fd, int cmd, long arg)
 	}
 	switch (cmd) {
 	case F_SETFL:
-		e->nonblock = (arg & O_NONBLOCK) != 0;
+		fdt_set_nonblock(fd, (arg & O_NONBLOCK) != 0);
 		break;
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
@@ -75,7 +75,7 @@ XIO_EXPORT int ioctl(int fd, unsigned long req, ...)
 	}
 	int r = real.ioctl(fd, req, arg);
 	if (r == 0 && e && e->kind != FD_KERNEL && req == FIONBIO && arg)
-		e->nonblock = *(int *)arg != 0;
+		fdt_set_nonblock(fd, *(int *)arg != 0);
 	return r;
 }
 

@@ -149,6 +149,21 @@ void fdt_dup(int oldfd, int newfd)
 	}
 }
 
+void fdt_set_nonblock(int fd, bool nonblock)
+{
+	struct fd_entry *e = fdt_get(fd);
+	if (!e || e->kind == FD_KERNEL)
+		return;
+	void *obj = e->kind == FD_CONN ? (void *)e->conn : (void *)e->listener;
+	int max = fdt_max();
+	for (int i = 0; i <= max; i++) {
+		struct fd_entry *o = fdt_get(i);
+		if (o && o->kind == e->kind &&
+		    (o->kind == FD_CONN ? (void *)o->conn : (void *)o->listener) == obj)
+			o->nonblock = nonblock;
+	}
+}
+
 int fdt_max(void)
 {
 	return atomic_load(&max_fd);

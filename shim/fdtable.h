@@ -46,6 +46,12 @@ void fdt_clear(int fd);
 /* Make @newfd refer to what @oldfd refers to (dup family). */
 void fdt_dup(int oldfd, int newfd);
 
+/*
+ * O_NONBLOCK belongs to the open file: set it on every fd of this process
+ * that refers to the same connection or listener as @fd.
+ */
+void fdt_set_nonblock(int fd, bool nonblock);
+
 /* Largest fd number that may have an entry, for close_range. */
 int fdt_max(void);
 
