@@ -208,20 +208,29 @@ static int names_load(struct mgr *m, ssize_t idx, struct names *s)
 	return 0;
 }
 
-/* For a namespace we cannot look into: does anything accept on @path? */
-static bool probe_alive(const char *path)
+/* For a namespace we cannot look into: does anything accept on @dir/@name? */
+static bool probe_alive(const char *dir, const char *name)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, r;
+	int fd, dfd = -1, r;
 
-	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >= (int)sizeof(sa.sun_path))
-		return false; /* we never bind such a name */
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name) >=
+	    (int)sizeof(sa.sun_path)) {
+		/* deep run directory: connect the way mgr_publish() bound it */
+		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s",
+					dfd, name) >= (int)sizeof(sa.sun_path)) {
+			if (dfd >= 0)
+				close(dfd);
+			return true; /* cannot tell: keep it */
+		}
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return true;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	r = r == 0 ? 0 : errno;
-	close(fd);
+	r = fd < 0 ? 0 : connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
 	return r != ECONNREFUSED && r != ENOENT;
 }
 
@@ -250,9 +259,10 @@ static unsigned clean_key_dir(const char *kdir, const struct names *names, time_
 		}
 		uint64_t ino = st.st_ino;
 		if (names)
-			alive = names->n && bsearch(&ino, names->v, names->n, sizeof(*names->v), cmp_ino);
+			alive = names->n &&
+				bsearch(&ino, names->v, names->n, sizeof(*names->v), cmp_ino);
 		else
-			alive = probe_alive(path);
+			alive = probe_alive(kdir, e->d_name);
 		if (!alive)
 			unlink(path);
 	}

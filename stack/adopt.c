@@ -99,12 +99,6 @@ int xio_conn_adopt(int fd, struct xio_conn **out)
 	c->family = (server ? s->server.family : s->client.family) ?: AF_INET;
 	c->tuple.local = server ? s->server : s->client;
 	c->tuple.remote = server ? s->client : s->server;
-	if (!server) {
-		/* Did the process before exec consume the server's answer? It starts with our magic. */
-		uint32_t magic = 0;
-		ssize_t n = xio_sys.recv(fd, &magic, sizeof(magic), MSG_PEEK | MSG_DONTWAIT);
-		c->answered = !(n == (ssize_t)sizeof(magic) && magic == XIO_PROTO_MAGIC);
-	}
 	xio_conn_register(c);
 	*out = c;
 	return 0;

@@ -56,7 +56,6 @@ struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool ser
 	c->rx = xio_slot_ring(s, !txdir);
 	c->txd = &s->dir[txdir];
 	c->rxd = &s->dir[!txdir];
-	c->answered = server;
 	return c;
 }
 
@@ -142,25 +141,9 @@ static void drain(struct xio_conn *c, int fd)
 	ssize_t n = 1;
 
 	pthread_mutex_lock(&c->drain_lock);
-	while (!c->answered) {
-		n = xio_sys.recv(fd, (char *)&c->answer + c->answer_got,
-				 sizeof(c->answer) - c->answer_got, MSG_DONTWAIT);
-		if (n <= 0)
-			break;
-		c->answer_got += (uint8_t)n;
-		if (c->answer_got < sizeof(c->answer))
-			continue;
-		c->answered = true;
-		if (xio_msg_check(&c->answer, sizeof(c->answer), XIO_HS_ANSWER, sizeof(c->answer)) <
-			    0 ||
-		    c->answer.hdr.status < 0 || c->answer.token != c->token)
-			atomic_store(&c->error, ECONNRESET);
-	}
-	if (c->answered) {
-		do
-			n = xio_sys.recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		while (n == (ssize_t)sizeof(buf));
-	}
+	do
+		n = xio_sys.recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	while (n == (ssize_t)sizeof(buf));
 	/*
 	 * AF_UNIX reports ECONNRESET when the peer closed with our doorbell bytes
 	 * unread: that is an ordinary close for us. TCP's reset is "the peer closed
@@ -169,10 +152,10 @@ static void drain(struct xio_conn *c, int fd)
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		struct pollfd p = {.fd = fd, .events = 0};
 		atomic_store(&c->peer_eof, true);
-		if (!c->answered) {
-			atomic_store(&c->error, ECONNRESET); /* closed before answering: refused */
-			atomic_store(&c->reset, true);
-		}
+		/* The server closed without claiming the slot: refused, a reset for the client. */
+		if (!c->server && XIO_SLOT_STATE(atomic_load(&c->slot->state)) != XIO_SLOT_ESTABLISHED &&
+		    !atomic_exchange(&c->reset, true))
+			atomic_store(&c->error, ECONNRESET);
 		if (n < 0 || (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))) {
 			atomic_store(&c->peer_gone, true);
 			if (!xio_ring_empty(c->tx) && !atomic_exchange(&c->reset, true))

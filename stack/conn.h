@@ -32,10 +32,7 @@ struct xio_conn {
 	_Atomic uint32_t nospace; /* sends that hit a full ring (EAGAIN): EPOLLOUT edges */
 	_Atomic int fds;	  /* fds of this process that refer to the connection */
 	bool shut_rd, shut_wr;	  /* our own shutdown(2) */
-	pthread_mutex_t drain_lock; /* one drainer at a time: the answer must not split */
-	bool answered;		  /* client: server's answer consumed */
-	uint8_t answer_got;	  /* client: bytes of the answer read so far */
-	struct xio_hs_answer answer;
+	pthread_mutex_t drain_lock; /* one drainer at a time */
 
 	/* Socket options we answer ourselves. */
 	int nodelay, keepalive, cork;

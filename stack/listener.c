@@ -151,16 +151,11 @@ static int handshake(struct xio_listener *l, int u, struct xio_conn **out)
 	struct xio_slot *s = xio_slot_at(l->dom->hdr, o.slot);
 	if (fstat(u, &st) < 0)
 		return -errno;
+	/* The answer: claiming the slot accepts; returning an error closes the stream (refused). */
 	r = xio_slot_claim(s, o.token, st.st_ino, getpid());
-	if (r == 0)
-		s->server.family = (uint16_t)l->family; /* for adoption after exec */
-	struct xio_hs_answer a = {.slot = o.slot, .token = o.token, .pid = getpid()};
-	xio_msg_init(&a.hdr, XIO_HS_ANSWER, sizeof(a));
-	a.hdr.status = r;
-	if (xio_sys.send(u, &a, sizeof(a), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(a) && r == 0)
-		r = -ECONNRESET; /* client already gone; its slot is reclaimed by the sweep */
 	if (r < 0)
 		return r;
+	s->server.family = (uint16_t)l->family; /* for adoption after exec */
 	struct xio_conn *c = xio_conn_new(l->dom, s, true);
 	if (!c)
 		return -ENOMEM;

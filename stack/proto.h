@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Wire formats: the control protocol between a process and its domain's
- * manager (SOCK_SEQPACKET on $XIO_RUNDIR/<domain>/control) and the 2-way
- * connection handshake (offer -> answer) on a rendezvous AF_UNIX stream.
+ * manager (SOCK_SEQPACKET on $XIO_RUNDIR/<domain>/control) and the offer of
+ * the 2-way connection handshake on a rendezvous AF_UNIX stream. The answer
+ * is not a message: the server claims the slot (OFFERED -> ESTABLISHED, one
+ * CAS) or closes the stream. Nothing but data (after a demotion) may ever
+ * travel in-band on the connection's socket, which several processes may
+ * share.
  *
  * Every message starts with struct xio_msg_hdr. Decoders validate magic,
  * version, type and length and return a negative errno on anything else:
@@ -33,7 +37,6 @@ enum xio_msg_type {
 	XIO_CTL_REPLY = 64,    /* every reply has this type; status in hdr */
 	/* handshake on a rendezvous stream */
 	XIO_HS_OFFER = 100,
-	XIO_HS_ANSWER = 101,
 };
 
 struct xio_msg_hdr {
@@ -103,15 +106,6 @@ struct xio_hs_offer {
 	int32_t pid;
 	struct xio_endpoint client; /* as getpeername() on the server will say */
 	struct xio_endpoint server; /* the address the client connected to */
-};
-
-/* Handshake answer: 0 accepts; a negative errno refuses (the client sees ECONNRESET). */
-struct xio_hs_answer {
-	struct xio_msg_hdr hdr;
-	uint32_t slot;
-	uint32_t token;
-	int32_t pid;
-	uint32_t reserved;
 };
 
 /* Fill a header. */

@@ -58,7 +58,7 @@ END_TEST
 START_TEST(test_msg_good)
 {
 	struct xio_hs_offer o = good_offer();
-	struct xio_hs_answer a;
+	struct xio_msg_hdr a;
 	char odd[sizeof(o) + 1];
 
 	ck_assert_int_eq(xio_msg_check(&o, sizeof(o), XIO_HS_OFFER, sizeof(o)), 0);
@@ -68,9 +68,8 @@ START_TEST(test_msg_good)
 	memcpy(odd + 1, &o, sizeof(o));
 	ck_assert_int_eq(xio_msg_check(odd + 1, sizeof(o), XIO_HS_OFFER, sizeof(o)), 0);
 
-	memset(&a, 0, sizeof(a));
-	xio_msg_init(&a.hdr, XIO_HS_ANSWER, sizeof(a));
-	ck_assert_int_eq(xio_msg_check(&a, sizeof(a), XIO_HS_ANSWER, sizeof(a)), 0);
+	xio_msg_init(&a, XIO_CTL_REPLY, sizeof(a));
+	ck_assert_int_eq(xio_msg_check(&a, sizeof(a), XIO_CTL_REPLY, sizeof(a)), 0);
 }
 END_TEST
 
@@ -130,7 +129,7 @@ START_TEST(test_msg_bad_type)
 {
 	struct xio_hs_offer o = good_offer();
 
-	ck_assert_int_eq(xio_msg_check(&o, sizeof(o), XIO_HS_ANSWER, sizeof(o)), -EPROTO);
+	ck_assert_int_eq(xio_msg_check(&o, sizeof(o), XIO_CTL_HELLO, sizeof(o)), -EPROTO);
 	ck_assert_int_eq(xio_msg_check(&o, sizeof(o), XIO_CTL_REPLY, sizeof(o)), -EPROTO);
 	o.hdr.type = 0;
 	ck_assert_int_eq(xio_msg_check(&o, sizeof(o), XIO_HS_OFFER, sizeof(o)), -EPROTO);
