@@ -77,6 +77,8 @@ void ep_set_put(struct ep_set *s)
 	for (int i = 0; i < s->n; i++)
 		item_free(s, s->items[i]);
 	free(s->items);
+	xio_helper_fd(s->shadow, false);
+	xio_helper_fd(s->evfd, false);
 	real.close(s->shadow);
 	real.close(s->evfd);
 	free(s);
@@ -128,6 +130,8 @@ static struct ep_set *set_create(int epfd)
 		free(s);
 		return NULL;
 	}
+	xio_helper_fd(s->shadow, true);
+	xio_helper_fd(s->evfd, true);
 	if (fdt_set_epoll(epfd, s) < 0)
 		return NULL;
 	return s;

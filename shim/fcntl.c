@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 
 #include "shim.h"
@@ -110,6 +111,38 @@ XIO_EXPORT int dup3(int oldfd, int newfd, int flags)
 	return r;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* close_range without X-IO's own descriptors: the range is cut around them. */
+static int close_range_around_helpers(unsigned first, unsigned last, int flags)
+{
+	int h[512], n = xio_helper_fds(h, 512), r = 0;
+	qsort(h, (size_t)n, sizeof(int), cmp_int);
+	for (int i = 0; i < n && first <= last; i++) {
+		if ((unsigned)h[i] < first || (unsigned)h[i] > last)
+			continue;
+		if ((unsigned)h[i] > first)
+			r |= real.close_range(first, (unsigned)h[i] - 1, flags);
+		if ((unsigned)h[i] == ~0u)
+			return r;
+		first = (unsigned)h[i] + 1;
+	}
+	if (first <= last)
+		r |= real.close_range(first, last, flags);
+	return r < 0 ? -1 : 0;
+}
+
+XIO_EXPORT void closefrom(int lowfd)
+{
+	SHIM_INIT();
+	if (lowfd < 0)
+		lowfd = 0;
+	close_range((unsigned)lowfd, ~0u, 0);
+}
+
 XIO_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
 	SHIM_INIT();
@@ -117,7 +150,11 @@ XIO_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		errno = ENOSYS;
 		return -1;
 	}
-	int r = real.close_range(first, last, flags);
+	if (first > last) {
+		errno = EINVAL;
+		return -1;
+	}
+	int r = close_range_around_helpers(first, last, flags);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		int max = fdt_max();
 		for (long fd = first; fd <= (long)last && fd <= max; fd++)

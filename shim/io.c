@@ -145,6 +145,10 @@ XIO_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 			shim_forget_received(msg);
 		return r;
 	}
+	if (msg->msg_iovlen > IOV_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
 	ssize_t r = do_recv(e, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
 	if (r >= 0) {
 		msg->msg_namelen = 0;
@@ -160,5 +164,9 @@ XIO_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	struct fd_entry *e = shim_conn(fd);
 	if (!e)
 		return real.sendmsg(fd, msg, flags);
+	if (msg->msg_iovlen > IOV_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
 	return do_send(e, fd, msg->msg_iov, (int)msg->msg_iovlen, flags);
 }

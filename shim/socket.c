@@ -97,6 +97,11 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 XIO_EXPORT int close(int fd)
 {
 	SHIM_INIT();
+	if (__builtin_expect(xio_is_helper_fd(fd), 0)) {
+		/* Ours, not the program's: to it the number is not open. */
+		errno = EBADF;
+		return -1;
+	}
 	if (fdt_get(fd)) {
 		shim_epoll_forget(fd);
 		fdt_clear(fd);

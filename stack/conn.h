@@ -31,6 +31,7 @@ struct xio_conn {
 	_Atomic bool reset;	  /* the connection is reset (TCP RST): HUP */
 	_Atomic uint32_t nospace; /* sends that hit a full ring (EAGAIN): EPOLLOUT edges */
 	_Atomic int fds;	  /* fds of this process that refer to the connection */
+	_Atomic uint64_t peer_checked_us; /* last liveness check on the send path */
 	bool shut_rd, shut_wr;	  /* our own shutdown(2) */
 	pthread_mutex_t drain_lock; /* one drainer at a time */
 

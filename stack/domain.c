@@ -73,13 +73,16 @@ static int control_open(void)
 	}
 	control_fd = move_high(fd);
 	control_pid = getpid();
+	xio_helper_fd(control_fd, true);
 	return control_fd;
 }
 
 static void control_drop(void)
 {
-	if (control_fd >= 0 && control_pid == getpid())
+	if (control_fd >= 0 && control_pid == getpid()) {
+		xio_helper_fd(control_fd, false);
 		xio_sys.close(control_fd);
+	}
 	control_fd = -1;
 }
 

@@ -42,6 +42,7 @@ void xio_listener_put(struct xio_listener *l)
 {
 	if (atomic_fetch_sub(&l->refs, 1) != 1)
 		return;
+	xio_helper_fd(l->helper, false);
 	xio_sys.close(l->helper);
 	/* Hint: the manager removes the entry if no process listens on it any more. */
 	struct xio_msg_hdr req, rep;
@@ -102,6 +103,7 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	rep.path[sizeof(rep.path) - 1] = 0;
 	xio_log(1, "published %s", rep.path);
 	l->helper = move_high(u);
+	xio_helper_fd(l->helper, true);
 	atomic_init(&l->refs, 1);
 	*out = l;
 	return 0;

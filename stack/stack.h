@@ -154,6 +154,15 @@ bool xio_conn_fd_open(struct xio_conn *c);
  */
 bool xio_conn_has_company(struct xio_conn *c);
 
+/*
+ * Descriptors X-IO keeps inside the application (helperfd.c): registered by
+ * their owner, protected by the shim from close/close_range/closefrom.
+ */
+void xio_helper_fd(int fd, bool add);
+bool xio_is_helper_fd(int fd);
+/* Copy the registered helper fds into @out (at most @max); returns how many. */
+int xio_helper_fds(int *out, int max);
+
 /* After EINTR in a blocking socket call: should it restart (SA_RESTART)? (signals.c) */
 bool xio_signal_restarts(void);
 
