@@ -71,6 +71,9 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	SHIM_INIT();
 	struct fd_entry *e = fdt_get(fd);
 	if (e && e->kind == FD_CONN) {
+		/* After EINPROGRESS the next connect reports completion (0), later ones EISCONN. */
+		if (xio_conn_take_connect_pending(e->conn))
+			return 0;
 		errno = EISCONN;
 		return -1;
 	}
@@ -88,6 +91,7 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	fdt_set_conn(fd, c, nb);
 	if (nb) {
 		/* What a non-blocking TCP connect says; the fd is writable right away. */
+		xio_conn_set_connect_pending(c);
 		errno = EINPROGRESS;
 		return -1;
 	}

@@ -182,13 +182,21 @@ static int timeval_ms(const struct timeval *tv)
 	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
+/* Enough bytes for SO_RCVLOWAT? (Only counted when the program raised it.) */
+static bool lowat_met(struct xio_conn *c)
+{
+	if (c->rcvlowat <= 1)
+		return true;
+	return xio_ring_unread(c->rx, c->rxd->rd_off) >= (size_t)c->rcvlowat;
+}
+
 unsigned xio_conn_ready(struct xio_conn *c)
 {
 	unsigned ev = 0;
 	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
 	int err = atomic_load_explicit(&c->error, memory_order_relaxed);
 
-	if (!xio_ring_empty(c->rx) || eof || c->shut_rd)
+	if (eof || c->shut_rd || (!xio_ring_empty(c->rx) && lowat_met(c)))
 		ev |= POLLIN | POLLRDNORM;
 	if (eof)
 		ev |= POLLRDHUP;
@@ -232,6 +240,16 @@ void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
  * the same socket may drain the doorbell meant for us, so with company we
  * sleep in short slices and re-check.
  */
+void xio_conn_set_connect_pending(struct xio_conn *c)
+{
+	c->connect_pending = true;
+}
+
+bool xio_conn_take_connect_pending(struct xio_conn *c)
+{
+	return __atomic_exchange_n(&c->connect_pending, false, __ATOMIC_ACQ_REL);
+}
+
 void xio_conn_drain(struct xio_conn *c, int fd)
 {
 	drain(c, fd);
@@ -440,7 +458,9 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			done += (size_t)n;
 			if (!peek)
 				bell_space(c, fd);
-			if (!waitall || done == total)
+			/* Like tcp_recvmsg: wait for min(SO_RCVLOWAT, len) bytes, all with WAITALL. */
+			size_t target = waitall ? total : (size_t)(c->rcvlowat > 1 ? c->rcvlowat : 1);
+			if (done >= total || done >= target || peek || nonblock)
 				break;
 			continue;
 		}

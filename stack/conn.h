@@ -37,7 +37,13 @@ struct xio_conn {
 
 	/* Socket options we answer ourselves. */
 	int nodelay, keepalive, cork;
+	int rcvlowat; /* SO_RCVLOWAT, 0 = 1 */
 	struct timeval rcvtimeo, sndtimeo;
+	struct {
+		int name, value;
+	} tcp_opts[16]; /* other IPPROTO_TCP options set, read back as set */
+	int ntcp_opts;
+	bool connect_pending; /* a non-blocking connect said EINPROGRESS */
 };
 
 /* New connection object with one reference. */

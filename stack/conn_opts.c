@@ -54,8 +54,24 @@ static void fill_tcp_info(struct xio_conn *c, struct tcp_info *ti)
 	ti->tcpi_unacked = 0;
 }
 
+static void remember_tcp_opt(struct xio_conn *c, int name, int value)
+{
+	for (int i = 0; i < c->ntcp_opts; i++)
+		if (c->tcp_opts[i].name == name) {
+			c->tcp_opts[i].value = value;
+			return;
+		}
+	if (c->ntcp_opts < (int)(sizeof(c->tcp_opts) / sizeof(c->tcp_opts[0]))) {
+		c->tcp_opts[c->ntcp_opts].name = name;
+		c->tcp_opts[c->ntcp_opts++].value = value;
+	}
+}
+
 static int get_tcp(struct xio_conn *c, int name, void *val, socklen_t *len)
 {
+	for (int i = 0; i < c->ntcp_opts; i++)
+		if (c->tcp_opts[i].name == name)
+			return put_int(val, len, c->tcp_opts[i].value);
 	switch (name) {
 	case TCP_NODELAY:
 		return put_int(val, len, c->nodelay);
@@ -114,6 +130,16 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 			return put_int(val, len, (int)xio_ring_capacity(c->rx));
 		case SO_KEEPALIVE:
 			return put_int(val, len, c->keepalive);
+		case SO_RCVLOWAT:
+			return put_int(val, len, c->rcvlowat > 1 ? c->rcvlowat : 1);
+		case SO_RCVTIMEO:
+		case SO_SNDTIMEO: {
+			const struct timeval *tv = name == SO_RCVTIMEO ? &c->rcvtimeo : &c->sndtimeo;
+			socklen_t n = *len < (socklen_t)sizeof(*tv) ? *len : (socklen_t)sizeof(*tv);
+			memcpy(val, tv, n);
+			*len = n;
+			return 0;
+		}
 		case SO_PEERCRED:
 			break; /* the AF_UNIX socket answers what TCP would not; pass it */
 		default:
@@ -143,7 +169,9 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 			c->nodelay = !!v;
 		else if (name == TCP_CORK)
 			c->cork = !!v;
-		return 0; /* other TCP options have no meaning on a shared-memory ring */
+		else
+			remember_tcp_opt(c, name, v); /* no meaning on a ring; reads back as set */
+		return 0;
 	}
 	if (level == SOL_SOCKET) {
 		switch (name) {
@@ -155,6 +183,11 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 		case SO_SNDBUFFORCE:
 		case SO_RCVBUFFORCE:
 			return 0; /* the ring size is fixed per domain; getsockopt tells it */
+		case SO_RCVLOWAT:
+			if (len < (socklen_t)sizeof(int))
+				return -EINVAL;
+			c->rcvlowat = v < 1 ? 1 : v;
+			return 0;
 		case SO_RCVTIMEO:
 		case SO_SNDTIMEO:
 			if (len < (socklen_t)sizeof(struct timeval))

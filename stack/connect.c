@@ -271,8 +271,11 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 	}
 	r = -ECONNREFUSED;
 	why = XIO_FB_NO_RENDEZVOUS;
+	/* Spread connections over a SO_REUSEPORT group, as the kernel's hash does. */
+	static _Atomic unsigned spread;
+	unsigned first = atomic_fetch_add(&spread, 1) + (unsigned)getpid();
 	for (int i = 0; i < cand.n; i++) {
-		r = connect_entry(u, cand.path[(i + getpid()) % cand.n]);
+		r = connect_entry(u, cand.path[(first + (unsigned)i) % (unsigned)cand.n]);
 		if (r == 0)
 			break;
 		if (r == -EAGAIN)

@@ -204,6 +204,31 @@ static inline ssize_t xio_ring_readable(struct rte_ring *r, uint32_t rd_off)
 	return (ssize_t)(total - rd_off);
 }
 
+/*
+ * Unread bytes without the consumer lock, for readiness checks that may run
+ * while a reader holds it (SO_RCVLOWAT). Reads the records between the two
+ * published tails directly; indices are masked, so a racing consumer or a
+ * corrupt length can make the answer stale or short, never out of bounds.
+ */
+static inline size_t xio_ring_unread(const struct rte_ring *r, uint32_t rd_off)
+{
+	const uint32_t *ring = (const uint32_t *)&r[1];
+	uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+	uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+	size_t total = 0;
+
+	for (uint32_t pos = cons, left = prod - cons; left > 0;) {
+		uint32_t rec = __atomic_load_n(&ring[pos & r->mask], __ATOMIC_RELAXED);
+		uint32_t elems = 1 + (rec + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
+		if (rec == 0 || elems > left)
+			break;
+		total += rec;
+		pos += elems;
+		left -= elems;
+	}
+	return total > rd_off ? total - rd_off : 0;
+}
+
 /* Bytes queued and not yet consumed, records' headers included (SIOCOUTQ estimate). */
 static inline size_t xio_ring_used(const struct rte_ring *r)
 {

@@ -130,6 +130,10 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 void xio_conn_get(struct xio_conn *c);
 void xio_conn_put(struct xio_conn *c);
 
+/* A non-blocking connect answered EINPROGRESS; the next connect() reports 0 once. */
+void xio_conn_set_connect_pending(struct xio_conn *c);
+bool xio_conn_take_connect_pending(struct xio_conn *c);
+
 /* Consume doorbells on @fd and re-arm them (a shadow epoll saw the fd readable). */
 void xio_conn_drain(struct xio_conn *c, int fd);
 
