@@ -13,6 +13,9 @@
 #include "ring.h"
 #include "sys.h"
 
+/* Highest IPPROTO_TCP option number Linux knows (TCP_AO_* in 6.x); above: ENOPROTOOPT. */
+#define TCP_MAX_KNOWN 42
+
 int xio_conn_name(struct xio_conn *c, bool peer, struct sockaddr *sa, socklen_t *len)
 {
 	const struct xio_endpoint *ep = peer ? &c->tuple.remote : &c->tuple.local;
@@ -69,6 +72,8 @@ static void remember_tcp_opt(struct xio_conn *c, int name, int value)
 
 static int get_tcp(struct xio_conn *c, int name, void *val, socklen_t *len)
 {
+	if (name < TCP_NODELAY || name > TCP_MAX_KNOWN)
+		return -ENOPROTOOPT;
 	for (int i = 0; i < c->ntcp_opts; i++)
 		if (c->tcp_opts[i].name == name)
 			return put_int(val, len, c->tcp_opts[i].value);
@@ -165,6 +170,8 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 	if (val && len >= (socklen_t)sizeof(int))
 		memcpy(&v, val, sizeof(int));
 	if (level == IPPROTO_TCP) {
+		if (name < TCP_NODELAY || name > TCP_MAX_KNOWN)
+			return -ENOPROTOOPT;
 		if (name == TCP_NODELAY)
 			c->nodelay = !!v;
 		else if (name == TCP_CORK)
