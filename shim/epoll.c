@@ -502,8 +502,9 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 		announce(s, false);
 		if (k > 0)
 			k = filter_kernel(s, ev + n, k);
-		if (k >= 0 && n + k < max)
-			n += collect(s, ev + n + k, max - n - k);
+		/* Items already reported before the wait must not appear twice in one result. */
+		if (k >= 0 && n == 0 && k < max)
+			n = collect(s, ev + k, max - k);
 		pthread_mutex_unlock(&s->lock);
 		if (k < 0) {
 			if (n > 0) {

@@ -240,6 +240,11 @@ void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
  * the same socket may drain the doorbell meant for us, so with company we
  * sleep in short slices and re-check.
  */
+void xio_conn_push(struct xio_conn *c, int fd)
+{
+	bell_data(c, fd);
+}
+
 void xio_conn_set_connect_pending(struct xio_conn *c)
 {
 	c->connect_pending = true;
@@ -278,7 +283,8 @@ bool xio_conn_fd_open(struct xio_conn *c)
 
 bool xio_conn_has_company(struct xio_conn *c)
 {
-	return atomic_load(&c->rxd->readers_sleeping) + atomic_load(&c->txd->writers_waiting) > 1;
+	/* One waiter for IN|OUT counts once in each direction: company is two in one. */
+	return atomic_load(&c->rxd->readers_sleeping) > 1 || atomic_load(&c->txd->writers_waiting) > 1;
 }
 
 int xio_conn_spin_us(struct xio_conn *c)
@@ -466,15 +472,24 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		}
 		if (total == 0)
 			break;
-		int e = atomic_exchange(&c->error, 0);
-		if (e) {
-			err = -e;
+		/*
+		 * As tcp_recvmsg: a reset without FIN (the peer closed with our data
+		 * unread) is ECONNRESET once; after a FIN, EOF wins and a pending
+		 * error (EPIPE of a later write) stays for SO_ERROR and send.
+		 */
+		int e = atomic_load(&c->error);
+		if (e == ECONNRESET && atomic_compare_exchange_strong(&c->error, &e, 0)) {
+			err = -ECONNRESET;
 			break;
 		}
 		if (atomic_load(&c->peer_eof)) {
 			if (xio_ring_empty(c->rx))
 				break; /* EOF: return what we have, 0 if nothing */
 			continue;
+		}
+		if (e && atomic_compare_exchange_strong(&c->error, &e, 0)) {
+			err = -e;
+			break;
 		}
 		if (nonblock) {
 			drain(c, fd);

@@ -172,10 +172,16 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 	if (level == IPPROTO_TCP) {
 		if (name < TCP_NODELAY || name > TCP_MAX_KNOWN)
 			return -ENOPROTOOPT;
-		if (name == TCP_NODELAY)
+		if (name == TCP_NODELAY) {
 			c->nodelay = !!v;
-		else if (name == TCP_CORK)
+			if (v)
+				xio_conn_push(c, fd); /* TCP_NODELAY on also pushes pending frames */
+		} else if (name == TCP_CORK) {
+			bool was = c->cork;
 			c->cork = !!v;
+			if (was && !v)
+				xio_conn_push(c, fd);
+		}
 		else
 			remember_tcp_opt(c, name, v); /* no meaning on a ring; reads back as set */
 		return 0;

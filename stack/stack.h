@@ -130,6 +130,9 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 void xio_conn_get(struct xio_conn *c);
 void xio_conn_put(struct xio_conn *c);
 
+/* Ring the doorbell a corked (TCP_CORK/MSG_MORE) sender deferred: the kernel pushes on uncork. */
+void xio_conn_push(struct xio_conn *c, int fd);
+
 /* A non-blocking connect answered EINPROGRESS; the next connect() reports 0 once. */
 void xio_conn_set_connect_pending(struct xio_conn *c);
 bool xio_conn_take_connect_pending(struct xio_conn *c);

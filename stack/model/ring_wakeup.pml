@@ -51,7 +51,7 @@ byte readers_sleeping[2], data_bell_pending[2];
 byte writers_waiting[2], space_bell_pending[2];
 
 /* ---- kernel: the AF_UNIX socket pair --------------------------------------- */
-byte sock[2];			/* doorbell bytes queued on end e's fd */
+bool sock[2];			/* doorbell bytes queued on end e's fd (drain() takes all) */
 bool fin[2];			/* the other end shut down: end e's fd reads EOF after its bytes */
 
 /* ---- process-local (struct xio_conn of each end) --------------------------- */
@@ -63,7 +63,7 @@ bool done_w[2], done_r[2];
 #define ready_in(e)	(count[1 - (e)] > 0 || peer_eof[e])
 #define ready_out(e)	(room(e) * 3 >= CAP)
 #define ready(e, ev)	(((ev) == IN && ready_in(e)) || ((ev) == OUT && ready_out(e)))
-#define readable(e)	(sock[e] > 0 || fin[e])	/* poll(fd, POLLIN) */
+#define readable(e)	(sock[e] || fin[e])	/* poll(fd, POLLIN) */
 
 /* bell_data() of end e after publishing into direction e: fence; if a reader
  * sleeps and no doorbell is pending (exchange 0 -> 1), one byte to the peer. */
@@ -73,9 +73,10 @@ inline bell_data(e)
 	:: readers_sleeping[e] > 0 ->
 		atomic { old = data_bell_pending[e]; data_bell_pending[e] = 1 };
 		if
-		:: old == 0 -> sock[1 - e]++
+		:: old == 0 -> sock[1 - e] = true
 		:: else -> skip
-		fi
+		fi;
+		old = 0
 	:: else -> skip
 	fi
 }
@@ -89,9 +90,10 @@ inline bell_space(e)
 		:: room(1 - e) * 3 >= CAP ->
 			atomic { old = space_bell_pending[1 - e]; space_bell_pending[1 - e] = 1 };
 			if
-			:: old == 0 -> sock[1 - e]++
+			:: old == 0 -> sock[1 - e] = true
 			:: else -> skip
-			fi
+			fi;
+			old = 0
 		:: else -> skip
 		fi
 	:: else -> skip
@@ -104,7 +106,7 @@ inline drain(e)
 {
 	atomic {
 		if
-		:: sock[e] > 0 -> sock[e] = 0
+		:: sock[e] -> sock[e] = false
 		:: else ->
 			if
 			:: fin[e] -> peer_eof[e] = true
@@ -155,6 +157,7 @@ inline wait_for(e, ev)
 	:: readable(e) -> skip
 	:: company -> skip	/* the 5 ms slice ran out */
 	fi;
+	company = false;
 	wait_finish(e, ev);
 waited:
 	skip
