@@ -106,7 +106,11 @@ XIO_EXPORT int close(int fd)
 		errno = EBADF;
 		return -1;
 	}
-	if (fdt_get(fd)) {
+	struct fd_entry *e = fdt_get(fd);
+	if (e) {
+		if (e->kind == FD_CONN && xio_conn_linger_abort(e->conn) &&
+		    !xio_conn_fd_shared(e->conn))
+			xio_conn_abort(e->conn, fd);
 		shim_epoll_forget(fd);
 		fdt_clear(fd);
 	}

@@ -48,6 +48,12 @@ struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool ser
 		return NULL;
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->drain_lock, NULL);
+	pthread_mutex_init(&c->wait_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->wait_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	c->dom = d;
 	c->slot = s;
 	c->server = server;
@@ -162,7 +168,15 @@ static void drain(struct xio_conn *c, int fd)
 				atomic_store(&c->error, ECONNRESET);
 		}
 	}
+	/* Bytes of both kinds were consumed: let the peer ring again, wake our other waiters. */
+	atomic_store(&c->rxd->data_bell_pending, 0);
+	atomic_store(&c->txd->space_bell_pending, 0);
+	atomic_thread_fence(memory_order_seq_cst);
 	pthread_mutex_unlock(&c->drain_lock);
+	pthread_mutex_lock(&c->wait_lock);
+	c->wake_seq++;
+	pthread_cond_broadcast(&c->wait_cv);
+	pthread_mutex_unlock(&c->wait_lock);
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -190,9 +204,21 @@ static bool lowat_met(struct xio_conn *c)
 	return xio_ring_unread(c->rx, c->rxd->rd_off) >= (size_t)c->rcvlowat;
 }
 
+/* The peer aborted (SO_LINGER {1,0}): a reset, unread data is gone. */
+static void check_abort(struct xio_conn *c)
+{
+	if (__builtin_expect(atomic_load_explicit(&c->rxd->reset, memory_order_relaxed), 0) &&
+	    !atomic_exchange(&c->reset, true)) {
+		atomic_store(&c->error, ECONNRESET);
+		atomic_store(&c->peer_eof, true);
+		atomic_store(&c->peer_gone, true);
+	}
+}
+
 unsigned xio_conn_ready(struct xio_conn *c)
 {
 	unsigned ev = 0;
+	check_abort(c);
 	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
 	int err = atomic_load_explicit(&c->error, memory_order_relaxed);
 
@@ -213,6 +239,8 @@ unsigned xio_conn_ready(struct xio_conn *c)
 
 void xio_conn_wait_prepare(struct xio_conn *c, unsigned events)
 {
+	if (events)
+		atomic_fetch_add(&c->rxd->sleepers, 1);
 	if (events & POLLIN)
 		atomic_fetch_add(&c->rxd->readers_sleeping, 1);
 	if (events & POLLOUT)
@@ -222,6 +250,8 @@ void xio_conn_wait_prepare(struct xio_conn *c, unsigned events)
 
 void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
 {
+	if (events)
+		atomic_fetch_sub(&c->rxd->sleepers, 1);
 	if (events & POLLIN)
 		atomic_fetch_sub(&c->rxd->readers_sleeping, 1);
 	if (events & POLLOUT)
@@ -240,6 +270,18 @@ void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
  * the same socket may drain the doorbell meant for us, so with company we
  * sleep in short slices and re-check.
  */
+void xio_conn_abort(struct xio_conn *c, int fd)
+{
+	atomic_store(&c->txd->reset, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	xio_conn_ring_bell(fd); /* the peer must look even if it is not asleep */
+}
+
+bool xio_conn_linger_abort(const struct xio_conn *c)
+{
+	return c->linger_abort;
+}
+
 void xio_conn_push(struct xio_conn *c, int fd)
 {
 	bell_data(c, fd);
@@ -281,10 +323,15 @@ bool xio_conn_fd_open(struct xio_conn *c)
 	return atomic_load(&c->fds) > 0;
 }
 
+bool xio_conn_fd_shared(struct xio_conn *c)
+{
+	return atomic_load(&c->fds) > 1;
+}
+
 bool xio_conn_has_company(struct xio_conn *c)
 {
-	/* One waiter for IN|OUT counts once in each direction: company is two in one. */
-	return atomic_load(&c->rxd->readers_sleeping) > 1 || atomic_load(&c->txd->writers_waiting) > 1;
+	/* Waiters on our end's socket, whatever each waits for (a reader and a writer thread too). */
+	return atomic_load(&c->rxd->sleepers) > 1;
 }
 
 int xio_conn_spin_us(struct xio_conn *c)
@@ -300,34 +347,87 @@ int xio_conn_spin_us(struct xio_conn *c)
 	return spin;
 }
 
+/*
+ * Block until @events may be ready or @timeout_ms passes.
+ *
+ * Every waiter announces its interest in shared memory, but within this
+ * process only one thread at a time (the poller) sleeps in poll() on the
+ * socket and drains it; the others wait on the connection's condition
+ * variable and are woken after every drain. A doorbell consumed by one
+ * thread can therefore never leave another asleep (a reader and a writer
+ * thread on one fd). A waiter in another process sharing the socket still
+ * could: with such company the poller sleeps in short slices.
+ */
 static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
+	const unsigned want = events | POLLERR | POLLHUP;
 	uint64_t spin = (uint64_t)xio_conn_spin_us(c);
 	if (spin) {
 		uint64_t end = mono_us() + spin;
 		do {
 			for (int i = 0; i < 64; i++) {
-				if (xio_conn_ready(c) & (events | POLLERR | POLLHUP))
+				if (xio_conn_ready(c) & want)
 					return 0;
 				rte_pause();
 			}
 		} while (mono_us() < end);
 	}
+	uint64_t deadline = timeout_ms >= 0 ? mono_us() + (uint64_t)timeout_ms * 1000 : 0;
+	int r = 0;
+
 	xio_conn_wait_prepare(c, events);
-	if (xio_conn_ready(c) & (events | POLLERR | POLLHUP)) {
-		xio_conn_wait_finish(c, fd, events);
-		return 0;
+	pthread_mutex_lock(&c->wait_lock);
+	c->local_waiters++;
+	for (;;) {
+		if (xio_conn_ready(c) & want)
+			break;
+		int left = -1;
+		if (timeout_ms >= 0) {
+			uint64_t now = mono_us();
+			if (now >= deadline) {
+				r = -EAGAIN;
+				break;
+			}
+			left = (int)((deadline - now + 999) / 1000);
+		}
+		if (c->poller) {
+			/* Another thread polls the socket: wait for its next drain. */
+			uint64_t seq = c->wake_seq;
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t ns = (uint64_t)ts.tv_nsec + (left >= 0 ? (uint64_t)left : 100) * 1000000;
+			ts.tv_sec += (time_t)(ns / 1000000000);
+			ts.tv_nsec = (long)(ns % 1000000000);
+			while (c->poller && seq == c->wake_seq &&
+			       pthread_cond_timedwait(&c->wait_cv, &c->wait_lock, &ts) == 0)
+				;
+			continue;
+		}
+		c->poller = true;
+		pthread_mutex_unlock(&c->wait_lock);
+		/* Company in another process could steal our doorbell: sleep in slices. */
+		bool foreign = atomic_load(&c->rxd->sleepers) > (uint32_t)c->local_waiters;
+		int slice = foreign && (left < 0 || left > 5) ? 5 : left;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int pr = xio_sys.poll(&p, 1, slice);
+		int e = errno;
+		if (pr > 0)
+			drain(c, fd);
+		pthread_mutex_lock(&c->wait_lock);
+		c->poller = false;
+		c->wake_seq++;
+		pthread_cond_broadcast(&c->wait_cv);
+		if (pr < 0) {
+			r = -e;
+			break;
+		}
 	}
-	int slice = xio_conn_has_company(c) && (timeout_ms < 0 || timeout_ms > 5) ? 5 : timeout_ms;
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	int r = xio_sys.poll(&p, 1, slice);
-	int e = errno;
-	xio_conn_wait_finish(c, fd, events);
-	if (r < 0)
-		return -e;
-	if (r == 0 && slice == timeout_ms)
-		return -EAGAIN;
-	return 0;
+	c->local_waiters--;
+	if (c->local_waiters > 0)
+		pthread_cond_broadcast(&c->wait_cv); /* a follower takes over polling */
+	pthread_mutex_unlock(&c->wait_lock);
+	xio_conn_wait_finish(c, -1, events);
+	return r;
 }
 
 /* ---- send / receive ----------------------------------------------------- */
@@ -450,6 +550,11 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		return 0;
 	nonblock = nonblock || (flags & MSG_DONTWAIT);
 	xio_cursor_init(&cur, iov, iovcnt);
+	check_abort(c);
+	if (atomic_load(&c->reset) && atomic_load(&c->rxd->reset)) {
+		int e = atomic_exchange(&c->error, 0);
+		return e ? -e : 0; /* RST: pending bytes are discarded, as TCP does */
+	}
 	lock_consumer(c);
 	for (;;) {
 		ssize_t n = xio_ring_get(c->rx, &c->rxd->rd_off, &cur, total - done, peek);

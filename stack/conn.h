@@ -34,6 +34,12 @@ struct xio_conn {
 	_Atomic uint64_t peer_checked_us; /* last liveness check on the send path */
 	bool shut_rd, shut_wr;	  /* our own shutdown(2) */
 	pthread_mutex_t drain_lock; /* one drainer at a time */
+	/* Blocking waiters of this process: one polls the socket, the rest wait here. */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cv;
+	int local_waiters;
+	bool poller;
+	uint64_t wake_seq;
 
 	/* Socket options we answer ourselves. */
 	int nodelay, keepalive, cork;
@@ -44,6 +50,7 @@ struct xio_conn {
 	} tcp_opts[16]; /* other IPPROTO_TCP options set, read back as set */
 	int ntcp_opts;
 	bool connect_pending; /* a non-blocking connect said EINPROGRESS */
+	bool linger_abort;    /* SO_LINGER {1, 0}: the last close resets the peer */
 };
 
 /* New connection object with one reference. */

@@ -196,6 +196,12 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 		case SO_SNDBUFFORCE:
 		case SO_RCVBUFFORCE:
 			return 0; /* the ring size is fixed per domain; getsockopt tells it */
+		case SO_LINGER:
+			if (len < (socklen_t)sizeof(struct linger))
+				return -EINVAL;
+			c->linger_abort = ((const struct linger *)val)->l_onoff &&
+					  ((const struct linger *)val)->l_linger == 0;
+			break; /* the kernel keeps the value for getsockopt */
 		case SO_RCVLOWAT:
 			if (len < (socklen_t)sizeof(int))
 				return -EINVAL;

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 2u
+#define XIO_LAYOUT_VERSION 3u
 #define XIO_CACHELINE	   64
 
 /* Why a connect fell back to kernel TCP (xio-stat prints these by name). */
@@ -59,6 +59,7 @@ struct xio_dir {
 	alignas(XIO_CACHELINE) pthread_mutex_t wlock; /* robust, process-shared */
 	uint64_t bytes;				      /* bytes ever enqueued */
 	_Atomic uint32_t shut_wr;		      /* producer will send no more */
+	_Atomic uint32_t reset;			      /* producer aborted (SO_LINGER 0): RST */
 	/* consumer side */
 	alignas(XIO_CACHELINE) pthread_mutex_t rlock; /* robust, process-shared */
 	uint32_t rd_off;			      /* bytes consumed of the head record */
@@ -68,6 +69,8 @@ struct xio_dir {
 	_Atomic uint32_t watchers; /* nested epoll sets: a doorbell on every arrival */
 	alignas(XIO_CACHELINE) _Atomic uint32_t writers_waiting;
 	_Atomic uint32_t space_bell_pending;
+	/* waiters asleep on the consumer end's socket, whatever they wait for */
+	_Atomic uint32_t sleepers;
 };
 
 /* Slot states (low byte of xio_slot.state); the high 32 bits hold the token. */

@@ -130,6 +130,13 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 void xio_conn_get(struct xio_conn *c);
 void xio_conn_put(struct xio_conn *c);
 
+/*
+ * SO_LINGER {1, 0} was set and the last fd of this process is being closed:
+ * reset the peer (ECONNRESET there) instead of an orderly EOF.
+ */
+bool xio_conn_linger_abort(const struct xio_conn *c);
+void xio_conn_abort(struct xio_conn *c, int fd);
+
 /* Ring the doorbell a corked (TCP_CORK/MSG_MORE) sender deferred: the kernel pushes on uncork. */
 void xio_conn_push(struct xio_conn *c, int fd);
 
@@ -152,6 +159,7 @@ void xio_conn_watch(struct xio_conn *c, bool on);
  */
 void xio_conn_fd_count(struct xio_conn *c, int delta);
 bool xio_conn_fd_open(struct xio_conn *c);
+bool xio_conn_fd_shared(struct xio_conn *c); /* more than one fd here */
 
 /*
  * After xio_conn_wait_prepare: does another waiter (thread or process) sleep
