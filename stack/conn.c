@@ -41,11 +41,25 @@ static void conntab_init(void)
 	xio_conntab_init(&conntab, 256);
 }
 
+/* Ring offsets of a slot, checked against the trusted geometry of its domain. */
+static bool slot_sane(const struct xio_domain *d, const struct xio_slot *s)
+{
+	uint64_t ring_mem = xio_ring_memsize(d->ring_bytes / XIO_RING_ESIZE);
+	for (int i = 0; i < 2; i++)
+		if (s->ring_off[i] < sizeof(*s) || s->ring_off[i] % XIO_CACHELINE ||
+		    s->ring_off[i] + ring_mem > d->slot_size)
+			return false;
+	return s->ring_off[0] != s->ring_off[1] && s->ring_bytes == d->ring_bytes;
+}
+
 struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool server)
 {
+	if (!slot_sane(d, s))
+		return NULL;
 	struct xio_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	c->elems = d->ring_bytes / XIO_RING_ESIZE;
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->drain_lock, NULL);
 	pthread_mutex_init(&c->wait_lock, NULL);
@@ -100,21 +114,61 @@ void xio_conn_ring_bell(int fd)
 
 /* ---- locks that survive their holder's death ---------------------------- */
 
-static void lock_producer(struct xio_conn *c)
+/* Shared memory no longer makes sense: reset the connection, touch nothing more. */
+static void corrupt(struct xio_conn *c)
 {
-	if (pthread_mutex_lock(&c->txd->wlock) == EOWNERDEAD) {
-		/* The holder died between start and finish: drop its half record. */
-		c->tx->prod.head = c->tx->prod.tail;
-		pthread_mutex_consistent(&c->txd->wlock);
-	}
+	if (!atomic_exchange(&c->reset, true))
+		atomic_store(&c->error, ECONNRESET);
+	atomic_store(&c->peer_eof, true);
+	atomic_store(&c->peer_gone, true);
+	xio_log(1, "connection reset: its shared ring is corrupt");
 }
 
-static void lock_consumer(struct xio_conn *c)
+/*
+ * Take a direction's lock (robust: a dead holder's half operation is rolled
+ * back), honouring the socket timeout, and check the ring. Returns 0, or
+ * -EAGAIN (timeout) / -ECONNRESET (corrupt: the lock is not held then).
+ */
+static int lock_dir(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
+		    struct rte_ring_headtail *ht, const struct timeval *tmo)
 {
-	if (pthread_mutex_lock(&c->rxd->rlock) == EOWNERDEAD) {
-		c->rx->cons.head = c->rx->cons.tail;
-		pthread_mutex_consistent(&c->rxd->rlock);
+	int e;
+	if (tmo->tv_sec || tmo->tv_usec) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)tmo->tv_usec * 1000;
+		ts.tv_sec += tmo->tv_sec + (time_t)(ns / 1000000000);
+		ts.tv_nsec = (long)(ns % 1000000000);
+		e = pthread_mutex_timedlock(m, &ts);
+	} else {
+		e = pthread_mutex_lock(m);
 	}
+	if (e == ETIMEDOUT)
+		return -EAGAIN;
+	if (e == EOWNERDEAD)
+		pthread_mutex_consistent(m);
+	else if (e != 0) {
+		corrupt(c);
+		return -ECONNRESET;
+	}
+	if (!xio_ring_sane(r, c->elems)) {
+		pthread_mutex_unlock(m);
+		corrupt(c);
+		return -ECONNRESET;
+	}
+	/* Single producer/consumer: outside an operation head == tail. A dead holder or garbage: roll back. */
+	ht->head = ht->tail;
+	return 0;
+}
+
+static int lock_producer(struct xio_conn *c)
+{
+	return lock_dir(c, &c->txd->wlock, c->tx, &c->tx->prod, &c->sndtimeo);
+}
+
+static int lock_consumer(struct xio_conn *c)
+{
+	return lock_dir(c, &c->rxd->rlock, c->rx, &c->rx->cons, &c->rcvtimeo);
 }
 
 /* ---- doorbells -------------------------------------------------------- */
@@ -219,6 +273,8 @@ unsigned xio_conn_ready(struct xio_conn *c)
 {
 	unsigned ev = 0;
 	check_abort(c);
+	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_sane(c->tx, c->elems), 0))
+		corrupt(c);
 	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
 	int err = atomic_load_explicit(&c->error, memory_order_relaxed);
 
@@ -405,6 +461,23 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		}
 		c->poller = true;
 		pthread_mutex_unlock(&c->wait_lock);
+		/*
+		 * A doorbell flag left set with no byte in the socket (a peer killed
+		 * between the two, or garbage) would silence the peer for good: clear it.
+		 */
+		if (atomic_load(&c->rxd->data_bell_pending) || atomic_load(&c->txd->space_bell_pending)) {
+			struct pollfd q = {.fd = fd, .events = POLLIN};
+			if (xio_sys.poll(&q, 1, 0) == 0) {
+				atomic_store(&c->rxd->data_bell_pending, 0);
+				atomic_store(&c->txd->space_bell_pending, 0);
+				atomic_thread_fence(memory_order_seq_cst);
+				if (xio_conn_ready(c) & want) {
+					pthread_mutex_lock(&c->wait_lock);
+					c->poller = false;
+					break;
+				}
+			}
+		}
 		/* Company in another process could steal our doorbell: sleep in slices. */
 		bool foreign = atomic_load(&c->rxd->sleepers) > (uint32_t)c->local_waiters;
 		int slice = foreign && (left < 0 || left > 5) ? 5 : left;
@@ -451,6 +524,18 @@ static ssize_t epipe(int fd, int flags)
 }
 
 /*
+ * Paths that do not wait (send's liveness check, a non-blocking recv) need
+ * only EOF and HUP. They must leave doorbell bytes to the waiters: a byte
+ * taken here could be the one a thread about to poll() is counting on.
+ */
+static void learn_peer_state(struct xio_conn *c, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+	if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		drain(c, fd);
+}
+
+/*
  * TCP learns that the peer is gone from the reset its next segment provokes.
  * We learn it from the kernel (HUP on the AF_UNIX socket), checked at most
  * once a millisecond on the send path so the fast path stays syscall free.
@@ -462,9 +547,7 @@ static void check_peer(struct xio_conn *c, int fd)
 	    now - atomic_load_explicit(&c->peer_checked_us, memory_order_relaxed) < 1000)
 		return;
 	atomic_store_explicit(&c->peer_checked_us, now, memory_order_relaxed);
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLIN | POLLERR)))
-		drain(c, fd);
+	learn_peer_state(c, fd);
 }
 
 ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
@@ -498,7 +581,9 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	nonblock = nonblock || (flags & MSG_DONTWAIT);
 	bool defer = (flags & MSG_MORE) || c->cork;
 	xio_cursor_init(&cur, iov, iovcnt);
-	lock_producer(c);
+	int lr = lock_producer(c);
+	if (lr < 0)
+		return lr;
 	while (done < total) {
 		size_t n = xio_ring_put(c->tx, &cur, total - done);
 		if (n > 0) {
@@ -555,7 +640,9 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		int e = atomic_exchange(&c->error, 0);
 		return e ? -e : 0; /* RST: pending bytes are discarded, as TCP does */
 	}
-	lock_consumer(c);
+	int lr = lock_consumer(c);
+	if (lr < 0)
+		return lr;
 	for (;;) {
 		ssize_t n = xio_ring_get(c->rx, &c->rxd->rd_off, &cur, total - done, peek);
 		if (n < 0) {
@@ -597,7 +684,7 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		}
 		if (nonblock) {
-			drain(c, fd);
+			learn_peer_state(c, fd);
 			if (atomic_load(&c->peer_eof) || atomic_load(&c->error) || !xio_ring_empty(c->rx))
 				continue;
 			err = -EAGAIN;
@@ -635,7 +722,8 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 
 int xio_conn_inq(struct xio_conn *c)
 {
-	lock_consumer(c);
+	if (lock_consumer(c) < 0)
+		return 0;
 	ssize_t n = xio_ring_readable(c->rx, c->rxd->rd_off);
 	pthread_mutex_unlock(&c->rxd->rlock);
 	return n < 0 ? 0 : (int)n;

@@ -19,6 +19,7 @@ struct xio_conn {
 	struct xio_slot *slot;
 	struct rte_ring *tx, *rx;
 	struct xio_dir *txd, *rxd;
+	uint32_t elems; /* ring size the manager made: shared headers are checked against it */
 	bool server;
 	int family;		/* AF_INET or AF_INET6, as the application's socket */
 	struct xio_tuple tuple; /* local, remote */

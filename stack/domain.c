@@ -154,7 +154,9 @@ static struct xio_domain *attach_locked(enum xio_fallback *why)
 	struct xio_domain_hdr *h = (struct xio_domain_hdr *)((char *)map + rep.hdr_delta);
 	if (h->magic != XIO_MAGIC || h->layout_version != XIO_LAYOUT_VERSION ||
 	    h->generation != rep.generation ||
-	    rep.hdr_delta + h->slots_off + (uint64_t)h->nslots * h->slot_size > rep.map_len) {
+	    rep.hdr_delta + h->slots_off + (uint64_t)h->nslots * h->slot_size > rep.map_len ||
+	    h->ring_bytes < 4096 || (h->ring_bytes & (h->ring_bytes - 1)) ||
+	    h->slot_size < sizeof(struct xio_slot) + 2 * (uint64_t)h->ring_bytes) {
 		munmap(map, rep.map_len);
 		*why = XIO_FB_VERSION;
 		return NULL;
@@ -169,6 +171,10 @@ static struct xio_domain *attach_locked(enum xio_fallback *why)
 	d->map = map;
 	d->map_len = rep.map_len;
 	d->generation = h->generation;
+	d->nslots = h->nslots;
+	d->slot_size = h->slot_size;
+	d->ring_bytes = h->ring_bytes;
+	d->slots_off = h->slots_off;
 	xio_log(1, "attached to domain '%s' generation %llx (%zu bytes)", xio_config()->domain,
 		(unsigned long long)d->generation, d->map_len);
 	return d;

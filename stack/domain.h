@@ -20,6 +20,9 @@ struct xio_domain {
 	void *map;
 	size_t map_len;
 	uint64_t generation;
+	/* Copies taken at attach: shared memory can be scribbled on, these cannot. */
+	uint32_t nslots, slot_size, ring_bytes;
+	uint64_t slots_off;
 };
 
 /*

@@ -99,6 +99,35 @@ static inline uint32_t xio_zc_elem(const struct rte_ring_zc_data *z, uint32_t k)
 	return *(const volatile uint32_t *)p;
 }
 
+/*
+ * Is the ring header what the manager made (@elems elements, SP/SC) and are
+ * its indices consistent? Everything here lives in shared memory that any
+ * domain member can scribble on; rte_ring's inline code trusts it, so we
+ * check before each use and reset the connection instead of reading or
+ * writing out of bounds.
+ */
+static inline bool xio_ring_sane(const struct rte_ring *r, uint32_t elems)
+{
+	if (r->size != elems || r->mask != elems - 1 || r->capacity != elems - 1 ||
+	    r->prod.sync_type != RTE_RING_SYNC_ST || r->cons.sync_type != RTE_RING_SYNC_ST)
+		return false;
+	/* The other side moves its tail meanwhile: judge only a snapshot in which ours held still. */
+	for (int i = 0; i < 4; i++) {
+		uint32_t ct = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+		uint32_t pt = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+		if (ct == __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE))
+			return pt - ct <= elems - 1;
+	}
+	return true; /* still moving: someone is making progress, not corruption */
+}
+
+/* rte_ring_get_memsize_elem() for our rings, inline: the preload links no DPDK library. */
+static inline size_t xio_ring_memsize(uint32_t elems)
+{
+	size_t sz = sizeof(struct rte_ring) + (size_t)elems * XIO_RING_ESIZE;
+	return (sz + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
+}
+
 /* Payload bytes one record can take right now (0: full). */
 static inline size_t xio_ring_room(const struct rte_ring *r)
 {

@@ -2,9 +2,13 @@
  * SPDX-License-Identifier: MIT
  *
  * Promela model of the X-IO ring + doorbell + sleep/wake protocol, as
- * stack/conn.c implements it (xio_conn_send, xio_conn_recv, wait_for,
- * xio_conn_wait_prepare/finish, drain, bell_data, bell_space,
- * xio_conn_has_company). Checked by test/fault/wakeup_model.sh:
+ * stack/conn.c implements it at commit c1f852a ("leader/follower waiting"):
+ * xio_conn_send (check_peer, xio_ring_put, bell_data, wait_for),
+ * xio_conn_recv (xio_ring_get, bell_space, wait_for), wait_for (spin,
+ * xio_conn_wait_prepare, one poller per process and followers on a condition
+ * variable, 5 ms slices with foreign company, xio_conn_wait_finish) and
+ * drain. Keep it in step with stack/conn.c. Checked by
+ * test/fault/wakeup_model.sh:
  *   - no assertion violation (EOF never overtakes data: a reader that sees
  *     EOF has consumed every record that was published),
  *   - no invalid end state (nobody sleeps forever while the others are done
@@ -16,7 +20,8 @@
  * AF_UNIX fd. Direction d is produced by end d and consumed by end 1-d
  * (d = 0: C2S, 1: S2C). Both directions' doorbells for an end arrive on that
  * end's fd, which is what makes two threads of one process (a reader and a
- * writer) interact: both drain the same fd.
+ * writer) interact: both may drain the same fd (the poller in wait_for, and
+ * check_peer at the start of every send).
  *
  * Granularity: one record per send, one record per receive; the ring holds
  * CAP records; N records per direction, then shutdown(SHUT_WR) (the kernel
@@ -27,16 +32,27 @@
  *
  * Configurations (spin -D...):
  *   (default)          SIMPLEX: a writer on end 0, a reader on end 1
+ *   -DSHARED           SIMPLEX plus a writer thread on the server end
+ *                      sharing the reader's fd (it sends CAP records that
+ *                      nobody reads, so it never waits itself): the
+ *                      smallest model in which two threads drain one fd
  *   -DDUPLEX           both directions, a writer thread and a reader
  *                      thread on each end (a full-duplex application)
- *   -DMUTANT_NO_RECHECK  drop the re-check after announcing sleep (the
- *                      classic lost wake-up): the checker must find it,
- *                      which shows the model can see the bug class
+ *   -DMUTANT_NO_RECHECK  sleep once without re-checking the ring after
+ *                      announcing sleep (the classic lost wake-up): the
+ *                      checker must find it, which shows the model can see
+ *                      the bug class
  */
 
 #ifndef N
 #define N 3		/* records per direction */
 #endif
+#ifdef SHARED
+#define N1 CAP		/* SHARED: the server's writer never fills its ring */
+#else
+#define N1 N
+#endif
+#define NREC(d)	((d) == 0 -> N : N1)
 #ifndef CAP
 #define CAP 2		/* records a ring holds */
 #endif
@@ -54,8 +70,12 @@ byte writers_waiting[2], space_bell_pending[2];
 bool sock[2];			/* doorbell bytes queued on end e's fd (drain() takes all) */
 bool fin[2];			/* the other end shut down: end e's fd reads EOF after its bytes */
 
+byte sleepers[2];		/* xio_dir.sleepers of the direction end e reads: waiters on e's fd */
+
 /* ---- process-local (struct xio_conn of each end) --------------------------- */
 bool peer_eof[2];		/* learned by drain() */
+bool poller[2];			/* a thread of end e sleeps in poll() on its fd */
+byte local_waiters[2];		/* threads of end e inside wait_for */
 bool done_w[2], done_r[2];
 
 #define room(d)		(CAP - count[d])
@@ -100,8 +120,11 @@ inline bell_space(e)
 	fi
 }
 
-/* drain(): under the conn's drain_lock. recv(MSG_DONTWAIT) of every queued
- * byte; a recv that returns 0 (nothing queued, FIN seen) sets peer_eof. */
+/* drain(): under drain_lock, recv(MSG_DONTWAIT) of every queued byte (a
+ * recv that returns 0 - nothing queued, FIN seen - sets peer_eof); then
+ * both pending flags of this end are cleared (data_bell_pending of the
+ * direction it reads, space_bell_pending of the one it writes) and the
+ * followers are woken (wake_seq++, broadcast). */
 inline drain(e)
 {
 	atomic {
@@ -113,25 +136,13 @@ inline drain(e)
 			:: else -> skip
 			fi
 		fi
-	}
+	};
+	data_bell_pending[1 - e] = 0;
+	space_bell_pending[e] = 0
 }
 
-/* xio_conn_wait_finish(c, fd, ev) */
-inline wait_finish(e, ev)
-{
-	if
-	:: ev == IN -> readers_sleeping[1 - e]--
-	:: else -> writers_waiting[e]--
-	fi;
-	drain(e);
-	if
-	:: ev == IN -> data_bell_pending[1 - e] = 0
-	:: else -> space_bell_pending[e] = 0
-	fi
-}
-
-/* wait_for(c, fd, ev, -1): spin, announce, re-check, poll (5 ms slices with
- * company), finish. */
+/* wait_for(c, fd, ev, -1). Followers wait on the condition variable with a
+ * 100 ms timeout, so the model lets them re-check at any time. */
 inline wait_for(e, ev)
 {
 	/* bounded spin: may see readiness before sleeping */
@@ -139,26 +150,47 @@ inline wait_for(e, ev)
 	:: ready(e, ev) -> goto waited
 	:: true -> skip
 	fi;
-	/* xio_conn_wait_prepare(): counter up, fence */
+	/* xio_conn_wait_prepare(): counters up, fence */
+	sleepers[e]++;
 	if
 	:: ev == IN -> readers_sleeping[1 - e]++
 	:: else -> writers_waiting[e]++
 	fi;
+	local_waiters[e]++;
+	do
 #ifndef MUTANT_NO_RECHECK
-	if
-	:: ready(e, ev) -> wait_finish(e, ev); goto waited
-	:: else -> skip
-	fi;
+	:: ready(e, ev) -> break
+#else
+	/* the mutant sleeps once without re-checking what it saw before announcing */
+	:: checked && ready(e, ev) -> break
 #endif
-	/* xio_conn_has_company(): rxd->readers_sleeping + txd->writers_waiting > 1 */
-	company = (readers_sleeping[1 - e] + writers_waiting[e] > 1);
-	/* poll(fd, POLLIN, company ? 5 : -1) */
+	:: else ->
+#ifdef MUTANT_NO_RECHECK
+		checked = true;
+#endif
+		if
+		:: atomic { !poller[e] -> poller[e] = true };
+			/* foreign company (sleepers beyond this process): 5 ms slices */
+			foreign = (sleepers[e] > local_waiters[e]);
+			if
+			:: readable(e) -> drain(e)	/* poll() returned the fd */
+			:: foreign -> skip		/* the slice ran out */
+			fi;
+			foreign = false;
+			poller[e] = false		/* wake_seq++, broadcast */
+		:: poller[e] -> skip			/* follower: re-check after a drain or 100 ms */
+		fi
+	od;
+#ifdef MUTANT_NO_RECHECK
+	checked = false;
+#endif
+	local_waiters[e]--;
+	/* xio_conn_wait_finish(c, -1, ev): counters down, own flag cleared, no drain */
+	sleepers[e]--;
 	if
-	:: readable(e) -> skip
-	:: company -> skip	/* the 5 ms slice ran out */
+	:: ev == IN -> readers_sleeping[1 - e]--; data_bell_pending[1 - e] = 0
+	:: else -> writers_waiting[e]--; space_bell_pending[e] = 0
 	fi;
-	company = false;
-	wait_finish(e, ev);
 waited:
 	skip
 }
@@ -167,11 +199,16 @@ waited:
 proctype writer(byte e)
 {
 	byte old;
-	bool company;
+	bool foreign, checked;
 
 	do
-	:: pub[e] == N -> break
-	:: pub[e] < N ->
+	:: pub[e] == NREC(e) -> break
+	:: pub[e] < NREC(e) ->
+		/* check_peer(): at most once a ms, poll(fd, 0) and drain when readable */
+		if
+		:: readable(e) -> drain(e)
+		:: true -> skip
+		fi;
 		if
 		:: room(e) > 0 ->
 			/* xio_ring_put(): the record becomes visible (tail store) */
@@ -190,7 +227,7 @@ proctype writer(byte e)
 proctype reader(byte e)
 {
 	byte old;
-	bool company;
+	bool foreign, checked;
 
 	do
 	:: count[1 - e] > 0 ->
@@ -208,7 +245,7 @@ proctype reader(byte e)
 		fi
 	od;
 	/* EOF never overtakes data */
-	assert(cons[1 - e] == N && pub[1 - e] == N);
+	assert(cons[1 - e] == NREC(1 - e) && pub[1 - e] == NREC(1 - e));
 	done_r[e] = true
 }
 
@@ -219,6 +256,11 @@ init {
 		run reader(0);
 		run writer(1);
 		run reader(1);
+#elif defined(SHARED)
+		run writer(0);
+		run reader(1);
+		run writer(1);
+		done_r[0] = true;
 #else
 		run writer(0);
 		run reader(1);
@@ -229,7 +271,13 @@ init {
 }
 
 /* A published record is eventually consumed (the last one included). */
+#ifdef SHARED
+ltl consumed {
+	[] ((pub[0] > cons[0]) -> <> (cons[0] == pub[0]))
+}
+#else
 ltl consumed {
 	[] ((pub[0] > cons[0]) -> <> (cons[0] == pub[0])) &&
 	[] ((pub[1] > cons[1]) -> <> (cons[1] == pub[1]))
 }
+#endif
