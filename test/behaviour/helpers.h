@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -46,6 +47,10 @@ static inline void beh_failed(void)
 		exit(1);
 	if (beh_failures++ == 0)
 		atexit(beh_exit_status);
+	if (beh_failures > 30) {
+		fprintf(stderr, "too many failures, giving up\n");
+		_exit(1);
+	}
 }
 
 #define FAIL(...)                                                                                  \
@@ -308,6 +313,25 @@ static inline void pat_check(const void *buf, size_t len, uint64_t off, unsigned
 }
 
 /* ---- processes and time ------------------------------------------------------ */
+
+/*
+ * fork() for tests: the child is killed when its parent dies (a parent that
+ * fails or hits its watchdog leaves no orphan behind; this survives exec)
+ * and has a watchdog of its own (alarms are not inherited).
+ */
+static inline pid_t fork_child(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		watchdog(25);
+	}
+	return pid;
+}
 
 /* Wait for @pid and fail unless it exited with status 0. */
 static inline void wait_ok(pid_t pid)
