@@ -49,10 +49,38 @@ struct ep_set {
 	int shadow;
 	int evfd;    /* nested sets: readable while items stay ready */
 	bool nested; /* watched from outside: see the top of this file */
+	bool forked; /* shared with another process since a fork */
+	struct ep_set *next_all;
 	uint64_t marker;
 	struct ep_item **items;
 	int n, cap;
 };
+
+/* Every set of this process, so fork can mark them shared. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ep_set *all_sets;
+
+static void mark_all_forked(void)
+{
+	for (struct ep_set *s = all_sets; s; s = s->next_all)
+		s->forked = true;
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&all_lock);
+}
+
+static void atfork_after(void)
+{
+	mark_all_forked();
+	pthread_mutex_unlock(&all_lock);
+}
+
+__attribute__((constructor)) static void epoll_fork_hooks(void)
+{
+	pthread_atfork(atfork_prepare, atfork_after, atfork_after);
+}
 
 void ep_set_get(struct ep_set *s)
 {
@@ -74,6 +102,13 @@ void ep_set_put(struct ep_set *s)
 {
 	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
+	pthread_mutex_lock(&all_lock);
+	for (struct ep_set **pp = &all_sets; *pp; pp = &(*pp)->next_all)
+		if (*pp == s) {
+			*pp = s->next_all;
+			break;
+		}
+	pthread_mutex_unlock(&all_lock);
 	for (int i = 0; i < s->n; i++)
 		item_free(s, s->items[i]);
 	free(s->items);
@@ -132,6 +167,10 @@ static struct ep_set *set_create(int epfd)
 	}
 	xio_helper_fd(s->shadow, true);
 	xio_helper_fd(s->evfd, true);
+	pthread_mutex_lock(&all_lock);
+	s->next_all = all_sets;
+	all_sets = s;
+	pthread_mutex_unlock(&all_lock);
 	if (fdt_set_epoll(epfd, s) < 0)
 		return NULL;
 	return s;
@@ -307,6 +346,10 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 			ev = it->helper_ready ? (EPOLLIN & want) : 0;
 			it->helper_ready = false;
 		} else {
+			/* Edge counters first: an arrival after them is a new edge next time. */
+			uint32_t in = 0, nospace = 0;
+			if (it->ev.events & EPOLLET)
+				xio_conn_edges(it->conn, &in, &nospace);
 			ev = xio_conn_ready(it->conn) & want;
 			if (it->ev.events & EPOLLET) {
 				/*
@@ -314,8 +357,6 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 				 * hit a full ring; like the kernel we then report the whole
 				 * ready mask, and nothing until the next edge.
 				 */
-				uint32_t in, nospace;
-				xio_conn_edges(it->conn, &in, &nospace);
 				bool edge = in != it->last_in ||
 					    (nospace != it->last_nospace && (ev & EPOLLOUT)) ||
 					    (ev & ~it->last_ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
@@ -521,7 +562,12 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 		}
 		spin_end = 0; /* woken by a stale doorbell: sleep again without spinning */
 	}
-	if (s->nested)
+	/*
+	 * Watched from outside, or waited on by another process too (fork): we may
+	 * have drained the doorbell the others sleep on, so the set's eventfd says
+	 * what level-triggered readiness is left.
+	 */
+	if (s->nested || s->forked)
 		refresh_nested(s);
 	ep_set_put(s);
 	return result;

@@ -12,6 +12,7 @@
 static void child_after_fork(void)
 {
 	xio_domain_after_fork_child();
+	xio_conns_after_fork_child();
 }
 
 __attribute__((constructor)) static void fork_hooks(void)

@@ -57,6 +57,38 @@ static void prepare(struct pollfd *fds, const struct pollfd *k, nfds_t n, const 
 		}
 }
 
+/*
+ * The most common poll of all (a runtime's timeout socket: one fd, no mask):
+ * wait through the connection, where threads that poll the same fd for
+ * reading and for writing cannot take each other's doorbells.
+ */
+static int poll_one(struct fd_entry *e, struct pollfd *p, const struct timespec *timeout)
+{
+	int64_t deadline = timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
+	unsigned want = (unsigned)p->events | POLLERR | POLLHUP;
+	for (;;) {
+		unsigned ev = xio_conn_ready(e->conn) & want;
+		if (ev) {
+			p->revents = (short)ev;
+			return 1;
+		}
+		int ms = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0) {
+				p->revents = 0;
+				return 0;
+			}
+			ms = (int)((left + 999999) / 1000000);
+		}
+		int r = xio_conn_wait(e->conn, p->fd, (unsigned)p->events, ms);
+		if (r == -EINTR) {
+			errno = EINTR;
+			return -1;
+		}
+	}
+}
+
 int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask)
 {
 	struct pmap mstack[STACK_FDS], *m = mstack;
@@ -74,6 +106,11 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 	}
 	if (!mixed)
 		return real.ppoll(fds, n, timeout, mask);
+	if (n == 1 && !mask) {
+		struct fd_entry *e = shim_entry(fds[0].fd);
+		if (e && e->kind == FD_CONN)
+			return poll_one(e, &fds[0], timeout);
+	}
 
 	if (n > STACK_FDS) {
 		m = calloc(n, sizeof(*m));
@@ -198,6 +235,14 @@ XIO_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fdslen)
 	return poll(fds, n, ms);
 }
 
+XIO_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+			   const sigset_t *mask, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		abort();
+	return ppoll(fds, n, ts, mask);
+}
+
 XIO_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
 	SHIM_INIT();
@@ -208,6 +253,22 @@ XIO_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, co
 	return shim_poll(fds, n, ts, mask);
 }
 
+/*
+ * fd_set bits, addressed without assuming the set is FD_SETSIZE bits long:
+ * callers may allocate sets of just nfds bits (libevent does), or more.
+ */
+#define NFDBITS_ (8 * (int)sizeof(unsigned long))
+static bool bit_get(const fd_set *s, int fd)
+{
+	return (((const unsigned long *)s)[fd / NFDBITS_] >> (fd % NFDBITS_)) & 1ul;
+}
+
+static void bit_put(fd_set *s, int fd, bool on)
+{
+	unsigned long *w = &((unsigned long *)s)[fd / NFDBITS_], m = 1ul << (fd % NFDBITS_);
+	*w = on ? (*w | m) : (*w & ~m);
+}
+
 /* select as poll: only when an X-IO fd is in the sets, else straight to libc. */
 static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
 			 const sigset_t *mask, struct timeval *tv_update)
@@ -216,12 +277,12 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 	int n = 0;
 	bool any = false;
 
-	if (nfds < 0 || nfds > FD_SETSIZE) {
+	if (nfds < 0) {
 		errno = EINVAL;
 		return -1;
 	}
 	for (int fd = 0; fd < nfds; fd++) {
-		bool in = (rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex));
+		bool in = (rd && bit_get(rd, fd)) || (wr && bit_get(wr, fd)) || (ex && bit_get(ex, fd));
 		if (in) {
 			n++;
 			struct fd_entry *e = shim_entry(fd);
@@ -233,18 +294,18 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 	}
 	if (!any)
 		return -2; /* caller passes to libc */
-	if (n > STACK_FDS && !(p = calloc(n, sizeof(*p)))) {
+	if (n > STACK_FDS && !(p = calloc((size_t)n, sizeof(*p)))) {
 		errno = ENOMEM;
 		return -1;
 	}
 	n = 0;
 	for (int fd = 0; fd < nfds; fd++) {
 		short ev = 0;
-		if (rd && FD_ISSET(fd, rd))
+		if (rd && bit_get(rd, fd))
 			ev |= POLLIN;
-		if (wr && FD_ISSET(fd, wr))
+		if (wr && bit_get(wr, fd))
 			ev |= POLLOUT;
-		if (ex && FD_ISSET(fd, ex))
+		if (ex && bit_get(ex, fd))
 			ev |= POLLPRI;
 		if (ev)
 			p[n++] = (struct pollfd){.fd = fd, .events = ev};
@@ -252,26 +313,26 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 	int64_t start = now_ns();
 	int r = shim_poll(p, (nfds_t)n, ts, mask);
 	if (r >= 0) {
-		r = 0;
-		if (rd)
-			FD_ZERO(rd);
-		if (wr)
-			FD_ZERO(wr);
-		if (ex)
-			FD_ZERO(ex);
-		for (int i = 0; i < n; i++) {
-			short re = p[i].revents;
-			if (re & POLLNVAL) {
+		for (int i = 0; i < n; i++)
+			if (p[i].revents & POLLNVAL) {
 				errno = EBADF;
 				r = -1;
-				break;
 			}
-			if (rd && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)))
-				FD_SET(p[i].fd, rd), r++;
-			if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR)))
-				FD_SET(p[i].fd, wr), r++;
-			if (ex && (p[i].events & POLLPRI) && (re & POLLPRI))
-				FD_SET(p[i].fd, ex), r++;
+	}
+	if (r >= 0) {
+		r = 0;
+		for (int i = 0; i < n; i++) {
+			short re = p[i].revents;
+			bool in = (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR));
+			bool out = (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR));
+			bool pri = (p[i].events & POLLPRI) && (re & POLLPRI);
+			if (rd && (p[i].events & POLLIN))
+				bit_put(rd, p[i].fd, in);
+			if (wr && (p[i].events & POLLOUT))
+				bit_put(wr, p[i].fd, out);
+			if (ex && (p[i].events & POLLPRI))
+				bit_put(ex, p[i].fd, pri);
+			r += in + out + pri;
 		}
 	}
 	if (tv_update && ts) {

@@ -100,6 +100,28 @@ void xio_conn_put(struct xio_conn *c)
 	free(c);
 }
 
+/* A forked child is single-threaded: locks copied while a parent thread held them are reset. */
+static void conn_after_fork(void *value)
+{
+	struct xio_conn *c = value;
+	pthread_mutex_init(&c->drain_lock, NULL);
+	pthread_mutex_init(&c->wait_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->wait_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->local_waiters = 0;
+	c->poller = false;
+	c->wait_pid = getpid();
+}
+
+void xio_conns_after_fork_child(void)
+{
+	pthread_once(&conntab_once, conntab_init);
+	xio_conntab_after_fork(&conntab, conn_after_fork);
+}
+
 int xio_conn_family(const struct xio_conn *c)
 {
 	return c->family;
@@ -433,6 +455,12 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 
 	xio_conn_wait_prepare(c, events);
 	pthread_mutex_lock(&c->wait_lock);
+	if (c->wait_pid != getpid()) {
+		/* Inherited through fork: the parent's waiters are not ours. */
+		c->wait_pid = getpid();
+		c->local_waiters = 0;
+		c->poller = false;
+	}
 	c->local_waiters++;
 	for (;;) {
 		if (xio_conn_ready(c) & want)
@@ -501,6 +529,11 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 	pthread_mutex_unlock(&c->wait_lock);
 	xio_conn_wait_finish(c, -1, events);
 	return r;
+}
+
+int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+{
+	return wait_for(c, fd, events & (POLLIN | POLLOUT), timeout_ms);
 }
 
 /* ---- send / receive ----------------------------------------------------- */

@@ -39,6 +39,7 @@ struct xio_conn {
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cv;
 	int local_waiters;
+	pid_t wait_pid; /* the process these fields describe */
 	bool poller;
 	uint64_t wake_seq;
 

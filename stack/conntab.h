@@ -42,4 +42,10 @@ int xio_conntab_remove(struct xio_conntab *t, const struct xio_tuple *tuple, voi
 
 size_t xio_conntab_count(struct xio_conntab *t);
 
+/*
+ * In a child right after fork (one thread, locks possibly copied held):
+ * re-initialise the table's lock and call @fn for every value.
+ */
+void xio_conntab_after_fork(struct xio_conntab *t, void (*fn)(void *value));
+
 #endif

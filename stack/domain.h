@@ -49,6 +49,9 @@ int xio_domain_dir(char *buf, size_t len);
 /* Inode of this process's network namespace (cached). */
 uint64_t xio_netns_ino(void);
 
+/* In a forked child: reset this process's connection-local locks and waiter state (conn.c). */
+void xio_conns_after_fork_child(void);
+
 /* Forget the control connection (after fork: the child opens its own). */
 void xio_domain_after_fork_child(void);
 

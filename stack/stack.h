@@ -98,6 +98,14 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how);
 /* poll(2) bits from ring state and what the kernel told us so far. */
 unsigned xio_conn_ready(struct xio_conn *c);
 
+/*
+ * Wait until @events (POLLIN/POLLOUT) may be ready, @timeout_ms passes (-1:
+ * forever) or a signal arrives: 0, -EAGAIN or -EINTR. Threads waiting on
+ * one connection share its doorbells (leader/follower), so poll() of a
+ * single X-IO fd uses this rather than sleeping on the socket itself.
+ */
+int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms);
+
 /* Announce that we are about to sleep waiting for @events (POLLIN/POLLOUT). */
 void xio_conn_wait_prepare(struct xio_conn *c, unsigned events);
 /*
