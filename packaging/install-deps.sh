@@ -25,6 +25,8 @@ PACKAGES=(
 	iperf3 sockperf curl socat python3
 	# tools the test scripts use (ss, ip, pgrep, fuser, taskset, flock)
 	iproute2 procps psmisc util-linux
+	# compatibility tests (test/compat): servers and clients people run every day
+	nginx-light wrk apache2-utils redis-server redis-tools memcached libmemcached-tools
 )
 
 if [[ ${1:-} == --list ]]; then

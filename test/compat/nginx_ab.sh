@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# nginx (master as root + 2 workers as nobody, sendfile, keepalive) serving a
+# 1 MiB file, ab -k -n 2000 -c 4 against it, both under xio-run: ab completes
+# 2000 keepalive requests with no failure and no non-2xx, and X-IO carried
+# the bytes (lo rx < 5 %).
+# shellcheck source=test/compat/compat_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/compat_lib.sh"
+need_prog nginx ab
+compat_init nginx_ab
+
+n=2000
+NGX_FILE_SIZE=$((1024 * 1024)) nginx_serve "${XRUN[@]}"
+compat_mode nginx "ab -k, both X-IO"
+nginx_reset_log
+measure_start
+rc=0
+timeout -k 5 30 "${XRUN[@]}" ab -q -k -n "$n" -c 4 -s 10 \
+	"http://127.0.0.1:$NGX_PORT/f.bin" >"$WORK/ab.log" 2>&1 || rc=$?
+measure_end
+grep -E 'Complete|Failed|Non-2xx|Keep-Alive|Requests per|Transfer rate|Total transferred' "$WORK/ab.log" || true
+((rc == 0)) || fail "ab exited $rc: $(tail -n 3 "$WORK/ab.log" | tr '\n' ' ')"
+proc_alive "$NGINX_PID" || fail "nginx master died"
+complete=$(sed -n 's/^Complete requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
+failed=$(sed -n 's/^Failed requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
+keep=$(sed -n 's/^Keep-Alive requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
+[[ ${complete:-0} == "$n" ]] || fail "ab completed ${complete:-?} of $n requests"
+[[ ${failed:-x} == 0 ]] || fail "ab: ${failed:-?} failed requests: $(grep -A3 '^Failed' "$WORK/ab.log" | tr '\n' ' ')"
+grep -q 'Non-2xx' "$WORK/ab.log" && fail "ab: $(grep Non-2xx "$WORK/ab.log")"
+((${keep:-0} >= n - 4)) || fail "ab: only ${keep:-0} of $n requests used keepalive"
+body=$(nginx_body_bytes "$NGX_DIR")
+bad=$(nginx_non2xx "$NGX_DIR")
+((bad == 0)) || fail "nginx logged $bad non-2xx responses"
+((body >= n * NGX_FILE_SIZE)) || fail "nginx sent $body body bytes, want $((n * NGX_FILE_SIZE))"
+carried "nginx -> ab" "$body"
+compat_pass "$n keepalive requests, $(human_bytes "$body") carried by X-IO"
