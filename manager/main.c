@@ -217,8 +217,14 @@ static int setup(struct mgr *m)
 	}
 	if (mgr_eal_start(m) < 0)
 		return MGR_EXIT_ERROR;
-	if (mgr_mem_init(m) < 0)
+	if (mgr_mem_init(m) < 0) {
+		/* Free hugepages can vanish between counting and reserving (another domain). */
+		if (m->hugepages && m->o.hugepages == MGR_HP_AUTO) {
+			rte_eal_cleanup();
+			return MGR_EXIT_NOHUGE;
+		}
 		return MGR_EXIT_ERROR;
+	}
 	r = mgr_netns_init(m);
 	if (r < 0) {
 		mgr_err("cannot open our network namespace: %s", strerror(-r));
@@ -267,6 +273,40 @@ static void teardown(struct mgr *m)
 	}
 }
 
+/*
+ * The EAL cannot start twice in one process: run ourselves again on ordinary
+ * memory. A daemon's child keeps its place: the pipe to the waiting parent
+ * travels in XIO_MGR_READY_FD and --daemon is dropped.
+ */
+static void reexec_without_hugepages(struct mgr *m, int argc, char **argv, int ready)
+{
+	char **nargv = calloc((size_t)argc + 3, sizeof(*nargv)), fdbuf[16];
+	int k = 0;
+
+	if (!nargv)
+		return;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--daemon") || !strncmp(argv[i], "--hugepages=", 12))
+			continue;
+		if (!strcmp(argv[i], "--hugepages")) {
+			i++;
+			continue;
+		}
+		nargv[k++] = argv[i];
+	}
+	nargv[k++] = "--hugepages";
+	nargv[k++] = "no";
+	if (ready >= 0) {
+		snprintf(fdbuf, sizeof(fdbuf), "%d", ready);
+		setenv("XIO_MGR_READY_FD", fdbuf, 1);
+		fcntl(ready, F_SETFD, 0);
+	}
+	if (m->lock_fd >= 0)
+		close(m->lock_fd); /* the new image takes the lock again */
+	execv("/proc/self/exe", nargv);
+	free(nargv);
+}
+
 int main(int argc, char **argv)
 {
 	static struct mgr m;
@@ -284,9 +324,18 @@ int main(int argc, char **argv)
 	umask(m.o.gid != (gid_t)-1 ? 007 : 077);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (m.o.daemon)
+	const char *rf = getenv("XIO_MGR_READY_FD");
+	if (rf) {
+		ready = atoi(rf); /* re-executed daemon child (see reexec_without_hugepages) */
+		unsetenv("XIO_MGR_READY_FD");
+	} else if (m.o.daemon) {
 		ready = daemon_fork();
+	}
 	r = setup(&m);
+	if (r == MGR_EXIT_NOHUGE) {
+		reexec_without_hugepages(&m, argc, argv, ready);
+		r = MGR_EXIT_ERROR;
+	}
 	if (r) {
 		if (ready >= 0) {
 			unsigned char code = (unsigned char)r;

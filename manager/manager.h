@@ -34,6 +34,7 @@ struct rte_memzone;
 #define MGR_EXIT_ERROR	 1
 #define MGR_EXIT_USAGE	 2
 #define MGR_EXIT_RUNNING 3
+#define MGR_EXIT_NOHUGE	 10 /* internal: hugepages ran out after all, retry on ordinary memory */
 
 /* Slot state private to the manager while it resets a slot: clients allocate from FREE only. */
 #define MGR_SLOT_RECLAIMING 0xfe

@@ -52,32 +52,7 @@ static inline const char *xio_default_domain(void)
 	return v && *v ? v : XIO_DEFAULT_DOMAIN;
 }
 
-static inline bool xio_rundir_may_write(const char *path)
-{
-	return faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) == 0;
-}
-
-/* Write the default run directory for @domain into @buf. Returns 0 or -ENAMETOOLONG. */
-static inline int xio_default_rundir(const char *domain, char *buf, size_t len)
-{
-	const char *v = secure_getenv("XIO_RUNDIR");
-	char ctl[256];
-	int n;
-
-	if (v && *v) {
-		n = snprintf(buf, len, "%s", v);
-	} else if (geteuid() == 0 || xio_rundir_may_write(XIO_SYSTEM_RUNDIR)) {
-		n = snprintf(buf, len, "%s", XIO_SYSTEM_RUNDIR);
-	} else if (snprintf(ctl, sizeof(ctl), XIO_SYSTEM_RUNDIR "/%s/control", domain) <
-		       (int)sizeof(ctl) &&
-		   faccessat(AT_FDCWD, ctl, W_OK, AT_EACCESS) == 0) {
-		n = snprintf(buf, len, "%s", XIO_SYSTEM_RUNDIR);
-	} else if ((v = secure_getenv("XDG_RUNTIME_DIR")) && v[0] == '/') {
-		n = snprintf(buf, len, "%s/xio", v);
-	} else {
-		n = snprintf(buf, len, "/tmp/xio-%u", (unsigned)geteuid());
-	}
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
+/* The default run directory: one rule for every program, in the stack (stack.h). */
+int xio_default_rundir(const char *domain, char *buf, size_t len);
 
 #endif

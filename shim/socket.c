@@ -6,6 +6,8 @@
  */
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
 
 #include "shim.h"
 
@@ -21,6 +23,17 @@ static bool is_tcp_socket(int fd)
 	       proto == IPPROTO_TCP;
 }
 
+/* Options set before listen() that X-IO cannot honour keep the listener plain TCP. */
+static bool tcp_only_options(int fd)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+	if (real.getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &l) == 0 && v > 0)
+		return true;
+	l = sizeof(v);
+	return real.getsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &v, &l) == 0 && v > 0;
+}
+
 static bool fd_nonblock(int fd)
 {
 	int fl = real.fcntl(fd, F_GETFL);
@@ -32,7 +45,8 @@ XIO_EXPORT int listen(int fd, int backlog)
 	SHIM_INIT();
 	int r = real.listen(fd, backlog);
 	struct fd_entry *e = fdt_get(fd);
-	if (r < 0 || (e && e->kind != FD_KERNEL) || xio_config()->disabled || !is_tcp_socket(fd))
+	if (r < 0 || (e && e->kind != FD_KERNEL) || xio_config()->disabled || !is_tcp_socket(fd) ||
+	    tcp_only_options(fd))
 		return r;
 	struct xio_listener *l;
 	if (xio_listener_open(fd, &l) == 0)
@@ -153,9 +167,26 @@ XIO_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len
 	return (int)shim_ret(xio_conn_getsockopt(e->conn, fd, level, name, val, len));
 }
 
+/* Listener options X-IO cannot honour: the listener goes back to plain TCP. */
+static bool listener_needs_tcp(int level, int name, const void *val, socklen_t len)
+{
+	int v = 0;
+	if (level != IPPROTO_TCP || !val || len < (socklen_t)sizeof(int))
+		return false;
+	memcpy(&v, val, sizeof(v));
+	return v > 0 && (name == TCP_DEFER_ACCEPT || name == TCP_FASTOPEN);
+}
+
 XIO_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	SHIM_INIT();
+	struct fd_entry *l = fdt_get(fd);
+	if (l && l->kind == FD_LISTENER && listener_needs_tcp(level, name, val, len)) {
+		int r = real.setsockopt(fd, level, name, val, len);
+		if (r == 0)
+			fdt_clear(fd); /* unpublish: clients find no rendezvous and use TCP */
+		return r;
+	}
 	struct fd_entry *e = shim_conn(fd);
 	if (!e)
 		return real.setsockopt(fd, level, name, val, len);

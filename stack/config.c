@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Configuration from XIO_* variables (secure_getenv: ignored in setuid programs). */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -60,25 +62,28 @@ static void config_load(void)
 		/* A bad name can never have a manager: say so once if asked, use TCP. */
 		config.disabled = true;
 	}
-	v = secure_getenv("XIO_RUNDIR");
-	if (v && *v)
-		snprintf(config.rundir, sizeof(config.rundir), "%s", v);
-	else
-		xio_default_rundir(config.domain, config.rundir, sizeof(config.rundir));
+	if (xio_default_rundir(config.domain, config.rundir, sizeof(config.rundir)) < 0)
+		config.disabled = true; /* no usable run directory: plain TCP */
 }
 
-void xio_default_rundir(const char *domain, char *buf, size_t len)
+int xio_default_rundir(const char *domain, char *buf, size_t len)
 {
-	char probe[256];
-	const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
+	const char *v = secure_getenv("XIO_RUNDIR");
+	char ctl[256];
+	int n;
 
-	snprintf(probe, sizeof(probe), "/run/xio/%s", domain);
-	if (geteuid() == 0 || access(probe, X_OK) == 0)
-		snprintf(buf, len, "/run/xio");
-	else if (xdg && *xdg == '/')
-		snprintf(buf, len, "%s/xio", xdg);
+	if (v && *v)
+		n = snprintf(buf, len, "%s", v);
+	else if (geteuid() == 0 || faccessat(AT_FDCWD, "/run/xio", W_OK | X_OK, AT_EACCESS) == 0)
+		n = snprintf(buf, len, "/run/xio");
+	else if (snprintf(ctl, sizeof(ctl), "/run/xio/%s/control", domain) < (int)sizeof(ctl) &&
+		 faccessat(AT_FDCWD, ctl, W_OK, AT_EACCESS) == 0)
+		n = snprintf(buf, len, "/run/xio"); /* a root manager shared with --group */
+	else if ((v = secure_getenv("XDG_RUNTIME_DIR")) && v[0] == '/')
+		n = snprintf(buf, len, "%s/xio", v);
 	else
-		snprintf(buf, len, "/tmp/xio-%u", (unsigned)geteuid());
+		n = snprintf(buf, len, "/tmp/xio-%u", (unsigned)geteuid());
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 const struct xio_config *xio_config(void)

@@ -60,6 +60,7 @@ struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool ser
 	if (!c)
 		return NULL;
 	c->elems = d->ring_bytes / XIO_RING_ESIZE;
+	c->port_holder = -1;
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->drain_lock, NULL);
 	pthread_mutex_init(&c->wait_lock, NULL);
@@ -97,6 +98,10 @@ void xio_conn_put(struct xio_conn *c)
 		return;
 	pthread_once(&conntab_once, conntab_init);
 	xio_conntab_remove(&conntab, &c->tuple, c);
+	if (c->port_holder >= 0) {
+		xio_helper_fd(c->port_holder, false);
+		xio_sys.close(c->port_holder);
+	}
 	free(c);
 }
 

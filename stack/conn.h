@@ -20,6 +20,7 @@ struct xio_conn {
 	struct rte_ring *tx, *rx;
 	struct xio_dir *txd, *rxd;
 	uint32_t elems; /* ring size the manager made: shared headers are checked against it */
+	int port_holder; /* client: the bound TCP socket that keeps our port from kernel TCP, or -1 */
 	bool server;
 	int family;		/* AF_INET or AF_INET6, as the application's socket */
 	struct xio_tuple tuple; /* local, remote */
@@ -51,6 +52,10 @@ struct xio_conn {
 		int name, value;
 	} tcp_opts[16]; /* other IPPROTO_TCP options set, read back as set */
 	int ntcp_opts;
+	struct {
+		int level, name, value;
+	} ip_opts[8]; /* IPPROTO_IP/IPV6 options set (IP_TOS, IP_TTL...) */
+	int nip_opts;
 	bool connect_pending; /* a non-blocking connect said EINPROGRESS */
 	bool linger_abort;    /* SO_LINGER {1, 0}: the last close resets the peer */
 };

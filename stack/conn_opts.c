@@ -145,8 +145,14 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 			*len = n;
 			return 0;
 		}
-		case SO_PEERCRED:
-			break; /* the AF_UNIX socket answers what TCP would not; pass it */
+		case SO_PEERCRED: {
+			/* TCP has no peer credentials: pid 0, uid and gid -1 (not the AF_UNIX peer's). */
+			struct ucred cr = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+			socklen_t n = *len < (socklen_t)sizeof(cr) ? *len : (socklen_t)sizeof(cr);
+			memcpy(val, &cr, n);
+			*len = n;
+			return 0;
+		}
 		default:
 			break;
 		}
@@ -155,8 +161,15 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 									 : -errno;
 		return 0;
 	}
-	if (level == IPPROTO_IP || level == IPPROTO_IPV6)
-		return put_int(val, len, 0);
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
+		for (int i = 0; i < c->nip_opts; i++)
+			if (c->ip_opts[i].level == level && c->ip_opts[i].name == name)
+				return put_int(val, len, c->ip_opts[i].value);
+		/* Linux defaults (net.ipv4.ip_default_ttl, IPv6 hop limit). */
+		bool ttl = (level == IPPROTO_IP && name == IP_TTL) ||
+			   (level == IPPROTO_IPV6 && name == IPV6_UNICAST_HOPS);
+		return put_int(val, len, ttl ? 64 : 0);
+	}
 	return -ENOPROTOOPT;
 }
 
@@ -221,7 +234,19 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 			return errno == ENOPROTOOPT || errno == EOPNOTSUPP ? 0 : -errno;
 		return 0;
 	}
-	if (level == IPPROTO_IP || level == IPPROTO_IPV6)
+	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
+		/* No IP header on a ring: remembered so that it reads back as set. */
+		for (int i = 0; i < c->nip_opts; i++)
+			if (c->ip_opts[i].level == level && c->ip_opts[i].name == name) {
+				c->ip_opts[i].value = v;
+				return 0;
+			}
+		if (c->nip_opts < (int)(sizeof(c->ip_opts) / sizeof(c->ip_opts[0]))) {
+			c->ip_opts[c->nip_opts].level = level;
+			c->ip_opts[c->nip_opts].name = name;
+			c->ip_opts[c->nip_opts++].value = v;
+		}
 		return 0;
+	}
 	return -ENOPROTOOPT;
 }

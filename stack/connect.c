@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -186,6 +187,23 @@ static int not_carried(enum xio_fallback why)
 	return xio_config()->no_fallback ? -ECONNREFUSED : XIO_NOT_CARRIED;
 }
 
+/*
+ * Keep the application's bound TCP socket as a port holder (a high, close-on-
+ * exec helper fd): kernel TCP must not hand our local port to anyone else
+ * while the connection lives, as it would not for a real TCP connection.
+ */
+static int hold_port(int fd)
+{
+	struct rlimit rl;
+	int base = 512;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
+		base = (int)(rl.rlim_cur * 3 / 4);
+	int h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (h >= 0)
+		xio_helper_fd(h, true);
+	return h; /* -1: no room up there; the port is then only as reserved as TCP leaves it */
+}
+
 /* Replace the application's TCP socket @fd by the AF_UNIX end @u, keeping its fd flags. */
 static int take_over_fd(int fd, int u)
 {
@@ -309,6 +327,7 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 	c->tuple.local = local;
 	c->tuple.remote = dst;
 	inherit_options(c, fd);
+	c->port_holder = hold_port(fd);
 	r = take_over_fd(fd, u);
 	if (r < 0) {
 		xio_sys.close(u);

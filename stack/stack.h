@@ -30,12 +30,13 @@ struct xio_config {
 };
 
 /*
- * Where domains live when XIO_RUNDIR is not set: /run/xio for root or when
- * /run/xio/<domain> is reachable (a root manager shared with --group), else
- * $XDG_RUNTIME_DIR/xio, else /tmp/xio-<uid>. Manager, xio-stat, xio-run and
- * the shim all use this one rule.
+ * Where domains live: $XIO_RUNDIR; else /run/xio for root or whoever may
+ * write there, or when /run/xio/<domain>/control is writable (a root manager
+ * shared with --group); else $XDG_RUNTIME_DIR/xio; else /tmp/xio-<uid>.
+ * Manager, xio-stat, xio-run and the shim all use this one rule.
+ * Returns 0 or -ENAMETOOLONG.
  */
-void xio_default_rundir(const char *domain, char *buf, size_t len);
+int xio_default_rundir(const char *domain, char *buf, size_t len);
 
 /* Configuration read once from the environment (secure_getenv). */
 const struct xio_config *xio_config(void);

@@ -2,13 +2,15 @@
  * SPDX-License-Identifier: MIT
  *
  * Promela model of the X-IO ring + doorbell + sleep/wake protocol, as
- * stack/conn.c implements it at commit c1f852a ("leader/follower waiting"):
- * xio_conn_send (check_peer, xio_ring_put, bell_data, wait_for),
- * xio_conn_recv (xio_ring_get, bell_space, wait_for), wait_for (spin,
- * xio_conn_wait_prepare, one poller per process and followers on a condition
- * variable, 5 ms slices with foreign company, xio_conn_wait_finish) and
- * drain. Keep it in step with stack/conn.c. Checked by
- * test/fault/wakeup_model.sh:
+ * stack/conn.c implements it at commit c902551: xio_conn_send (check_peer,
+ * which drains only once the peer shut down, xio_ring_put, bell_data,
+ * wait_for), blocking xio_conn_recv (xio_ring_get, bell_space, wait_for),
+ * wait_for (spin, xio_conn_wait_prepare, one poller per process and
+ * followers on a condition variable, the poller's clearing of a stale
+ * doorbell flag, 5 ms slices with foreign company, xio_conn_wait_finish)
+ * and drain. Not modelled: epoll watchers (bell_data also rings for them),
+ * non-blocking calls, timeouts. Keep it in step with stack/conn.c. Checked
+ * by test/fault/wakeup_model.sh:
  *   - no assertion violation (EOF never overtakes data: a reader that sees
  *     EOF has consumed every record that was published),
  *   - no invalid end state (nobody sleeps forever while the others are done
@@ -21,7 +23,7 @@
  * (d = 0: C2S, 1: S2C). Both directions' doorbells for an end arrive on that
  * end's fd, which is what makes two threads of one process (a reader and a
  * writer) interact: both may drain the same fd (the poller in wait_for, and
- * check_peer at the start of every send).
+ * check_peer at the start of a send once the peer has shut down).
  *
  * Granularity: one record per send, one record per receive; the ring holds
  * CAP records; N records per direction, then shutdown(SHUT_WR) (the kernel
@@ -38,6 +40,9 @@
  *                      smallest model in which two threads drain one fd
  *   -DDUPLEX           both directions, a writer thread and a reader
  *                      thread on each end (a full-duplex application)
+ *   -DNOSPIN           leave out the spin phase (smaller state space; the
+ *                      loop's first check right after announcing covers
+ *                      the same readiness, only later)
  *   -DMUTANT_NO_RECHECK  sleep once without re-checking the ring after
  *                      announcing sleep (the classic lost wake-up): the
  *                      checker must find it, which shows the model can see
@@ -145,11 +150,13 @@ inline drain(e)
  * 100 ms timeout, so the model lets them re-check at any time. */
 inline wait_for(e, ev)
 {
+#ifndef NOSPIN
 	/* bounded spin: may see readiness before sleeping */
 	if
 	:: ready(e, ev) -> goto waited
 	:: true -> skip
 	fi;
+#endif
 	/* xio_conn_wait_prepare(): counters up, fence */
 	sleepers[e]++;
 	if
@@ -170,6 +177,17 @@ inline wait_for(e, ev)
 #endif
 		if
 		:: atomic { !poller[e] -> poller[e] = true };
+			/* a doorbell flag set with no byte in the socket is stale: clear it, re-check */
+			if
+			:: (data_bell_pending[1 - e] || space_bell_pending[e]) && !readable(e) ->
+				data_bell_pending[1 - e] = 0;
+				space_bell_pending[e] = 0;
+				if
+				:: ready(e, ev) -> poller[e] = false; break
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi;
 			/* foreign company (sleepers beyond this process): 5 ms slices */
 			foreign = (sleepers[e] > local_waiters[e]);
 			if
@@ -204,9 +222,9 @@ proctype writer(byte e)
 	do
 	:: pub[e] == NREC(e) -> break
 	:: pub[e] < NREC(e) ->
-		/* check_peer(): at most once a ms, poll(fd, 0) and drain when readable */
+		/* check_peer(): at most once a ms, poll(fd, POLLRDHUP, 0); drain on RDHUP/HUP */
 		if
-		:: readable(e) -> drain(e)
+		:: fin[e] -> drain(e)
 		:: true -> skip
 		fi;
 		if

@@ -5,7 +5,8 @@
  * EPOLL_CTL_MOD re-arms it and, level-triggered, reports at once what is
  * already pending, with the new mask and the new data; MOD/DEL of an fd that
  * is not registered say ENOENT, ADD twice says EEXIST, an epoll fd cannot
- * watch itself (EINVAL), a bad op is EINVAL.
+ * watch itself (EINVAL), a bad op is EINVAL, and MOD of an EPOLLEXCLUSIVE
+ * registration is EINVAL.
  */
 #include <sys/epoll.h>
 

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Proves: epoll_pwait2 on a set holding an idle connection honours its
- * timespec timeout — zero returns at once, 50 ms returns 0 after at least
- * 50 ms (and well before a second), a sub-millisecond timeout returns after
- * at least that long and far sooner than a tick of milliseconds rounding
- * would suggest is a bug, NULL blocks until the peer writes; epoll_wait and
- * epoll_pwait time out the same way; a signal made deliverable by the
- * sigmask argument interrupts the wait with EINTR, one blocked by it does
- * not; an invalid timespec is EINVAL.
+ * timespec timeout — zero returns at once, 300 us returns 0 after at least
+ * 300 us (and within 100 ms), 50 ms and 1.2 s after at least that long (and
+ * within 0.5 s and 2 s), NULL blocks until the peer writes, a ready fd
+ * returns at once whatever the timeout; epoll_wait and epoll_pwait time out
+ * the same way in milliseconds; a signal made deliverable by the sigmask
+ * argument interrupts the wait with EINTR, one the mask keeps blocked does
+ * not; an invalid timespec (tv_nsec >= 1e9, tv_sec < 0) and maxevents 0 are
+ * EINVAL.
  */
 #include <pthread.h>
 #include <sys/epoll.h>

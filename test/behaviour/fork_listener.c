@@ -3,9 +3,10 @@
  * Proves the nginx model: a master opens a listener and forks 3 workers
  * that inherit it and accept from it (the listener non-blocking, worker 0
  * sleeping in poll, the others in epoll, accept/accept4 getting EAGAIN when
- * another worker won the race). Three clients held open at once are served by three different
- * workers, each over an X-IO connection; after the master closes its own
- * copy of the listener the workers go on accepting, again one client each.
+ * another worker won the race). Three clients held open at once are served
+ * by three different workers, each over an X-IO connection; after the master
+ * closes its own copy of the listener the workers go on accepting, again one
+ * client each.
  */
 #include <poll.h>
 #include <sys/epoll.h>

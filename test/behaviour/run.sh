@@ -26,8 +26,9 @@ stop_manager() {
 			sleep 0.02
 		done
 	fi
-	# Whatever is left of this domain's manager (the pattern names this domain only).
-	pkill -f "xio-manager --daemon --domain $domain --rundir" 2>/dev/null || true
+	# Whatever is left of this domain's manager (the pattern names this domain
+	# in this run directory only: another build tree's run is left alone).
+	pkill -f "xio-manager --daemon --domain $domain --rundir $XIO_RUNDIR( |\$)" 2>/dev/null || true
 }
 
 # A manager left over from an earlier run would hand out a stale generation.

@@ -4,9 +4,9 @@
  * SCM_RIGHTS works in the receiving process exactly like the original: in
  * a preloaded receiver it is X-IO, bytes flow both ways, epoll sees them;
  * in a receiver that is not preloaded (exec'd without LD_PRELOAD through the
- * raw system call, as a static program would) it is a
- * plain, correct byte stream both ways; the sender's peer sees EOF only when
- * the receiver, holding the last copy, closes it.
+ * raw system call, as a static program would) it is a plain, correct byte
+ * stream both ways; the sender's peer sees EOF only when the receiver,
+ * holding the last copy, closes it.
  */
 #include <poll.h>
 #include <sys/epoll.h>

@@ -6,7 +6,8 @@
  * SO_TYPE SOCK_STREAM, SO_DOMAIN AF_INET (AF_INET6 for an IPv6 connection),
  * SO_PROTOCOL IPPROTO_TCP, SO_ACCEPTCONN 0 (1 on the listener), SO_ERROR 0,
  * SO_SNDBUF/SO_RCVBUF positive, TCP_INFO with state ESTABLISHED,
- * TCP_CONGESTION a name; SO_RCVTIMEO makes an empty read fail EAGAIN after
+ * TCP_CONGESTION a name, SO_PEERCRED the "no credentials" answer TCP gives
+ * (pid 0, uid/gid -1); IP_TTL the system default, IP_TOS read back as set; SO_RCVTIMEO makes an empty read fail EAGAIN after
  * it; data written under TCP_CORK arrives once uncorked; an unknown option
  * is ENOPROTOOPT; and SO_LINGER {1, 0} + close resets the peer (ECONNRESET).
  */
@@ -43,6 +44,14 @@ static void check_identity(int fd, int family)
 	OK(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len));
 	CHECK(len > 0 && len <= sizeof(ti));
 	CHECK_EQ(ti.tcpi_state, TCP_ESTABLISHED);
+	/* TCP has no peer credentials: pid 0, uid and gid -1. */
+	struct ucred cr = {123, 123, 123};
+	len = sizeof(cr);
+	OK(getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len));
+	CHECK_EQ(len, sizeof(cr));
+	CHECK_EQ(cr.pid, 0);
+	CHECK_EQ(cr.uid, (uid_t)-1);
+	CHECK_EQ(cr.gid, (gid_t)-1);
 	char cc[32] = "";
 	len = sizeof(cc);
 	OK(getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &len));
@@ -86,6 +95,16 @@ int main(void)
 	OK(getsockopt(s, SOL_SOCKET, SO_LINGER, &lg2, &len));
 	CHECK_EQ(lg2.l_onoff, 1);
 	CHECK_EQ(lg2.l_linger, 5);
+	/* IP level: the default TTL, and TOS read back as set. */
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_default_ttl", "r");
+	int ttl = 64;
+	if (f) {
+		CHECK_EQ(fscanf(f, "%d", &ttl), 1);
+		fclose(f);
+	}
+	CHECK_EQ(get_int(s, IPPROTO_IP, IP_TTL), ttl);
+	set_int(s, IPPROTO_IP, IP_TOS, 0x10);
+	CHECK_EQ(get_int(s, IPPROTO_IP, IP_TOS), 0x10);
 	struct timeval tv = {2, 500000}, tv2;
 	OK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
 	len = sizeof(tv2);
