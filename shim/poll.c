@@ -149,8 +149,17 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 		}
 	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000;
 
+	bool only_conns = true;
+	for (nfds_t i = 0; i < n; i++)
+		only_conns = only_conns && m[i].e && m[i].e->kind == FD_CONN;
+
 	for (;;) {
 		int ready = scan_conns(fds, n, m);
+		/* Nothing but X-IO fds and some ready: no kernel fd to merge, no syscall. */
+		if (ready && only_conns) {
+			result = ready;
+			break;
+		}
 		struct timespec zero = {0, 0}, left, *tp = &zero;
 		bool prepared = false;
 		if (!ready) {
