@@ -13,6 +13,15 @@
 
 set -euo pipefail
 
+# Compare lo counters of our own: run the test in a private network namespace
+# (with its loopback up), so nothing else on the machine moves them.
+# XIO_IT_NO_NETNS=1 runs in the caller's namespace instead.
+if [[ -z ${XIO_IT_IN_NETNS:-} && ${XIO_IT_NO_NETNS:-0} != 1 ]] &&
+	command -v unshare >/dev/null && command -v ip >/dev/null && unshare -n true 2>/dev/null; then
+	export XIO_IT_IN_NETNS=1
+	exec unshare -n -- bash -c 'ip link set lo up && exec bash "$@"' bash "$0" "$@"
+fi
+
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD_DIR=${BUILD_DIR:-$SOURCE_DIR/build}
 XIO_BIN=${XIO_BIN_DIR:-$BUILD_DIR/bin}
