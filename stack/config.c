@@ -119,12 +119,12 @@ int xio_spin_us(void)
 		int v = xio_config()->spin_us;
 		/*
 		 * Default from benchmarks/RESULTS.md: a cross-CPU wake-up costs ~40 us on
-		 * this VM, a spin of 20 us catches most request/response turns; with a
-		 * single usable CPU spinning only delays the peer.
+		 * this VM, a spin of 20 us catches most request/response turns. On a
+		 * one-CPU machine spinning only delays the peer. A process pinned to one
+		 * CPU may still talk to a peer on another: sharing is judged per
+		 * connection (xio_conn_spin_us).
 		 */
-		cpu_set_t set;
-		int ncpu = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-		spin = v >= 0 ? v : (ncpu > 1 ? 20 : 0);
+		spin = v >= 0 ? v : (sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 20 : 0);
 	}
 	return spin;
 }
