@@ -15,7 +15,12 @@ static void child_after_fork(void)
 	xio_conns_after_fork_child();
 }
 
+static void parent_after_fork(void)
+{
+	xio_conns_after_fork_parent();
+}
+
 __attribute__((constructor)) static void fork_hooks(void)
 {
-	pthread_atfork(NULL, NULL, child_after_fork);
+	pthread_atfork(NULL, parent_after_fork, child_after_fork);
 }

@@ -119,12 +119,26 @@ static void conn_after_fork(void *value)
 	c->local_waiters = 0;
 	c->poller = false;
 	c->wait_pid = getpid();
+	c->forked = true;
+}
+
+static void mark_forked(void *value)
+{
+	((struct xio_conn *)value)->forked = true;
 }
 
 void xio_conns_after_fork_child(void)
 {
 	pthread_once(&conntab_once, conntab_init);
 	xio_conntab_after_fork(&conntab, conn_after_fork);
+}
+
+void xio_conns_after_fork_parent(void)
+{
+	pthread_once(&conntab_once, conntab_init);
+	pthread_mutex_lock(&conntab.lock);
+	xio_conntab_each(&conntab, mark_forked);
+	pthread_mutex_unlock(&conntab.lock);
 }
 
 int xio_conn_family(const struct xio_conn *c)
@@ -511,9 +525,14 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 				}
 			}
 		}
-		/* Company in another process could steal our doorbell: sleep in slices. */
+		/*
+		 * A waiter in another process could steal our doorbell (no condvar
+		 * spans processes): with such company, or on a connection inherited
+		 * across fork, sleep in slices.
+		 */
 		bool foreign = atomic_load(&c->rxd->sleepers) > (uint32_t)c->local_waiters;
-		int slice = foreign && (left < 0 || left > 5) ? 5 : left;
+		int cap = foreign ? 5 : c->forked ? 10 : -1;
+		int slice = cap > 0 && (left < 0 || left > cap) ? cap : left;
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int pr = xio_sys.poll(&p, 1, slice);
 		int e = errno;

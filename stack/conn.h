@@ -41,6 +41,7 @@ struct xio_conn {
 	pthread_cond_t wait_cv;
 	int local_waiters;
 	pid_t wait_pid; /* the process these fields describe */
+	bool forked;	/* existed at a fork: another process may wait on it too */
 	bool poller;
 	uint64_t wake_seq;
 

@@ -48,4 +48,7 @@ size_t xio_conntab_count(struct xio_conntab *t);
  */
 void xio_conntab_after_fork(struct xio_conntab *t, void (*fn)(void *value));
 
+/* Call @fn for every value; the caller holds t->lock. */
+void xio_conntab_each(struct xio_conntab *t, void (*fn)(void *value));
+
 #endif

@@ -51,6 +51,8 @@ uint64_t xio_netns_ino(void);
 
 /* In a forked child: reset this process's connection-local locks and waiter state (conn.c). */
 void xio_conns_after_fork_child(void);
+/* In the parent after fork: its connections are now shared with the child. */
+void xio_conns_after_fork_parent(void);
 
 /* Forget the control connection (after fork: the child opens its own). */
 void xio_domain_after_fork_child(void);

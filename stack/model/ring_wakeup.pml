@@ -163,21 +163,37 @@ inline wait_for(e, ev)
 	fi;
 	local_waiters[e]++;
 	do
-#ifndef MUTANT_NO_RECHECK
-	:: ready(e, ev) -> break
-#else
-	/* the mutant sleeps once without re-checking what it saw before announcing */
-	:: checked && ready(e, ev) -> break
-#endif
-	:: else ->
-#ifdef MUTANT_NO_RECHECK
-		checked = true;
-#endif
+	:: /* under wait_lock: check readiness, then become the poller or a follower.
+	    * One step: the other threads of this end change poller only under the
+	    * same lock, and the peer's moves commute with these local ones. */
+	   atomic {
 		if
-		:: atomic { !poller[e] -> poller[e] = true };
-			/* a doorbell flag set with no byte in the socket is stale: clear it, re-check */
+#ifndef MUTANT_NO_RECHECK
+		:: ready(e, ev) -> role = 0
+#else
+		/* the mutant sleeps once without re-checking what it saw before announcing */
+		:: checked && ready(e, ev) -> role = 0
+#endif
+		:: else ->
+#ifdef MUTANT_NO_RECHECK
+			checked = true;
+#endif
 			if
-			:: (data_bell_pending[1 - e] || space_bell_pending[e]) && !readable(e) ->
+			:: !poller[e] -> poller[e] = true; role = 1
+			:: else -> role = 2
+			fi
+		fi
+	   };
+	   if
+	   :: role == 0 -> break
+	   :: role == 2 -> role = 0	/* follower: woken by a drain, or after 100 ms */
+	   :: role == 1 ->
+		role = 0;
+		/* a doorbell flag set with no byte in the socket is stale: clear it, re-check */
+		if
+		:: data_bell_pending[1 - e] || space_bell_pending[e] ->
+			if
+			:: !readable(e) ->	/* poll(fd, 0) == 0 */
 				data_bell_pending[1 - e] = 0;
 				space_bell_pending[e] = 0;
 				if
@@ -185,17 +201,18 @@ inline wait_for(e, ev)
 				:: else -> skip
 				fi
 			:: else -> skip
-			fi;
-			/* foreign company (sleepers beyond this process): 5 ms slices */
-			foreign = (sleepers[e] > local_waiters[e]);
-			if
-			:: readable(e) -> drain(e)	/* poll() returned the fd */
-			:: foreign -> skip		/* the slice ran out */
-			fi;
-			foreign = false;
-			poller[e] = false		/* wake_seq++, broadcast */
-		:: poller[e] -> skip			/* follower: re-check after a drain or 100 ms */
-		fi
+			fi
+		:: else -> skip
+		fi;
+		/* foreign company (sleepers beyond this process): 5 ms slices */
+		foreign = (sleepers[e] > local_waiters[e]);
+		if
+		:: readable(e) -> drain(e)	/* poll() returned the fd */
+		:: foreign -> skip		/* the slice ran out */
+		fi;
+		foreign = false;
+		poller[e] = false		/* under wait_lock: wake_seq++, broadcast */
+	   fi
 	od;
 #ifdef MUTANT_NO_RECHECK
 	checked = false;
@@ -214,7 +231,7 @@ waited:
 /* xio_conn_send of N one-record writes, then shutdown(SHUT_WR). */
 proctype writer(byte e)
 {
-	byte old;
+	byte old, role;
 	bool foreign, checked;
 
 	do
@@ -256,7 +273,7 @@ proctype sink(byte e)
 /* xio_conn_recv of one record at a time until EOF. */
 proctype reader(byte e)
 {
-	byte old;
+	byte old, role;
 	bool foreign, checked;
 
 	do
