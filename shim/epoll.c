@@ -400,6 +400,22 @@ static bool announce(struct ep_set *s, bool on)
 	return company;
 }
 
+/*
+ * We drained a doorbell another waiter of this process may be sleeping on,
+ * in another epoll set: wake the other sets once (their eventfd), they
+ * re-check their rings. Rare (company on one connection), so no bookkeeping
+ * of which set holds which connection.
+ */
+static void kick_other_sets(struct ep_set *self)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&all_lock);
+	for (struct ep_set *o = all_sets; o; o = o->next_all)
+		if (o != self)
+			(void)!real.write(o->evfd, &one, sizeof(one));
+	pthread_mutex_unlock(&all_lock);
+}
+
 /* Drop the marker from kernel results; drain what the shadow instance reports. */
 static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 {
@@ -423,8 +439,12 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 			(void)!real.read(s->evfd, &v, sizeof(v));
 		else if (it->listener)
 			it->helper_ready = true;
-		else if (!item_stale(it))
+		else if (!item_stale(it)) {
 			xio_conn_drain(it->conn, it->fd);
+			/* Our own sleep is already withdrawn: anyone still counted is another waiter. */
+			if (xio_conn_waiters(it->conn) > 0)
+				kick_other_sets(s);
+		}
 	}
 	return k;
 }

@@ -425,6 +425,11 @@ bool xio_conn_fd_shared(struct xio_conn *c)
 	return atomic_load(&c->fds) > 1;
 }
 
+unsigned xio_conn_waiters(struct xio_conn *c)
+{
+	return atomic_load(&c->rxd->sleepers);
+}
+
 bool xio_conn_has_company(struct xio_conn *c)
 {
 	/* Waiters on our end's socket, whatever each waits for (a reader and a writer thread too). */

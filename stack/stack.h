@@ -178,6 +178,9 @@ bool xio_conn_fd_shared(struct xio_conn *c); /* more than one fd here */
  */
 bool xio_conn_has_company(struct xio_conn *c);
 
+/* Waiters asleep on our end's socket right now, in any process. */
+unsigned xio_conn_waiters(struct xio_conn *c);
+
 /*
  * Descriptors X-IO keeps inside the application (helperfd.c): registered by
  * their owner, protected by the shim from close/close_range/closefrom.
