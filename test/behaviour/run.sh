@@ -29,6 +29,9 @@ stop_manager() {
 	# Whatever is left of this domain's manager (the pattern names this domain
 	# in this run directory only: another build tree's run is left alone).
 	pkill -f "xio-manager --daemon --domain $domain --rundir $XIO_RUNDIR( |\$)" 2>/dev/null || true
+	# Each run starts from an empty domain directory (no stale rendezvous).
+	[[ $domain =~ ^[A-Za-z0-9_.-]+$ && $domain != . && $domain != .. ]] &&
+		rm -rf -- "${XIO_RUNDIR:?}/$domain"
 }
 
 # A manager left over from an earlier run would hand out a stale generation.

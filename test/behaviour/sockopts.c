@@ -7,9 +7,10 @@
  * SO_PROTOCOL IPPROTO_TCP, SO_ACCEPTCONN 0 (1 on the listener), SO_ERROR 0,
  * SO_SNDBUF/SO_RCVBUF positive, TCP_INFO with state ESTABLISHED,
  * TCP_CONGESTION a name, SO_PEERCRED the "no credentials" answer TCP gives
- * (pid 0, uid/gid -1); IP_TTL the system default, IP_TOS read back as set; SO_RCVTIMEO makes an empty read fail EAGAIN after
- * it; data written under TCP_CORK arrives once uncorked; an unknown option
- * is ENOPROTOOPT; and SO_LINGER {1, 0} + close resets the peer (ECONNRESET).
+ * (pid 0, uid/gid -1); IP_TTL the system default, IP_TOS read back as set;
+ * SO_RCVTIMEO makes an empty read fail EAGAIN after it; data written under
+ * TCP_CORK arrives once uncorked; an unknown option is ENOPROTOOPT; and
+ * SO_LINGER {1, 0} + close resets the peer (ECONNRESET).
  */
 #include <poll.h>
 
