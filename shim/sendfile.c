@@ -5,30 +5,37 @@
  * into the AF_UNIX socket behind the ring's back. The file offset moves by
  * exactly what was sent, so a short non-blocking send loses nothing.
  */
+#include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "shim.h"
 
-#define CHUNK (128 * 1024)
+/* Heap, not TLS: every thread of every program would pay for a TLS buffer. Below mmap's threshold. */
+#define CHUNK (64 * 1024)
 
 static ssize_t (*real_sendfile)(int, int, off_t *, size_t);
 
 static ssize_t copy_file(struct fd_entry *e, int out, int in, off_t *offset, size_t count)
 {
-	static __thread char buf[CHUNK];
 	off_t pos = offset ? *offset : lseek(in, 0, SEEK_CUR);
 	size_t done = 0;
 
 	if (pos < 0)
 		return -1; /* errno from lseek: ESPIPE for a pipe, as sendfile would say EINVAL */
+	char *buf = malloc(CHUNK);
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
 	while (done < count) {
 		size_t want = count - done < CHUNK ? count - done : CHUNK;
 		ssize_t n = pread(in, buf, want, pos + (off_t)done);
 		if (n < 0) {
 			if (done)
 				break;
+			free(buf);
 			return -1;
 		}
 		if (n == 0)
@@ -38,6 +45,7 @@ static ssize_t copy_file(struct fd_entry *e, int out, int in, off_t *offset, siz
 		if (k < 0) {
 			if (done)
 				break;
+			free(buf);
 			errno = (int)-k;
 			return -1;
 		}
@@ -45,6 +53,7 @@ static ssize_t copy_file(struct fd_entry *e, int out, int in, off_t *offset, siz
 		if (k < n)
 			break;
 	}
+	free(buf);
 	if (offset)
 		*offset = pos + (off_t)done;
 	else

@@ -13,7 +13,7 @@
 
 #include "shim.h"
 
-#define CHUNK (64 * 1024)
+#define CHUNK (16 * 1024) /* on the stack: threads may have small ones */
 
 static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned);
 
@@ -35,7 +35,7 @@ static size_t pipe_room(int fd)
 /* pipe -> connection */
 static ssize_t pipe_to_conn(int in, struct fd_entry *out, int outfd, size_t len, unsigned flags)
 {
-	static __thread char buf[CHUNK];
+	char buf[CHUNK]; /* on the caller's stack, not in every thread's TLS */
 	if (len > CHUNK)
 		len = CHUNK;
 	if (flags & SPLICE_F_NONBLOCK) {
@@ -69,7 +69,7 @@ static ssize_t pipe_to_conn(int in, struct fd_entry *out, int outfd, size_t len,
 /* connection -> pipe */
 static ssize_t conn_to_pipe(struct fd_entry *in, int infd, int out, size_t len, unsigned flags)
 {
-	static __thread char buf[CHUNK];
+	char buf[CHUNK]; /* on the caller's stack, not in every thread's TLS */
 	bool nb = in->nonblock || (flags & SPLICE_F_NONBLOCK);
 	size_t room;
 	while ((room = pipe_room(out)) == 0) {

@@ -536,9 +536,15 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		 * across fork, sleep in slices.
 		 */
 		bool foreign = atomic_load(&c->rxd->sleepers) > (uint32_t)c->local_waiters;
-		int cap = foreign ? 5 : c->forked ? 10 : -1;
+		/*
+		 * After the peer's FIN our socket reads EOF forever (POLLIN would spin)
+		 * and the peer can no longer send us doorbells: look for HUP only, and
+		 * re-check the ring in slices.
+		 */
+		bool eof = atomic_load(&c->peer_eof);
+		int cap = foreign ? 5 : (c->forked || eof) ? 10 : -1;
 		int slice = cap > 0 && (left < 0 || left > cap) ? cap : left;
-		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct pollfd p = {.fd = fd, .events = eof ? 0 : POLLIN};
 		int pr = xio_sys.poll(&p, 1, slice);
 		int e = errno;
 		if (pr > 0)

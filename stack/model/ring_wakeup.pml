@@ -49,6 +49,9 @@
  *                      announcing sleep (the classic lost wake-up): the
  *                      checker must find it, which shows the model can see
  *                      the bug class
+ *   -DMUTANT_CHECK_PEER  send's liveness check drains whenever the fd is
+ *                      readable, as before commit 6968c32: with SHARED the
+ *                      checker must find the doorbell theft (FINDINGS F9)
  */
 
 #ifndef N
@@ -239,7 +242,11 @@ proctype writer(byte e)
 	:: pub[e] < NREC(e) ->
 		/* check_peer(): at most once a ms, poll(fd, POLLRDHUP, 0); drain on RDHUP/HUP */
 		if
+#ifndef MUTANT_CHECK_PEER
 		:: fin[e] -> drain(e)
+#else
+		:: readable(e) -> drain(e)	/* as before 6968c32 (FINDINGS F9) */
+#endif
 		:: true -> skip
 		fi;
 		if
