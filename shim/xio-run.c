@@ -138,6 +138,18 @@ int main(int argc, char **argv)
 	}
 	if (!domain || !*domain)
 		domain = "xio";
+	bool bad_domain = strlen(domain) > 32 || strspn(domain, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+							  "abcdefghijklmnopqrstuvwxyz"
+							  "0123456789_.-") != strlen(domain);
+	if (bad_domain) {
+		/* One line, then the program runs over kernel TCP. */
+		fprintf(stderr, "xio-run: '%s' is not a domain name ([A-Za-z0-9_.-]{1,32}); using kernel TCP\n",
+			domain);
+		setenv("XIO_DISABLE", "1", 1);
+		execvp(argv[optind], argv + optind);
+		fprintf(stderr, "xio-run: %s: %s\n", argv[optind], strerror(errno));
+		return errno == ENOENT ? 127 : 126;
+	}
 
 	char bindir[PATH_MAX], lib[PATH_MAX + 64], rundir[200];
 	if (self_dir(bindir, sizeof(bindir)) < 0) {

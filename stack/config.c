@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "stack.h"
@@ -46,6 +47,24 @@ static bool valid_domain(const char *d)
 	return true;
 }
 
+/* xio_log() needs the configuration; this one is for problems found while loading it. */
+static void log_raw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_raw(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n = snprintf(buf, sizeof(buf), "xio[%d]: ", (int)getpid());
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = (int)sizeof(buf) - 2;
+	buf[n++] = '\n';
+	/* The raw system call: write() is interposed and would re-enter the configuration. */
+	if (syscall(SYS_write, STDERR_FILENO, buf, (size_t)n) < 0)
+		return;
+}
+
 static void config_load(void)
 {
 	const char *v;
@@ -56,11 +75,17 @@ static void config_load(void)
 	config.log = env_uint("XIO_LOG");
 	if (config.log < 0)
 		config.log = env_flag("XIO_LOG") ? 1 : 0;
+	/* Messages below only with XIO_LOG: the shim never prints into a program's stderr otherwise. */
+	v = secure_getenv("XIO_SPIN_US");
+	if (v && *v && config.spin_us < 0 && config.log)
+		log_raw("XIO_SPIN_US='%s' is not a number of microseconds: using the default", v);
 	v = secure_getenv("XIO_DOMAIN");
 	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : "xio");
-	if (!valid_domain(config.domain)) {
-		/* A bad name can never have a manager: say so once if asked, use TCP. */
+	if (!valid_domain(v && *v ? v : "xio")) {
+		/* A bad name can never have a manager: use TCP. */
 		config.disabled = true;
+		if (config.log)
+			log_raw("XIO_DOMAIN='%s' is not a domain name ([A-Za-z0-9_.-]{1,32}): using kernel TCP", v);
 	}
 	if (xio_default_rundir(config.domain, config.rundir, sizeof(config.rundir)) < 0)
 		config.disabled = true; /* no usable run directory: plain TCP */
@@ -107,8 +132,9 @@ void xio_log(int level, const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	/* write(2), not stdio: we may be inside the application's own stdio call. */
-	if (write(STDERR_FILENO, buf, n) < 0)
+	/* The raw system call, not stdio (we may be inside the program's own stdio call) nor
+	 * write() (interposed: it would classify stderr through us). */
+	if (syscall(SYS_write, STDERR_FILENO, buf, (size_t)n) < 0)
 		return;
 }
 

@@ -76,6 +76,27 @@ static bool is_local_address(const struct xio_endpoint *ep)
 	return ok;
 }
 
+/*
+ * The manager publishes an entry only for a process holding a TCP LISTEN
+ * socket, but a domain member could place a socket in the directory by
+ * hand. TCP would refuse a connect where nothing is bound: so do we. If a
+ * fresh socket can bind the address, nobody holds it (costs one bind).
+ */
+static bool port_is_taken(const struct xio_endpoint *dst)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fam = xio_ep_is_v4(dst) ? AF_INET : AF_INET6;
+	if (xio_ep_to_sockaddr(dst, fam, (struct sockaddr *)&ss, &sl) < 0)
+		return true;
+	int s = xio_sys.socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return true;
+	bool free_port = xio_sys.bind(s, (struct sockaddr *)&ss, sl) == 0;
+	xio_sys.close(s);
+	return !free_port;
+}
+
 /* Rendezvous entries that may serve @dst, most specific first. */
 static int find_candidates(const struct xio_endpoint *dst, uint64_t gen, bool any_gen,
 			   struct candidates *c)
@@ -250,6 +271,8 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 		return not_carried(XIO_FB_DISABLED);
 	if (!find_candidates(&dst, d->generation, false, &cand))
 		return not_carried(XIO_FB_NO_RENDEZVOUS);
+	if (!port_is_taken(&dst))
+		return not_carried(XIO_FB_NO_RENDEZVOUS); /* an entry with no TCP listener behind it */
 	if (pick_local(fd, family, &dst, &local) < 0)
 		return not_carried(XIO_FB_ERROR);
 
