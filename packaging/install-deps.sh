@@ -27,6 +27,10 @@ PACKAGES=(
 	iproute2 procps psmisc util-linux
 	# compatibility tests (test/compat): servers and clients people run every day
 	nginx-light wrk apache2-utils redis-server redis-tools memcached libmemcached-tools
+	# benchmarks/run: PNG plots with Debian's /usr/bin/python3
+	python3-matplotlib
+	# fault, fuzz, sanitizer and model-checking tests (test/fault, test/fuzz, .ci/sanitizers)
+	clang libclang-rt-14-dev spin valgrind
 )
 
 if [[ ${1:-} == --list ]]; then

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A misbehaving domain member floods the control socket with malformed
+# requests (random bytes, valid headers with one field wrong, random types,
+# stray descriptors). The manager must stay up, answer STATS afterwards,
+# leak no descriptors and little memory, and X-IO must still work.
+# CI 20000 requests, SOAK 500000.
+# shellcheck source=test/fault/lib_fault.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
+fault_init ctl_garbage
+N=$(pick 20000 500000)
+mpid=$(mgr_pid)
+fds0=$(ls /proc/"$mpid"/fd | wc -l)
+anon0=$(awk '/^RssAnon:/ { print $2 }' /proc/"$mpid"/status)
+out=$("$FAULT_BIN/fraw" garbage "$RUNDIR/$DOMAIN/control" "$N" 7 2>&1) || fail "garbage run: $out"
+log "$out"
+proc_alive "$mpid" || fail "the manager died"
+xio_stat_json >/dev/null || fail "xio-stat cannot reach the manager any more"
+# the garbage may have switched the kill switch on (a valid KILL request): off again
+"$XIO_BIN/xio-stat" --domain "$DOMAIN" --rundir "$RUNDIR" --kill off >/dev/null
+sleep 0.2
+fds1=$(ls /proc/"$mpid"/fd | wc -l)
+anon1=$(awk '/^RssAnon:/ { print $2 }' /proc/"$mpid"/status)
+log "manager fds $fds0 -> $fds1, RssAnon $anon0 -> $anon1 kB"
+((fds1 <= fds0 + 2)) || fail "the manager leaked $((fds1 - fds0)) descriptors"
+((anon1 <= anon0 + 2048)) || fail "the manager's memory grew by $((anon1 - anon0)) kB"
+port=$(free_port)
+"${XRUN[@]}" "$FAULT_BIN/fpeer" server 127.0.0.1 "$port" --recv 1M --ready "$WORK/ready" >/dev/null 2>&1 &
+wait_file "$WORK/ready" 5000
+t0=$(xio_field conns_total)
+"${XRUN[@]}" "$FAULT_BIN/fpeer" client 127.0.0.1 "$port" --send 1M --recv 0 >/dev/null || fail "a connection after the flood failed"
+sleep 0.2
+(($(xio_field conns_total) == t0 + 1)) || fail "the connection after the flood did not use X-IO"
+log "PASS"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Model check of the ring + doorbell + sleep/wake protocol:
+# stack/model/ring_wakeup.pml (the protocol of stack/conn.c) with spin.
+#   simplex-safety      a writer, a reader: no assertion violation (EOF never
+#                       overtakes data), no invalid end state (no deadlock)
+#   simplex-liveness    LTL "consumed" under weak fairness: a published record
+#                       is eventually consumed
+#   mutant-no-recheck   sanity: the classic lost wake-up must be found
+#   shared-safety       the server end has a reader and a writer thread on one
+#   shared-liveness     fd (both wait, both drain): as above
+#   mutant-check-peer   sanity: the doorbell theft of FINDINGS F9 must be found
+# SOAK=1 adds bigger SHARED runs and DUPLEX (a reader and a writer thread on
+# both ends; minutes and several GB).
+# shellcheck source=test/fault/lib_fault.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
+need_prog spin gcc
+MODEL=$SOURCE_DIR/stack/model/ring_wakeup.pml
+[[ -f $MODEL ]] || fail "$MODEL missing"
+W=$(mktemp -d /tmp/xio-pml.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cp "$MODEL" "$W/"
+cd "$W"
+
+failures=0
+results=()
+
+# check NAME EXPECT(pass|fail) MODE(safety|liveness) SPIN_DEFINES...
+check() {
+	local name=$1 expect=$2 mode=$3 t0 errs out
+	shift 3
+	t0=$(now_ms)
+	rm -f ./*.trail pan pan.*
+	spin "$@" -a ring_wakeup.pml >spin.log 2>&1 || {
+		cat spin.log
+		fail "$name: spin -a failed"
+	}
+	if [[ $mode == safety ]]; then
+		gcc -O2 -w -DSAFETY -DNOCLAIM ${PAN_CFLAGS:-} -o pan pan.c || fail "$name: cannot compile pan"
+		out=$(./pan -m2000000 2>&1) || true
+	else
+		gcc -O2 -w ${PAN_CFLAGS:-} -o pan pan.c || fail "$name: cannot compile pan"
+		out=$(./pan -a -f -m2000000 2>&1) || true
+	fi
+	errs=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
+	if [[ -z $errs ]]; then
+		echo "$out" | tail -n 20
+		fail "$name: pan did not finish (no error count)"
+	fi
+	local states
+	states=$(awk '/states, stored/ { print $1; exit }' <<<"$out")
+	local what="$errs error(s), $states states, $(($(now_ms) - t0)) ms"
+	if [[ $out == *"max search depth too small"* ]]; then
+		what+=", DEPTH LIMIT HIT"
+	fi
+	if { [[ $expect == pass ]] && ((errs == 0)); } || { [[ $expect == fail ]] && ((errs > 0)); }; then
+		log "$name: ok ($what)"
+		results+=("$name: ok")
+		return 0
+	fi
+	failures=$((failures + 1))
+	results+=("$name: FAILED ($what)")
+	echo "FAIL [$TEST_NAME] $name: expected $expect, got $what" >&2
+	echo "$out" | grep -E "pan:|assertion|invalid end|acceptance" >&2
+	if compgen -G "*.trail" >/dev/null; then
+		# the counter-example: every step, then the globals where it ends or cycles
+		spin "$@" -t -p -g -l ring_wakeup.pml >trail.txt 2>&1 || true
+		echo "---- counter-example (spin $* -t -p -g -l), last 80 lines:" >&2
+		grep -vE "^\s*$" trail.txt | tail -n 80 >&2
+	fi
+	return 1
+}
+
+check simplex-safety pass safety -DN=4 -DCAP=3 || true
+check simplex-liveness pass liveness -DN=4 -DCAP=3 || true
+check mutant-no-recheck fail safety -DMUTANT_NO_RECHECK -DN=2 -DCAP=1 || true
+check shared-safety pass safety -DSHARED -DN=2 -DCAP=1 || true
+check shared-liveness pass liveness -DSHARED -DN=2 -DCAP=1 || true
+check mutant-check-peer fail liveness -DSHARED -DMUTANT_CHECK_PEER -DN=2 -DCAP=1 || true
+if [[ $SOAK == 1 ]]; then
+	PAN_CFLAGS=-DCOLLAPSE
+	check shared-safety-3x2 pass safety -DSHARED -DN=3 -DCAP=2 || true
+	check shared-liveness-3x2 pass liveness -DSHARED -DN=3 -DCAP=2 || true
+	check duplex-safety pass safety -DDUPLEX -DN=2 -DCAP=1 || true
+	check duplex-liveness pass liveness -DDUPLEX -DN=2 -DCAP=1 || true
+fi
+
+log "summary:"
+for r in "${results[@]}"; do log "  $r"; done
+((failures == 0)) || fail "$failures model check(s) failed"
+log "PASS"

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A peer that writes arbitrary bytes into a connection's shared memory: the
+ * input overwrites the client->server ring (header fields, indices,
+ * elements), the partial-read offset and the wake-up words of a slot; then
+ * the server end calls xio_conn_ready, xio_conn_inq, a non-blocking
+ * xio_conn_recv (read and peek) and a non-blocking xio_conn_send. They must
+ * return data that fits, EAGAIN or an error, and never touch memory outside
+ * the domain (the domain is followed by a PROT_NONE page; ASan too) or block.
+ */
+#include <stdio.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "ring.h"
+#include "slot.h"
+#include "sys.h"
+
+/* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
+#define FZ_CHECK(c)                                                                       \
+	do {                                                                              \
+		if (!(c)) {                                                               \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
+			abort();                                                          \
+		}                                                                         \
+	} while (0)
+
+#define RINGCNT 1024 /* elements */
+
+static struct xio_domain_hdr *h;
+static struct xio_domain dom;
+static size_t total;
+static int sv[2];
+
+static void setup(void)
+{
+	size_t ring_mem = ((size_t)rte_ring_get_memsize_elem(4, RINGCNT) + 63) & ~(size_t)63;
+	size_t slot_size = ((sizeof(struct xio_slot) + 63) & ~(size_t)63) + 2 * ring_mem;
+	size_t slots_off = (sizeof(struct xio_domain_hdr) + 63) & ~(size_t)63;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	total = slots_off + slot_size;
+	size_t body = (total + pg - 1) / pg * pg;
+	char *map = mmap(NULL, body + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED || mprotect(map + body, pg, PROT_NONE) < 0)
+		abort();
+	h = (struct xio_domain_hdr *)(map + (body - total));
+	h->magic = XIO_MAGIC;
+	h->layout_version = XIO_LAYOUT_VERSION;
+	h->generation = 1;
+	h->total_len = total;
+	h->slots_off = slots_off;
+	h->nslots = 1;
+	h->slot_size = (uint32_t)slot_size;
+	h->ring_bytes = RINGCNT * 4;
+	dom = (struct xio_domain){.hdr = h, .map = h, .map_len = total, .generation = 1};
+#ifdef FAULT_DOMAIN_HAS_COPIES
+	dom.nslots = 1;
+	dom.slot_size = h->slot_size;
+	dom.ring_bytes = h->ring_bytes;
+	dom.slots_off = h->slots_off;
+#endif
+	xio_sys_use_libc();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+}
+
+/* A fresh slot as the manager leaves it (manager/domain_mem.c). */
+static struct xio_slot *fresh_slot(void)
+{
+	struct xio_slot *s = xio_slot_at(h, 0);
+	memset(s, 0, h->slot_size);
+	s->index = 0;
+	s->ring_bytes = RINGCNT * 4;
+	s->ring_off[0] = (uint32_t)((sizeof(struct xio_slot) + 63) & ~(size_t)63);
+	s->ring_off[1] = s->ring_off[0] + (uint32_t)(((size_t)rte_ring_get_memsize_elem(4, RINGCNT) + 63) & ~(size_t)63);
+	for (int d = 0; d < 2; d++) {
+		pthread_mutexattr_t a;
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+		pthread_mutex_init(&s->dir[d].wlock, &a);
+		pthread_mutex_init(&s->dir[d].rlock, &a);
+		if (rte_ring_init((struct rte_ring *)((char *)s + s->ring_off[d]), "fz", RINGCNT,
+				  RING_F_SP_ENQ | RING_F_SC_DEQ) < 0)
+			abort();
+	}
+	atomic_store(&s->state, XIO_SLOT_WORD(7, XIO_SLOT_ESTABLISHED));
+	return s;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!h)
+		setup();
+	struct xio_slot *s = fresh_slot();
+	struct xio_conn *c = xio_conn_new(&dom, s, true);
+	if (!c)
+		abort(); /* a fresh slot must be accepted */
+	c->token = 7;
+	struct rte_ring *r = xio_slot_ring(s, XIO_DIR_C2S);
+
+	/* input: [flags][ring header words x8][rd_off][bell words x4][elements...] */
+	if (size < 1)
+		goto out;
+	uint8_t flags = data[0];
+	data++, size--;
+	uint32_t w[13] = {0};
+	size_t nw = size / 4 < 13 ? size / 4 : 13;
+	memcpy(w, data, nw * 4);
+	data += nw * 4;
+	size -= nw * 4;
+	if (flags & 1) { /* header fields too */
+		r->size = w[0];
+		r->mask = w[1];
+		r->capacity = w[2];
+	}
+	r->prod.head = w[3];
+	r->prod.tail = (flags & 2) ? w[3] : w[4];
+	r->cons.head = (flags & 4) ? w[5] : w[6];
+	r->cons.tail = w[6];
+	if (flags & 8)
+		s->dir[XIO_DIR_C2S].rd_off = w[7];
+	s->dir[XIO_DIR_C2S].data_bell_pending = w[8];
+	s->dir[XIO_DIR_C2S].readers_sleeping = w[9];
+	s->dir[XIO_DIR_S2C].writers_waiting = w[10];
+	s->dir[XIO_DIR_S2C].space_bell_pending = w[11];
+	uint32_t *elems = (uint32_t *)(r + 1);
+	memcpy(elems, data, size < RINGCNT * 4 ? size : RINGCNT * 4);
+	if (flags & 16) { /* a ring that is consistent but at a far position */
+		r->prod.head = r->prod.tail = 0x80000000u + (w[12] % RINGCNT);
+		r->cons.head = r->cons.tail = 0x80000000u;
+	}
+
+	(void)xio_conn_ready(c);
+	int inq = xio_conn_inq(c);
+	FZ_CHECK(inq >= 0 && inq <= RINGCNT * 4);
+	uint8_t *buf = malloc(4096);
+	for (int i = 0; i < 4; i++) {
+		struct iovec iov = {buf, (flags & 32) ? 1 + (size_t)(w[i] % 4096) : 4096};
+		ssize_t n = xio_conn_recv(c, sv[1], &iov, 1, (i & 1) ? MSG_PEEK : 0, true);
+		FZ_CHECK(n <= (ssize_t)iov.iov_len);
+		if (n <= 0)
+			break;
+	}
+	struct iovec iov = {buf, 1000};
+	ssize_t n = xio_conn_send(c, sv[1], &iov, 1, MSG_NOSIGNAL, true);
+	FZ_CHECK(n <= 1000);
+	free(buf);
+out:
+	xio_conn_put(c);
+	/* doorbells the calls may have rung */
+	char junk[4096];
+	while (recv(sv[0], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	return 0;
+}

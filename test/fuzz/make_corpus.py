@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Write the seed corpus of the fuzz harnesses (test/fuzz/corpus/<name>/).
+Run from anywhere: python3 test/fuzz/make_corpus.py. The layouts follow
+stack/proto.h and the input formats documented in each fuzz_<name>.c."""
+import os, struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAGIC, VER = 0x58494F50, 1
+
+def hdr(t, ln, ver=VER, magic=MAGIC, status=0):
+    return struct.pack("<IHHIi", magic, ver, t, ln, status)
+
+def offer(gen=0x1122334455667788, slot=3, token=0xabcdef, layout=1):
+    ep = bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1]) + struct.pack("<HH", 5201, 2)
+    body = struct.pack("<QIIIi", gen, slot, token, layout, 1234) + ep + ep
+    return hdr(100, 16 + len(body)) + body
+
+def write(name, files):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    for fn, data in files.items():
+        with open(os.path.join(d, fn), "wb") as f:
+            f.write(data)
+
+write("proto", {
+    "hello": hdr(1, 16),
+    "publish": hdr(2, 24) + struct.pack("<iI", 42, 0),
+    "kill": hdr(7, 20) + struct.pack("<I", 1),
+    "offer": offer(),
+    "offer-layout2": offer(layout=2),
+    "offer-slot-range": offer(slot=0xffffffff) + b"\x07",
+    "badmagic": hdr(4, 16, magic=0x12345678),
+    "badversion": hdr(4, 16, ver=9),
+    "short": hdr(4, 16)[:9],
+    "len-lies": hdr(4, 4000),
+})
+
+def rec(payload):
+    pad = (-len(payload)) % 4
+    return struct.pack("<I", len(payload)) + payload + bytes(pad)
+
+def ring_in(head, count, rd_off, ln, flags, elems):
+    return struct.pack("<IIIIB", head, count, rd_off, ln, flags) + bytes(3) + elems
+
+r1 = rec(b"hello") + rec(b"x") + rec(bytes(range(40)))
+write("ring", {
+    "three-records": ring_in(0, len(r1) // 4, 0, 100, 0, r1),
+    "peek-partial": ring_in(60, len(r1) // 4, 2, 3, 1, r1),
+    "wrapped": ring_in(0xfffffffe, len(r1) // 4, 0, 1000, 0, r1),
+    "len-zero": ring_in(0, 4, 0, 100, 0, struct.pack("<I", 0) + bytes(12)),
+    "len-huge": ring_in(0, 4, 0, 100, 0, struct.pack("<I", 0xffffffff) + bytes(12)),
+    "rd-off-past": ring_in(0, len(r1) // 4, 9, 100, 0, r1),
+})
+
+def conn_in(flags, words, elems):
+    return bytes([flags]) + struct.pack("<13I", *words) + elems
+
+ok = [1024, 1023, 1023, 0, len(r1) // 4, 0, 0, 0, 0, 0, 0, 0, 5]
+write("conn", {
+    "sane": conn_in(0, ok, r1),
+    "sane-far": conn_in(16, ok, r1),
+    "peek-small": conn_in(32, [3, 1, 7] + ok[3:], r1),
+    "header-garbage": conn_in(1, [0x80000000, 0xffffffff, 0x7fffffff] + ok[3:], r1),
+    "head-ahead": conn_in(4, ok[:5] + [900, 0] + ok[7:], r1),
+    "rd-off": conn_in(8, ok[:7] + [0xfffffff0] + ok[8:], r1),
+    "bells": conn_in(0, ok[:8] + [1, 0xffffffff, 3, 1, 0], r1),
+})
+
+write("ctl", {
+    "hello": b"\x00" + hdr(1, 16),
+    "stats": b"\x00" + hdr(4, 16),
+    "conns": b"\x00" + hdr(6, 16),
+    "reclaim": b"\x00" + hdr(5, 16),
+    "unpublish": b"\x00" + hdr(3, 16),
+    "kill-on": b"\x00" + hdr(7, 20) + struct.pack("<I", 1),
+    "publish-2fds": b"\x02" + hdr(2, 24) + struct.pack("<iI", 42, 0),
+    "publish-1fd": b"\x01" + hdr(2, 24) + struct.pack("<iI", 42, 0),
+    "stats-with-fd": b"\x01" + hdr(4, 16),
+    "unknown-type": b"\x00" + hdr(99, 16),
+    "badversion": b"\x00" + hdr(4, 16, ver=3),
+    "short": b"\x02" + b"XIOP",
+})
+print("corpus written under", os.path.join(HERE, "corpus"))

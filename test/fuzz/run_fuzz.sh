@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# run_fuzz.sh HARNESS SEED_CORPUS: a short libFuzzer run (XIO_FUZZ_SECONDS)
+# from the seed corpus, or, without libFuzzer, a replay of the corpus.
+# New inputs and crash artifacts go to a scratch directory; a crash prints
+# the input in hex so that it can be added to the corpus after the fix.
+set -euo pipefail
+bin=$1 seed=$2
+[[ -x $bin ]] || { echo "FAIL: $bin not built" >&2; exit 1; }
+[[ -d $seed ]] || { echo "FAIL: no seed corpus $seed" >&2; exit 1; }
+if [[ ${XIO_FUZZ_LIBFUZZER:-OFF} != ON ]]; then
+	echo "built without libFuzzer (not clang): replaying the corpus"
+	exec "$bin" "$seed"
+fi
+scratch=$(mktemp -d /tmp/xio-fuzz.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+mkdir "$scratch/corpus" "$scratch/art"
+rc=0
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+	"$bin" -max_total_time="${XIO_FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=4096 \
+	-print_final_stats=1 -artifact_prefix="$scratch/art/" "$scratch/corpus" "$seed" 2>&1 |
+	grep -vE '^#[0-9]+\s+(NEW|REDUCE|pulse)' || rc=${PIPESTATUS[0]}
+if ((rc != 0)); then
+	for f in "$scratch"/art/*; do
+		[[ -e $f ]] || continue
+		echo "---- $f ($(stat -c %s "$f") bytes):"
+		od -A d -t x1 "$f" | head -n 40
+	done
+	echo "FAIL: $(basename "$bin") found a crash, leak or timeout (exit $rc)" >&2
+	exit 1
+fi
+echo "$(basename "$bin"): no crash in ${XIO_FUZZ_SECONDS:-20} s ($(ls "$scratch/corpus" | wc -l) new inputs)"
