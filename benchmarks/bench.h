@@ -1,0 +1,202 @@
+/*
+ * Helpers shared by the small benchmark programs of benchmarks/: endpoint
+ * parsing (tcp:HOST:PORT or unix:PATH), listen/connect, clocks, full
+ * reads/writes and percentiles. Header-only so each program is one file.
+ *
+ * The programs use only POSIX sockets: run them under `xio-run` and X-IO
+ * carries their TCP connections like any other unmodified program's.
+ */
+#ifndef XIO_BENCH_H
+#define XIO_BENCH_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+struct bench_ep {
+	int family; /* AF_INET or AF_UNIX */
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
+
+__attribute__((noreturn)) static inline void bench_die(const char *what)
+{
+	fprintf(stderr, "%s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* "tcp:HOST:PORT" or "unix:PATH"; a bare "PORT" means tcp:127.0.0.1:PORT. */
+static inline int bench_parse_ep(const char *s, struct bench_ep *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (strncmp(s, "unix:", 5) == 0) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ep->addr;
+		if (strlen(s + 5) >= sizeof(un->sun_path))
+			return -1;
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, s + 5);
+		ep->family = AF_UNIX;
+		ep->len = sizeof(*un);
+		return 0;
+	}
+	if (strncmp(s, "tcp:", 4) == 0)
+		s += 4;
+	char host[64] = "127.0.0.1";
+	const char *colon = strrchr(s, ':');
+	if (colon) {
+		size_t n = (size_t)(colon - s);
+		if (n >= sizeof(host))
+			return -1;
+		memcpy(host, s, n);
+		host[n] = 0;
+		s = colon + 1;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)&ep->addr;
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)atoi(s));
+	if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+		return -1;
+	ep->family = AF_INET;
+	ep->len = sizeof(*in);
+	return 0;
+}
+
+static inline void bench_nodelay(int fd, const struct bench_ep *ep)
+{
+	int one = 1;
+	if (ep->family == AF_INET)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static inline int bench_listen(const struct bench_ep *ep, int backlog)
+{
+	int fd = socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		bench_die("socket");
+	if (ep->family == AF_UNIX) {
+		unlink(((const struct sockaddr_un *)&ep->addr)->sun_path);
+	} else {
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	if (bind(fd, (const struct sockaddr *)&ep->addr, ep->len) < 0)
+		bench_die("bind");
+	if (listen(fd, backlog) < 0)
+		bench_die("listen");
+	return fd;
+}
+
+/* A blocking connected socket with TCP_NODELAY, or -1 (errno set). */
+static inline int bench_connect(const struct bench_ep *ep)
+{
+	int fd = socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	bench_nodelay(fd, ep);
+	if (connect(fd, (const struct sockaddr *)&ep->addr, ep->len) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Write all @n bytes; 0 or -1. */
+static inline int bench_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read exactly @n bytes; 1 done, 0 EOF first, -1 error. */
+static inline int bench_read_all(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	while (n) {
+		ssize_t r = read(fd, p, n);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+/* Raise RLIMIT_NOFILE to its hard limit (the many-connection programs need it). */
+static inline void bench_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Samples of nanoseconds, growing as needed. */
+struct bench_samples {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static inline void bench_sample(struct bench_samples *s, uint64_t ns)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 1 << 16;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		if (!s->v)
+			bench_die("realloc");
+	}
+	s->v[s->n++] = ns;
+}
+
+static int bench_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts the samples; returns the @p-th percentile (0..100) in microseconds. */
+static inline double bench_pct_us(struct bench_samples *s, double p, int sorted)
+{
+	if (!s->n)
+		return 0;
+	if (!sorted)
+		qsort(s->v, s->n, sizeof(*s->v), bench_cmp_u64);
+	size_t i = (size_t)(p / 100.0 * (double)(s->n - 1) + 0.5);
+	return (double)s->v[i] / 1000.0;
+}
+
+#endif
