@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +141,8 @@ void xio_log(int level, const char *fmt, ...)
 
 int xio_spin_us(void)
 {
-	static int spin = -2;
-	if (spin == -2) {
+	static _Atomic int spin = -2; /* computed once; racing first callers compute the same */
+	if (atomic_load_explicit(&spin, memory_order_relaxed) == -2) {
 		int v = xio_config()->spin_us;
 		/*
 		 * Default from benchmarks/RESULTS.md: a cross-CPU wake-up costs ~40 us on

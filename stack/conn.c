@@ -778,8 +778,7 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 		return -EINVAL;
 	if (how != SHUT_WR)
 		c->shut_rd = true;
-	if (how != SHUT_RD && !c->shut_wr) {
-		c->shut_wr = true;
+	if (how != SHUT_RD && !atomic_exchange(&c->shut_wr, true)) {
 		atomic_store(&c->txd->shut_wr, 1);
 		/* The kernel carries the FIN: the peer's AF_UNIX end reads EOF after our records. */
 		if (xio_sys.shutdown(fd, SHUT_WR) < 0)

@@ -34,7 +34,7 @@ struct xio_conn {
 	_Atomic uint32_t nospace; /* sends that hit a full ring (EAGAIN): EPOLLOUT edges */
 	_Atomic int fds;	  /* fds of this process that refer to the connection */
 	_Atomic uint64_t peer_checked_us; /* last liveness check on the send path */
-	bool shut_rd, shut_wr;	  /* our own shutdown(2) */
+	_Atomic bool shut_rd, shut_wr; /* our own shutdown(2); read by other threads' polls */
 	pthread_mutex_t drain_lock; /* one drainer at a time */
 	/* Blocking waiters of this process: one polls the socket, the rest wait here. */
 	pthread_mutex_t wait_lock;
