@@ -454,12 +454,14 @@ class Bench:
         case = "pingpong"
         secs = 0.3 if self.quick else 1.0
         sizes = [64, 1024, 65536] if self.quick else [64, 256, 1024, 4096, 16384, 65536]
-        modes = ["tcp", "uds", "xio", "xio-spin"]
+        modes = ["tcp", "uds", "xio", "xio-spin", "xio-spin0"]
         self.notes[case] = [
             "Round-trip time in µs of `benchmarks/pingpong.c` (`xio-bench-pingpong`): one "
             "connection, blocking write of SIZE bytes then blocking read of SIZE bytes back, "
             "every round trip timed, %.1f s per run after 0.1 s of warm-up; the server echoes. "
-            "X-IO spin: both ends under `xio-run --spin %d`." % (secs, SPIN_US)]
+            "X-IO spin: both ends under `xio-run --spin %d`. X-IO's default spins up to 20 µs "
+            "inside the blocking call, so its column shows the spinning path; \"X-IO --spin 0\" "
+            "sleeps at once and shows the doorbell (wake-up) path." % (secs, SPIN_US)]
         prog = os.path.join(self.bench_bin, "xio-bench-pingpong")
         srv = self.servers(prog, modes, case)
         try:
@@ -905,11 +907,14 @@ http {
                 summary.append(("iperf3 1 stream 128 KiB: X-IO ≥ 5× TCP", "%.2f×" % r, r >= 5))
         # 2 ping-pong
         if P("pingpong"):
-            b50, med = self.table("pingpong", P("pingpong"), ["tcp", "uds", "xio", "xio-spin"],
-                                  "p50_us", [("xio", "tcp"), ("xio", "uds"), ("xio-spin", "uds")],
+            b50, med = self.table("pingpong", P("pingpong"),
+                                  ["tcp", "uds", "xio", "xio-spin", "xio-spin0"], "p50_us",
+                                  [("xio", "tcp"), ("xio", "uds"), ("xio-spin0", "uds")],
                                   "p50 RTT µs")
-            b99, _ = self.table("pingpong", P("pingpong"), ["tcp", "uds", "xio", "xio-spin"],
-                                "p99_us", [("xio", "tcp"), ("xio", "uds")], "p99 RTT µs")
+            b99, _ = self.table("pingpong", P("pingpong"),
+                                ["tcp", "uds", "xio", "xio-spin", "xio-spin0"], "p99_us",
+                                [("xio", "tcp"), ("xio", "uds"), ("xio-spin0", "uds")],
+                                "p99 RTT µs")
             sect("2. Ping-pong round trip, 64 B … 64 KiB (blocking calls)", "pingpong",
                  ["p50:", ""] + b50 + ["", "p99:", ""] + b99, "pingpong.png")
             plots.append(("pingpong", med))
@@ -917,6 +922,11 @@ http {
                 r = med[("64 B", "xio")] / med[("64 B", "uds")]
                 summary.append(("64 B ping-pong p50, blocking: X-IO ≤ 0.5× Unix socket",
                                 "%.2f× (%.1f vs %.1f µs)" % (r, med[("64 B", "xio")],
+                                                             med[("64 B", "uds")]), r <= 0.5))
+            if med.get(("64 B", "xio-spin0")) and med.get(("64 B", "uds")):
+                r = med[("64 B", "xio-spin0")] / med[("64 B", "uds")]
+                summary.append(("(same, X-IO with `--spin 0`: the wake-up path, no spinning)",
+                                "%.2f× (%.1f vs %.1f µs)" % (r, med[("64 B", "xio-spin0")],
                                                              med[("64 B", "uds")]), r <= 0.5))
             if med.get(("64 B", "xio-spin")):
                 v = med[("64 B", "xio-spin")]
@@ -1114,7 +1124,7 @@ http {
             elif case == "pingpong":
                 pts = self.points("pingpong")
                 xs = [self.xval[p] for p in pts]
-                lines(ax, med, pts, ["tcp", "uds", "xio", "xio-spin"], xs)
+                lines(ax, med, pts, ["tcp", "uds", "xio", "xio-spin", "xio-spin0"], xs)
                 ax.set_xscale("log")
                 ax.set_yscale("log")
                 ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
