@@ -14,6 +14,13 @@ port=$(free_port)
 "${XRUN[@]}" "$FS" server 127.0.0.1 "$port" --ready "$WORK/ready" >"$WORK/server.log" 2>&1 &
 wait_file "$WORK/ready" 5000
 
+# a sink that reads 1 MiB to EOF, for the connection that shows on lo
+port2=$(free_port)
+"${XRUN[@]}" "$FAULT_BIN/fpeer" server 127.0.0.1 "$port2" --recv 1M --plain --ready "$WORK/ready2" \
+	>"$WORK/sink.log" 2>&1 &
+spid=$!
+wait_file "$WORK/ready2" 5000
+
 SLOTS=$(xio_field slots)
 ((SLOTS == 8)) || fail "the manager has $SLOTS slots, not 8"
 
@@ -36,8 +43,10 @@ for k in 9 10; do
 	log "connection $k: $out"
 done
 # one connection that moves more bytes, so the loopback counter shows it
-out=$("${XRUN[@]}" "$FAULT_BIN/fpeer" client 127.0.0.1 "$port" --send 1M --recv 0 --plain 2>&1) ||
+out=$("${XRUN[@]}" "$FAULT_BIN/fpeer" client 127.0.0.1 "$port2" --send 1M --recv 0 --plain 2>&1) ||
 	fail "11th connection (1 MiB) failed: $out"
+reap "$spid"
+((REAP_RC == 0)) || fail "the sink did not receive 1 MiB intact: $(cat "$WORK/sink.log")"
 full=$(($(xio_field fallback.domain_full) - full0))
 xd=$(($(xio_bytes) - x0))
 ld=$(($(lo_bytes) - l0))
