@@ -98,6 +98,10 @@ static int client(const struct bench_ep *ep, int streams, uint32_t len, double s
 		jobs[i].fd = bench_connect(ep);
 		if (jobs[i].fd < 0)
 			bench_die("connect");
+		/* Bulk transfer: Nagle on, as iperf3 leaves it (bench_connect sets TCP_NODELAY). */
+		int zero = 0;
+		if (ep->family == AF_INET)
+			setsockopt(jobs[i].fd, IPPROTO_TCP, TCP_NODELAY, &zero, sizeof(zero));
 		jobs[i].len = len;
 	}
 	uint64_t t0 = bench_now_ns();
