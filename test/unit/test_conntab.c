@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conntab.h"
@@ -258,9 +259,11 @@ extern void __libc_free(void *p);
 
 static _Atomic bool counting;
 static _Atomic long live_allocs;
+static _Atomic long seen_calls; /* 0: a tool (valgrind) replaced our allocator */
 
 void *malloc(size_t n)
 {
+	seen_calls++;
 	void *p = __libc_malloc(n);
 
 	if (p && counting)
@@ -270,6 +273,7 @@ void *malloc(size_t n)
 
 void *calloc(size_t n, size_t size)
 {
+	seen_calls++;
 	void *p = __libc_calloc(n, size);
 
 	if (p && counting)
@@ -279,6 +283,7 @@ void *calloc(size_t n, size_t size)
 
 void *realloc(void *old, size_t n)
 {
+	seen_calls++;
 	void *p = __libc_realloc(old, n);
 
 	if (counting) {
@@ -292,6 +297,7 @@ void *realloc(void *old, size_t n)
 
 void free(void *p)
 {
+	seen_calls++;
 	if (p && counting)
 		live_allocs--;
 	__libc_free(p);
@@ -327,6 +333,12 @@ START_TEST(test_destroy_frees)
 	counting = false;
 
 	ck_assert_int_eq(bad, 0);
+	if (seen_calls == 0) {
+		/* valgrind redirects malloc to itself; its leak check covers this. */
+		fprintf(stderr,
+			"test_destroy_frees: allocator replaced, counting left to the tool\n");
+		return;
+	}
 	/* At least one allocation per entry still present, plus the bucket array. */
 	ck_assert_int_ge(during, N - N / 5 + 1);
 	ck_assert_int_eq(after, 0);
