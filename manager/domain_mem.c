@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The domain memory: one memzone holding struct xio_domain_hdr and the
- * slots, each slot followed by its two rings. Attaching processes get it as
- * (fd, offset, length), so we check at start-up that mapping that fd really
- * shows the zone.
+ * slots, each slot followed by its two rings, then the zero-copy buffer pool
+ * (one state word per buffer, then the buffers: stack/bufpool.h). Attaching
+ * processes get it as (fd, offset, length), so we check at start-up that
+ * mapping that fd really shows the zone.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_errno.h>
@@ -19,6 +22,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "bufpool.h"
 #include "manager.h"
 
 #define ZONE_NAME "xio_dom"
@@ -27,6 +31,17 @@
 #define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
 static pthread_mutexattr_t robust_attr;
+
+/* Our own copies of the pool geometry: members can scribble on the header, not on these. */
+static struct {
+	char *slots;
+	uint32_t slot_size, nslots;
+	struct xio_buf_meta *meta;
+	uint32_t nbufs;
+	uint64_t *seen; /* per buffer: state word of the last sweep */
+	uint64_t own_pidns;
+	struct xio_domain_hdr *hdr;
+} pool;
 
 int mgr_layout(struct mgr *m)
 {
@@ -43,6 +58,12 @@ int mgr_layout(struct mgr *m)
 	m->slot_size = (uint32_t)stride;
 	m->slots_off = ROUND_UP(sizeof(struct xio_domain_hdr), XIO_CACHELINE);
 	m->zone_raw = m->slots_off + (uint64_t)m->o.nslots * stride;
+	/* The buffer pool: state words, then the buffers on their own pages. */
+	m->bufs_meta_off = ROUND_UP(m->zone_raw, XIO_CACHELINE);
+	m->bufs_off =
+	    ROUND_UP(m->bufs_meta_off + (uint64_t)m->o.nbufs * sizeof(struct xio_buf_meta), 4096);
+	if (m->o.nbufs)
+		m->zone_raw = m->bufs_off + (uint64_t)m->o.nbufs * m->o.buf_size;
 	return 0;
 }
 
@@ -67,6 +88,40 @@ void mgr_slot_clear(struct xio_slot *s)
 	dir_init_locks(&s->dir[1]);
 	rte_ring_reset((struct rte_ring *)((char *)s + off0));
 	rte_ring_reset((struct rte_ring *)((char *)s + off1));
+	/* Buffers sent on this connection and never received: nobody can reach them now. */
+	uint64_t d = (uint64_t)((char *)s - pool.slots);
+	if (pool.nbufs && pool.slot_size && d % pool.slot_size == 0 &&
+	    d / pool.slot_size < pool.nslots) {
+		uint32_t n =
+		    xio_pool_reclaim_slot(pool.meta, pool.nbufs, (uint32_t)(d / pool.slot_size));
+		if (n)
+			atomic_fetch_add_explicit(&pool.hdr->stats.bufs_reclaimed, n,
+						  memory_order_relaxed);
+	}
+}
+
+/* A pid of our namespace that no longer exists. */
+static bool owner_dead(uint32_t pid, uint64_t ns, void *arg)
+{
+	(void)arg;
+	/* Another pid namespace: its pids mean nothing here; those buffers wait for a restart. */
+	if (ns != pool.own_pidns || pid == 0)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+uint32_t mgr_pool_sweep(struct mgr *m)
+{
+	uint32_t held = 0;
+
+	(void)m;
+	if (!pool.nbufs || !pool.seen)
+		return 0;
+	uint32_t n =
+	    xio_pool_reclaim_dead(pool.meta, pool.nbufs, pool.seen, owner_dead, NULL, &held);
+	if (n)
+		atomic_fetch_add_explicit(&pool.hdr->stats.bufs_reclaimed, n, memory_order_relaxed);
+	return held;
 }
 
 static int slot_init(struct mgr *m, struct xio_slot *s, uint32_t index, uint32_t token)
@@ -149,6 +204,8 @@ int mgr_mem_init(struct mgr *m)
 	pthread_mutexattr_init(&robust_attr);
 	pthread_mutexattr_setpshared(&robust_attr, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&robust_attr, PTHREAD_MUTEX_ROBUST);
+	/* A thread that holds a direction (reserve/peek) and sends again gets EDEADLK, not a hang. */
+	pthread_mutexattr_settype(&robust_attr, PTHREAD_MUTEX_ERRORCHECK);
 
 	m->mz = rte_memzone_reserve_aligned(ZONE_NAME, len, SOCKET_ID_ANY, 0, (unsigned)page);
 	if (!m->mz) {
@@ -170,6 +227,25 @@ int mgr_mem_init(struct mgr *m)
 	h->nslots = m->o.nslots;
 	h->slot_size = m->slot_size;
 	h->ring_bytes = m->o.ring_bytes;
+	if (m->o.nbufs) {
+		struct stat st;
+		h->bufs_meta_off = m->bufs_meta_off;
+		h->bufs_off = m->bufs_off;
+		h->nbufs = m->o.nbufs;
+		h->buf_size = m->o.buf_size;
+		pool.meta = (struct xio_buf_meta *)((char *)h + m->bufs_meta_off);
+		pool.nbufs = m->o.nbufs;
+		pool.seen = calloc(m->o.nbufs, sizeof(*pool.seen));
+		pool.own_pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+		if (!pool.seen)
+			return -ENOMEM;
+		/* FREE, generation 0 */
+		memset(pool.meta, 0, (size_t)m->o.nbufs * sizeof(struct xio_buf_meta));
+	}
+	pool.hdr = h;
+	pool.slots = (char *)h + m->slots_off;
+	pool.slot_size = m->slot_size;
+	pool.nslots = m->o.nslots;
 
 	tokens = calloc(m->o.nslots, sizeof(*tokens));
 	if (!tokens)

@@ -11,12 +11,14 @@
 
 #define MAX_SLOTS   65536u
 #define MAX_RING_KB 65536u /* 64 MiB per direction */
+#define MAX_BUFS    1048576u
+#define MAX_BUF_KB  65536u
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xio-manager [--domain NAME] [--rundir DIR] [--slots N] [--ring-kb K]\n"
-		"                   [--group GROUP] [--foreground|--daemon]\n"
+		"                   [--bufs N] [--buf-kb K] [--group GROUP] [--foreground|--daemon]\n"
 		"                   [--hugepages auto|yes|no] [-v] [--help] [--version]\n"
 		"\n"
 		"  --domain NAME     domain to serve ($XIO_DOMAIN, default \"xio\")\n"
@@ -24,6 +26,8 @@ static void usage(FILE *f)
 		"                    root: $XDG_RUNTIME_DIR/xio or /tmp/xio-$UID)\n"
 		"  --slots N         connection slots (default 256)\n"
 		"  --ring-kb K       ring capacity per direction, power of two >= 4 (default 1024)\n"
+		"  --bufs N          zero-copy buffers for xio_malloc, see xio(3); 0: none (default 512)\n"
+		"  --buf-kb K        size of each zero-copy buffer in KiB (default 64)\n"
 		"  --group GROUP     members of GROUP may join the domain\n"
 		"  --foreground      stay in the foreground (default)\n"
 		"  --daemon          detach once the control socket is ready\n"
@@ -77,14 +81,17 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 	    {"group", required_argument, NULL, 'g'},  {"foreground", no_argument, NULL, 'f'},
 	    {"daemon", no_argument, NULL, 'D'},	      {"hugepages", required_argument, NULL, 'H'},
 	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	    {"version", no_argument, NULL, 'V'},      {"bufs", required_argument, NULL, 'b'},
+	    {"buf-kb", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0},
 	};
 	const char *domain = xio_default_domain();
 	const char *rundir = NULL;
 	uint32_t kb = 1024; /* measured: 256 KiB rings fill and empty too often (RESULTS.md) */
+	uint32_t buf_kb = 64; /* the largest message of benchmarks/zc_pingpong.c */
 	int c;
 
-	*o = (struct mgr_opts){.nslots = 256, .gid = (gid_t)-1, .hugepages = MGR_HP_AUTO};
+	*o = (struct mgr_opts){
+	    .nslots = 256, .nbufs = 512, .gid = (gid_t)-1, .hugepages = MGR_HP_AUTO};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -102,6 +109,14 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 			if (parse_u32(optarg, 4, MAX_RING_KB, &kb) < 0 || (kb & (kb - 1)))
 				return bad("--ring-kb wants a power of two in 4..65536, not '%s'",
 					   optarg);
+			break;
+		case 'b':
+			if (parse_u32(optarg, 0, MAX_BUFS, &o->nbufs) < 0)
+				return bad("--bufs wants 0..1048576, not '%s'", optarg);
+			break;
+		case 'B':
+			if (parse_u32(optarg, 1, MAX_BUF_KB, &buf_kb) < 0)
+				return bad("--buf-kb wants 1..65536, not '%s'", optarg);
 			break;
 		case 'g':
 			if (parse_group(optarg, &o->gid) < 0)
@@ -144,6 +159,9 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 		return bad("bad domain name '%s' (want [A-Za-z0-9_.-]{1,32})", domain);
 	snprintf(o->domain, sizeof(o->domain), "%s", domain);
 	o->ring_bytes = kb * 1024;
+	o->buf_size = buf_kb * 1024;
+	if ((uint64_t)o->nbufs * o->buf_size > (64ull << 30))
+		return bad("--bufs x --buf-kb is more than 64 GiB%s", "");
 	if (rundir) {
 		if (!*rundir ||
 		    snprintf(o->rundir, sizeof(o->rundir), "%s", rundir) >= (int)sizeof(o->rundir))

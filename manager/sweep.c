@@ -240,7 +240,8 @@ static void sweep_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (mgr_sweep(m) > 0)
+	uint32_t busy = mgr_sweep(m);
+	if (busy + mgr_pool_sweep(m) > 0) /* zero-copy buffers held: see domain_mem.c */
 		mgr_sweep_arm(m);
 }
 

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 3u
+#define XIO_LAYOUT_VERSION 5u
 #define XIO_CACHELINE	   64
 
 /* Why a connect fell back to kernel TCP (xio-stat prints these by name). */
@@ -41,6 +41,7 @@ struct xio_stats {
 	_Atomic uint64_t slots_in_use;	   /* allocated, not yet reclaimed */
 	_Atomic uint64_t slots_reclaimed;  /* freed by the manager's sweep */
 	_Atomic uint64_t publishes;	   /* rendezvous entries published */
+	_Atomic uint64_t bufs_reclaimed;   /* zero-copy buffers freed by the manager's sweep */
 };
 
 /* An IPv4 or IPv6 endpoint; IPv4 is kept as a v4-mapped IPv6 address. */
@@ -85,6 +86,31 @@ enum xio_slot_state {
 #define XIO_SLOT_TOKEN(w)     ((uint32_t)((w) >> 32))
 #define XIO_SLOT_WORD(tok, st) (((uint64_t)(tok) << 32) | (uint64_t)(st))
 
+/*
+ * Demotion of a connection to an in-band byte stream on its AF_UNIX pair
+ * (stack/demote.c), for when a program that does not know X-IO may read one
+ * end. Indexed by end (0 client, 1 server). A gate word is bit 63 "closed"
+ * plus the number of doorbell sends (bell_gate: from that end's socket) or
+ * doorbell drains (drain_gate: on that end's socket) in progress; once every
+ * gate is closed and empty the byte counts below are final.
+ */
+#define XIO_DEMOTE_NONE	  0u
+#define XIO_DEMOTE_ACTIVE 1u /* in-band from now on */
+#define XIO_DEMOTE_FAILED 2u /* could not be done exactly: the connection is reset */
+#define XIO_GATE_CLOSED	  (1ull << 63)
+
+struct xio_demote {
+	alignas(XIO_CACHELINE) _Atomic uint32_t state;
+	_Atomic uint32_t who;	     /* the end that demoted first */
+	_Atomic uint32_t moved;	     /* the other end copied its send ring in-band */
+	_Atomic uint32_t skipped[2]; /* that end consumed the doorbells left in its socket */
+	_Atomic uint64_t skip[2];    /* doorbell bytes left in that end's socket */
+	_Atomic uint64_t bell_gate[2];
+	_Atomic uint64_t drain_gate[2];
+	_Atomic uint64_t bells_sent[2]; /* doorbell bytes sent from that end's socket */
+	_Atomic uint64_t bells_read[2]; /* doorbell bytes drained from that end's socket */
+};
+
 /* Direction indices inside a slot. */
 #define XIO_DIR_C2S 0 /* client -> server */
 #define XIO_DIR_S2C 1 /* server -> client */
@@ -105,6 +131,43 @@ struct xio_slot {
 	_Atomic int32_t last_cpu[2];	/* 1 + CPU each end last waited on; no spin when equal */
 	struct xio_endpoint client, server;
 	struct xio_dir dir[2];
+	struct xio_demote demote; /* stack/demote.c */
+};
+
+/*
+ * Zero-copy buffer pool (xio_malloc, stack/bufpool.h). Every buffer has one
+ * 64-bit state word, changed only by compare-and-swap, so a process killed
+ * at any instruction leaves each buffer in exactly one well-defined state:
+ *
+ *   bits 63..32  generation: moves on every return to FREE (stale
+ *                descriptors and double frees are recognised)
+ *   bits 31..24  state (enum xio_buf_state)
+ *   bits 23..0   owner: a pid while HELD, a slot index while SENT
+ *
+ * There is no free list to wedge: allocation scans the state words from a
+ * per-thread hint and takes the first FREE one with one CAS.
+ */
+enum xio_buf_state {
+	XIO_BUF_FREE = 0,
+	XIO_BUF_HELD = 1, /* owned by process <owner> (xio_malloc, xio_rx) */
+	XIO_BUF_SENT = 2, /* in flight on connection slot <owner> (xio_tx) */
+};
+
+#define XIO_BUF_GEN(w)		  ((uint32_t)((w) >> 32))
+#define XIO_BUF_STATE(w)	  ((uint32_t)(((w) >> 24) & 0xff))
+#define XIO_BUF_OWNER(w)	  ((uint32_t)((w)&0xffffff))
+#define XIO_BUF_WORD(gen, st, own) \
+	(((uint64_t)(gen) << 32) | ((uint64_t)((st)&0xff) << 24) | (uint64_t)((own)&0xffffff))
+#define XIO_BUF_OWNER_MAX 0xffffffu
+
+struct xio_buf_meta {
+	_Atomic uint64_t word;
+	/*
+	 * Inode of the owner's pid namespace while HELD, 0 otherwise: written by
+	 * the owner after it took the buffer and cleared before it lets go, so
+	 * the manager only judges pids it can see (see manager/domain_mem.c).
+	 */
+	_Atomic uint64_t owner_ns;
 };
 
 /* Start of the domain memzone. */
@@ -120,6 +183,11 @@ struct xio_domain_hdr {
 	uint32_t flags;
 	_Atomic uint32_t alloc_hint; /* where the next slot search starts */
 	_Atomic uint32_t kill_switch; /* non-zero: new connects use TCP */
+	/* zero-copy buffer pool: nbufs meta words at bufs_meta_off, data at bufs_off */
+	uint64_t bufs_meta_off;
+	uint64_t bufs_off;
+	uint32_t nbufs;
+	uint32_t buf_size; /* bytes per buffer, a multiple of XIO_CACHELINE */
 	alignas(XIO_CACHELINE) struct xio_stats stats;
 };
 

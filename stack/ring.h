@@ -13,6 +13,12 @@
  * RING_F_SC_DEQ); callers serialise each side with the direction's lock.
  * Lengths read back from shared memory are validated: a corrupt record makes
  * xio_ring_get() fail with -EPROTO instead of reading out of bounds.
+ *
+ * A second record kind carries no bytes but a descriptor of a zero-copy
+ * buffer (xio_tx, stack/zc.c): a length element with XIO_REC_DESC set, then
+ * the buffer's index, generation and offset in the domain's pool. A reader
+ * that copies (read/recv) takes the bytes from the buffer and frees it once
+ * the record is consumed, so zero-copy and POSIX calls mix on one stream.
  */
 #ifndef XIO_RING_H
 #define XIO_RING_H
@@ -27,7 +33,31 @@
 #include <rte_ring.h>
 #include <rte_ring_peek_zc.h>
 
+#include "bufpool.h"
+
 #define XIO_RING_ESIZE 4u
+
+#define XIO_REC_DESC	     0x80000000u /* length element of a descriptor record */
+#define XIO_REC_LEN(w)	     ((w) & ~XIO_REC_DESC)
+#define XIO_DESC_ELEMS	     4u /* length, buffer index, generation, offset */
+#define XIO_RING_MAX_RELEASE 16 /* descriptor records one xio_ring_get() consumes */
+
+/*
+ * Elements of the record whose length element is @w, with @left elements
+ * published from it on; 0 when @w cannot start a record there (corrupt).
+ */
+static inline uint32_t xio_rec_elems(uint32_t w, uint32_t left)
+{
+	uint32_t len = XIO_REC_LEN(w);
+
+	if (len == 0 || left == 0)
+		return 0;
+	if (w & XIO_REC_DESC)
+		return left >= XIO_DESC_ELEMS ? XIO_DESC_ELEMS : 0;
+	if (len > (left - 1) * XIO_RING_ESIZE)
+		return 0;
+	return 1 + (len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
+}
 
 /* A position inside an iovec array, advanced as bytes are copied. */
 struct xio_iov_cursor {
@@ -179,7 +209,9 @@ static inline ssize_t xio_ring_get(struct rte_ring *r, uint32_t *rd_off, struct 
 {
 	struct rte_ring_zc_data z;
 	unsigned int avail = rte_ring_count(r);
-	uint32_t pos = 0, off = *rd_off;
+	uint32_t pos = 0, off = *rd_off, slot = 0, nrel = 0;
+	uint32_t rel[XIO_RING_MAX_RELEASE][2];
+	struct xio_pool *pool = NULL;
 	size_t done = 0;
 
 	if (avail == 0 || len == 0)
@@ -187,29 +219,57 @@ static inline ssize_t xio_ring_get(struct rte_ring *r, uint32_t *rd_off, struct 
 	avail = rte_ring_dequeue_zc_burst_elem_start(r, XIO_RING_ESIZE, avail, &z, NULL);
 	while (pos < avail && done < len) {
 		uint32_t rec = xio_zc_elem(&z, pos);
-		uint32_t relems = 1 + (rec + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
-		if (rec == 0 || rec > (avail - pos - 1) * XIO_RING_ESIZE || off >= rec) {
+		uint32_t relems = xio_rec_elems(rec, avail - pos), rlen = XIO_REC_LEN(rec);
+		if (relems == 0 || off >= rlen) {
 			rte_ring_dequeue_zc_elem_finish(r, 0);
 			return -EPROTO;
 		}
-		size_t k = rec - off;
+		size_t k = rlen - off;
 		if (k > len - done)
 			k = len - done;
-		xio_zc_copy(&z, (size_t)(pos + 1) * XIO_RING_ESIZE + off, k, dst, false);
+		if (rec & XIO_REC_DESC) {
+			if (!peek && nrel == XIO_RING_MAX_RELEASE)
+				break; /* the rest next time */
+			uint32_t idx = xio_zc_elem(&z, pos + 1), gen = xio_zc_elem(&z, pos + 2);
+			const char *src = NULL;
+			if (pool || (pool = xio_pool_of_ring(r, &slot)) != NULL)
+				src = xio_pool_desc(pool, idx, gen, xio_zc_elem(&z, pos + 3), rlen,
+						    slot);
+			if (!src) {
+				rte_ring_dequeue_zc_elem_finish(r, 0);
+				return -EPROTO;
+			}
+			xio_cursor_copy(dst, (void *)(uintptr_t)(src + off), k, false);
+			if (!peek && off + k == rlen) {
+				rel[nrel][0] = idx;
+				rel[nrel][1] = gen;
+				nrel++;
+			}
+		} else {
+			xio_zc_copy(&z, (size_t)(pos + 1) * XIO_RING_ESIZE + off, k, dst, false);
+		}
 		done += k;
 		off += (uint32_t)k;
-		if (off < rec)
+		if (off < rlen)
 			break;
 		pos += relems;
 		off = 0;
 	}
 	rte_ring_dequeue_zc_elem_finish(r, peek ? 0 : pos);
-	if (!peek)
+	if (!peek) {
 		*rd_off = off;
+		/* Only after the records left the ring: a kill in between leaks (until the slot is
+		 * reclaimed), never lets a buffer be used twice. */
+		for (uint32_t i = 0; i < nrel; i++)
+			(void)xio_pool_release(pool, rel[i][0], rel[i][1], slot);
+	}
 	return (ssize_t)done;
 }
 
-/* Unread bytes (FIONREAD). Consumer side, serialised by the caller. */
+/*
+ * Unread bytes (FIONREAD). Consumer side, serialised by the caller. Descriptor
+ * records count their buffer's bytes once checked against the pool.
+ */
 static inline ssize_t xio_ring_readable(struct rte_ring *r, uint32_t rd_off)
 {
 	struct rte_ring_zc_data z;
@@ -219,15 +279,22 @@ static inline ssize_t xio_ring_readable(struct rte_ring *r, uint32_t rd_off)
 	if (avail == 0)
 		return 0;
 	avail = rte_ring_dequeue_zc_burst_elem_start(r, XIO_RING_ESIZE, avail, &z, NULL);
+	struct xio_pool *pool = NULL;
+	uint32_t slot = 0;
 	for (uint32_t pos = 0; pos < avail;) {
 		uint32_t rec = xio_zc_elem(&z, pos);
-		if (rec == 0 || rec > (avail - pos - 1) * XIO_RING_ESIZE ||
-		    (pos == 0 && rd_off >= rec)) {
+		uint32_t elems = xio_rec_elems(rec, avail - pos);
+		bool bad = elems == 0 || (pos == 0 && rd_off >= XIO_REC_LEN(rec));
+		if (!bad && (rec & XIO_REC_DESC))
+			bad = (!pool && !(pool = xio_pool_of_ring(r, &slot))) ||
+			      !xio_pool_desc(pool, xio_zc_elem(&z, pos + 1), xio_zc_elem(&z, pos + 2),
+					     xio_zc_elem(&z, pos + 3), XIO_REC_LEN(rec), slot);
+		if (bad) {
 			rte_ring_dequeue_zc_elem_finish(r, 0);
 			return -EPROTO;
 		}
-		total += rec;
-		pos += 1 + (rec + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
+		total += XIO_REC_LEN(rec);
+		pos += elems;
 	}
 	rte_ring_dequeue_zc_elem_finish(r, 0);
 	return (ssize_t)(total - rd_off);
@@ -248,10 +315,10 @@ static inline size_t xio_ring_unread(const struct rte_ring *r, uint32_t rd_off)
 
 	for (uint32_t pos = cons, left = prod - cons; left > 0;) {
 		uint32_t rec = __atomic_load_n(&ring[pos & r->mask], __ATOMIC_RELAXED);
-		uint32_t elems = 1 + (rec + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
-		if (rec == 0 || elems > left)
+		uint32_t elems = xio_rec_elems(rec, left);
+		if (elems == 0)
 			break;
-		total += rec;
+		total += XIO_REC_LEN(rec);
 		pos += elems;
 		left -= elems;
 	}

@@ -1,0 +1,327 @@
+/*
+ * Ping-pong round-trip time over one X-IO connection with X-IO's native
+ * zero-copy calls (include/xio.h), the counterpart of pingpong.c.
+ *
+ *   xio-bench-zc-pingpong server ENDPOINT [MODE]
+ *   xio-bench-zc-pingpong client ENDPOINT SIZE SECONDS [MODE]
+ *
+ * Same arguments, same timing (after a warm-up of 1000 round trips or
+ * 0.1 s) and same output line as pingpong.c:
+ *   size=64 rtts=N p50_us=X p99_us=Y mean_us=Z min_us=W bytes=B
+ * MODE (or $XIO_ZC_MODE; default txrx) picks the calls on both ends:
+ *   txrx  xio_malloc'd buffer, xio_tx / xio_rx: only a descriptor moves; the
+ *         server echoes the very buffer it received;
+ *   ring  xio_send_reserve/xio_send_commit to write the message in place in
+ *         the ring, xio_recv_peek/xio_recv_consume to read it in place; the
+ *         server copies from its receive ring into its send ring.
+ * Every receiver reads every byte of every message (sums it), so the
+ * comparison with pingpong.c's read()/write() copies is fair; the client
+ * also stamps each message with its turn number and checks the echo.
+ *
+ * Both ends must run under `xio-run` with an X-IO connection: the xio_*
+ * symbols are looked up at run time (dlsym), and a connection that X-IO does
+ * not carry is an error, not a silent measurement of kernel TCP.
+ */
+#include "bench.h"
+
+#include <dlfcn.h>
+#include <signal.h>
+
+#include "xio.h"
+
+static __typeof__(xio_fd_kind) *p_fd_kind;
+static __typeof__(xio_buf_size) *p_buf_size;
+static __typeof__(xio_malloc) *p_malloc;
+static __typeof__(xio_free) *p_free;
+static __typeof__(xio_tx) *p_tx;
+static __typeof__(xio_rx) *p_rx;
+static __typeof__(xio_send_reserve) *p_reserve;
+static __typeof__(xio_send_commit) *p_commit;
+static __typeof__(xio_recv_peek) *p_peek;
+static __typeof__(xio_recv_consume) *p_consume;
+
+static volatile uint64_t sink; /* what the receivers read, kept so the reads stay */
+
+static void *need(const char *name)
+{
+	void *f = dlsym(RTLD_DEFAULT, name);
+	if (!f) {
+		fprintf(stderr, "%s not found: run under xio-run (libxio_preload.so)\n", name);
+		exit(1);
+	}
+	return f;
+}
+
+static void resolve(void)
+{
+	p_fd_kind = need("xio_fd_kind");
+	p_buf_size = need("xio_buf_size");
+	p_malloc = need("xio_malloc");
+	p_free = need("xio_free");
+	p_tx = need("xio_tx");
+	p_rx = need("xio_rx");
+	p_reserve = need("xio_send_reserve");
+	p_commit = need("xio_send_commit");
+	p_peek = need("xio_recv_peek");
+	p_consume = need("xio_recv_consume");
+}
+
+/* Read every byte of [@p, @p + @n): a sum over 8-byte words (the speed of a copy's reads). */
+static uint64_t sum_bytes(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t s = 0, w;
+	size_t i = 0;
+	for (; i + sizeof(w) <= n; i += sizeof(w)) {
+		memcpy(&w, b + i, sizeof(w));
+		s += w;
+	}
+	for (; i < n; i++)
+		s += b[i];
+	return s;
+}
+
+static int ring_mode(const char *arg)
+{
+	const char *m = arg ? arg : getenv("XIO_ZC_MODE");
+	if (!m || !strcmp(m, "txrx"))
+		return 0;
+	if (!strcmp(m, "ring"))
+		return 1;
+	fprintf(stderr, "unknown mode '%s' (txrx or ring)\n", m);
+	exit(2);
+}
+
+static void must_be_xio(int fd)
+{
+	if (p_fd_kind(fd) != 1) {
+		fprintf(stderr, "the connection is not carried by X-IO (xio_fd_kind=%d)\n",
+			p_fd_kind(fd));
+		exit(1);
+	}
+}
+
+/* Echo records until EOF: 0, or -1 on error. */
+static int serve_txrx(int fd)
+{
+	for (;;) {
+		void *b;
+		ssize_t n = p_rx(fd, &b);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (int)n;
+		sink += sum_bytes(b, (size_t)n);
+		if (p_tx(fd, b, (size_t)n) < 0) {
+			p_free(b);
+			return -1;
+		}
+	}
+}
+
+static int serve_ring(int fd)
+{
+	for (;;) {
+		const void *p;
+		ssize_t n = p_peek(fd, &p);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (int)n;
+		for (size_t done = 0; done < (size_t)n;) {
+			void *w;
+			ssize_t m = p_reserve(fd, (size_t)n - done, &w);
+			if (m < 0) {
+				p_consume(fd, 0);
+				return -1;
+			}
+			memcpy(w, (const char *)p + done, (size_t)m); /* reads every byte */
+			p_commit(fd, w, (size_t)m);
+			done += (size_t)m;
+		}
+		p_consume(fd, (size_t)n);
+	}
+}
+
+static int server(const struct bench_ep *ep, int ring)
+{
+	int lfd = bench_listen(ep, 16);
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			bench_die("accept");
+		}
+		bench_nodelay(fd, ep);
+		if (p_fd_kind(fd) != 1) {
+			fprintf(stderr, "accepted a connection X-IO does not carry: closed\n");
+			close(fd);
+			continue;
+		}
+		if ((ring ? serve_ring(fd) : serve_txrx(fd)) < 0)
+			fprintf(stderr, "echo: %s\n", strerror(errno));
+		close(fd);
+	}
+}
+
+/* One turn with xio_tx/xio_rx; *@buf is the buffer to send, the echoed one on return. */
+static void turn_txrx(int fd, void **buf, size_t size, uint64_t turn)
+{
+	if (!*buf && !(*buf = p_malloc(size)))
+		bench_die("xio_malloc");
+	if (size >= sizeof(turn))
+		memcpy(*buf, &turn, sizeof(turn));
+	if (p_tx(fd, *buf, size) < 0)
+		bench_die("xio_tx");
+	*buf = NULL;
+	for (size_t got = 0; got < size;) {
+		void *b;
+		ssize_t n = p_rx(fd, &b);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ECONNRESET;
+			bench_die("xio_rx");
+		}
+		sink += sum_bytes(b, (size_t)n);
+		if (got == 0 && (size_t)n == size) {
+			uint64_t echoed = turn;
+			if (size >= sizeof(turn))
+				memcpy(&echoed, b, sizeof(echoed));
+			if (echoed != turn) {
+				fprintf(stderr, "echo of turn %llu carried turn %llu\n",
+					(unsigned long long)turn, (unsigned long long)echoed);
+				exit(1);
+			}
+			*buf = b; /* the same buffer goes out again next turn */
+		} else {
+			p_free(b);
+		}
+		got += (size_t)n;
+	}
+}
+
+/* One turn writing in place into the send ring and reading in place from the receive ring. */
+static void turn_ring(int fd, size_t size, uint64_t turn)
+{
+	for (size_t sent = 0; sent < size;) {
+		void *w;
+		ssize_t m = p_reserve(fd, size - sent, &w);
+		if (m < 0) {
+			if (errno == EINTR)
+				continue;
+			bench_die("xio_send_reserve");
+		}
+		memset(w, 'p', (size_t)m); /* writes every byte, as the copy of a write() would */
+		if (sent == 0 && (size_t)m >= sizeof(turn))
+			memcpy(w, &turn, sizeof(turn));
+		if (p_commit(fd, w, (size_t)m) < 0)
+			bench_die("xio_send_commit");
+		sent += (size_t)m;
+	}
+	for (size_t got = 0; got < size;) {
+		const void *p;
+		ssize_t n = p_peek(fd, &p);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ECONNRESET;
+			bench_die("xio_recv_peek");
+		}
+		if (got == 0 && (size_t)n >= sizeof(turn)) {
+			uint64_t echoed;
+			memcpy(&echoed, p, sizeof(echoed));
+			if (echoed != turn) {
+				fprintf(stderr, "echo of turn %llu carried turn %llu\n",
+					(unsigned long long)turn, (unsigned long long)echoed);
+				exit(1);
+			}
+		}
+		sink += sum_bytes(p, (size_t)n);
+		if (p_consume(fd, (size_t)n) < 0)
+			bench_die("xio_recv_consume");
+		got += (size_t)n;
+	}
+}
+
+static int client(const struct bench_ep *ep, size_t size, double secs, int ring)
+{
+	if (size == 0) {
+		fprintf(stderr, "SIZE must be at least 1\n");
+		return 2;
+	}
+	int fd = bench_connect(ep);
+	if (fd < 0)
+		bench_die("connect");
+	must_be_xio(fd);
+	if (!ring && size > p_buf_size()) {
+		fprintf(stderr,
+			"SIZE %zu is larger than X-IO's buffers (%zu: xio-manager --buf-kb)\n",
+			size, p_buf_size());
+		return 1;
+	}
+
+	struct bench_samples s = {0};
+	uint64_t turns = 0, warm_end = bench_now_ns() + 100000000u, end = 0;
+	int warm = 1, warm_n = 0;
+	void *buf = NULL;
+	for (;;) {
+		uint64_t t0 = bench_now_ns();
+		if (ring)
+			turn_ring(fd, size, turns);
+		else
+			turn_txrx(fd, &buf, size, turns);
+		uint64_t t1 = bench_now_ns();
+		turns++;
+		if (warm) {
+			if (++warm_n >= 1000 || t1 >= warm_end) {
+				warm = 0;
+				end = t1 + (uint64_t)(secs * 1e9);
+			}
+			continue;
+		}
+		bench_sample(&s, t1 - t0);
+		if (t1 >= end)
+			break;
+	}
+	if (buf)
+		p_free(buf);
+	close(fd);
+
+	double sum = 0;
+	for (size_t i = 0; i < s.n; i++)
+		sum += (double)s.v[i];
+	double p50 = bench_pct_us(&s, 50, 0);
+	printf("size=%zu rtts=%zu p50_us=%.3f p99_us=%.3f mean_us=%.3f min_us=%.3f bytes=%llu\n",
+	       size, s.n, p50, bench_pct_us(&s, 99, 1), sum / (double)s.n / 1000.0,
+	       (double)s.v[0] / 1000.0, (unsigned long long)(turns * size * 2));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_ep ep;
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 3 && bench_parse_ep(argv[2], &ep) == 0) {
+		if (strcmp(argv[1], "server") == 0 && (argc == 3 || argc == 4)) {
+			int ring = ring_mode(argc == 4 ? argv[3] : NULL);
+			resolve();
+			return server(&ep, ring);
+		}
+		if (strcmp(argv[1], "client") == 0 && (argc == 5 || argc == 6)) {
+			int ring = ring_mode(argc == 6 ? argv[5] : NULL);
+			resolve();
+			return client(&ep, (size_t)atol(argv[3]), atof(argv[4]), ring);
+		}
+	}
+	fprintf(
+	    stderr,
+	    "usage: %s server ENDPOINT [txrx|ring] | client ENDPOINT SIZE SECONDS [txrx|ring]\n",
+	    argv[0]);
+	return 2;
+}
