@@ -4,8 +4,11 @@
  * inherited across exec or received over SCM_RIGHTS. Probed once; the
  * answer is cached in the fd table until the fd is closed.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdlib.h>
 
+#include "demote.h"
 #include "shim.h"
 
 struct fd_entry *shim_probe(int fd)
@@ -36,4 +39,59 @@ void shim_forget_received(const struct msghdr *msg)
 		for (int i = 0; i < n; i++)
 			fdt_clear(fds[i]);
 	}
+}
+
+/*
+ * An SCM_RIGHTS message on @u is about to carry X-IO connections: demote
+ * those whose receiver might not be preloaded (DESIGN.md, the fd model).
+ * Whether it is: every process holding the other end of @u maps the preload
+ * (stack/demote.c). Unknown means not.
+ */
+void shim_demote_passed(int u, const struct msghdr *msg)
+{
+	int known = -1; /* receiver preloaded: -1 not asked yet */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c;
+	     c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		int *fds = (int *)CMSG_DATA(c);
+		for (int i = 0; i < n; i++) {
+			struct fd_entry *e = shim_conn(fds[i]);
+			if (!e)
+				continue;
+			if (known < 0)
+				known = xio_demote_receiver_preloaded(u, msg->msg_name != NULL);
+			if (!known)
+				xio_conn_demote(e->conn, fds[i]);
+		}
+	}
+}
+
+/*
+ * The program about to be exec'd will not load the preload: demote every
+ * X-IO connection it inherits (fds without FD_CLOEXEC), including fds this
+ * process never touched itself (inherited, not probed yet).
+ */
+void shim_demote_inherited(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int self = dirfd(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		int fd = atoi(de->d_name);
+		if (fd == self || xio_is_helper_fd(fd))
+			continue;
+		int fl = real.fcntl(fd, F_GETFD);
+		if (fl < 0 || (fl & FD_CLOEXEC))
+			continue;
+		struct fd_entry *e = shim_conn(fd);
+		if (e)
+			xio_conn_demote(e->conn, fd);
+	}
+	closedir(d);
 }

@@ -4,14 +4,22 @@
  * variables) from its children's environment would leave them unable to
  * use the X-IO fds they inherit. We put them back. glibc's exec family
  * calls its internal __execve, so every variant is interposed here.
+ *
+ * A program that will not load the preload whatever its environment (a
+ * static one, a set-user-ID one) would read our doorbell bytes as data:
+ * the connections it inherits are demoted first (stack/demote.c).
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "shim.h"
 
@@ -74,6 +82,97 @@ static char *const *fixed_env(char *const envp[])
 	return out;
 }
 
+#define SELF_CLASS (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)
+#if defined(__x86_64__)
+#define SELF_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define SELF_MACHINE EM_AARCH64
+#elif defined(__i386__)
+#define SELF_MACHINE EM_386
+#else
+#define SELF_MACHINE EM_NONE /* not checked */
+#endif
+
+/* Does the ELF file @fd name a program interpreter (dynamic loader)? */
+static bool has_interp(int fd, const unsigned char *h)
+{
+	bool is64 = h[EI_CLASS] == ELFCLASS64;
+	uint64_t phoff;
+	unsigned phnum, phentsize;
+	if (is64) {
+		const Elf64_Ehdr *e = (const Elf64_Ehdr *)h;
+		phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
+	} else {
+		const Elf32_Ehdr *e = (const Elf32_Ehdr *)h;
+		phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
+	}
+	for (unsigned i = 0; i < phnum && i < 256; i++) {
+		uint32_t type;
+		if (pread(fd, &type, sizeof(type), (off_t)(phoff + (uint64_t)i * phentsize)) !=
+		    (ssize_t)sizeof(type))
+			return true; /* cannot tell: assume the usual */
+		if (type == PT_INTERP)
+			return true;
+	}
+	return false;
+}
+
+/* Will the program at @path load this library? No when static or set-user/group-ID. */
+static bool loads_preload(const char *path, int depth)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* exec fails, or we cannot tell */
+	struct stat st;
+	unsigned char h[sizeof(Elf64_Ehdr) > 256 ? sizeof(Elf64_Ehdr) : 256];
+	ssize_t n = fstat(fd, &st) < 0 ? -1 : pread(fd, h, sizeof(h) - 1, 0);
+	bool ok = true;
+	if (n >= 2 && h[0] == '#' && h[1] == '!') {
+		/* A script: its interpreter is what runs. */
+		h[n] = 0;
+		char *p = (char *)h + 2;
+		p += strspn(p, " \t");
+		p[strcspn(p, " \t\n")] = 0;
+		ok = depth >= 4 || !*p || loads_preload(p, depth + 1);
+	} else if (n >= (ssize_t)sizeof(Elf64_Ehdr) && memcmp(h, ELFMAG, SELFMAG) == 0) {
+		/* Another class or machine (a 32-bit program) cannot load this library. */
+		uint16_t machine;
+		memcpy(&machine, h + offsetof(Elf64_Ehdr, e_machine), sizeof(machine));
+		ok = has_interp(fd, h) && h[EI_CLASS] == SELF_CLASS &&
+		     (SELF_MACHINE == EM_NONE || machine == SELF_MACHINE);
+	}
+	if (n >= 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+		       ((st.st_mode & S_ISGID) && st.st_gid != getegid())))
+		ok = false; /* secure mode: the loader drops LD_PRELOAD */
+	real.close(fd);
+	return ok;
+}
+
+/* The file execvp would run for @file (PATH search), into @buf. */
+static const char *search_path(const char *file, char *buf, size_t len)
+{
+	if (strchr(file, '/'))
+		return file;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	while (*path) {
+		size_t k = strcspn(path, ":");
+		if (snprintf(buf, len, "%.*s%s%s", (int)k, path, k ? "/" : "", file) < (int)len &&
+		    access(buf, X_OK) == 0)
+			return buf;
+		path += k + (path[k] == ':');
+	}
+	return file;
+}
+
+/* Before the exec of @path: demote what a program that will not be preloaded inherits. */
+static void before_exec(const char *path)
+{
+	if (path && !xio_config()->disabled && !loads_preload(path, 0))
+		shim_demote_inherited();
+}
+
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 
@@ -83,6 +182,7 @@ XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	static execve_fn next;
 	if (!next)
 		next = (execve_fn)shim_next("execve");
+	before_exec(path);
 	return next(path, argv, fixed_env(envp));
 }
 
@@ -92,6 +192,8 @@ XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	static execvpe_fn next;
 	if (!next)
 		next = (execvpe_fn)shim_next("execvpe");
+	char buf[PATH_MAX];
+	before_exec(search_path(file, buf, sizeof(buf)));
 	return next(file, argv, fixed_env(envp));
 }
 
@@ -162,6 +264,7 @@ XIO_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_
 	static spawn_fn next;
 	if (!next)
 		next = (spawn_fn)shim_next("posix_spawn");
+	before_exec(path);
 	return next(pid, path, fa, attr, argv, fixed_env(envp));
 }
 
@@ -172,5 +275,7 @@ XIO_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file
 	static spawn_fn next;
 	if (!next)
 		next = (spawn_fn)shim_next("posix_spawnp");
+	char buf[PATH_MAX];
+	before_exec(search_path(file, buf, sizeof(buf)));
 	return next(pid, file, fa, attr, argv, fixed_env(envp));
 }

@@ -162,8 +162,11 @@ XIO_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	SHIM_INIT();
 	struct fd_entry *e = shim_conn(fd);
-	if (!e)
+	if (!e) {
+		if (msg && msg->msg_controllen > 0)
+			shim_demote_passed(fd, msg); /* X-IO fds leaving: for whom? */
 		return real.sendmsg(fd, msg, flags);
+	}
 	if (msg->msg_iovlen > IOV_MAX) {
 		errno = EMSGSIZE;
 		return -1;

@@ -111,6 +111,11 @@ static inline long shim_ret(long r)
 /* Descriptors received with SCM_RIGHTS: forget stale entries (adopt.c). */
 void shim_forget_received(const struct msghdr *msg);
 
+/* Demote X-IO fds an SCM_RIGHTS message on @u passes to a process that may not be preloaded,
+ * or that an exec'd program that will not be preloaded inherits (adopt.c). */
+void shim_demote_passed(int u, const struct msghdr *msg);
+void shim_demote_inherited(void);
+
 /* poll(2) over a mix of X-IO and kernel fds (poll.c); used by select too. */
 int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask);
 

@@ -59,6 +59,9 @@ struct xio_conn {
 	int nip_opts;
 	bool connect_pending; /* a non-blocking connect said EINPROGRESS */
 	bool linger_abort;    /* SO_LINGER {1, 0}: the last close resets the peer */
+
+	/* Demotion (demote.c): 1 + an fd of this process on our socket, 0 = none seen yet. */
+	_Atomic int fd_hint;
 };
 
 /* New connection object with one reference. */
@@ -72,7 +75,10 @@ struct sockaddr_un;
 int xio_conn_abstract_name(struct sockaddr_un *sa, socklen_t *len, uint64_t generation,
 			   uint32_t slot, uint32_t token);
 
-/* Send a doorbell byte to the peer (never blocks, never raises SIGPIPE). */
-void xio_conn_ring_bell(int fd);
+/* Does this process hold the other end of @c too? (demote.c) */
+bool xio_conn_peer_is_local(struct xio_conn *c);
+
+/* Call @fn for every connection of this process (demote.c, at exit). */
+void xio_conns_each(void (*fn)(void *conn));
 
 #endif

@@ -82,6 +82,11 @@ int main(int argc, char **argv)
 		/* Not preloaded: the library must not even be mapped here. */
 		watchdog(15);
 		CHECK_EQ(fd_kind(0), -1);
+		/*
+		 * Tell the sender we run the new image now: whether a receiver is
+		 * preloaded is judged when the fd is sent (not if it execs later).
+		 */
+		CHECK_EQ(write(atoi(argv[2]), "R", 1), 1);
 		serve_passed(recv_fd(atoi(argv[2])), "ping-plain", "pong-plain", 0);
 		return 0;
 	}
@@ -111,9 +116,9 @@ int main(int argc, char **argv)
 	close(c);
 
 	/*
-	 * 2. A receiver that is not preloaded. X-IO needs to demote the connection
-	 * (DESIGN.md, fd model) for this; not implemented yet, so this part runs
-	 * only as behaviour_scm_rights_unpreloaded, registered DISABLED.
+	 * 2. A receiver that is not preloaded: X-IO demotes the connection to an
+	 * in-band byte stream (DESIGN.md, fd model). Runs as
+	 * behaviour_scm_rights_unpreloaded (demote_scm goes further).
 	 */
 	if (!getenv("XIO_BEH_UNPRELOADED")) {
 		printf("scm_rights: ok (preloaded receiver; unpreloaded part not run)\n");
@@ -131,6 +136,8 @@ int main(int argc, char **argv)
 		syscall(SYS_execve, "/proc/self/exe", args, environ);
 		_exit(127);
 	}
+	CHECK_EQ(read(u[0], buf, 1), 1);
+	CHECK_EQ(buf[0], 'R');
 	make_pair(&c, &s);
 	send_fd(u[0], s);
 	OK(close(s));

@@ -1,0 +1,936 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Demotion of an X-IO connection to an in-band byte stream (DESIGN.md, the
+ * fd model). The app-visible fd of a connection is one end of a connected
+ * AF_UNIX stream that carries only doorbell bytes. When that fd is about to
+ * reach code that does not know X-IO (SCM_RIGHTS to a process that is not
+ * preloaded, exec of a static program), the end that lets it go — the
+ * demoter, D — turns the connection into what the AF_UNIX pair is anyway: a
+ * byte stream. The other end — the peer, P — is preloaded and cooperates.
+ *
+ * The hard part is the doorbell bytes already queued in both sockets: none
+ * may ever be read as data. They are counted exactly. Every doorbell sent
+ * from an end's socket passes a gate (demote.bell_gate[end]) and is counted
+ * in bells_sent[end] inside it; every drain of an end's socket passes
+ * drain_gate[end] and counts what it consumed in bells_read[end]. A gate word
+ * is a "closed" bit plus the number of operations inside. Once D has closed
+ * all four gates and seen them empty, no doorbell will be sent or drained
+ * again by anyone, and each socket holds exactly
+ *     skip[e] = bells_sent[other end] - bells_read[e]
+ * doorbell bytes ahead of any data that will follow them.
+ *
+ * D, holding its own send lock and receive lock (so no ring operation of its
+ * side straddles the switch):
+ *   1. closes the four gates and waits for them to drain (bounded);
+ *   2. sends one last counted byte to wake P, computes skip[] for both ends,
+ *      publishes who = D and state = ACTIVE;
+ *   3. consumes its own skip[D] bytes from its socket (they are all there:
+ *      an AF_UNIX send is in the peer's queue when it returns);
+ *   4. unlocks and waits (bounded, XIO_DEMOTE_WAIT_MS, 1 s) until P says it
+ *      has copied its send ring in-band ("moved"), unless P lives in this
+ *      very process (it does so on its next call then).
+ * From then on D's side never touches the rings: every call is the kernel's.
+ * What D wrote into its send ring before the switch stays there for P.
+ *
+ * P notices ACTIVE on its next call or when the wake byte wakes its waiter
+ * (poll, epoll, a blocked read or write), and then:
+ *   - under its send lock, copies what is left unread in its send ring (D's
+ *     receive ring, rd_off respected) in-band, in order, then sets "moved";
+ *     later writes go in-band after it;
+ *   - under its receive lock, consumes exactly skip[P] bytes from its socket
+ *     (D's doorbells), then reads its receive ring until it is empty (D put
+ *     nothing there after ACTIVE) and from then on the socket.
+ * Bytes are neither lost, duplicated nor reordered: each direction is
+ * [ring remainder][in-band] in both the writer's and the reader's view.
+ *
+ * When it cannot be done exactly (a gate or lock held by a dead process, the
+ * peer gone with bytes still in its ring) the connection is reset instead:
+ * state FAILED (P gets ECONNRESET), and D's fd is replaced by a socket whose
+ * next read or write fails with ECONNRESET. Never silent corruption.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "demote.h"
+#include "ring.h"
+#include "sys.h"
+
+#define WAIT_MS_DEFAULT 1000
+#define CHUNK		(64 * 1024)
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void nap_us(long us)
+{
+	struct timespec ts = {0, us * 1000};
+	nanosleep(&ts, NULL);
+}
+
+static int wait_ms(void)
+{
+	const char *v = secure_getenv("XIO_DEMOTE_WAIT_MS");
+	int ms = v && *v ? atoi(v) : WAIT_MS_DEFAULT;
+	return ms < 0 ? 0 : ms;
+}
+
+static inline struct xio_demote *dm(const struct xio_conn *c)
+{
+	return &c->slot->demote;
+}
+
+static inline int end_of(const struct xio_conn *c)
+{
+	return c->server ? 1 : 0;
+}
+
+/* ---- gates ------------------------------------------------------------------ */
+
+static bool gate_enter(_Atomic uint64_t *g)
+{
+	uint64_t v = atomic_load(g);
+	do {
+		if (v & XIO_GATE_CLOSED)
+			return false;
+	} while (!atomic_compare_exchange_weak(g, &v, v + 1));
+	return true;
+}
+
+static void gate_exit(_Atomic uint64_t *g)
+{
+	atomic_fetch_sub(g, 1);
+}
+
+/* Close @g and wait until nobody is inside; false at @deadline (a holder died inside). */
+static bool gate_close(_Atomic uint64_t *g, uint64_t deadline)
+{
+	atomic_fetch_or(g, XIO_GATE_CLOSED);
+	while ((atomic_load(g) & ~XIO_GATE_CLOSED) != 0) {
+		if (mono_us() > deadline)
+			return false;
+		nap_us(20);
+	}
+	return true;
+}
+
+ssize_t xio_demote_bell(struct xio_conn *c, int fd, int flags)
+{
+	static const char bell = 0;
+	int me = end_of(c);
+	if (!gate_enter(&dm(c)->bell_gate[me]))
+		return 0;
+	ssize_t n = xio_sys.send(fd, &bell, 1, flags);
+	if (n == 1)
+		atomic_fetch_add(&dm(c)->bells_sent[me], 1);
+	gate_exit(&dm(c)->bell_gate[me]);
+	return n;
+}
+
+bool xio_demote_drain_enter(struct xio_conn *c)
+{
+	return gate_enter(&dm(c)->drain_gate[end_of(c)]);
+}
+
+void xio_demote_drain_exit(struct xio_conn *c, uint64_t bytes)
+{
+	int me = end_of(c);
+	if (bytes)
+		atomic_fetch_add(&dm(c)->bells_read[me], bytes);
+	gate_exit(&dm(c)->drain_gate[me]);
+}
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+/* Take a robust process-shared lock, waiting at most @ms (-1: forever); 0 or -errno. */
+static int lock_robust(pthread_mutex_t *m, int ms, struct rte_ring_headtail *rollback)
+{
+	int e;
+	if (ms < 0) {
+		e = pthread_mutex_lock(m);
+	} else if (ms == 0) {
+		e = pthread_mutex_trylock(m);
+	} else {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000u;
+		ts.tv_sec += (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		e = pthread_mutex_timedlock(m, &ts);
+	}
+	if (e == EOWNERDEAD) {
+		pthread_mutex_consistent(m);
+		e = 0;
+	}
+	if (e == 0 && rollback)
+		rollback->head = rollback->tail; /* a dead holder's half operation */
+	return -e;
+}
+
+/* Is @fd (still) a descriptor of our end's socket? */
+static bool fd_is_ours(const struct xio_conn *c, int fd)
+{
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	uint64_t ino =
+	    c->server ? atomic_load(&c->slot->server_ino) : atomic_load(&c->slot->client_ino);
+	return (uint64_t)st.st_ino == ino;
+}
+
+/* c->fd_hint holds 1 + an fd this process used on the connection, 0 when none yet. */
+static int hint_fd(struct xio_conn *c)
+{
+	int fd = atomic_load_explicit(&c->fd_hint, memory_order_relaxed) - 1;
+	return fd_is_ours(c, fd) ? fd : -1;
+}
+
+static void note_fd(struct xio_conn *c, int fd)
+{
+	if (fd >= 0)
+		atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed);
+}
+
+/* Send all of @buf in-band, whatever O_NONBLOCK says, until @deadline (0: none). */
+static int send_all(int fd, const char *buf, size_t len, uint64_t deadline)
+{
+	while (len > 0) {
+		if (deadline && mono_us() > deadline)
+			return -ETIMEDOUT;
+		ssize_t n = xio_sys.send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			xio_sys.poll(&p, 1, 100);
+			continue;
+		}
+		return n < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Consume exactly skip[@end] doorbell bytes from our socket @fd. They were
+ * all queued before the gates closed, so waiting for them is only a
+ * formality. Caller holds the receive lock of the direction toward us.
+ */
+static int skip_bells(struct xio_conn *c, int fd, int end, bool may_wait)
+{
+	struct xio_demote *d = dm(c);
+	char buf[512];
+
+	if (atomic_load(&d->skipped[end]))
+		return 0;
+	uint64_t left = atomic_load(&d->skip[end]);
+	uint64_t deadline = mono_us() + 1000000;
+	while (left > 0) {
+		ssize_t n =
+		    xio_sys.recv(fd, buf, left < sizeof(buf) ? left : sizeof(buf), MSG_DONTWAIT);
+		if (n > 0) {
+			left -= (uint64_t)n;
+			atomic_store(&d->skip[end], left);
+			continue;
+		}
+		if (n == 0)
+			break; /* the other side closed: nothing follows */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || !may_wait || mono_us() > deadline)
+			return errno == EAGAIN && !may_wait ? -EAGAIN : -EPROTO;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		xio_sys.poll(&p, 1, 10);
+	}
+	atomic_store(&d->skipped[end], 1);
+	return 0;
+}
+
+/*
+ * Peer: copy what is left unread in our send ring in-band, in order. Caller
+ * holds our send lock; we take the ring's receive lock, which the demoted
+ * side no longer uses.
+ */
+static int move_tx(struct xio_conn *c, int fd, uint64_t deadline)
+{
+	struct xio_demote *d = dm(c);
+	if (atomic_load(&d->moved))
+		return 0;
+	int r = lock_robust(&c->txd->rlock, 2000, &c->tx->cons);
+	if (r < 0)
+		return r;
+	if (atomic_load(&d->moved)) {
+		pthread_mutex_unlock(&c->txd->rlock);
+		return 0;
+	}
+	if (!xio_ring_sane(c->tx, c->elems)) {
+		pthread_mutex_unlock(&c->txd->rlock);
+		return -EPROTO;
+	}
+	/* Room for a whole ring in the socket: the copy must not wait for a reader. */
+	int sz = (int)(c->elems * XIO_RING_ESIZE * 2 + CHUNK);
+	if (xio_sys.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		xio_sys.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	char *buf = malloc(CHUNK);
+	r = buf ? 0 : -ENOMEM;
+	while (r == 0) {
+		struct iovec v = {buf, CHUNK};
+		struct xio_iov_cursor cur;
+		xio_cursor_init(&cur, &v, 1);
+		ssize_t n = xio_ring_get(c->tx, &c->txd->rd_off, &cur, CHUNK, false);
+		if (n < 0)
+			r = -EPROTO;
+		if (n <= 0)
+			break;
+		int s = send_all(fd, buf, (size_t)n, deadline);
+		if (s == -EPIPE || s == -ECONNRESET)
+			continue; /* nobody reads any more: dropped, as TCP would */
+		r = s;
+	}
+	free(buf);
+	if (r == 0)
+		atomic_store(&d->moved, 1);
+	pthread_mutex_unlock(&c->txd->rlock);
+	return r;
+}
+
+static void fail(struct xio_conn *c, const char *why)
+{
+	atomic_store(&dm(c)->state, XIO_DEMOTE_FAILED);
+	if (!atomic_exchange(&c->reset, true))
+		atomic_store(&c->error, ECONNRESET);
+	xio_log(1, "demotion failed (%s): connection reset", why);
+}
+
+static bool is_demoter(const struct xio_conn *c)
+{
+	return atomic_load(&dm(c)->who) == (uint32_t)end_of(c);
+}
+
+void xio_demote_poke(struct xio_conn *c, int fd)
+{
+	struct xio_demote *d = dm(c);
+	if (fd < 0 || atomic_load(&d->state) != XIO_DEMOTE_ACTIVE || is_demoter(c))
+		return;
+	note_fd(c, fd);
+	int me = end_of(c);
+	if (!atomic_load(&d->skipped[me]) && lock_robust(&c->rxd->rlock, 0, &c->rx->cons) == 0) {
+		if (skip_bells(c, fd, me, false) == -EPROTO)
+			fail(c, "doorbells");
+		pthread_mutex_unlock(&c->rxd->rlock);
+	}
+	if (!atomic_load(&d->moved) && lock_robust(&c->txd->wlock, 0, &c->tx->prod) == 0) {
+		if (move_tx(c, fd, 0) < 0)
+			fail(c, "ring copy");
+		pthread_mutex_unlock(&c->txd->wlock);
+	}
+}
+
+/*
+ * The peer lets go of the connection (its last fd here, or exit): what is left
+ * in its send ring must reach the socket before the EOF, and the doorbells
+ * queued for it must go (a socket closed with unread bytes resets its peer).
+ */
+static void settle(struct xio_conn *c, int fd, int ms, uint64_t deadline)
+{
+	struct xio_demote *d = dm(c);
+	int me = end_of(c);
+	if (fd < 0 || atomic_load(&d->state) != XIO_DEMOTE_ACTIVE || is_demoter(c))
+		return;
+	if (!atomic_load(&d->moved) && lock_robust(&c->txd->wlock, ms, &c->tx->prod) == 0) {
+		if (move_tx(c, fd, deadline) < 0)
+			fail(c, "ring copy");
+		pthread_mutex_unlock(&c->txd->wlock);
+	}
+	if (!atomic_load(&d->skipped[me]) && lock_robust(&c->rxd->rlock, ms, &c->rx->cons) == 0) {
+		skip_bells(c, fd, me, true);
+		pthread_mutex_unlock(&c->rxd->rlock);
+	}
+}
+
+void xio_demote_before_close(struct xio_conn *c, int fd)
+{
+	settle(c, fd, wait_ms(), 0);
+}
+
+/* At exit: a peer that never called again still owes its ring's bytes to the socket. */
+static void flush_at_exit(void *conn)
+{
+	struct xio_conn *c = conn;
+	settle(c, hint_fd(c), 1000, mono_us() + 2000000);
+}
+
+__attribute__((destructor)) static void demote_at_exit(void)
+{
+	xio_conns_each(flush_at_exit);
+}
+
+/* ---- the data path of a demoted connection --------------------------------------- */
+
+static ssize_t failed(struct xio_conn *c)
+{
+	if (!atomic_exchange(&c->reset, true))
+		atomic_store(&c->error, ECONNRESET);
+	int e = atomic_exchange(&c->error, 0);
+	return e ? -e : -ECONNRESET;
+}
+
+ssize_t xio_demote_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+			bool nonblock)
+{
+	struct xio_demote *d = dm(c);
+	if (atomic_load(&d->state) == XIO_DEMOTE_FAILED)
+		return failed(c);
+	note_fd(c, fd);
+	if (!is_demoter(c) && !atomic_load(&d->moved)) {
+		int r = lock_robust(&c->txd->wlock, -1, &c->tx->prod);
+		if (r == 0) {
+			r = move_tx(c, fd, 0);
+			pthread_mutex_unlock(&c->txd->wlock);
+		}
+		if (r < 0) {
+			fail(c, "ring copy");
+			return failed(c);
+		}
+	}
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	ssize_t n = xio_sys.sendmsg(fd, &m, (flags & ~MSG_MORE) | (nonblock ? MSG_DONTWAIT : 0));
+	return n < 0 ? -errno : n;
+}
+
+/* The unconsumed part of a cursor as an iovec array (malloc'd). */
+static struct iovec *cursor_iov(const struct xio_iov_cursor *cur, int *cnt)
+{
+	struct iovec *v = malloc(sizeof(*v) * (size_t)(cur->cnt > 0 ? cur->cnt : 1));
+	if (!v)
+		return NULL;
+	for (int i = 0; i < cur->cnt; i++)
+		v[i] = cur->iov[i];
+	if (cur->cnt > 0) {
+		v[0].iov_base = (char *)v[0].iov_base + cur->off;
+		v[0].iov_len -= cur->off;
+	}
+	*cnt = cur->cnt;
+	return v;
+}
+
+ssize_t xio_demote_send_rest(struct xio_conn *c, int fd, const struct xio_iov_cursor *cur,
+			     int flags, bool nonblock)
+{
+	int cnt;
+	struct iovec *v = cursor_iov(cur, &cnt);
+	if (!v)
+		return -ENOMEM;
+	ssize_t n = cnt ? xio_demote_send(c, fd, v, cnt, flags, nonblock) : 0;
+	free(v);
+	return n;
+}
+
+ssize_t xio_demote_recv(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+			bool nonblock)
+{
+	struct xio_demote *d = dm(c);
+	int me = end_of(c);
+	size_t total = 0, done = 0;
+	if (atomic_load(&d->state) == XIO_DEMOTE_FAILED)
+		return failed(c);
+	if (c->shut_rd)
+		return 0;
+	note_fd(c, fd);
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (!is_demoter(c) && (!atomic_load(&d->skipped[me]) || !xio_ring_empty(c->rx))) {
+		/* Peer: what the demoted side wrote before the switch comes first. */
+		struct xio_iov_cursor cur;
+		int r = lock_robust(&c->rxd->rlock, -1, &c->rx->cons);
+		if (r < 0)
+			return r;
+		r = skip_bells(c, fd, me, true);
+		if (r < 0) {
+			pthread_mutex_unlock(&c->rxd->rlock);
+			fail(c, "doorbells");
+			return failed(c);
+		}
+		xio_cursor_init(&cur, iov, iovcnt);
+		ssize_t n =
+		    xio_ring_sane(c->rx, c->elems)
+			? xio_ring_get(c->rx, &c->rxd->rd_off, &cur, total, flags & MSG_PEEK)
+			: -EPROTO;
+		pthread_mutex_unlock(&c->rxd->rlock);
+		if (n < 0) {
+			fail(c, "corrupt ring");
+			return failed(c);
+		}
+		done = (size_t)n;
+		if (done > 0 && (done == total || !(flags & MSG_WAITALL) || (flags & MSG_PEEK)))
+			return (ssize_t)done;
+		if (done > 0) {
+			ssize_t k = xio_demote_recv_rest(c, fd, &cur, flags, nonblock);
+			return k > 0 ? (ssize_t)done + k : (ssize_t)done;
+		}
+	}
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+	ssize_t n = xio_sys.recvmsg(fd, &m, flags | (nonblock ? MSG_DONTWAIT : 0));
+	return n < 0 ? -errno : n;
+}
+
+ssize_t xio_demote_recv_rest(struct xio_conn *c, int fd, const struct xio_iov_cursor *cur,
+			     int flags, bool nonblock)
+{
+	int cnt;
+	struct iovec *v = cursor_iov(cur, &cnt);
+	if (!v)
+		return -ENOMEM;
+	ssize_t n = cnt ? xio_demote_recv(c, fd, v, cnt, flags, nonblock) : 0;
+	free(v);
+	return n;
+}
+
+unsigned xio_demote_ready(struct xio_conn *c)
+{
+	struct xio_demote *d = dm(c);
+	int me = end_of(c);
+	if (atomic_load(&d->state) == XIO_DEMOTE_FAILED) {
+		failed(c);
+		return POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM | POLLERR | POLLHUP;
+	}
+	int fd = hint_fd(c);
+	unsigned ev = 0;
+	if (!is_demoter(c)) {
+		xio_demote_poke(c, fd);
+		if (!xio_ring_empty(c->rx))
+			ev |= POLLIN | POLLRDNORM;
+	}
+	if (fd < 0)
+		/* No descriptor known yet: let the call find out (it teaches us the fd). */
+		return ev | POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
+	struct pollfd p = {.fd = fd,
+			   .events = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM | POLLRDHUP};
+	if (xio_sys.poll(&p, 1, 0) > 0) {
+		unsigned k = (unsigned)p.revents;
+		if (!atomic_load(&d->skipped[me]))
+			k &= ~(unsigned)(POLLIN | POLLRDNORM); /* doorbells, not data */
+		ev |= k;
+	}
+	if (c->shut_rd)
+		ev |= POLLIN | POLLRDNORM;
+	return ev;
+}
+
+int xio_demote_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms >= 0 ? mono_us() + (uint64_t)timeout_ms * 1000 : 0;
+	note_fd(c, fd);
+	for (;;) {
+		if (xio_demote_ready(c) & (events | POLLERR | POLLHUP))
+			return 0;
+		int left = -1;
+		if (timeout_ms >= 0) {
+			uint64_t now = mono_us();
+			if (now >= deadline)
+				return -EAGAIN;
+			left = (int)((deadline - now + 999) / 1000);
+		}
+		/* Until our side's part is done the socket may show doorbells: slices. */
+		int me = end_of(c);
+		bool settled = atomic_load(&dm(c)->skipped[me]) &&
+			       (is_demoter(c) || atomic_load(&dm(c)->moved));
+		if (!settled && (left < 0 || left > 10))
+			left = 10;
+		struct pollfd p = {.fd = fd,
+				   .events = (short)(settled ? events : events & ~POLLIN)};
+		if (xio_sys.poll(&p, 1, left) < 0 && errno == EINTR)
+			return -EINTR;
+	}
+}
+
+int xio_demote_shutdown(struct xio_conn *c, int fd, int how)
+{
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (how != SHUT_WR)
+		c->shut_rd = true;
+	if (how != SHUT_RD) {
+		atomic_store(&c->shut_wr, true);
+		/* Our ring remainder goes first: the peer's EOF comes after it. */
+		if (!is_demoter(c))
+			xio_demote_send(c, fd, NULL, 0, MSG_DONTWAIT, true);
+	}
+	return xio_sys.shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+int xio_demote_inq(struct xio_conn *c)
+{
+	int fd = hint_fd(c), n = 0;
+	size_t ring = is_demoter(c) ? 0 : xio_ring_unread(c->rx, c->rxd->rd_off);
+	if (fd >= 0 && atomic_load(&dm(c)->skipped[end_of(c)]) &&
+	    syscall(SYS_ioctl, fd, FIONREAD, &n) < 0)
+		n = 0;
+	return (int)ring + n;
+}
+
+/* ---- the demoter ------------------------------------------------------------------ */
+
+/* @fd becomes a socket whose next read or write fails with ECONNRESET. */
+static void poison(int fd)
+{
+	int sv[2];
+	if (syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	/* Closing a socket with unread bytes resets its peer. */
+	(void)xio_sys.send(sv[0], "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	xio_sys.close(sv[1]);
+	int fdfl = xio_sys.fcntl(fd, F_GETFD), fl = xio_sys.fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		xio_sys.fcntl(sv[0], F_SETFL, fl & O_NONBLOCK);
+	xio_sys.dup3(sv[0], fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+	xio_sys.close(sv[0]);
+}
+
+/*
+ * The peer is gone with bytes in its ring: @fd becomes a new socket that
+ * holds them, then EOF, as a TCP socket whose peer sent them and closed
+ * would (writes then fail with EPIPE). Returns 0 or -errno.
+ */
+static int substitute(struct xio_conn *c, int fd)
+{
+	struct xio_demote *d = dm(c);
+	int sv[2];
+	if (syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	int sz = (int)(c->elems * XIO_RING_ESIZE * 2 + CHUNK);
+	if (xio_sys.setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		xio_sys.setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	char *buf = malloc(CHUNK);
+	int r = buf ? lock_robust(&c->rxd->rlock, wait_ms(), &c->rx->cons) : -ENOMEM;
+	if (r == 0) {
+		/* "moved" first: a peer that is alive after all copies nothing more. */
+		bool already = atomic_exchange(&d->moved, 1);
+		while (!already && r == 0) {
+			struct iovec v = {buf, CHUNK};
+			struct xio_iov_cursor cur;
+			xio_cursor_init(&cur, &v, 1);
+			ssize_t n = xio_ring_sane(c->rx, c->elems)
+					? xio_ring_get(c->rx, &c->rxd->rd_off, &cur, CHUNK, false)
+					: -EPROTO;
+			if (n <= 0) {
+				r = (int)n;
+				break;
+			}
+			/* Nobody reads the other end yet: it must all fit (we asked for room). */
+			r = send_all(sv[1], buf, (size_t)n, mono_us() + 100000);
+		}
+		if (!already && r == 0) {
+			int fdfl = xio_sys.fcntl(fd, F_GETFD), fl = xio_sys.fcntl(fd, F_GETFL);
+			if (fl >= 0)
+				xio_sys.fcntl(sv[0], F_SETFL, fl & O_NONBLOCK);
+			if (xio_sys.dup3(sv[0], fd,
+					 fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+				r = -errno;
+			else
+				xio_log(1,
+					"fd %d: the peer is gone; its last bytes come from a new "
+					"socket",
+					fd);
+		}
+		pthread_mutex_unlock(&c->rxd->rlock);
+	}
+	free(buf);
+	xio_sys.close(sv[0]);
+	xio_sys.close(sv[1]);
+	return r;
+}
+
+/* The kernel now does the waiting: give it the timeouts the program set. */
+static void kernel_options(struct xio_conn *c, int fd)
+{
+	if (c->rcvtimeo.tv_sec || c->rcvtimeo.tv_usec)
+		xio_sys.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &c->rcvtimeo, sizeof(c->rcvtimeo));
+	if (c->sndtimeo.tv_sec || c->sndtimeo.tv_usec)
+		xio_sys.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &c->sndtimeo, sizeof(c->sndtimeo));
+}
+
+/* The peer end demotes too (its fd leaves as well): nothing may be left in our ring. */
+static int demote_again(struct xio_conn *c, int fd)
+{
+	int me = end_of(c);
+	int r = lock_robust(&c->txd->wlock, wait_ms(), &c->tx->prod);
+	if (r == 0) {
+		r = move_tx(c, fd, 0);
+		pthread_mutex_unlock(&c->txd->wlock);
+	}
+	if (r == 0)
+		r = lock_robust(&c->rxd->rlock, wait_ms(), &c->rx->cons);
+	if (r == 0) {
+		r = skip_bells(c, fd, me, true);
+		if (r == 0 && !xio_ring_empty(c->rx))
+			r = -EBUSY; /* bytes only this process can read: cannot go in-band */
+		pthread_mutex_unlock(&c->rxd->rlock);
+	}
+	return r;
+}
+
+int xio_conn_demote(struct xio_conn *c, int fd)
+{
+	struct xio_demote *d = dm(c);
+	int me = end_of(c);
+	int ms = wait_ms();
+	uint64_t deadline = mono_us() + (uint64_t)ms * 1000 + 1000;
+	int r;
+
+	const char *off = secure_getenv("XIO_DEMOTE");
+	if (off && strcmp(off, "0") == 0)
+		return 0; /* switched off: the fd leaves as it is (the receiver reads doorbells) */
+	note_fd(c, fd);
+	uint32_t st = atomic_load(&d->state);
+	if (st == XIO_DEMOTE_ACTIVE && is_demoter(c))
+		return 0;
+	if (st == XIO_DEMOTE_ACTIVE) {
+		r = demote_again(c, fd);
+		if (r < 0)
+			goto failed;
+		kernel_options(c, fd);
+		return 0;
+	}
+	if (st == XIO_DEMOTE_FAILED) {
+		r = -ECONNRESET;
+		goto failed;
+	}
+	if ((r = lock_robust(&c->txd->wlock, ms, &c->tx->prod)) < 0)
+		goto failed;
+	if ((r = lock_robust(&c->rxd->rlock, ms, &c->rx->cons)) < 0) {
+		pthread_mutex_unlock(&c->txd->wlock);
+		goto failed;
+	}
+	if (atomic_load(&d->state) != XIO_DEMOTE_NONE) {
+		/* Another process of our end got there first. */
+		pthread_mutex_unlock(&c->rxd->rlock);
+		pthread_mutex_unlock(&c->txd->wlock);
+		return xio_conn_demote(c, fd);
+	}
+	bool closed = true;
+	for (int e = 0; e < 2; e++) {
+		closed = gate_close(&d->bell_gate[e], deadline) && closed;
+		closed = gate_close(&d->drain_gate[e], deadline) && closed;
+	}
+	if (!closed) {
+		pthread_mutex_unlock(&c->rxd->rlock);
+		pthread_mutex_unlock(&c->txd->wlock);
+		r = -ETIMEDOUT;
+		goto failed;
+	}
+	/* The last doorbell, counted: it wakes the peer's waiters to do their part. */
+	if (xio_sys.send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+		atomic_fetch_add(&d->bells_sent[me], 1);
+	for (int e = 0; e < 2; e++) {
+		uint64_t sent = atomic_load(&d->bells_sent[!e]),
+			 got = atomic_load(&d->bells_read[e]);
+		atomic_store(&d->skip[e], sent >= got ? sent - got : 0);
+		atomic_store(&d->skipped[e], 0);
+	}
+	atomic_store(&d->moved, 0);
+	atomic_store(&d->who, (uint32_t)me);
+	atomic_store_explicit(&d->state, XIO_DEMOTE_ACTIVE, memory_order_release);
+	r = skip_bells(c, fd, me, true);
+	pthread_mutex_unlock(&c->rxd->rlock);
+	pthread_mutex_unlock(&c->txd->wlock);
+	if (r < 0)
+		goto failed;
+	kernel_options(c, fd);
+	xio_log(1, "connection on fd %d demoted to an in-band stream", fd);
+
+	/* Wait for the peer to copy its ring in-band, unless the peer is this very process. */
+	if (xio_conn_peer_is_local(c))
+		return 0;
+	while (!atomic_load(&d->moved) && atomic_load(&d->state) == XIO_DEMOTE_ACTIVE &&
+	       mono_us() < deadline) {
+		struct pollfd p = {.fd = fd, .events = 0};
+		if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP)) {
+			/* The peer's socket is gone: only we can deliver what is left in its ring.
+			 */
+			if (atomic_load(&d->moved) || xio_ring_empty(c->rx))
+				return 0;
+			r = substitute(c, fd);
+			if (r < 0)
+				goto failed;
+			return 0;
+		}
+		nap_us(500);
+	}
+	if (!atomic_load(&d->moved))
+		xio_log(
+		    1,
+		    "fd %d: the peer has not answered the demotion yet; it will on its next call",
+		    fd);
+	return atomic_load(&d->state) == XIO_DEMOTE_FAILED ? -ECONNRESET : 0;
+failed:
+	fail(c, strerror(-r));
+	poison(fd);
+	return r;
+}
+
+/* ---- who receives an SCM_RIGHTS message ------------------------------------------------ */
+
+/* The inode of the socket connected to the AF_UNIX socket with inode @ino, or 0. */
+static uint64_t unix_peer_ino(uint64_t ino)
+{
+	int nl = xio_sys.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return 0;
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} msg = {
+	    .nlh = {.nlmsg_len = sizeof(msg),
+		    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+		    .nlmsg_flags = NLM_F_REQUEST},
+	    .req = {.sdiag_family = AF_UNIX,
+		    .udiag_states = ~0u,
+		    .udiag_ino = (uint32_t)ino,
+		    .udiag_show = UDIAG_SHOW_PEER,
+		    .udiag_cookie = {~0u, ~0u}},
+	};
+	uint64_t peer = 0;
+	char buf[1024] __attribute__((aligned(NLMSG_ALIGNTO)));
+	if (xio_sys.send(nl, &msg, sizeof(msg), 0) == (ssize_t)sizeof(msg)) {
+		ssize_t n = xio_sys.recv(nl, buf, sizeof(buf), 0);
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+				continue;
+			struct unix_diag_msg *u = NLMSG_DATA(h);
+			struct rtattr *a = (struct rtattr *)(u + 1);
+			int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*u)));
+			for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
+				if (a->rta_type == UNIX_DIAG_PEER &&
+				    RTA_PAYLOAD(a) >= sizeof(uint32_t))
+					peer = *(uint32_t *)RTA_DATA(a);
+		}
+	}
+	xio_sys.close(nl);
+	return peer;
+}
+
+/* Would process @pid adopt an X-IO fd of ours: preload mapped, same domain, not disabled? */
+static bool pid_preloaded(const char *pid)
+{
+	char path[300], line[512];
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	FILE *f = fopen(path, "re");
+	bool found = false;
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "libxio_preload") != NULL;
+	fclose(f);
+	if (!found)
+		return false;
+	/* Its environment as it started (what its preload's configuration was read from). */
+	snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	char var[256];
+	const char *domain = "xio";
+	char dombuf[64];
+	bool disabled = false;
+	size_t n = 0;
+	int ch;
+	do {
+		ch = fgetc(f);
+		if (ch != EOF && ch != 0) {
+			if (n < sizeof(var) - 1)
+				var[n++] = (char)ch;
+			continue;
+		}
+		var[n] = 0;
+		n = 0;
+		if (strncmp(var, "XIO_DISABLE=", 12) == 0)
+			disabled = var[12] && strcmp(var + 12, "0") != 0;
+		else if (strncmp(var, "XIO_DOMAIN=", 11) == 0 && var[11]) {
+			size_t k = strnlen(var + 11, sizeof(dombuf) - 1);
+			memcpy(dombuf, var + 11, k);
+			dombuf[k] = 0;
+			domain = dombuf;
+		}
+	} while (ch != EOF);
+	fclose(f);
+	return !disabled && strcmp(domain, xio_config()->domain) == 0;
+}
+
+bool xio_demote_receiver_preloaded(int u, bool has_name)
+{
+	struct stat st;
+	int dom = 0;
+	socklen_t dl = sizeof(dom);
+	if (has_name || fstat(u, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    xio_sys.getsockopt(u, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0 || dom != AF_UNIX)
+		return false;
+	uint64_t peer = unix_peer_ino(st.st_ino);
+	if (!peer)
+		return false;
+	char want[48];
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)peer);
+	/* Every process holding the other end may read what we send: all must be preloaded. */
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return false;
+	struct dirent *pe;
+	int holders = 0;
+	bool all = true;
+	while (all && (pe = readdir(proc))) {
+		if (pe->d_name[0] < '0' || pe->d_name[0] > '9')
+			continue;
+		char fdp[300];
+		snprintf(fdp, sizeof(fdp), "/proc/%s/fd", pe->d_name);
+		DIR *fds = opendir(fdp);
+		if (!fds)
+			continue;
+		struct dirent *fe;
+		bool holds = false;
+		while (!holds && (fe = readdir(fds))) {
+			char link[64];
+			ssize_t n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
+			if (n > 0) {
+				link[n] = 0;
+				holds = strcmp(link, want) == 0;
+			}
+		}
+		closedir(fds);
+		if (holds) {
+			holders++;
+			all = pid_preloaded(pe->d_name);
+		}
+	}
+	closedir(proc);
+	return all && holders > 0;
+}
+
+bool xio_conn_is_demoted(struct xio_conn *c)
+{
+	return xio_demoted(c);
+}
