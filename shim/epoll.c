@@ -41,6 +41,7 @@ struct ep_item {
 	bool disabled;	   /* EPOLLONESHOT fired */
 	bool exclusive;	   /* added with EPOLLEXCLUSIVE: MOD is EINVAL, as in the kernel */
 	bool helper_ready; /* listener: shadow saw its rendezvous socket readable */
+	bool quiet;	   /* peer's FIN seen: the shadow watches HUP/ERR only */
 };
 
 struct ep_set {
@@ -401,6 +402,34 @@ static bool announce(struct ep_set *s, bool on)
 }
 
 /*
+ * After the peer's FIN a connection's socket reads EOF for good: the shadow
+ * would report it at once, forever (F8). Such an item is watched for
+ * HUP/ERR only. The peer can no longer ring it either, so a writer waiting
+ * for room must re-check the ring in slices: returns whether one does.
+ * Caller holds the set's lock.
+ */
+static bool quiet_eof(struct ep_set *s)
+{
+	bool slices = false;
+	for (int i = 0; i < s->n; i++) {
+		struct ep_item *it = s->items[i];
+		if (!it->conn || item_stale(it) || !(xio_conn_ready(it->conn) & POLLRDHUP))
+			continue;
+		if (!it->quiet) {
+			struct epoll_event sev = {.events = 0, .data.ptr = it};
+			real.epoll_ctl(s->shadow, EPOLL_CTL_MOD, it->fd, &sev);
+			it->quiet = true; /* EOF stays: once is enough, whatever the result */
+		}
+		slices = slices || (!it->disabled && (it->ev.events & EPOLLOUT));
+	}
+	return slices;
+}
+
+/* As the blocking path (stack/conn.c wait_for): from 1 ms (a reader draining the ring) to 10 ms. */
+#define EOF_SLICE_MIN_NS 1000000
+#define EOF_SLICE_MAX_NS 10000000
+
+/*
  * We drained a doorbell another waiter of this process may be sleeping on,
  * in another epoll set: wake the other sets once (their eventfd), they
  * re-check their rings. Rare (company on one connection), so no bookkeeping
@@ -441,6 +470,16 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 			it->helper_ready = true;
 		else if (!item_stale(it)) {
 			xio_conn_drain(it->conn, it->fd);
+			if ((sev[i].events & EPOLLHUP) && (xio_conn_ready(it->conn) & POLLRDHUP)) {
+				/*
+				 * HUP cannot be masked and stays: both halves shut or the
+				 * peer gone, the socket has nothing more to tell us once
+				 * drained to its EOF (a drain may stop at doorbell bytes
+				 * before it) (F8).
+				 */
+				real.epoll_ctl(s->shadow, EPOLL_CTL_DEL, it->fd, NULL);
+				it->quiet = true;
+			}
 			/* Our own sleep is already withdrawn: anyone still counted is another waiter. */
 			if (xio_conn_waiters(it->conn) > 0)
 				kick_other_sets(s);
@@ -523,7 +562,7 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 			spin_us = v > spin_us ? v : spin_us;
 		}
 	pthread_mutex_unlock(&s->lock);
-	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000;
+	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
 	int result;
 
 	for (;;) {
@@ -546,14 +585,20 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 		pthread_mutex_lock(&s->lock);
 		bool company = announce(s, true);
 		n = collect(s, ev, max);
+		bool slices = quiet_eof(s);
 		pthread_mutex_unlock(&s->lock);
 		tp = NULL;
-		if (n > 0 || deadline >= 0 || company) {
+		if (n > 0 || deadline >= 0 || company || slices) {
 			int64_t d = n > 0 ? 0 : deadline >= 0 ? deadline - now_ns() : INT64_MAX;
 			if (d < 0)
 				d = 0;
 			if (company && d > 5000000)
 				d = 5000000; /* see xio_conn_has_company() */
+			if (slices && d > eof_slice)
+				d = eof_slice;
+			if (slices)
+				eof_slice = eof_slice * 2 > EOF_SLICE_MAX_NS ? EOF_SLICE_MAX_NS
+									     : eof_slice * 2;
 			ts = (struct timespec){d / 1000000000, d % 1000000000};
 			tp = &ts;
 		}

@@ -58,13 +58,43 @@ static void prepare(struct pollfd *fds, const struct pollfd *k, nfds_t n, const 
 }
 
 /*
+ * After the peer's FIN a connection's socket reads EOF for good: asking the
+ * kernel for POLLIN there would return at once, forever (F8). Such a socket
+ * is watched for HUP/ERR only. The peer can no longer ring it either, so a
+ * writer waiting for room must re-check the ring in slices: returns whether
+ * one does.
+ */
+static bool quiet_eof(const struct pollfd *fds, struct pollfd *k, nfds_t n, const struct pmap *m)
+{
+	bool slices = false;
+	for (nfds_t i = 0; i < n; i++) {
+		if (!m[i].e || m[i].e->kind != FD_CONN)
+			continue;
+		if (xio_conn_is_demoted(m[i].e->conn)) {
+			k[i].events =
+			    fds[i].events; /* the kernel's readiness is the connection's */
+			continue;
+		}
+		bool eof = xio_conn_ready(m[i].e->conn) & POLLRDHUP;
+		k[i].events = eof ? 0 : POLLIN;
+		slices = slices || (eof && (fds[i].events & POLLOUT));
+	}
+	return slices;
+}
+
+/* As the blocking path (stack/conn.c wait_for): from 1 ms (a reader draining the ring) to 10 ms. */
+#define EOF_SLICE_MIN_NS 1000000
+#define EOF_SLICE_MAX_NS 10000000
+
+/*
  * The most common poll of all (a runtime's timeout socket: one fd, no mask):
  * wait through the connection, where threads that poll the same fd for
  * reading and for writing cannot take each other's doorbells.
  */
 static int poll_one(struct fd_entry *e, struct pollfd *p, const struct timespec *timeout)
 {
-	int64_t deadline = timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
+	int64_t deadline =
+	    timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
 	unsigned want = (unsigned)p->events | POLLERR | POLLHUP;
 	for (;;) {
 		unsigned ev = xio_conn_ready(e->conn) & want;
@@ -100,7 +130,8 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 	for (nfds_t i = 0; i < n; i++) {
 		struct fd_entry *e = fds[i].fd >= 0 ? shim_entry(fds[i].fd) : NULL;
 		if (e && e->kind == FD_EPOLL)
-			shim_epoll_nested(fds[i].fd); /* its kernel readiness must follow the rings */
+			shim_epoll_nested(
+			    fds[i].fd); /* its kernel readiness must follow the rings */
 		else if (e)
 			mixed = true;
 	}
@@ -140,14 +171,15 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 		}
 	}
 	nk = n + extra;
-	int64_t deadline = timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
+	int64_t deadline =
+	    timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
 	int spin_us = 0;
 	for (nfds_t i = 0; i < n; i++)
 		if (m[i].e && m[i].e->kind == FD_CONN) {
 			int s = xio_conn_spin_us(m[i].e->conn);
 			spin_us = s > spin_us ? s : spin_us;
 		}
-	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000;
+	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
 
 	bool only_conns = true;
 	for (nfds_t i = 0; i < n; i++)
@@ -169,8 +201,15 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 			prepare(fds, k, n, m, true);
 			prepared = true;
 			ready = scan_conns(fds, n, m);
-			if (!ready && deadline >= 0) {
-				int64_t d = deadline - now_ns();
+			bool slices = quiet_eof(fds, k, n, m);
+			if (!ready && (deadline >= 0 || slices)) {
+				int64_t d = deadline >= 0 ? deadline - now_ns() : INT64_MAX;
+				if (slices && d > eof_slice)
+					d = eof_slice;
+				if (slices)
+					eof_slice = eof_slice * 2 > EOF_SLICE_MAX_NS
+							? EOF_SLICE_MAX_NS
+							: eof_slice * 2;
 				left.tv_sec = d > 0 ? d / 1000000000 : 0;
 				left.tv_nsec = d > 0 ? d % 1000000000 : 0;
 				tp = &left;
@@ -190,8 +229,18 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 			for (nfds_t i = 0; i < nk; i++)
 				k[i].revents = 0;
 		}
-		if (prepared)
+		if (prepared) {
 			prepare(fds, k, n, m, false);
+			/*
+			 * HUP cannot be masked and stays: both halves shut or the peer gone,
+			 * the socket has nothing more to tell us once drained to its EOF
+			 * (a drain may stop at doorbell bytes before it) (F8).
+			 */
+			for (nfds_t i = 0; i < n; i++)
+				if (m[i].e && m[i].e->kind == FD_CONN && (k[i].revents & POLLHUP) &&
+				    (xio_conn_ready(m[i].e->conn) & POLLRDHUP))
+					k[i].fd = -1;
+		}
 		if (r < 0) {
 			errno = saved;
 			break;
@@ -201,11 +250,12 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 			if (m[i].e && m[i].e->kind == FD_CONN) {
 				unsigned ev = xio_conn_ready(m[i].e->conn);
 				fds[i].revents =
-					(short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
+				    (short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
 			} else if (m[i].e && m[i].e->kind == FD_LISTENER) {
 				fds[i].revents = k[i].revents;
 				if (k[m[i].helper_idx].revents & POLLIN)
-					fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+					fds[i].revents |=
+					    (short)(fds[i].events & (POLLIN | POLLRDNORM));
 			} else {
 				fds[i].revents = k[i].revents;
 			}
@@ -291,7 +341,8 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 		return -1;
 	}
 	for (int fd = 0; fd < nfds; fd++) {
-		bool in = (rd && bit_get(rd, fd)) || (wr && bit_get(wr, fd)) || (ex && bit_get(ex, fd));
+		bool in =
+		    (rd && bit_get(rd, fd)) || (wr && bit_get(wr, fd)) || (ex && bit_get(ex, fd));
 		if (in) {
 			n++;
 			struct fd_entry *e = shim_entry(fd);

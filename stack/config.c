@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,19 +138,24 @@ void xio_log(int level, const char *fmt, ...)
 		return;
 }
 
+static int spin_default;
+static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+
+static void spin_init(void)
+{
+	int v = xio_config()->spin_us;
+	/*
+	 * Default from benchmarks/RESULTS.md: a cross-CPU wake-up costs ~40 us on
+	 * this VM, a spin of 20 us catches most request/response turns. On a
+	 * one-CPU machine spinning only delays the peer. A process pinned to one
+	 * CPU may still talk to a peer on another: sharing is judged per
+	 * connection (xio_conn_spin_us).
+	 */
+	spin_default = v >= 0 ? v : (sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 20 : 0);
+}
+
 int xio_spin_us(void)
 {
-	static _Atomic int spin = -2; /* computed once; racing first callers compute the same */
-	if (atomic_load_explicit(&spin, memory_order_relaxed) == -2) {
-		int v = xio_config()->spin_us;
-		/*
-		 * Default from benchmarks/RESULTS.md: a cross-CPU wake-up costs ~40 us on
-		 * this VM, a spin of 20 us catches most request/response turns. On a
-		 * one-CPU machine spinning only delays the peer. A process pinned to one
-		 * CPU may still talk to a peer on another: sharing is judged per
-		 * connection (xio_conn_spin_us).
-		 */
-		spin = v >= 0 ? v : (sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 20 : 0);
-	}
-	return spin;
+	pthread_once(&spin_once, spin_init); /* computed once, published to every thread (F15) */
+	return spin_default;
 }

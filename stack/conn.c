@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "demote.h"
 #include "ring.h"
 #include "slot.h"
 #include "sys.h"
@@ -85,6 +86,24 @@ void xio_conn_register(struct xio_conn *c)
 	pthread_once(&conntab_once, conntab_init);
 	/* A duplicate 4-tuple only costs us the lookup entry, never the connection. */
 	xio_conntab_insert(&conntab, &c->tuple, c);
+}
+
+void xio_conns_each(void (*fn)(void *conn))
+{
+	if (!xio_domain_peek())
+		return; /* never attached: no connection, leave the table unallocated */
+	pthread_once(&conntab_once, conntab_init);
+	pthread_mutex_lock(&conntab.lock);
+	xio_conntab_each(&conntab, fn);
+	pthread_mutex_unlock(&conntab.lock);
+}
+
+bool xio_conn_peer_is_local(struct xio_conn *c)
+{
+	struct xio_tuple t = {.local = c->tuple.remote, .remote = c->tuple.local};
+	pthread_once(&conntab_once, conntab_init);
+	void *p = xio_conntab_lookup(&conntab, &t); /* not dereferenced: it may be closing */
+	return p && p != c;
 }
 
 void xio_conn_get(struct xio_conn *c)
@@ -146,13 +165,6 @@ int xio_conn_family(const struct xio_conn *c)
 	return c->family;
 }
 
-void xio_conn_ring_bell(int fd)
-{
-	static const char bell = 0;
-	/* EAGAIN: bytes already wait there, the peer will wake anyway. */
-	(void)xio_sys.send(fd, &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
 /* ---- locks that survive their holder's death ---------------------------- */
 
 /* Shared memory no longer makes sense: reset the connection, touch nothing more. */
@@ -186,6 +198,8 @@ static int lock_dir(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
 	}
 	if (e == ETIMEDOUT)
 		return -EAGAIN;
+	if (e == EDEADLK)
+		return -EDEADLK; /* this thread holds it: a reserve or peek not yet ended */
 	if (e == EOWNERDEAD)
 		pthread_mutex_consistent(m);
 	else if (e != 0) {
@@ -220,7 +234,7 @@ static inline void bell_data(struct xio_conn *c, int fd)
 	if ((atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) ||
 	     atomic_load_explicit(&c->txd->watchers, memory_order_relaxed)) &&
 	    !atomic_exchange(&c->txd->data_bell_pending, 1))
-		xio_conn_ring_bell(fd);
+		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static inline void bell_space(struct xio_conn *c, int fd)
@@ -229,7 +243,7 @@ static inline void bell_space(struct xio_conn *c, int fd)
 	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
 	    xio_ring_room(c->rx) >= xio_ring_capacity(c->rx) / 3 &&
 	    !atomic_exchange(&c->rxd->space_bell_pending, 1))
-		xio_conn_ring_bell(fd);
+		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /*
@@ -242,9 +256,19 @@ static void drain(struct xio_conn *c, int fd)
 	ssize_t n = 1;
 
 	pthread_mutex_lock(&c->drain_lock);
-	do
+	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed);
+	if (!xio_demote_drain_enter(c)) {
+		/* Demoted: what is in the socket is data now, not ours to drain. */
+		pthread_mutex_unlock(&c->drain_lock);
+		xio_demote_poke(c, fd);
+		goto wake;
+	}
+	uint64_t drained = 0;
+	do {
 		n = xio_sys.recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-	while (n == (ssize_t)sizeof(buf));
+		drained += n > 0 ? (uint64_t)n : 0;
+	} while (n == (ssize_t)sizeof(buf));
+	xio_demote_drain_exit(c, drained);
 	/*
 	 * AF_UNIX reports ECONNRESET when the peer closed with our doorbell bytes
 	 * unread: that is an ordinary close for us. TCP's reset is "the peer closed
@@ -257,10 +281,26 @@ static void drain(struct xio_conn *c, int fd)
 		if (!c->server && XIO_SLOT_STATE(atomic_load(&c->slot->state)) != XIO_SLOT_ESTABLISHED &&
 		    !atomic_exchange(&c->reset, true))
 			atomic_store(&c->error, ECONNRESET);
-		if (n < 0 || (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))) {
+		/*
+		 * HUP means both halves of our socket are shut. With only the peer's
+		 * FIN that is its close; but once we shut down our side too, two
+		 * half-closes look the same while the peer still reads what we sent
+		 * (F16). The shutdown flags in the slot tell a FIN from a close: the
+		 * shim sets them before the kernel's shutdown.
+		 */
+		bool fin_in = atomic_load(&c->rxd->shut_wr),
+		     fin_out = atomic_load(&c->txd->shut_wr);
+		if (n < 0 ||
+		    (!(fin_in && fin_out) && xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))) {
 			atomic_store(&c->peer_gone, true);
-			if (!xio_ring_empty(c->tx) && !atomic_exchange(&c->reset, true))
-				atomic_store(&c->error, ECONNRESET);
+			/*
+			 * Closed with our data unread: TCP's RST. After both FINs it is
+			 * lost (TIME_WAIT); after the peer's FIN only (CLOSE_WAIT) reads
+			 * still end in EOF and the next write fails with EPIPE.
+			 */
+			if (!xio_ring_empty(c->tx) && !(fin_in && fin_out) &&
+			    !atomic_exchange(&c->reset, true))
+				atomic_store(&c->error, fin_in ? EPIPE : ECONNRESET);
 		}
 	}
 	/* Bytes of both kinds were consumed: let the peer ring again, wake our other waiters. */
@@ -268,6 +308,7 @@ static void drain(struct xio_conn *c, int fd)
 	atomic_store(&c->txd->space_bell_pending, 0);
 	atomic_thread_fence(memory_order_seq_cst);
 	pthread_mutex_unlock(&c->drain_lock);
+wake:
 	pthread_mutex_lock(&c->wait_lock);
 	c->wake_seq++;
 	pthread_cond_broadcast(&c->wait_cv);
@@ -313,6 +354,8 @@ static void check_abort(struct xio_conn *c)
 unsigned xio_conn_ready(struct xio_conn *c)
 {
 	unsigned ev = 0;
+	if (__builtin_expect(xio_demoted(c), 0))
+		return xio_demote_ready(c);
 	check_abort(c);
 	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_sane(c->tx, c->elems), 0))
 		corrupt(c);
@@ -371,7 +414,8 @@ void xio_conn_abort(struct xio_conn *c, int fd)
 {
 	atomic_store(&c->txd->reset, 1);
 	atomic_thread_fence(memory_order_seq_cst);
-	xio_conn_ring_bell(fd); /* the peer must look even if it is not asleep */
+	/* the peer must look even if it is not asleep */
+	xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 bool xio_conn_linger_abort(const struct xio_conn *c)
@@ -432,6 +476,9 @@ unsigned xio_conn_waiters(struct xio_conn *c)
 
 bool xio_conn_has_company(struct xio_conn *c)
 {
+	/* Demoted: the kernel's writability is not a doorbell, waiters must look in slices. */
+	if (__builtin_expect(xio_demoted(c), 0))
+		return true;
 	/* Waiters on our end's socket, whatever each waits for (a reader and a writer thread too). */
 	return atomic_load(&c->rxd->sleepers) > 1;
 }
@@ -460,22 +507,33 @@ int xio_conn_spin_us(struct xio_conn *c)
  * thread on one fd). A waiter in another process sharing the socket still
  * could: with such company the poller sleeps in short slices.
  */
+static void learn_peer_state(struct xio_conn *c, int fd);
+
 static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
 	const unsigned want = events | POLLERR | POLLHUP;
 	uint64_t spin = (uint64_t)xio_conn_spin_us(c);
 	if (spin) {
-		uint64_t end = mono_us() + spin;
+		uint64_t start = mono_us(), now = start, end = start + spin;
 		do {
 			for (int i = 0; i < 64; i++) {
-				if (xio_conn_ready(c) & want)
+				if (xio_demoted(c) || (xio_conn_ready(c) & want))
 					return 0;
 				rte_pause();
 			}
-		} while (mono_us() < end);
+			/*
+			 * The peer's FIN or close shows in the kernel, not in the ring:
+			 * look there too while spinning (after the first 5 us, which
+			 * most answers take less than), or a reader waiting for EOF
+			 * (the server of a short connection) spins to the end for nothing.
+			 */
+			if ((events & POLLIN) && now - start >= 5)
+				learn_peer_state(c, fd);
+		} while ((now = mono_us()) < end);
 	}
 	uint64_t deadline = timeout_ms >= 0 ? mono_us() + (uint64_t)timeout_ms * 1000 : 0;
-	int r = 0;
+	int r = 0, eof_ms = 1;
+	bool hup = false; /* the socket said HUP: final, and it cannot be masked */
 
 	xio_conn_wait_prepare(c, events);
 	pthread_mutex_lock(&c->wait_lock);
@@ -487,7 +545,8 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 	}
 	c->local_waiters++;
 	for (;;) {
-		if (xio_conn_ready(c) & want)
+		/* Demoted: the caller goes in-band (we may hold the lock its switch needs). */
+		if (xio_demoted(c) || (xio_conn_ready(c) & want))
 			break;
 		int left = -1;
 		if (timeout_ms >= 0) {
@@ -512,6 +571,7 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 			continue;
 		}
 		c->poller = true;
+		int local = c->local_waiters; /* read under the lock (F15) */
 		pthread_mutex_unlock(&c->wait_lock);
 		/*
 		 * A doorbell flag left set with no byte in the socket (a peer killed
@@ -535,20 +595,27 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		 * spans processes): with such company, or on a connection inherited
 		 * across fork, sleep in slices.
 		 */
-		bool foreign = atomic_load(&c->rxd->sleepers) > (uint32_t)c->local_waiters;
+		bool foreign = atomic_load(&c->rxd->sleepers) > (uint32_t)local;
 		/*
 		 * After the peer's FIN our socket reads EOF forever (POLLIN would spin)
 		 * and the peer can no longer send us doorbells: look for HUP only, and
 		 * re-check the ring in slices.
 		 */
 		bool eof = atomic_load(&c->peer_eof);
-		int cap = foreign ? 5 : (c->forked || eof) ? 10 : -1;
+		int cap = foreign ? 5 : c->forked ? 10 : -1;
+		if (eof) {
+			/* From 1 ms (a reader draining the ring: keep up) to 10 ms (idle). */
+			cap = cap > 0 && cap < eof_ms ? cap : eof_ms;
+			eof_ms = eof_ms * 2 > 10 ? 10 : eof_ms * 2;
+		}
 		int slice = cap > 0 && (left < 0 || left > cap) ? cap : left;
-		struct pollfd p = {.fd = fd, .events = eof ? 0 : POLLIN};
+		struct pollfd p = {.fd = hup ? -1 : fd, .events = eof ? 0 : POLLIN};
 		int pr = xio_sys.poll(&p, 1, slice);
 		int e = errno;
 		if (pr > 0)
 			drain(c, fd);
+		/* Once drained to its EOF (a drain may stop at doorbell bytes before it). */
+		hup = hup || (pr > 0 && (p.revents & POLLHUP) && atomic_load(&c->peer_eof));
 		pthread_mutex_lock(&c->wait_lock);
 		c->poller = false;
 		c->wake_seq++;
@@ -568,6 +635,8 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 
 int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
+	if (__builtin_expect(xio_demoted(c), 0))
+		return xio_demote_wait(c, fd, events & (POLLIN | POLLOUT), timeout_ms);
 	return wait_for(c, fd, events & (POLLIN | POLLOUT), timeout_ms);
 }
 
@@ -582,11 +651,10 @@ static size_t iov_total(const struct iovec *iov, int n)
 }
 
 /* EPIPE as the kernel gives it, SIGPIPE included unless MSG_NOSIGNAL. */
-static ssize_t epipe(int fd, int flags)
+static ssize_t epipe(struct xio_conn *c, int fd, int flags)
 {
-	static const char b = 0;
 	/* A send on the shut or orphaned AF_UNIX end makes the kernel raise SIGPIPE itself. */
-	if (!(flags & MSG_NOSIGNAL) && xio_sys.send(fd, &b, 1, MSG_DONTWAIT) >= 0)
+	if (!(flags & MSG_NOSIGNAL) && xio_demote_bell(c, fd, MSG_DONTWAIT) >= 0)
 		raise(SIGPIPE); /* the peer only half-closed: a stray doorbell, then the signal */
 	return -EPIPE;
 }
@@ -626,14 +694,17 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	ssize_t err = 0;
 	int timeout = timeval_ms(&c->sndtimeo);
 
+	if (__builtin_expect(xio_demoted(c), 0))
+		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
+	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
 	check_peer(c, fd);
 	if (c->shut_wr)
-		return epipe(fd, flags);
+		return epipe(c, fd, flags);
 	int e = atomic_exchange(&c->error, 0);
 	if (e)
-		return e == EPIPE ? epipe(fd, flags) : -e;
+		return e == EPIPE ? epipe(c, fd, flags) : -e;
 	if (atomic_load(&c->reset))
-		return epipe(fd, flags);
+		return epipe(c, fd, flags);
 	if (atomic_load(&c->peer_gone)) {
 		/*
 		 * Like TCP, which cannot tell a close from a half-close: the first write
@@ -652,6 +723,10 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	int lr = lock_producer(c);
 	if (lr < 0)
 		return lr;
+	if (__builtin_expect(xio_demoted(c), 0)) {
+		pthread_mutex_unlock(&c->txd->wlock);
+		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
+	}
 	while (done < total) {
 		size_t n = xio_ring_put(c->tx, &cur, total - done);
 		if (n > 0) {
@@ -668,13 +743,19 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		}
 		int r = wait_for(c, fd, POLLOUT, timeout);
+		if (__builtin_expect(xio_demoted(c), 0)) {
+			/* Demoted while we waited: the rest goes in-band after the ring's bytes. */
+			pthread_mutex_unlock(&c->txd->wlock);
+			ssize_t k = xio_demote_send_rest(c, fd, &cur, flags, nonblock);
+			return k >= 0 ? (ssize_t)done + k : done ? (ssize_t)done : k;
+		}
 		if (r == -EINTR && done == 0 && timeout < 0 && xio_signal_restarts())
 			continue;
 		if (atomic_load(&c->peer_gone) || atomic_load(&c->error)) {
 			/* The peer is gone with our data unread: reset, as TCP would. */
 			atomic_store(&c->reset, true);
 			atomic_store(&c->error, 0);
-			err = done ? 0 : epipe(fd, flags);
+			err = done ? 0 : epipe(c, fd, flags);
 			break;
 		}
 		if (r < 0) {
@@ -699,6 +780,9 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 
 	if (flags & MSG_OOB)
 		return -EINVAL;
+	if (__builtin_expect(xio_demoted(c), 0))
+		return xio_demote_recv(c, fd, iov, iovcnt, flags, nonblock);
+	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
 	if (c->shut_rd)
 		return 0;
 	nonblock = nonblock || (flags & MSG_DONTWAIT);
@@ -711,6 +795,10 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	int lr = lock_consumer(c);
 	if (lr < 0)
 		return lr;
+	if (__builtin_expect(xio_demoted(c), 0)) {
+		pthread_mutex_unlock(&c->rxd->rlock);
+		return xio_demote_recv(c, fd, iov, iovcnt, flags, nonblock);
+	}
 	for (;;) {
 		ssize_t n = xio_ring_get(c->rx, &c->rxd->rd_off, &cur, total - done, peek);
 		if (n < 0) {
@@ -759,6 +847,14 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		}
 		int r = wait_for(c, fd, POLLIN, timeout);
+		if (__builtin_expect(xio_demoted(c), 0)) {
+			/* Demoted while we waited: the socket carries the bytes from now on. */
+			pthread_mutex_unlock(&c->rxd->rlock);
+			if (done > 0 && !waitall)
+				return (ssize_t)done;
+			ssize_t k = xio_demote_recv_rest(c, fd, &cur, flags, nonblock);
+			return k >= 0 ? (ssize_t)done + k : done ? (ssize_t)done : k;
+		}
 		if (r == -EINTR && timeout < 0 && xio_signal_restarts())
 			continue;
 		if (r < 0) {
@@ -776,6 +872,8 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 {
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
+	if (__builtin_expect(xio_demoted(c), 0))
+		return xio_demote_shutdown(c, fd, how);
 	if (how != SHUT_WR)
 		c->shut_rd = true;
 	if (how != SHUT_RD && !atomic_exchange(&c->shut_wr, true)) {
@@ -789,6 +887,8 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 
 int xio_conn_inq(struct xio_conn *c)
 {
+	if (__builtin_expect(xio_demoted(c), 0))
+		return xio_demote_inq(c);
 	if (lock_consumer(c) < 0)
 		return 0;
 	ssize_t n = xio_ring_readable(c->rx, c->rxd->rd_off);
@@ -799,6 +899,10 @@ int xio_conn_inq(struct xio_conn *c)
 void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
 {
 	*in_seq = c->rx->prod.tail ^ (atomic_load(&c->peer_eof) ? 0x80000000u : 0);
+	if (__builtin_expect(xio_demoted(c), 0)) {
+		static _Atomic uint32_t looks; /* in-band: the kernel knows the edges, we do not */
+		*in_seq = atomic_fetch_add(&looks, 1);
+	}
 	*nospace_seq = atomic_load_explicit(&c->nospace, memory_order_relaxed);
 }
 
