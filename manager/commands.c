@@ -90,6 +90,22 @@ static void cmd_publish(struct mgr_client *c, const void *buf, int *fds, int nfd
 	mgr_reply(c, &r, sizeof(r), st, NULL, 0);
 }
 
+static void cmd_republish(struct mgr_client *c, const void *buf, int *fds, int nfds)
+{
+	struct xio_ctl_republish req;
+	struct xio_ctl_publish_reply r;
+	int st;
+
+	memcpy(&req, buf, sizeof(req));
+	memset(&r, 0, sizeof(r));
+	if (nfds != 2)
+		st = -EPROTO;
+	else
+		st = mgr_republish(c->m, c, &req, fds, r.path, sizeof(r.path));
+	close_fds(fds, nfds);
+	mgr_reply(c, &r, sizeof(r), st, NULL, 0);
+}
+
 static void cmd_stats(struct mgr_client *c)
 {
 	struct mgr *m = c->m;
@@ -209,6 +225,8 @@ static size_t min_len(uint16_t type)
 		return sizeof(struct xio_msg_hdr);
 	case XIO_CTL_PUBLISH:
 		return sizeof(struct xio_ctl_publish);
+	case XIO_CTL_REPUBLISH:
+		return sizeof(struct xio_ctl_republish);
 	case XIO_CTL_KILL:
 		return sizeof(struct xio_msg_hdr) + sizeof(uint32_t);
 	default:
@@ -237,7 +255,7 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 		reply_status(c, r == -EPROTONOSUPPORT ? r : -EPROTO);
 		goto drop_fds;
 	}
-	if (h.type != XIO_CTL_PUBLISH)
+	if (h.type != XIO_CTL_PUBLISH && h.type != XIO_CTL_REPUBLISH)
 		close_fds(fds, nfds);
 
 	switch (h.type) {
@@ -246,6 +264,9 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 		break;
 	case XIO_CTL_PUBLISH:
 		cmd_publish(c, buf, fds, nfds);
+		break;
+	case XIO_CTL_REPUBLISH:
+		cmd_republish(c, buf, fds, nfds);
 		break;
 	case XIO_CTL_UNPUBLISH:
 		mgr_rv_cleanup(c->m);

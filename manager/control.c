@@ -5,6 +5,7 @@
  * event (level-triggered, so queued requests come back round).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,28 @@ static void client_free(struct mgr_client *c)
 	free(c);
 }
 
+static void close_fds(int *fds, int nfds)
+{
+	for (int i = 0; i < nfds; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/*
+ * recvmsg() returned 0 without descriptors: end-of-file, or an empty
+ * SOCK_SEQPACKET message (which is no request of ours, but no reason to drop
+ * the client either). After the peer's close the socket reports RDHUP.
+ */
+static bool peer_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	int r = poll(&p, 1, 0);
+
+	return r < 0 || (r == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)));
+}
+
 static void client_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct mgr_client *c = arg;
@@ -47,16 +70,20 @@ static void client_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	n = xio_recv_with_fds(fd, u.b, sizeof(u.b), fds, &nfds, 2);
-	if (n == -EAGAIN)
+	if (n == -EAGAIN || n == -EWOULDBLOCK)
 		return;
+	if (n == 0 && (nfds > 0 || !peer_gone(fd)))
+		n = -EMSGSIZE; /* an empty message, not end-of-file: garbage */
 	if (n == -EMSGSIZE) {
-		/* too long or too many fds: not a request of ours (fds already closed) */
+		/* empty, too long or too many fds: not a request of ours */
 		struct xio_msg_hdr h;
+		close_fds(fds, nfds);
 		mgr_reply(c, &h, sizeof(h), -EPROTO, NULL, 0);
 	} else if (n <= 0) {
+		close_fds(fds, nfds); /* none arrive with an error or EOF; be sure */
 		c->dead = true;
 	} else {
-		mgr_handle(c, u.b, (size_t)n, fds, nfds);
+		mgr_handle(c, u.b, (size_t)n, fds, nfds); /* closes every fd it does not keep */
 	}
 	if (c->dead) {
 		client_free(c);

@@ -165,3 +165,35 @@ int mgr_diag_listeners(int nl, mgr_listen_cb cb, void *arg)
 	return dump(nl, 1u << TCP_LISTEN, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_RQLEN,
 		    listen_cb, &lc);
 }
+
+struct bound_ctx {
+	uint64_t sock_ino, vfs_ino;
+	bool found;
+};
+
+static int bound_cb(const struct unix_diag_msg *d, struct rtattr *a, size_t alen, void *arg)
+{
+	struct bound_ctx *b = arg;
+	int len = (int)alen;
+
+	if (d->udiag_ino != b->sock_ino)
+		return 0;
+	for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == UNIX_DIAG_VFS && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_vfs))
+			b->vfs_ino = ((struct unix_diag_vfs *)RTA_DATA(a))->udiag_vfs_ino;
+	b->found = true;
+	return 0;
+}
+
+int mgr_diag_bound_ino(int nl, uint64_t sock_ino, uint64_t *vfs_ino)
+{
+	struct bound_ctx b = {.sock_ino = sock_ino};
+	int r = dump(nl, 1u << TCP_LISTEN, UDIAG_SHOW_VFS, bound_cb, &b);
+
+	if (r < 0)
+		return r;
+	if (!b.found || !b.vfs_ino)
+		return -ENOENT;
+	*vfs_ino = b.vfs_ino;
+	return 0;
+}

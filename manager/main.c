@@ -242,6 +242,8 @@ static int setup(struct mgr *m)
 		mgr_err("cannot serve %s: %s", m->ctl_path, strerror(-r));
 		return MGR_EXIT_ERROR;
 	}
+	/* listeners that survived the previous manager: re-publish in our generation */
+	mgr_rv_nudge(m);
 	r = write_pidfile(m);
 	if (r < 0)
 		mgr_err("cannot write %s: %s", m->pid_path, strerror(-r));

@@ -54,6 +54,8 @@ struct mgr_opts {
 	char rundir[PATH_MAX];
 	uint32_t nslots;
 	uint32_t ring_bytes;
+	uint32_t nbufs;	   /* zero-copy buffers (--bufs), 0: no pool */
+	uint32_t buf_size; /* bytes per buffer (--buf-kb) */
 	gid_t gid; /* (gid_t)-1 without --group */
 	bool daemon;
 	enum mgr_hugepages hugepages;
@@ -100,6 +102,7 @@ struct mgr {
 	uint64_t zone_raw;	/* bytes the layout needs */
 	uint32_t slot_size;
 	uint64_t slots_off;
+	uint64_t bufs_meta_off, bufs_off; /* zero-copy pool, after the slots */
 	struct mgr_memfd mem;
 
 	/* event loop */
@@ -141,8 +144,17 @@ int mgr_eal_start(struct mgr *m);
 int mgr_layout(struct mgr *m);
 /* Reserve and initialise the memzone, find and verify its fd. */
 int mgr_mem_init(struct mgr *m);
-/* Zero a slot except index/ring_off/ring_bytes, empty its rings, re-init its mutexes. */
+/*
+ * Zero a slot except index/ring_off/ring_bytes, empty its rings, re-init its
+ * mutexes, and free the zero-copy buffers that were in flight on it.
+ */
 void mgr_slot_clear(struct xio_slot *s);
+/*
+ * Free zero-copy buffers held by processes that are gone (seen held by the
+ * same dead pid of our pid namespace in two sweeps). Returns how many
+ * buffers are still held (the sweep timer keeps running while some are).
+ */
+uint32_t mgr_pool_sweep(struct mgr *m);
 
 /* control.c */
 int mgr_control_open(struct mgr *m);
@@ -172,8 +184,17 @@ int mgr_reply(struct mgr_client *c, void *msg, size_t len, int status, const int
 /* Verify and bind a rendezvous entry; writes the socket path. Returns 0 or -errno. */
 int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publish *req,
 		const int fds[2], char *path, size_t pathlen);
+/*
+ * Bring a listener published by an earlier generation into ours: verify as
+ * PUBLISH does, find the entry its AF_UNIX listener is bound to and rename
+ * it to our generation; writes the new path. Returns 0 or -errno.
+ */
+int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
+		  const int fds[2], char *path, size_t pathlen);
 /* Remove entries of listeners that are gone (again later if some were too young to tell). */
 void mgr_rv_cleanup(struct mgr *m);
+/* Tell every listener published by an earlier generation that we run (XIO_HS_NUDGE). */
+void mgr_rv_nudge(struct mgr *m);
 
 /* diag.c: AF_UNIX sock_diag dumps. */
 struct mgr_inoset {
@@ -193,6 +214,8 @@ int mgr_diag_inodes(int nl, struct mgr_inoset *set);
  */
 typedef void (*mgr_listen_cb)(const char *path, uint64_t vfs_ino, uint32_t backlog_len, void *arg);
 int mgr_diag_listeners(int nl, mgr_listen_cb cb, void *arg);
+/* Inode of the file LISTEN AF_UNIX socket @sock_ino is bound to: 0, -ENOENT or -errno. */
+int mgr_diag_bound_ino(int nl, uint64_t sock_ino, uint64_t *vfs_ino);
 
 /* netns.c */
 int mgr_netns_init(struct mgr *m);

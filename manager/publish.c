@@ -4,7 +4,8 @@
  * where <key> names the TCP address (addr.h). We bind an entry only for a
  * requester that shows us its kernel TCP LISTEN socket, so no domain member
  * can impersonate a server it does not run; the requester listen()s on the
- * AF_UNIX socket itself after our reply.
+ * AF_UNIX socket itself after our reply. After a manager restart a listener
+ * keeps its socket: REPUBLISH renames its entry to the new generation.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -148,6 +149,133 @@ int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publis
 	memcpy(path, full, (size_t)n + 1);
 	atomic_fetch_add_explicit(&m->hdr->stats.publishes, 1, memory_order_relaxed);
 	return 0;
+}
+
+/* ---- re-publishing after a restart ------------------------------------------- */
+
+/* A listening AF_UNIX stream socket (already bound: REPUBLISH). */
+static int check_unix_listener(int fd)
+{
+	int dom, type, acc;
+
+	if (sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &dom) < 0 || dom != AF_UNIX ||
+	    sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
+	    sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc) < 0 || acc != 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* Is @name a plain entry name (no path, nothing hidden)? */
+static bool entry_name_ok(const char *name)
+{
+	return name[0] && name[0] != '.' && !strchr(name, '/');
+}
+
+/*
+ * The entry in @dir whose inode is @ino, into @name (@hint first: the name
+ * the requester knows, which another process sharing the socket may have
+ * renamed already). Returns 0 or -ENOENT.
+ */
+static int find_entry(const char *dir, const char *hint, uint64_t ino, char *name, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int r = -ENOENT;
+
+	if (entry_name_ok(hint) &&
+	    snprintf(path, sizeof(path), "%s/%s", dir, hint) < (int)sizeof(path) &&
+	    lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino &&
+	    strlen(hint) < len) {
+		memcpy(name, hint, strlen(hint) + 1); /* fits: checked above */
+		return 0;
+	}
+	d = opendir(dir);
+	if (!d)
+		return -ENOENT;
+	while ((e = readdir(d))) {
+		if (!entry_name_ok(e->d_name) || strlen(e->d_name) >= len ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+		    lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != ino)
+			continue;
+		memcpy(name, e->d_name, strlen(e->d_name) + 1); /* fits: checked above */
+		r = 0;
+		break;
+	}
+	closedir(d);
+	return r;
+}
+
+int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
+		  const int fds[2], char *path, size_t pathlen)
+{
+	struct xio_endpoint ep;
+	char key[XIO_KEY_MAX], dir[PATH_MAX], hint[sizeof(req->name) + 1], old[64], name[64],
+	    gen[24], from[PATH_MAX], to[PATH_MAX];
+	uint64_t ns, vino;
+	struct stat st;
+	bool dual;
+	int r, n, nl;
+	ssize_t idx = -1;
+
+	r = check_tcp_listener(fds[1], &ep, &dual);
+	if (r < 0)
+		return r;
+	r = check_unix_listener(fds[0]);
+	if (r < 0)
+		return r;
+	r = xio_listener_key(&ep, key, sizeof(key));
+	if (r < 0)
+		return r;
+	r = listener_netns(m, c, fds[1], &ns);
+	if (r < 0)
+		return r;
+	n = snprintf(dir, sizeof(dir), "%s/rv/%" PRIu64 "/%s", m->dir, ns, key);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	/*
+	 * Which file is the AF_UNIX listener bound to? Only sock_diag knows, in
+	 * the namespace the requester made it in (its own, learnt at HELLO).
+	 */
+	if (fstat(fds[0], &st) < 0)
+		return -errno;
+	if (c->netns) {
+		idx = mgr_netns_find(m, c->netns);
+		if (idx < 0)
+			return -EPERM;
+	}
+	nl = mgr_netns_diag_socket(m, idx);
+	if (nl < 0)
+		return nl;
+	r = mgr_diag_bound_ino(nl, st.st_ino, &vino);
+	close(nl);
+	if (r < 0)
+		return r == -ENOENT ? -EPERM : r;
+	memcpy(hint, req->name, sizeof(req->name));
+	hint[sizeof(req->name)] = 0;
+	/* Only an entry of this address's directory: a listener cannot move to another address. */
+	r = find_entry(dir, hint, vino, old, sizeof(old));
+	if (r < 0)
+		return r;
+	snprintf(gen, sizeof(gen), "%016" PRIx64 "-", m->hdr->generation);
+	if (!strncmp(old, gen, strlen(gen))) {
+		snprintf(name, sizeof(name), "%s", old); /* done already (a process sharing it) */
+	} else {
+		snprintf(name, sizeof(name), "%s%d-%" PRIu64 "%s", gen,
+			 req->pid > 0 ? req->pid : (int)c->pid, ++m->publish_seq, dual ? "-d" : "");
+		if (snprintf(from, sizeof(from), "%s/%s", dir, old) >= (int)sizeof(from))
+			return -ENAMETOOLONG;
+		n = snprintf(to, sizeof(to), "%s/%s", dir, name);
+		if (n < 0 || (size_t)n >= sizeof(to) || (size_t)n >= pathlen)
+			return -ENAMETOOLONG;
+		/* the same socket file under a new name: clients of our generation find it */
+		if (rename(from, to) < 0)
+			return -errno;
+		atomic_fetch_add_explicit(&m->hdr->stats.publishes, 1, memory_order_relaxed);
+	}
+	n = snprintf(path, pathlen, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= pathlen ? -ENAMETOOLONG : 0;
 }
 
 /* ---- cleanup ---------------------------------------------------------------- */
@@ -341,4 +469,93 @@ void mgr_rv_cleanup(struct mgr *m)
 		if (m->rv_ev && !evtimer_pending(m->rv_ev, NULL))
 			evtimer_add(m->rv_ev, &tv);
 	}
+}
+
+/* ---- nudging listeners of earlier generations ---------------------------- */
+
+/* Connect to @dir/@name without waiting and send @msg; failures are ignored. */
+static void nudge_one(const char *dir, const char *name, const void *msg, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, dfd = -1;
+
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name) >=
+	    (int)sizeof(sa.sun_path)) {
+		/* deep run directory: connect the way mgr_publish() bound it */
+		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return;
+		if (snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, name) >=
+		    (int)sizeof(sa.sun_path)) {
+			close(dfd);
+			return;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* a full socket buffer: that listener learns at its next accept */
+	}
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+}
+
+/*
+ * A listener that was published before we started is still bound to its
+ * entry, named for the old generation: clients attached to us do not use it
+ * (it would take offers it cannot check). Its process re-publishes it once it
+ * notices the new generation; a server asleep in accept would notice only at
+ * its next connection, which would then be kernel TCP. So wake it: connect
+ * to the entry and send XIO_HS_NUDGE; the listener's accept reads it,
+ * re-attaches and re-publishes, and goes back to waiting.
+ */
+void mgr_rv_nudge(struct mgr *m)
+{
+	char rv[PATH_MAX], nsdir[PATH_MAX], kdir[PATH_MAX], gen[24];
+	struct xio_hs_offer msg;
+	struct dirent *e, *k, *f;
+	DIR *d, *dn, *dk;
+	unsigned count = 0;
+
+	memset(&msg, 0, sizeof(msg));
+	xio_msg_init(&msg.hdr, XIO_HS_NUDGE, sizeof(msg));
+	msg.generation = m->hdr->generation;
+	msg.layout_version = XIO_LAYOUT_VERSION;
+	snprintf(gen, sizeof(gen), "%016" PRIx64 "-", m->hdr->generation);
+	snprintf(rv, sizeof(rv), "%s/rv", m->dir);
+	d = opendir(rv);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' ||
+		    snprintf(nsdir, sizeof(nsdir), "%s/%s", rv, e->d_name) >= (int)sizeof(nsdir))
+			continue;
+		dn = opendir(nsdir);
+		if (!dn)
+			continue;
+		while ((k = readdir(dn))) {
+			if (k->d_name[0] == '.' || snprintf(kdir, sizeof(kdir), "%s/%s", nsdir,
+							    k->d_name) >= (int)sizeof(kdir))
+				continue;
+			dk = opendir(kdir);
+			if (!dk)
+				continue;
+			while ((f = readdir(dk))) {
+				if (!entry_name_ok(f->d_name) ||
+				    !strncmp(f->d_name, gen, strlen(gen)) ||
+				    (f->d_type != DT_SOCK && f->d_type != DT_UNKNOWN))
+					continue;
+				nudge_one(kdir, f->d_name, &msg, sizeof(msg));
+				count++;
+			}
+			closedir(dk);
+		}
+		closedir(dn);
+	}
+	closedir(d);
+	if (count && m->o.verbose)
+		fprintf(stderr, "xio-manager: %u listener(s) of an earlier generation nudged\n",
+			count);
 }

@@ -18,6 +18,12 @@
 
 static pthread_mutex_t domain_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct xio_domain *current;
+/*
+ * Every generation this process has mapped, newest first. Never unmapped or
+ * freed (connections of an old generation go on using theirs): readers walk
+ * it without the lock.
+ */
+static struct xio_domain *_Atomic all_domains;
 static int control_fd = -1;
 static pid_t control_pid; /* the process that opened control_fd */
 
@@ -119,17 +125,29 @@ ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nf
 	return n;
 }
 
-static struct xio_domain *attach_locked(enum xio_fallback *why)
+struct xio_domain *xio_domain_by_generation(uint64_t generation)
+{
+	for (struct xio_domain *d = atomic_load_explicit(&all_domains, memory_order_acquire); d;
+	     d = d->next)
+		if (d->generation == generation)
+			return d;
+	return NULL;
+}
+
+/* HELLO: the manager's current generation, mapped (once per generation). */
+static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 {
 	struct xio_msg_hdr req;
 	struct xio_ctl_hello_reply rep;
 	int memfd = -1;
 
+	*err = 0;
 	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
 	ssize_t n = control_call_locked(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), &memfd);
 	if (n < 0) {
 		xio_log(1, "no manager for domain '%s': %s", xio_config()->domain, strerror((int)-n));
 		*why = XIO_FB_NO_MANAGER;
+		*err = (int)-n;
 		return NULL;
 	}
 	int r = xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
@@ -142,6 +160,12 @@ static struct xio_domain *attach_locked(enum xio_fallback *why)
 		if (memfd >= 0)
 			xio_sys.close(memfd);
 		return NULL;
+	}
+	struct xio_domain *known = xio_domain_by_generation(rep.generation);
+	if (known) {
+		/* the same manager (our control connection was lost), or a forked child's */
+		xio_sys.close(memfd);
+		return known;
 	}
 	void *map = mmap(NULL, rep.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
 			 (off_t)rep.map_offset);
@@ -175,34 +199,55 @@ static struct xio_domain *attach_locked(enum xio_fallback *why)
 	d->slot_size = h->slot_size;
 	d->ring_bytes = h->ring_bytes;
 	d->slots_off = h->slots_off;
+	(void)xio_pool_init(&d->pool, h, map, (char *)map + rep.map_len, d->slots_off, d->nslots,
+			    d->slot_size);
 	xio_log(1, "attached to domain '%s' generation %llx (%zu bytes)", xio_config()->domain,
 		(unsigned long long)d->generation, d->map_len);
+	d->next = atomic_load_explicit(&all_domains, memory_order_relaxed);
+	atomic_store_explicit(&all_domains, d, memory_order_release);
 	return d;
+}
+
+/*
+ * Is the control connection of this process alive? A manager that exited or
+ * was killed leaves it readable (EOF) or hung up; it never sends unasked.
+ */
+static bool control_alive_locked(void)
+{
+	if (control_fd < 0 || control_pid != getpid())
+		return false;
+	struct pollfd p = {.fd = control_fd, .events = POLLIN};
+	if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN | POLLNVAL))) {
+		control_drop();
+		return false;
+	}
+	return true;
 }
 
 struct xio_domain *xio_domain_get(enum xio_fallback *why)
 {
 	pthread_mutex_lock(&domain_lock);
 	struct xio_domain *d = current;
-	/* A dead control connection means the manager went away: re-attach (new generation). */
-	if (d && control_fd >= 0 && control_pid == getpid()) {
-		struct pollfd p = {.fd = control_fd, .events = POLLIN};
-		if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
-			control_drop();
-			d = NULL;
-		}
-	} else if (d && control_pid != getpid()) {
+	bool forked = d && control_pid != getpid();
+	/*
+	 * Without a live control connection we do not know whether the manager
+	 * still runs, nor its generation: ask (HELLO). A manager that went away
+	 * means kernel TCP for new connections until one runs again; a new one
+	 * has a new generation, which we map next to the old (connections of
+	 * the old one keep theirs).
+	 */
+	if (!control_alive_locked() || !d) {
+		int err;
+		struct xio_domain *n = attach_locked(why, &err);
 		/*
-		 * Forked child: the inherited mapping stays valid. Our own control
-		 * connection may fail (a worker that dropped privileges): keep going
-		 * without it, publishing will fall back to TCP.
+		 * A forked worker that dropped its privileges may not reach the
+		 * manager: the mapping it inherited stays valid (publishing falls
+		 * back to TCP).
 		 */
-		(void)control_open();
-	}
-	if (!d) {
-		d = attach_locked(why);
-		if (d)
-			current = d;
+		if (n)
+			__atomic_store_n(&current, d = n, __ATOMIC_RELEASE); /* xio_domain_peek() */
+		else if (!forked || (err != EACCES && err != EPERM))
+			d = NULL;
 	}
 	pthread_mutex_unlock(&domain_lock);
 	return d;

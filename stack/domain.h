@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bufpool.h"
 #include "layout.h"
 #include "proto.h"
 
@@ -23,6 +24,8 @@ struct xio_domain {
 	/* Copies taken at attach: shared memory can be scribbled on, these cannot. */
 	uint32_t nslots, slot_size, ring_bytes;
 	uint64_t slots_off;
+	struct xio_pool pool; /* zero-copy buffers (bufpool.h); nbufs 0 when the domain has none */
+	struct xio_domain *next; /* the generation mapped before this one */
 };
 
 /*
@@ -33,6 +36,14 @@ struct xio_domain *xio_domain_get(enum xio_fallback *why);
 
 /* The current domain if already attached, else NULL. Never attaches. */
 struct xio_domain *xio_domain_peek(void);
+
+/*
+ * The mapped domain of generation @generation (this process mapped it, or
+ * inherited it through fork), or NULL. Never attaches. An offer or an
+ * inherited connection of an old generation belongs in that generation's
+ * memory, never in the current one's.
+ */
+struct xio_domain *xio_domain_by_generation(uint64_t generation);
 
 /*
  * One request/reply exchange with the manager on this process's control

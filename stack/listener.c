@@ -6,27 +6,70 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
+#include "ring.h"
 #include "conn.h"
 #include "slot.h"
 #include "sys.h"
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* How long accept waits for the offer of a client that connected but has not sent it yet. */
 #define OFFER_WAIT_MS 1000
+/* How often accept looks for a new generation by itself (a restarted manager nudges us too). */
+#define REFRESH_NS 1000000000ull
+/* handshake(): the connection was a manager's nudge, not an offer. */
+#define NUDGED 1
 
 struct xio_listener {
 	_Atomic int refs;
 	int helper; /* AF_UNIX listener (high fd, close-on-exec) */
 	int family; /* of the TCP listener */
 	struct xio_endpoint local;
-	struct xio_domain *dom;
+	/*
+	 * The generation our entry is published in. After a manager restart the
+	 * same AF_UNIX listener is re-published (renamed) in the new generation:
+	 * the application may hold its fd in poll and epoll sets. Offers of any
+	 * generation we have mapped are taken, each in its own memory.
+	 */
+	struct xio_domain *_Atomic dom;
+	struct xio_domain *_Atomic refused; /* re-publishing in this one failed */
+	_Atomic uint64_t checked_ns; /* CLOCK_MONOTONIC of the last look for a new generation */
+	pthread_mutex_t lock;	     /* re-publishing */
+	char name[64];		     /* our entry's name in the rendezvous directory (lock) */
+	struct xio_slot *_Atomic last_slot; /* of the last connection accepted (accept's spin) */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The last component of a published path. */
+static void set_name(struct xio_listener *l, const char *path)
+{
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	size_t n = strnlen(name, sizeof(l->name) - 1);
+	memcpy(l->name, name, n); /* longer is not a name the manager makes: then it searches */
+	l->name[n] = 0;
+}
 
 int xio_listener_helper_fd(const struct xio_listener *l)
 {
@@ -82,9 +125,10 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	if (xio_ep_from_sockaddr(&l->local, (struct sockaddr *)&ss, sl) < 0)
 		goto fail;
 	l->family = ss.ss_family;
-	l->dom = xio_domain_get(&why);
-	if (!l->dom)
+	struct xio_domain *dom = xio_domain_get(&why);
+	if (!dom)
 		goto fail;
+	atomic_init(&l->dom, dom);
 	int u = xio_sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (u < 0)
 		goto fail;
@@ -105,11 +149,51 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	l->helper = move_high(u);
 	xio_helper_fd(l->helper, true);
 	atomic_init(&l->refs, 1);
+	atomic_init(&l->checked_ns, mono_ns());
+	pthread_mutex_init(&l->lock, NULL);
+	set_name(l, rep.path);
 	*out = l;
 	return 0;
 fail:
 	free(l);
 	return XIO_NOT_CARRIED;
+}
+
+/*
+ * The manager was restarted (a new generation runs): bring our entry into
+ * it, so that clients attached to the new manager find us. @tcp is the
+ * application's TCP listener, which the manager checks again.
+ */
+static void refresh(struct xio_listener *l, int tcp)
+{
+	enum xio_fallback why;
+
+	atomic_store_explicit(&l->checked_ns, mono_ns(), memory_order_relaxed);
+	struct xio_domain *d = xio_domain_get(&why);
+	if (!d || d == atomic_load(&l->dom) || pthread_mutex_trylock(&l->lock) != 0)
+		return; /* no manager, nothing new, or another thread is at it */
+	if (d != atomic_load(&l->dom)) {
+		struct xio_ctl_republish req = {.pid = getpid()};
+		struct xio_ctl_publish_reply rep;
+		int fds[2] = {l->helper, tcp};
+		xio_msg_init(&req.hdr, XIO_CTL_REPUBLISH, sizeof(req));
+		memcpy(req.name, l->name, sizeof(req.name));
+		ssize_t n = xio_control_call(&req, sizeof(req), fds, 2, &rep, sizeof(rep), NULL);
+		int r = n < 0 ? (int)n : xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
+		if (r == 0 && rep.hdr.status < 0)
+			r = rep.hdr.status;
+		if (r == 0) {
+			rep.path[sizeof(rep.path) - 1] = 0;
+			set_name(l, rep.path);
+			atomic_store(&l->dom, d);
+			xio_log(1, "re-published %s", rep.path);
+		} else {
+			/* clients of the new generation use TCP to reach us; we try again later */
+			atomic_store(&l->refused, d);
+			xio_log(1, "re-publish refused: %s", strerror(-r));
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
 }
 
 /* Read the client's offer, waiting briefly if it has not arrived yet. */
@@ -137,20 +221,49 @@ static int read_offer(int u, struct xio_hs_offer *o)
 	return 0;
 }
 
-/* Complete the handshake on a freshly accepted AF_UNIX stream @u. */
-static int handshake(struct xio_listener *l, int u, struct xio_conn **out)
+/*
+ * The memory an offer of @generation belongs in: the generation we are
+ * published in, one mapped earlier (an offer queued before a re-publish) or,
+ * when another process sharing our socket re-published it, the manager's
+ * current one, which we attach to now. NULL: not ours to take.
+ */
+static struct xio_domain *offer_domain(struct xio_listener *l, int tcp, uint64_t generation)
+{
+	struct xio_domain *d = atomic_load(&l->dom);
+
+	if (d->generation == generation)
+		return d;
+	d = xio_domain_by_generation(generation);
+	if (!d) {
+		refresh(l, tcp);
+		d = xio_domain_by_generation(generation);
+	}
+	return d;
+}
+
+/*
+ * Complete the handshake on a freshly accepted AF_UNIX stream @u. Returns 0,
+ * NUDGED or -errno.
+ */
+static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **out)
 {
 	struct xio_hs_offer o;
+	struct xio_domain *d = NULL;
 	struct stat st;
 	int r = read_offer(u, &o);
 
 	if (r == 0)
 		r = xio_msg_check(&o, sizeof(o), XIO_HS_OFFER, sizeof(o));
+	if (r == -EPROTO && xio_msg_check(&o, sizeof(o), XIO_HS_NUDGE, sizeof(o)) == 0)
+		return NUDGED;
+	if (r == 0 && o.layout_version == XIO_LAYOUT_VERSION &&
+	    !(d = offer_domain(l, tcp, o.generation)))
+		r = -ESTALE; /* a generation we cannot map: the client's connection fails */
 	if (r == 0)
-		r = xio_offer_check(&o, l->dom->generation, l->dom->hdr->nslots);
+		r = xio_offer_check(&o, d ? d->generation : 0, d ? d->nslots : 0);
 	if (r < 0)
 		return r;
-	struct xio_slot *s = xio_slot_at(l->dom->hdr, o.slot);
+	struct xio_slot *s = xio_slot_at(d->hdr, o.slot);
 	if (fstat(u, &st) < 0)
 		return -errno;
 	/* The answer: claiming the slot accepts; returning an error closes the stream (refused). */
@@ -158,7 +271,7 @@ static int handshake(struct xio_listener *l, int u, struct xio_conn **out)
 	if (r < 0)
 		return r;
 	s->server.family = (uint16_t)l->family; /* for adoption after exec */
-	struct xio_conn *c = xio_conn_new(l->dom, s, true);
+	struct xio_conn *c = xio_conn_new(d, s, true);
 	if (!c)
 		return -ENOMEM;
 	c->family = l->family;
@@ -167,35 +280,38 @@ static int handshake(struct xio_listener *l, int u, struct xio_conn **out)
 	c->tuple.remote = o.client;
 	/* What getsockname says on an accepted socket: the address the client reached. */
 	c->tuple.local.port = l->local.port;
+	/* Nothing to learn from the kernel yet: the send path's liveness check starts from now. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	atomic_store_explicit(&c->peer_checked_us,
+			      (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+			      memory_order_relaxed);
 	xio_conn_register(c);
-	atomic_fetch_add_explicit(&l->dom->hdr->stats.conns_total, 1, memory_order_relaxed);
+	atomic_store_explicit(&l->last_slot, s, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->hdr->stats.conns_total, 1, memory_order_relaxed);
 	*out = c;
 	return 0;
 }
 
-/* Give the accepted fd exactly the flags accept4() was asked for. */
-static int apply_flags(int nfd, int flags)
-{
-	int fl = xio_sys.fcntl(nfd, F_GETFL);
-	if (fl < 0)
-		return -errno;
-	fl = (flags & SOCK_NONBLOCK) ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
-	if (xio_sys.fcntl(nfd, F_SETFL, fl) < 0 ||
-	    xio_sys.fcntl(nfd, F_SETFD, (flags & SOCK_CLOEXEC) ? FD_CLOEXEC : 0) < 0)
-		return -errno;
-	return 0;
-}
-
-static int accept_xio(struct xio_listener *l, struct sockaddr *sa, socklen_t *len, int flags,
-		      struct xio_conn **conn)
+static int accept_xio(struct xio_listener *l, int tcp, struct sockaddr *sa, socklen_t *len,
+		      int flags, struct xio_conn **conn)
 {
 	for (;;) {
-		int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		/*
+		 * The fd gets exactly the flags accept4() was asked for; the
+		 * handshake reads with MSG_DONTWAIT whatever they are.
+		 */
+		int fl = flags & (SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int u = xio_sys.accept4(l->helper, NULL, NULL, fl);
 		if (u < 0)
 			return -errno;
-		int r = handshake(l, u, conn);
-		if (r == 0)
-			r = apply_flags(u, flags);
+		int r = handshake(l, tcp, u, conn);
+		if (r == NUDGED) {
+			/* a manager started: nothing for the application, wait for the next */
+			xio_sys.close(u);
+			refresh(l, tcp);
+			continue;
+		}
 		if (r == 0) {
 			if (sa && len) {
 				int k = xio_ep_to_sockaddr(&(*conn)->tuple.remote, l->family, sa, len);
@@ -213,18 +329,54 @@ static int accept_xio(struct xio_listener *l, struct sockaddr *sa, socklen_t *le
 	}
 }
 
+/*
+ * Until when accept looks again before it sleeps (1: it does not): as long as
+ * the connection waits spin, unless the last client ran on our CPU (it could
+ * not connect while we spin).
+ */
+static uint64_t accept_spin_end(struct xio_listener *l)
+{
+	struct xio_slot *ls = atomic_load_explicit(&l->last_slot, memory_order_relaxed);
+	int spin = xio_spin_us();
+	if (!ls || spin <= 0 ||
+	    atomic_load_explicit(&ls->last_cpu[0], memory_order_relaxed) == sched_getcpu() + 1)
+		return 1;
+	return mono_us() + (uint64_t)spin;
+}
+
 int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, socklen_t *len,
 			int flags, bool nonblock, struct xio_conn **conn)
 {
+	uint64_t spin_end = 0;
 	*conn = NULL;
+	/*
+	 * A new generation: someone in this process attached to it already, or
+	 * it is time to look (a restart while we were not accepting; the nudge
+	 * of the new manager normally tells us first).
+	 */
+	struct xio_domain *cur = xio_domain_peek();
+	if ((cur != atomic_load(&l->dom) && cur != atomic_load(&l->refused)) ||
+	    mono_ns() - atomic_load_explicit(&l->checked_ns, memory_order_relaxed) >= REFRESH_NS)
+		refresh(l, fd);
 	for (;;) {
-		int r = accept_xio(l, sa, len, flags, conn);
+		int r = accept_xio(l, fd, sa, len, flags, conn);
 		if (r >= 0 || (r != -EAGAIN && r != -EWOULDBLOCK))
 			return r;
 		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = l->helper, .events = POLLIN}};
 		if (!nonblock) {
+			/*
+			 * Look again for a while before sleeping: the next client often
+			 * connects within microseconds, a wake-up across CPUs costs tens.
+			 */
+			if (!spin_end)
+				spin_end = accept_spin_end(l);
+			int pr = 0;
+			while (spin_end > 1 && (pr = xio_sys.poll(p, 2, 0)) == 0 && mono_us() < spin_end)
+				rte_pause();
 			/* Sleep on both queues; accept4 on the TCP listener only once it is ready. */
-			if (xio_sys.poll(p, 2, -1) < 0) {
+			if (pr == 0)
+				pr = xio_sys.poll(p, 2, -1);
+			if (pr < 0) {
 				if (errno == EINTR && xio_signal_restarts())
 					continue;
 				return -errno;

@@ -93,9 +93,10 @@ ssize_t xio_recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds, 
 	if (n < 0)
 		return -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
 			continue;
-		int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 		int *p = (int *)CMSG_DATA(c);
 		for (int i = 0; i < k; i++) {
 			if (fds && got < maxfds)

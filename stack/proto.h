@@ -34,9 +34,11 @@ enum xio_msg_type {
 	XIO_CTL_RECLAIM = 5,   /* domain looked full: sweep now */
 	XIO_CTL_CONNS = 6,     /* reply: struct xio_ctl_conn records */
 	XIO_CTL_KILL = 7,      /* body: uint32 on/off for the kill switch */
+	XIO_CTL_REPUBLISH = 8, /* fds as PUBLISH, the AF_UNIX one already published */
 	XIO_CTL_REPLY = 64,    /* every reply has this type; status in hdr */
 	/* handshake on a rendezvous stream */
 	XIO_HS_OFFER = 100,
+	XIO_HS_NUDGE = 101, /* from a new manager: re-attach and re-publish */
 };
 
 struct xio_msg_hdr {
@@ -63,6 +65,22 @@ struct xio_ctl_publish {
 	struct xio_msg_hdr hdr;
 	int32_t pid;
 	uint32_t reserved;
+};
+
+/*
+ * REPUBLISH request body. A listener published by an earlier generation (its
+ * manager was restarted) is brought into the current one without a new
+ * socket: the application may have the AF_UNIX listener in poll and epoll
+ * sets. @name is its entry in the rendezvous directory of the TCP listener's
+ * address; the manager checks both sockets as for PUBLISH, that the entry is
+ * the one the AF_UNIX listener is bound to, and renames it to the current
+ * generation. The reply is a struct xio_ctl_publish_reply with the new path.
+ */
+struct xio_ctl_republish {
+	struct xio_msg_hdr hdr;
+	int32_t pid;
+	uint32_t reserved;
+	char name[64];
 };
 
 /* PUBLISH reply body: where the AF_UNIX listener was bound. */
@@ -96,7 +114,13 @@ struct xio_ctl_conn {
 	uint32_t slot, state;
 };
 
-/* Handshake offer: sent by the client right after its AF_UNIX connect. */
+/*
+ * Handshake offer: sent by the client right after its AF_UNIX connect.
+ * A manager that starts sends a message of the same size and type
+ * XIO_HS_NUDGE (only @generation set, its own) to every rendezvous entry of
+ * an older generation: the server learns without waiting for its next
+ * connect that it must re-attach and re-publish.
+ */
 struct xio_hs_offer {
 	struct xio_msg_hdr hdr;
 	uint64_t generation;

@@ -13,6 +13,50 @@ fds0=$(ls /proc/"$mpid"/fd | wc -l)
 anon0=$(awk '/^RssAnon:/ { print $2 }' /proc/"$mpid"/status)
 out=$("$FAULT_BIN/fraw" garbage "$RUNDIR/$DOMAIN/control" "$N" 7 2>&1) || fail "garbage run: $out"
 log "$out"
+# Descriptors on every error path: empty messages, too long (MSG_TRUNC), more
+# descriptors than a request may carry (MSG_CTRUNC), many at once, valid
+# headers of every type with the wrong descriptors, PUBLISH and REPUBLISH
+# with sockets that are not what they claim.
+out=$("$PY" - "$RUNDIR/$DOMAIN/control" <<'PYEOF' 2>&1
+import array, os, socket, struct, sys
+ctl = sys.argv[1]
+MAGIC, VER = 0x58494F50, 1
+def hdr(t, n):
+    return struct.pack("<IHHIi", MAGIC, VER, t, n, 0)
+def msg(t, n):
+    return hdr(t, n) + bytes(max(0, n - 16))
+pipes = [os.pipe() for _ in range(40)]
+pfds = [fd for p in pipes for fd in p]
+us = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+ul = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+ul.bind("\0xio-ctl-garbage-%d" % os.getpid())
+ul.listen(1)
+tl = socket.socket()
+tl.bind(("127.0.0.1", 0))
+tl.listen(1)
+bodies = [b"", b"x", hdr(2, 16), msg(2, 24), msg(8, 88), msg(8, 60), msg(4, 16), msg(1, 16),
+          msg(99, 16), bytes(300), msg(2, 300)]
+fdsets = [pfds[:1], pfds[:2], pfds[:3], pfds[:9], pfds[:80], [us.fileno(), tl.fileno()],
+          [ul.fileno(), tl.fileno()], [tl.fileno(), ul.fileno()], [ul.fileno(), tl.fileno(), us.fileno()]]
+s, sent = None, 0
+for rnd in range(20):
+    for b in bodies:
+        for f in fdsets:
+            if s is None:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.connect(ctl)
+                s.settimeout(2)
+            try:
+                s.sendmsg([b], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", f))])
+                sent += 1
+                s.recv(70000)
+            except OSError:
+                s.close()
+                s = None
+print("py garbage: sent=%d" % sent)
+PYEOF
+) || fail "descriptor garbage run: $out"
+log "$out"
 proc_alive "$mpid" || fail "the manager died"
 xio_stat_json >/dev/null || fail "xio-stat cannot reach the manager any more"
 # the garbage may have switched the kill switch on (a valid KILL request): off again
