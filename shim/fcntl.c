@@ -20,8 +20,10 @@ static int do_fcntl(int fd, int cmd, long arg)
 	if (r < 0)
 		return r;
 	if (!e || e->kind == FD_KERNEL) {
-		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
 			fdt_clear(r); /* a number whose close we may have missed */
+			shim_fresh_forget(r, true); /* socket.c: a second fd of a socket */
+		}
 		return r;
 	}
 	switch (cmd) {

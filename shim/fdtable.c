@@ -132,6 +132,8 @@ void fdt_clear(int fd)
 
 void fdt_dup(int oldfd, int newfd)
 {
+	/* socket.c: through another fd of a socket its options may change. */
+	shim_fresh_forget(newfd, true);
 	struct fd_entry *e = fdt_get(oldfd);
 	if (!e || e->kind == FD_KERNEL) {
 		fdt_clear(newfd);

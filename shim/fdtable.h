@@ -47,6 +47,12 @@ void fdt_clear(int fd);
 void fdt_dup(int oldfd, int newfd);
 
 /*
+ * socket.c's records of TCP sockets made by socket(): forget @fd's; @dup: a
+ * socket got another fd (its options may change behind a record).
+ */
+void shim_fresh_forget(int fd, bool dup);
+
+/*
  * O_NONBLOCK belongs to the open file: set it on every fd of this process
  * that refers to the same connection or listener as @fd.
  */

@@ -7,8 +7,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "demote.h"
 #include "shim.h"
 
 /* Only TCP over IPv4/IPv6 is ever carried. */
@@ -38,6 +42,155 @@ static bool fd_nonblock(int fd)
 {
 	int fl = real.fcntl(fd, F_GETFL);
 	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/*
+ * TCP sockets this process made with socket(), by fd number: what connect()
+ * would otherwise ask the kernel (two getsockopt calls to see it is TCP,
+ * four for the options a connection carries over). A record counts only if
+ * the fd still holds that very socket (SO_COOKIE: one call instead of six).
+ * Its options are trusted only if no fd was duplicated and no fork happened
+ * since it was made (the epoch): another fd of the same socket could have
+ * set them. Timeouts set on it are not mirrored (the kernel rounds them):
+ * they are read back as before.
+ */
+#define FRESH_CHUNK_BITS 10
+#define FRESH_CHUNK	 (1 << FRESH_CHUNK_BITS)
+#define FRESH_CHUNKS	 64 /* fds below 65536 */
+
+struct fresh {
+	_Atomic uint64_t cookie; /* 0: no record */
+	uint32_t epoch;
+	bool opts_known;
+	struct xio_sock_opts opts; /* .unbound: no bind() through us since socket() */
+};
+
+static struct fresh *_Atomic fresh_chunks[FRESH_CHUNKS];
+static _Atomic uint32_t fresh_epoch = 1;
+
+static struct fresh *fresh_at(int fd, bool create)
+{
+	if (fd < 0 || fd >= FRESH_CHUNKS * FRESH_CHUNK)
+		return NULL;
+	struct fresh *c =
+	    atomic_load_explicit(&fresh_chunks[fd >> FRESH_CHUNK_BITS], memory_order_acquire);
+	if (!c && create) {
+		struct fresh *n = calloc(FRESH_CHUNK, sizeof(*n));
+		if (!n)
+			return NULL;
+		if (atomic_compare_exchange_strong(&fresh_chunks[fd >> FRESH_CHUNK_BITS], &c, n))
+			c = n;
+		else
+			free(n);
+	}
+	return c ? &c[fd & (FRESH_CHUNK - 1)] : NULL;
+}
+
+static uint64_t sock_cookie(int fd)
+{
+	uint64_t v = 0;
+	socklen_t l = sizeof(v);
+	return real.getsockopt(fd, SOL_SOCKET, SO_COOKIE, &v, &l) == 0 ? v : 0;
+}
+
+void shim_fresh_forget(int fd, bool dup)
+{
+	struct fresh *f = fresh_at(fd, false);
+	if (f)
+		atomic_store_explicit(&f->cookie, 0, memory_order_release);
+	if (dup)
+		atomic_fetch_add(&fresh_epoch, 1);
+}
+
+static void fresh_new_epoch(void)
+{
+	atomic_fetch_add(&fresh_epoch, 1);
+}
+
+__attribute__((constructor)) static void fresh_hooks(void)
+{
+	pthread_atfork(NULL, fresh_new_epoch, fresh_new_epoch);
+}
+
+/* A setsockopt on kernel fd @fd succeeded: keep its record in step. */
+static void fresh_note_option(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct fresh *f = fresh_at(fd, false);
+	if (!f || !atomic_load_explicit(&f->cookie, memory_order_acquire))
+		return;
+	int v = 0;
+	if (val && len >= (socklen_t)sizeof(int))
+		memcpy(&v, val, sizeof(v));
+	if (level == IPPROTO_TCP && name == TCP_NODELAY && val && len >= (socklen_t)sizeof(int))
+		f->opts.nodelay = v != 0;
+	else if (level == SOL_SOCKET && name == SO_KEEPALIVE && val &&
+		 len >= (socklen_t)sizeof(int))
+		f->opts.keepalive = v != 0;
+	else if ((level == IPPROTO_TCP && name == TCP_NODELAY) ||
+		 (level == SOL_SOCKET &&
+		  (name == SO_KEEPALIVE || name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD ||
+		   name == SO_RCVTIMEO_NEW || name == SO_SNDTIMEO_NEW)))
+		f->opts_known = false;
+}
+
+/*
+ * Is @fd a TCP socket this process created, still the same socket? Returns
+ * -1 (unknown: ask the kernel), 0 (yes, options unknown) or 1 (yes, options
+ * in *@opts).
+ */
+static int fresh_check(int fd, struct xio_sock_opts *opts)
+{
+	struct fresh *f = fresh_at(fd, false);
+	uint64_t ck = f ? atomic_load_explicit(&f->cookie, memory_order_acquire) : 0;
+	if (!ck)
+		return -1;
+	if (sock_cookie(fd) != ck) {
+		atomic_store_explicit(&f->cookie, 0, memory_order_relaxed);
+		return -1;
+	}
+	if (!f->opts_known || f->epoch != atomic_load(&fresh_epoch))
+		return 0;
+	*opts = f->opts;
+	return 1;
+}
+
+XIO_EXPORT int socket(int domain, int type, int protocol)
+{
+	SHIM_INIT();
+	int fd = real.socket(domain, type, protocol);
+	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
+	    (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM ||
+	    (protocol != 0 && protocol != IPPROTO_TCP) || xio_config()->disabled)
+		return fd;
+	struct fresh *f = fresh_at(fd, true);
+	if (!f)
+		return fd;
+	atomic_store_explicit(&f->cookie, 0, memory_order_relaxed);
+	uint64_t ck = sock_cookie(fd);
+	if (!ck)
+		return fd;
+	f->epoch = atomic_load(&fresh_epoch);
+	f->opts_known = true;
+	/* A new socket: Nagle on, no keepalive, no timeouts. */
+	memset(&f->opts, 0, sizeof(f->opts));
+	f->opts.family = domain;
+	f->opts.unbound = true;
+	atomic_store_explicit(&f->cookie, ck, memory_order_release);
+	return fd;
+}
+
+/*
+ * Only to keep socket()'s records true: a socket bound through us is no
+ * longer "unbound" (one bound behind our back makes X-IO's own bind fail,
+ * and the connect then goes to the kernel).
+ */
+XIO_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	SHIM_INIT();
+	struct fresh *f = fresh_at(fd, false);
+	if (f && atomic_load_explicit(&f->cookie, memory_order_acquire))
+		f->opts.unbound = false; /* before: a failed bind may still have bound nothing */
+	return real.bind(fd, sa, len);
 }
 
 XIO_EXPORT int listen(int fd, int backlog)
@@ -92,16 +245,23 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return -1;
 	}
 	if ((e && e->kind != FD_KERNEL) || !sa || len < sizeof(sa_family_t) ||
-	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || xio_config()->disabled ||
-	    !is_tcp_socket(fd))
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || xio_config()->disabled)
+		return real.connect(fd, sa, len);
+	struct xio_sock_opts known;
+	int fk = fresh_check(fd, &known);
+	if (fk < 0 && !is_tcp_socket(fd))
 		return real.connect(fd, sa, len);
 	struct xio_conn *c;
-	int r = xio_conn_connect(fd, sa, len, &c);
-	if (r == XIO_NOT_CARRIED)
+	bool nb = false;
+	int r = xio_conn_connect(fd, sa, len, fk > 0 ? &known : NULL, &c, &nb);
+	if (r == XIO_NOT_CARRIED) {
+		if (fk >= 0)
+			fresh_at(fd, false)->opts.unbound = false; /* X-IO may have bound it */
 		return real.connect(fd, sa, len);
+	}
 	if (r < 0)
 		return (int)shim_ret(r);
-	bool nb = fd_nonblock(fd);
+	shim_fresh_forget(fd, false); /* @fd is the AF_UNIX end now */
 	fdt_set_conn(fd, c, nb);
 	if (nb) {
 		/* What a non-blocking TCP connect says; the fd is writable right away. */
@@ -122,12 +282,15 @@ XIO_EXPORT int close(int fd)
 	}
 	struct fd_entry *e = fdt_get(fd);
 	if (e) {
+		if (e->kind == FD_CONN && !xio_conn_fd_shared(e->conn))
+			xio_demote_before_close(e->conn, fd); /* a demoted ring first */
 		if (e->kind == FD_CONN && xio_conn_linger_abort(e->conn) &&
 		    !xio_conn_fd_shared(e->conn))
 			xio_conn_abort(e->conn, fd);
 		shim_epoll_forget(fd);
 		fdt_clear(fd);
 	}
+	shim_fresh_forget(fd, false);
 	return real.close(fd);
 }
 
@@ -188,7 +351,11 @@ XIO_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 		return r;
 	}
 	struct fd_entry *e = shim_conn(fd);
-	if (!e)
-		return real.setsockopt(fd, level, name, val, len);
+	if (!e) {
+		int r = real.setsockopt(fd, level, name, val, len);
+		if (r == 0)
+			fresh_note_option(fd, level, name, val, len);
+		return r;
+	}
 	return (int)shim_ret(xio_conn_setsockopt(e->conn, fd, level, name, val, len));
 }

@@ -22,16 +22,42 @@
 
 #define NAME_PREFIX "xio:"
 
+/* Append the digits of @v in base @b (10 or 16, lower case) at @p; returns the new end. */
+static char *put_uint(char *p, uint64_t v, unsigned b)
+{
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = "0123456789abcdef"[v % b];
+	while ((v /= b) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
 int xio_conn_abstract_name(struct sockaddr_un *sa, socklen_t *len, uint64_t generation,
 			   uint32_t slot, uint32_t token)
 {
+	/* NAME_PREFIX "<domain>:<generation hex>:<slot>:<token>", built per connect: no stdio. */
+	const char *dom = xio_config()->domain;
+	size_t dl = strlen(dom);
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	int n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, NAME_PREFIX "%s:%" PRIx64 ":%u:%u",
-			 xio_config()->domain, generation, slot, token);
-	if (n < 0 || n >= (int)sizeof(sa->sun_path) - 1)
+	/* Prefix, domain (at most 63) and three numbers (at most 16 + 10 + 10) + 3 colons. */
+	if (1 + strlen(NAME_PREFIX) + dl + 3 + 16 + 10 + 10 >= sizeof(sa->sun_path))
 		return -ENAMETOOLONG;
-	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	char *p = sa->sun_path + 1;
+	memcpy(p, NAME_PREFIX, strlen(NAME_PREFIX));
+	p += strlen(NAME_PREFIX);
+	memcpy(p, dom, dl);
+	p += dl;
+	*p++ = ':';
+	p = put_uint(p, generation, 16);
+	*p++ = ':';
+	p = put_uint(p, slot, 10);
+	*p++ = ':';
+	p = put_uint(p, token, 10);
+	*len = (socklen_t)(p - (char *)sa);
 	return 0;
 }
 

@@ -11,12 +11,15 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -25,11 +28,194 @@
 #include "sys.h"
 
 #define MAX_ENTRIES 16
+#define RV_NAME_MAX 64	/* "<16 hex digits>-<pid>-<seq>[-d]" */
+#define RV_DIR_MAX  400 /* rundir (< 200) + domain (< 64) + "/rv/<netns>/<key>" */
+#define RV_CACHE    8	/* destinations remembered per process */
+/* A listing is trusted once its directory was last changed this long before we looked. */
+#define RV_RACY_NS 50000000ull
+/* How long a "some socket holds the destination port" answer is reused. */
+#define RV_PORT_TTL_NS 100000000ull
+/* How long a listing of the exact address's directory is used without a stat(). */
+#define RV_RECHECK_NS 20000000ull
+
+/* How long an entry that refused a connect is tried last (its listener is likely dead). */
+#define RV_REFUSED_NS 1000000000ull
 
 struct candidates {
 	int n;
-	char path[MAX_ENTRIES][512]; /* long paths connect through /proc/self/fd */
+	char name[MAX_ENTRIES][RV_NAME_MAX];
+	uint64_t refused_ns[MAX_ENTRIES]; /* CLOCK_MONOTONIC of its last refusal, 0: none */
 };
+
+/*
+ * Rendezvous lookup cache.
+ *
+ * Listing a rendezvous directory costs five system calls and checking that a
+ * TCP socket holds the port three more; a short connection paid both every
+ * time. A process now remembers, per destination and network namespace, the
+ * directories of its keys and the last listing of each, and re-lists only
+ * when stat() of the directory says it changed (device, inode, mtime,
+ * ctime: the manager creates and removes entries inside it, and removes the
+ * directory when it is empty) or the domain generation moved. Timestamps can
+ * be as coarse as a clock tick, so a listing is only reused once the
+ * directory was older than RV_RACY_NS when we looked (git's "racy" rule);
+ * an empty listing is never reused. A listener that died leaves its entry
+ * until the manager's sweep: the connect to it fails (ECONNREFUSED), the
+ * next candidate is tried as before, and the key is listed afresh next
+ * time. The port check is repeated at least every RV_PORT_TTL_NS and
+ * whenever the listing changes. The directory of the exact address (the
+ * most specific key: nothing can take precedence over it) is not even
+ * stat()ed again for RV_RECHECK_NS after a check: a listener added to a
+ * SO_REUSEPORT group there gets our connections that much later, a removed
+ * one refuses the connect. An entry that refused a connect (a dead
+ * listener whose entry the sweep has not removed yet, or one that is not
+ * listening yet) is tried after the others for RV_REFUSED_NS, so that it
+ * does not cost every other connect a failed attempt; if every entry
+ * refused, all are tried again as before.
+ */
+struct rv_key {
+	char dir[RV_DIR_MAX];
+	bool dual_only;
+	bool trusted; /* cand, id and gen describe a listing that may be reused */
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtim, ctim;
+	uint64_t gen;
+	uint64_t checked_ns; /* CLOCK_MONOTONIC of the last stat() that confirmed the listing */
+	uint64_t port_ok_ns; /* CLOCK_MONOTONIC of the last successful port check, 0: none */
+	struct candidates cand;
+};
+
+struct rv_entry {
+	bool used;
+	uint64_t netns;
+	uint8_t addr[16];
+	uint16_t port;
+	uint64_t last_use;
+	int nk;
+	struct rv_key key[XIO_MAX_KEYS];
+};
+
+static struct rv_entry rv_cache[RV_CACHE];
+static uint64_t rv_clock;
+/* Only ever try-locked: a connect from a signal handler must not wait for it. */
+static pthread_mutex_t rv_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t rv_once = PTHREAD_ONCE_INIT;
+
+/* getpid() once per process (a syscall each time since glibc 2.25); for xio-stat and spreading. */
+static _Atomic pid_t self_pid;
+
+static void rv_after_fork_child(void)
+{
+	pthread_mutex_init(&rv_lock, NULL);
+	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+}
+
+static pid_t cached_pid(void)
+{
+	pid_t p = atomic_load_explicit(&self_pid, memory_order_relaxed);
+	if (!p) {
+		p = getpid();
+		atomic_store_explicit(&self_pid, p, memory_order_relaxed);
+	}
+	return p;
+}
+
+static void rv_init(void)
+{
+	pthread_atfork(NULL, NULL, rv_after_fork_child);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool rv_match(const struct rv_entry *e, const struct xio_endpoint *dst, uint64_t netns)
+{
+	return e->used && e->netns == netns && e->port == dst->port &&
+	       memcmp(e->addr, dst->addr, sizeof(e->addr)) == 0;
+}
+
+/* Copy the cached entry of @dst into @e. Returns false when there is none (or it is busy). */
+static bool rv_load(const struct xio_endpoint *dst, uint64_t netns, struct rv_entry *e)
+{
+	bool found = false;
+	pthread_once(&rv_once, rv_init);
+	if (pthread_mutex_trylock(&rv_lock) != 0)
+		return false;
+	for (int i = 0; i < RV_CACHE; i++)
+		if (rv_match(&rv_cache[i], dst, netns)) {
+			rv_cache[i].last_use = ++rv_clock;
+			*e = rv_cache[i];
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&rv_lock);
+	return found;
+}
+
+static bool rv_same(const struct rv_entry *a, const struct rv_entry *b)
+{
+	return a->used && a->netns == b->netns && a->port == b->port &&
+	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* Remember @e (replacing the entry of the same destination or the least recently used). */
+static void rv_store(const struct rv_entry *e)
+{
+	pthread_once(&rv_once, rv_init);
+	if (pthread_mutex_trylock(&rv_lock) != 0)
+		return;
+	int victim = -1;
+	for (int i = 0; i < RV_CACHE && victim < 0; i++)
+		if (rv_same(&rv_cache[i], e))
+			victim = i;
+	for (int i = 0; i < RV_CACHE && victim < 0; i++)
+		if (!rv_cache[i].used)
+			victim = i;
+	if (victim < 0) {
+		victim = 0;
+		for (int i = 1; i < RV_CACHE; i++)
+			if (rv_cache[i].last_use < rv_cache[victim].last_use)
+				victim = i;
+	}
+	rv_cache[victim] = *e;
+	rv_cache[victim].used = true;
+	rv_cache[victim].last_use = ++rv_clock;
+	pthread_mutex_unlock(&rv_lock);
+}
+
+/* A new entry for @dst: its keys' directories, most specific first. */
+static int rv_prepare(const struct xio_endpoint *dst, uint64_t netns, struct rv_entry *e)
+{
+	char keys[XIO_MAX_KEYS][XIO_KEY_MAX];
+	bool dual[XIO_MAX_KEYS];
+	char base[PATH_MAX];
+
+	memset(e, 0, offsetof(struct rv_entry, key));
+	e->netns = netns;
+	memcpy(e->addr, dst->addr, sizeof(e->addr));
+	e->port = dst->port;
+	if (xio_domain_dir(base, sizeof(base)) < 0)
+		return -ENAMETOOLONG;
+	int nk = xio_connect_keys(dst, keys, dual);
+	for (int k = 0; k < nk; k++) {
+		struct rv_key *rk = &e->key[k];
+		rk->trusted = false;
+		rk->checked_ns = 0;
+		rk->port_ok_ns = 0;
+		rk->cand.n = 0;
+		rk->dual_only = dual[k];
+		if (snprintf(rk->dir, sizeof(rk->dir), "%s/rv/%llu/%s", base,
+			     (unsigned long long)netns, keys[k]) >= (int)sizeof(rk->dir))
+			return -ENAMETOOLONG;
+	}
+	e->nk = nk;
+	return 0;
+}
 
 /* Collect the rendezvous sockets of directory @dir published by generation @gen. */
 static void scan_dir(const char *dir, uint64_t gen, bool dual_only, struct candidates *c)
@@ -38,21 +224,55 @@ static void scan_dir(const char *dir, uint64_t gen, bool dual_only, struct candi
 	DIR *d = opendir(dir);
 	struct dirent *e;
 
+	c->n = 0;
 	if (!d)
 		return;
 	/* Same spelling as the manager's entry names: 16 hex digits. */
 	snprintf(prefix, sizeof(prefix), "%016llx-", (unsigned long long)gen);
+	size_t pl = strlen(prefix);
 	while ((e = readdir(d)) && c->n < MAX_ENTRIES) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+		if (strncmp(e->d_name, prefix, pl) != 0)
 			continue;
 		size_t nl = strlen(e->d_name);
 		if (dual_only && (nl < 2 || strcmp(e->d_name + nl - 2, "-d") != 0))
 			continue;
-		if (snprintf(c->path[c->n], sizeof(c->path[0]), "%s/%s", dir, e->d_name) <
-		    (int)sizeof(c->path[0]))
-			c->n++;
+		if (nl < sizeof(c->name[0])) {
+			c->refused_ns[c->n] = 0;
+			memcpy(c->name[c->n++], e->d_name, nl + 1);
+		}
 	}
 	closedir(d);
+}
+
+/* Could a change of the directory after @now still carry the timestamps we saw? */
+static bool ts_racy(const struct timespec *t, const struct timespec *now)
+{
+	int64_t dt = ((int64_t)now->tv_sec - (int64_t)t->tv_sec) * 1000000000ll +
+		     ((int64_t)now->tv_nsec - (int64_t)t->tv_nsec);
+	return dt < (int64_t)RV_RACY_NS;
+}
+
+/*
+ * Make the candidates of key @rk current for generation @gen: reuse the
+ * cached listing if @st says the directory has not changed, else list it.
+ * @now is CLOCK_REALTIME taken before the stat. Returns true if it listed.
+ */
+static bool rv_refresh(struct rv_key *rk, const struct stat *st, const struct timespec *now,
+		       uint64_t gen)
+{
+	if (rk->trusted && rk->gen == gen && rk->dev == st->st_dev && rk->ino == st->st_ino &&
+	    rk->mtim.tv_sec == st->st_mtim.tv_sec && rk->mtim.tv_nsec == st->st_mtim.tv_nsec &&
+	    rk->ctim.tv_sec == st->st_ctim.tv_sec && rk->ctim.tv_nsec == st->st_ctim.tv_nsec)
+		return false;
+	scan_dir(rk->dir, gen, rk->dual_only, &rk->cand);
+	rk->gen = gen;
+	rk->dev = st->st_dev;
+	rk->ino = st->st_ino;
+	rk->mtim = st->st_mtim;
+	rk->ctim = st->st_ctim;
+	rk->port_ok_ns = 0;
+	rk->trusted = rk->cand.n > 0 && !ts_racy(&st->st_mtim, now) && !ts_racy(&st->st_ctim, now);
+	return true;
 }
 
 /* Is @ep an address of this node in our namespace? (Wildcard listeners only serve those.) */
@@ -97,55 +317,97 @@ static bool port_is_taken(const struct xio_endpoint *dst)
 	return !free_port;
 }
 
-/* Rendezvous entries that may serve @dst, most specific first. */
-static int find_candidates(const struct xio_endpoint *dst, uint64_t gen, bool any_gen,
-			   struct candidates *c)
+/*
+ * Find the rendezvous entries that may serve @dst: the first key (most
+ * specific first, see addr.h) whose directory lists entries of the current
+ * generation. Attaches to the domain once a directory exists. Returns the
+ * key's index in @e (loaded or prepared here), or -1 with *@why set;
+ * *@dirty says whether @e must be stored back.
+ */
+static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
+			   struct xio_domain **dp, enum xio_fallback *why, bool *dirty)
 {
-	char keys[XIO_MAX_KEYS][XIO_KEY_MAX];
-	bool dual[XIO_MAX_KEYS];
-	char base[PATH_MAX], dir[PATH_MAX];
-	int nk = xio_connect_keys(dst, keys, dual);
-	bool local_checked = false, local = false;
+	uint64_t netns = xio_netns_ino();
+	bool existed = false, local_checked = false, local = false;
+	struct xio_domain *d = NULL;
 
-	c->n = 0;
-	if (xio_domain_dir(base, sizeof(base)) < 0)
-		return 0;
-	for (int k = 0; k < nk && c->n == 0; k++) {
-		bool wildcard = k > 0; /* keys after the first are wildcards */
-		if (snprintf(dir, sizeof(dir), "%s/rv/%llu/%s", base,
-			     (unsigned long long)xio_netns_ino(), keys[k]) >= (int)sizeof(dir))
-			continue;
-		if (any_gen) {
-			/* Before attaching: is there anything at all? */
-			struct stat st;
-			if (stat(dir, &st) == 0) {
-				c->n = 1;
-				return 1;
-			}
-			continue;
+	*dirty = false;
+	if (!rv_load(dst, netns, e)) {
+		if (rv_prepare(dst, netns, e) < 0) {
+			*why = XIO_FB_ERROR;
+			return -1;
 		}
-		if (wildcard && !local_checked) {
+		*dirty = true;
+	}
+	uint64_t mnow = mono_ns();
+	for (int k = 0; k < e->nk; k++) {
+		struct rv_key *rk = &e->key[k];
+		struct timespec now;
+		struct stat st;
+		if (k == 0 && rk->trusted && rk->cand.n > 0 &&
+		    mnow - rk->checked_ns < RV_RECHECK_NS) {
+			/* The exact address, confirmed a moment ago: no stat. */
+			d = xio_domain_get(why);
+			if (!d)
+				return -1;
+			if (atomic_load(&d->hdr->kill_switch)) {
+				*why = XIO_FB_DISABLED;
+				return -1;
+			}
+			if (rk->gen == d->generation) {
+				*dp = d;
+				return 0;
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (stat(rk->dir, &st) < 0)
+			continue;
+		existed = true;
+		if (k > 0 && !local_checked) { /* keys after the first are wildcards */
 			local = is_local_address(dst);
 			local_checked = true;
 		}
-		if (wildcard && !local)
+		if (k > 0 && !local)
 			break;
-		scan_dir(dir, gen, dual[k], c);
+		if (!d) {
+			d = xio_domain_get(why);
+			if (!d)
+				return -1;
+			if (atomic_load(&d->hdr->kill_switch)) {
+				*why = XIO_FB_DISABLED;
+				return -1;
+			}
+		}
+		rv_refresh(rk, &st, &now, d->generation);
+		rk->checked_ns = mnow;
+		*dirty = true;
+		if (rk->cand.n > 0) {
+			*dp = d;
+			return k;
+		}
 	}
-	return c->n;
+	if (!existed && !xio_ep_is_loopback(dst)) {
+		*why = XIO_FB_REMOTE;
+		return -1;
+	}
+	/* Local networking: attach so that the fallback is counted where xio-stat can see it. */
+	if (!d && !xio_domain_get(why))
+		return -1;
+	*why = XIO_FB_NO_RENDEZVOUS;
+	return -1;
 }
 
-/* The address we appear to come from, and a port of our own from the kernel. */
+/*
+ * The address we appear to come from, and a port of our own from the kernel.
+ * @local holds what getsockname() said of the application's socket.
+ */
 static int pick_local(int fd, int family, const struct xio_endpoint *dst, struct xio_endpoint *local)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	socklen_t sl;
 
-	if (xio_sys.getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
-	    xio_ep_from_sockaddr(local, (struct sockaddr *)&ss, sl) < 0)
-		return -EINVAL;
 	if (local->port != 0)
-		return 0;
+		return 0; /* bound by the application */
 	if (xio_ep_is_any(local)) {
 		*local = *dst;
 		if (xio_ep_is_v4(dst) && xio_ep_is_loopback(dst))
@@ -162,25 +424,23 @@ static int pick_local(int fd, int family, const struct xio_endpoint *dst, struct
 	return xio_ep_from_sockaddr(local, (struct sockaddr *)&ss, sl);
 }
 
-static int connect_entry(int u, const char *path)
+/* Connect @u to entry @name of directory @dir. */
+static int connect_entry(int u, const char *dir, const char *name)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t dl = strlen(dir), nl = strlen(name);
 	int dfd = -1;
 
-	if (strlen(path) < sizeof(sa.sun_path)) {
-		memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (dl + 1 + nl < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, dir, dl);
+		sa.sun_path[dl] = '/';
+		memcpy(sa.sun_path + dl + 1, name, nl + 1);
 	} else {
 		/* A run directory too deep for sun_path: go through the directory's fd. */
-		const char *slash = strrchr(path, '/');
-		char dir[PATH_MAX];
-		if (!slash || (size_t)(slash - path) >= sizeof(dir))
-			return -ENAMETOOLONG;
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = 0;
 		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
 			return -errno;
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, slash + 1);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, name);
 	}
 	int r = xio_sys.connect(u, (struct sockaddr *)&sa, sizeof(sa));
 	int e = errno;
@@ -190,8 +450,15 @@ static int connect_entry(int u, const char *path)
 }
 
 /* Carry over what the application already set on its TCP socket. */
-static void inherit_options(struct xio_conn *c, int fd)
+static void inherit_options(struct xio_conn *c, int fd, const struct xio_sock_opts *known)
 {
+	if (known) {
+		c->nodelay = known->nodelay;
+		c->keepalive = known->keepalive;
+		c->rcvtimeo = known->rcvtimeo;
+		c->sndtimeo = known->sndtimeo;
+		return;
+	}
 	socklen_t l = sizeof(int);
 	xio_sys.getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &c->nodelay, &l);
 	l = sizeof(int);
@@ -208,6 +475,19 @@ static int not_carried(enum xio_fallback why)
 	return xio_config()->no_fallback ? -ECONNREFUSED : XIO_NOT_CARRIED;
 }
 
+/* Lowest number for port holders: 3/4 of RLIMIT_NOFILE (read once; again if it shrank). */
+static _Atomic int holder_base;
+
+static int holder_base_read(void)
+{
+	struct rlimit rl;
+	int base = 512;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
+		base = (int)(rl.rlim_cur * 3 / 4);
+	atomic_store_explicit(&holder_base, base, memory_order_relaxed);
+	return base;
+}
+
 /*
  * Keep the application's bound TCP socket as a port holder (a high, close-on-
  * exec helper fd): kernel TCP must not hand our local port to anyone else
@@ -215,23 +495,26 @@ static int not_carried(enum xio_fallback why)
  */
 static int hold_port(int fd)
 {
-	struct rlimit rl;
-	int base = 512;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
-		base = (int)(rl.rlim_cur * 3 / 4);
-	int h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	int base = atomic_load_explicit(&holder_base, memory_order_relaxed);
+	int h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base ? base : holder_base_read());
+	if (h < 0 && errno == EINVAL && base) /* the limit went down */
+		h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, holder_base_read());
 	if (h >= 0)
 		xio_helper_fd(h, true);
 	return h; /* -1: no room up there; the port is then only as reserved as TCP leaves it */
 }
 
-/* Replace the application's TCP socket @fd by the AF_UNIX end @u, keeping its fd flags. */
-static int take_over_fd(int fd, int u)
+/*
+ * Replace the application's TCP socket @fd by the AF_UNIX end @u (created
+ * non-blocking), keeping its fd flags. *@nonblock: O_NONBLOCK of @fd.
+ */
+static int take_over_fd(int fd, int u, bool *nonblock)
 {
 	int fl = xio_sys.fcntl(fd, F_GETFL), fdfl = xio_sys.fcntl(fd, F_GETFD);
 	if (fl < 0 || fdfl < 0)
 		return -errno;
-	if (xio_sys.fcntl(u, F_SETFL, (fl & O_NONBLOCK) | O_RDWR) < 0)
+	*nonblock = fl & O_NONBLOCK;
+	if (!*nonblock && xio_sys.fcntl(u, F_SETFL, O_RDWR) < 0)
 		return -errno;
 	if (xio_sys.dup3(u, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 		return -errno;
@@ -239,48 +522,73 @@ static int take_over_fd(int fd, int u)
 	return 0;
 }
 
-int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xio_conn **out)
+int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
+		     const struct xio_sock_opts *known, struct xio_conn **out, bool *nonblock)
 {
 	const struct xio_config *cfg = xio_config();
 	struct xio_endpoint dst, local;
-	struct candidates cand;
+	struct xio_domain *d = NULL;
 	enum xio_fallback why = XIO_FB_ERROR;
-	int family;
-	socklen_t fl = sizeof(family);
+	struct sockaddr_storage lss;
+	socklen_t lsl = sizeof(lss);
+	bool dirty;
 
 	if (cfg->disabled)
 		return XIO_NOT_CARRIED;
 	if (xio_ep_from_sockaddr(&dst, sa, len) < 0 || dst.port == 0 || xio_ep_is_any(&dst))
 		return XIO_NOT_CARRIED;
-	if (xio_sys.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &fl) < 0)
-		return XIO_NOT_CARRIED;
-	/*
-	 * Cheap test before attaching: a process that only talks to remote hosts
-	 * maps nothing. A loopback connect is local networking: attach so that the
-	 * fallback is counted where xio-stat can see it.
-	 */
-	if (!find_candidates(&dst, 0, true, &cand)) {
-		if (xio_ep_is_loopback(&dst))
-			xio_domain_get(&why);
-		return not_carried(xio_ep_is_loopback(&dst) ? XIO_FB_NO_RENDEZVOUS : XIO_FB_REMOTE);
+	/* The socket's family and whether the application bound it: known, or one call. */
+	int family;
+	if (known && known->unbound && (known->family == AF_INET || known->family == AF_INET6)) {
+		memset(&local, 0, sizeof(local));
+		if (known->family == AF_INET)
+			local.addr[10] = local.addr[11] = 0xff; /* 0.0.0.0, v4-mapped */
+		local.family = (uint16_t)known->family;
+		family = known->family;
+	} else {
+		if (xio_sys.getsockname(fd, (struct sockaddr *)&lss, &lsl) < 0 ||
+		    xio_ep_from_sockaddr(&local, (struct sockaddr *)&lss, lsl) < 0)
+			return XIO_NOT_CARRIED;
+		family = lss.ss_family;
 	}
-	struct xio_domain *d = xio_domain_get(&why);
-	if (!d)
-		return not_carried(why);
-	if (atomic_load(&d->hdr->kill_switch))
-		return not_carried(XIO_FB_DISABLED);
-	if (!find_candidates(&dst, d->generation, false, &cand))
-		return not_carried(XIO_FB_NO_RENDEZVOUS);
-	if (!port_is_taken(&dst))
-		return not_carried(XIO_FB_NO_RENDEZVOUS); /* an entry with no TCP listener behind it */
-	if (pick_local(fd, family, &dst, &local) < 0)
+
+	/* Our copy of the cache entry of @dst (kilobytes: not on small thread stacks). */
+	struct rv_entry *e = malloc(sizeof(*e));
+	if (!e)
 		return not_carried(XIO_FB_ERROR);
+	int k = find_rendezvous(&dst, e, &d, &why, &dirty);
+	if (k < 0) {
+		if (dirty)
+			rv_store(e);
+		free(e);
+		return not_carried(why);
+	}
+	struct rv_key *rk = &e->key[k];
+	uint64_t now = mono_ns();
+	if (!rk->port_ok_ns || now - rk->port_ok_ns > RV_PORT_TTL_NS) {
+		if (!port_is_taken(&dst)) {
+			rk->trusted = false;
+			rv_store(e);
+			free(e);
+			return not_carried(
+			    XIO_FB_NO_RENDEZVOUS); /* an entry with no TCP listener behind it */
+		}
+		rk->port_ok_ns = now;
+		dirty = true;
+	}
+	if (dirty)
+		rv_store(e);
+	if (pick_local(fd, family, &dst, &local) < 0) {
+		free(e);
+		return not_carried(XIO_FB_ERROR);
+	}
 
 	int u = xio_sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct stat st;
 	if (u < 0 || fstat(u, &st) < 0) {
 		if (u >= 0)
 			xio_sys.close(u);
+		free(e);
 		return not_carried(XIO_FB_ERROR);
 	}
 	uint32_t token;
@@ -293,11 +601,14 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 	}
 	if (!s) {
 		xio_sys.close(u);
+		free(e);
 		return not_carried(XIO_FB_DOMAIN_FULL);
 	}
+	pthread_once(&rv_once, rv_init); /* the fork handler that forgets the pid */
+	pid_t pid = cached_pid();
 	s->client = local;
 	s->server = dst;
-	s->client_pid = getpid();
+	s->client_pid = pid;
 
 	/* Name the client end so that an exec'd image or an SCM_RIGHTS receiver can adopt it. */
 	struct sockaddr_un an;
@@ -308,25 +619,46 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 	if (r < 0) {
 		xio_slot_abort(d->hdr, s, token);
 		xio_sys.close(u);
+		free(e);
 		return not_carried(XIO_FB_ERROR);
 	}
 	r = -ECONNREFUSED;
 	why = XIO_FB_NO_RENDEZVOUS;
-	/* Spread connections over a SO_REUSEPORT group, as the kernel's hash does. */
+	/*
+	 * Spread connections over a SO_REUSEPORT group, as the kernel's hash
+	 * does: entries that refused lately go last (pass 0 skips them).
+	 */
 	static _Atomic unsigned spread;
-	unsigned first = atomic_fetch_add(&spread, 1) + (unsigned)getpid();
-	for (int i = 0; i < cand.n; i++) {
-		r = connect_entry(u, cand.path[(first + (unsigned)i) % (unsigned)cand.n]);
-		if (r == 0)
-			break;
-		if (r == -EAGAIN)
-			why = XIO_FB_BACKLOG;
+	struct candidates *cd = &rk->cand;
+	unsigned n = (unsigned)cd->n;
+	unsigned first = atomic_fetch_add(&spread, 1) + (unsigned)pid;
+	bool refused = false;
+	for (int pass = 0; pass < 2 && r < 0; pass++)
+		for (unsigned i = 0; i < n; i++) {
+			unsigned j = (first + i) % n;
+			bool recent = cd->refused_ns[j] && now - cd->refused_ns[j] < RV_REFUSED_NS;
+			if (recent != (pass == 1))
+				continue;
+			r = connect_entry(u, rk->dir, cd->name[j]);
+			if (r == 0)
+				break;
+			if (r == -EAGAIN) {
+				why = XIO_FB_BACKLOG;
+			} else {
+				cd->refused_ns[j] = now;
+				refused = true;
+			}
+		}
+	if (refused) {
+		rk->checked_ns = 0; /* look at the directory again next time */
+		rv_store(e);
 	}
+	free(e);
 	struct xio_hs_offer o = {.generation = d->generation,
 				 .slot = s->index,
 				 .token = token,
 				 .layout_version = XIO_LAYOUT_VERSION,
-				 .pid = getpid(),
+				 .pid = pid,
 				 .client = local,
 				 .server = dst};
 	xio_msg_init(&o.hdr, XIO_HS_OFFER, sizeof(o));
@@ -349,14 +681,19 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xi
 	c->token = token;
 	c->tuple.local = local;
 	c->tuple.remote = dst;
-	inherit_options(c, fd);
+	inherit_options(c, fd, known);
 	c->port_holder = hold_port(fd);
-	r = take_over_fd(fd, u);
+	r = take_over_fd(fd, u, nonblock);
 	if (r < 0) {
 		xio_sys.close(u);
 		xio_conn_put(c);
 		return r;
 	}
+	/*
+	 * A connection this young has nothing to learn from the kernel yet: the
+	 * send path's liveness check (once a millisecond) starts from now.
+	 */
+	atomic_store_explicit(&c->peer_checked_us, now / 1000, memory_order_relaxed);
 	xio_conn_register(c);
 	*out = c;
 	return 0;

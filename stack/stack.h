@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 
 #include "layout.h"
@@ -77,11 +78,20 @@ void xio_listener_put(struct xio_listener *l);
 
 /*
  * Try to carry connect(@fd, @sa) over X-IO. On success @fd has been
- * replaced (dup3) by the AF_UNIX end of the new connection and *@out holds
- * it. Returns 0, XIO_NOT_CARRIED (caller connects over TCP) or -errno (only
- * when fallback is disabled).
+ * replaced (dup3) by the AF_UNIX end of the new connection, *@out holds it
+ * and *@nonblock says whether @fd is O_NONBLOCK. @known, if not NULL, holds
+ * the options of @fd that a connection carries over (else they are read from
+ * the kernel). Returns 0, XIO_NOT_CARRIED (caller connects over TCP) or
+ * -errno (only when fallback is disabled).
  */
-int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len, struct xio_conn **out);
+struct xio_sock_opts {
+	int nodelay, keepalive;
+	struct timeval rcvtimeo, sndtimeo;
+	int family;   /* AF_INET or AF_INET6 */
+	bool unbound; /* never bound: getsockname would say the wildcard, port 0 */
+};
+int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
+		     const struct xio_sock_opts *known, struct xio_conn **out, bool *nonblock);
 
 /*
  * Is @fd, unknown to this process's tables, an X-IO connection (inherited
@@ -98,6 +108,9 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how);
 
 /* poll(2) bits from ring state and what the kernel told us so far. */
 unsigned xio_conn_ready(struct xio_conn *c);
+
+/* Demoted to a plain byte stream on its AF_UNIX socket: the kernel knows its readiness. */
+bool xio_conn_is_demoted(struct xio_conn *c);
 
 /*
  * Wait until @events (POLLIN/POLLOUT) may be ready, @timeout_ms passes (-1:
