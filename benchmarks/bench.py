@@ -40,8 +40,13 @@ MODE_LABEL = {
     "plain": "plain",
     "preload": "LD_PRELOAD",
     "xio-run": "xio-run",
+    "uring": "io_uring SQPOLL",
+    "uring-peer": "io_uring SQPOLL, SQ thread on the peer's CPU",
+    "uring-spin": "io_uring SQPOLL, busy-polled on shared CPUs",
+    "xio-zc": "X-IO zero-copy",
+    "xio-zc-standin": "X-IO spin (stand-in)",
 }
-XIO_MODES = ("xio", "xio-spin", "xio-spin0")
+XIO_MODES = ("xio", "xio-spin", "xio-spin0", "xio-zc", "xio-zc-standin")
 SPIN_US = 50
 
 
@@ -119,7 +124,7 @@ class Bench:
         d = domain or self.domain
         if mode == "xio":
             p += [self.xio_run, "--domain", d]
-        elif mode == "xio-spin":
+        elif mode in ("xio-spin", "xio-zc", "xio-zc-standin"):
             p += [self.xio_run, "--domain", d, "--spin", str(SPIN_US)]
         elif mode == "xio-spin0":
             p += [self.xio_run, "--domain", d, "--spin", "0"]
@@ -676,6 +681,167 @@ http {
             for p, _ in srv.values():
                 self.stop(p)
 
+    # ---- case 7: native zero-copy vs io_uring SQPOLL vs TCP -------------------------
+    ZC_NAMES = ("xio-bench-zc-pingpong", "xio-bench-zc_pingpong", "zc_pingpong",
+                "xio-zc-pingpong")
+
+    def zc_prog(self):
+        """The zero-copy ping-pong program (benchmarks/zc_pingpong.c) if it is built, else None."""
+        for d in (self.bench_bin, self.bin):
+            for n in self.ZC_NAMES:
+                f = os.path.join(d, n)
+                if os.access(f, os.X_OK):
+                    src = os.path.join(SRC, "zc_pingpong.c")
+                    if os.path.exists(src) and os.path.getmtime(src) > os.path.getmtime(f):
+                        self.say("warning: %s is older than benchmarks/zc_pingpong.c" % f)
+                    return f
+        return None
+
+    def uring_placement(self):
+        """Where the SQPOLL threads run and how the programs wait for completions:
+        (client SQ CPU, server SQ CPU, wait mode, why)."""
+        if self.ncpu >= 4:
+            return (2, 3, "spin", "each SQPOLL thread has a CPU of its own (2 for the "
+                    "client's, 3 for the server's) and both programs busy-poll their "
+                    "completion rings: no system call and no shared CPU on the path")
+        return (self.cli_cpu, self.srv_cpu, "wait",
+                "with %d CPUs the two programs and their two SQPOLL threads must share CPUs. "
+                "Busy-polling the completion ring then starves the SQPOLL thread on the same "
+                "CPU until the scheduler's time slice ends, so each program sleeps in "
+                "`io_uring_enter(GETEVENTS)` (`-w wait`) with its SQPOLL thread pinned to its "
+                "own CPU: the SQPOLL thread completes the receive and wakes the program on the "
+                "same CPU. That was the fastest placement when this case was written (checked "
+                "by hand: busy-polling, with or without `sched_yield()` between polls, 40-90 ms "
+                "per round trip; SQPOLL threads on the peer's CPU 1.4-2× slower; unpinned "
+                "about the same as pinned to their own CPU). The full run measures the peer "
+                "placement and busy-polling (64 B) as extra columns"
+                % self.ncpu)
+
+    def case_zerocopy(self):
+        case = "zerocopy"
+        secs = 0.2 if self.quick else 1.0  # the whole quick run must stay under 3 minutes
+        sizes = [64, 1024, 4096, 16384, 65536]
+        pp = os.path.join(self.bench_bin, "xio-bench-pingpong")
+        ur = os.path.join(self.bench_bin, "xio-bench-uring-pingpong")
+        if not os.access(ur, os.X_OK):
+            raise Failure("%s missing (liburing-dev: packaging/install-deps.sh)" % ur)
+        zc = self.zc_prog()
+        zmode = "xio-zc" if zc else "xio-zc-standin"
+        cli_sq, srv_sq, wait, why = self.uring_placement()
+        uring = {"uring": (cli_sq, srv_sq, wait)}
+        if not self.quick and 2 <= self.ncpu < 4:
+            uring["uring-peer"] = (self.srv_cpu, self.cli_cpu, wait)
+            uring["uring-spin"] = (cli_sq, srv_sq, "spin")  # 64 B only: it is that slow
+        modes = ["tcp"] + list(uring) + [zmode]
+        self.notes[case] = [
+            "Round-trip time in µs, one connection, SIZE bytes out and SIZE bytes back, every "
+            "round trip timed, %.1f s per run after 0.1 s of warm-up (the X-IO paper's Fig. 7). "
+            "Kernel TCP: `benchmarks/pingpong.c` with blocking calls, as in case 2. "
+            "io_uring SQPOLL: `benchmarks/uring_pingpong.c` (`xio-bench-uring-pingpong`) over "
+            "kernel TCP, liburing, `IORING_SETUP_SQPOLL | IORING_SETUP_SQ_AFF` (the SQPOLL "
+            "thread pinned with `sq_thread_cpu`, idle timeout 1 s), the socket a registered "
+            "file, send and receive submitted together; both ends checksum every byte they "
+            "receive and the client checks the echo." % secs,
+            "io_uring placement: client on CPU %d with its SQPOLL thread on CPU %d, server on "
+            "CPU %d with its SQPOLL thread on CPU %d, completions %s: %s." % (
+                self.cli_cpu, cli_sq, self.srv_cpu, srv_sq,
+                "busy-polled" if wait == "spin" else "awaited in io_uring_enter", why)]
+        if zc:
+            self.notes[case].append(
+                "X-IO zero-copy: `%s` (benchmarks/zc_pingpong.c, X-IO's native zero-copy "
+                "API; its receiver reads every byte), both ends under `xio-run --spin %d`."
+                % (os.path.relpath(zc, self.build_dir) if zc.startswith(self.build_dir + "/")
+                   else zc, SPIN_US))
+        else:
+            self.notes[case].append(
+                "**Stand-in**: the zero-copy program (benchmarks/zc_pingpong.c) is not built, "
+                "so the last column is X-IO's socket path (`pingpong.c` under `xio-run --spin "
+                "%d`, case 2's \"X-IO spin\"), which copies once on each side and whose "
+                "receiver does not checksum: **not** the zero-copy result." % SPIN_US)
+        srv = {}
+        try:
+            for mode in modes:
+                port = self.port()
+                ep = "tcp:127.0.0.1:%d" % port
+                if mode in uring:
+                    argv = ["taskset", "-c", str(self.srv_cpu), ur, "-s", str(uring[mode][1]),
+                            "-w", uring[mode][2], "server", ep]
+                else:
+                    prog = zc if mode == "xio-zc" else pp
+                    argv = self.prefix(mode, self.srv_cpu) + [prog, "server", ep]
+                p = self.start(argv, "%s-server-%s" % (case, mode), stdout=subprocess.DEVNULL)
+                try:
+                    self.wait_listen(p, port=port)
+                except Failure as e:
+                    if mode != zmode:
+                        raise
+                    # the other columns are still worth measuring
+                    log = open(os.path.join(self.raw, "%s-server-%s.log" % (case, mode))).read()
+                    self.failed.append("zerocopy: %s server: %s; its log: %s" % (
+                        MODE_LABEL[mode], e, " ".join(log.split())[-300:]))
+                    self.say("zerocopy: %s server did not start; measuring the others" %
+                             MODE_LABEL[mode])
+                    self.stop(p)
+                    for size in sizes:  # FAILED cells in its column
+                        self.records.append(dict(case=case, point=size_label(size, unit=True),
+                                                 mode=mode, rep=1, rc=-1, vals=None,
+                                                 carried=None))
+                    continue
+                srv[mode] = (p, ep)
+            modes = [m for m in modes if m in srv]
+            for size in sizes:
+                point = size_label(size, unit=True)
+                self.xval[point] = size
+                for rep in range(1, self.reps + 1):
+                    for mode in modes:
+                        if mode == "uring-spin" and size != 64:
+                            continue
+                        if mode in uring:
+                            argv = ["taskset", "-c", str(self.cli_cpu), ur, "-s",
+                                    str(uring[mode][0]), "-w", uring[mode][2], "client",
+                                    srv[mode][1], str(size), str(secs)]
+                        else:
+                            prog = zc if mode == "xio-zc" else pp
+                            argv = self.prefix(mode, self.cli_cpu) + [
+                                prog, "client", srv[mode][1], str(size), str(secs)]
+                        rec = self.measure(case, point, mode, rep, argv, secs + 30, self.kv,
+                                           lambda v: v.get("bytes", 0))
+                        v = rec["vals"]
+                        if mode in uring and v and int(v.get("sq_last_cpu", -1)) != uring[mode][0]:
+                            self.findings.append(
+                                "zerocopy %s %s rep %d: client SQPOLL thread last ran on CPU "
+                                "%s, not the CPU %d it was pinned to" % (
+                                    point, MODE_LABEL[mode], rep, v.get("sq_last_cpu"),
+                                    uring[mode][0]))
+                        self.progress(rec, lambda v: "p50 %.2f µs, p99 %.2f µs" %
+                                      (v["p50_us"], v["p99_us"]))
+                        if srv[mode][0].poll() is not None:
+                            raise Failure("zerocopy server %s died (raw/%s-server-%s.log)" % (
+                                mode, case, mode))
+        finally:
+            for p, _ in srv.values():
+                self.stop(p)
+        # where the SQPOLL threads actually ran, from /proc as the programs saw it
+        for mode in uring:
+            cli = sorted({(int(r["vals"]["cpu"]), int(r["vals"]["sq_last_cpu"]))
+                          for r in self.records if r["case"] == case and r["mode"] == mode
+                          and r["vals"]})
+            srv_seen = set()
+            try:
+                for line in open(os.path.join(self.raw, "%s-server-%s.log" % (case, mode))):
+                    m = re.search(r"cpu=(-?\d+) sq_cpu=-?\d+ sq_last_cpu=(-?\d+)", line)
+                    if m:
+                        srv_seen.add((int(m.group(1)), int(m.group(2))))
+            except OSError:
+                pass
+            self.notes[case].append(
+                "Seen in /proc after each run (%s): client on CPU %s with its SQPOLL thread on "
+                "CPU %s; server on CPU %s with its SQPOLL thread on CPU %s." % (
+                    MODE_LABEL[mode], "/".join(sorted({str(a) for a, _ in cli})) or "?",
+                    "/".join(sorted({str(b) for _, b in cli})) or "?",
+                    "/".join(sorted({str(a) for a, _ in srv_seen})) or "?",
+                    "/".join(sorted({str(b) for _, b in srv_seen})) or "?"))
+
     def case_preload(self):
         case = "preload"
         n = 300 if self.quick else 1000
@@ -994,15 +1160,43 @@ http {
                 summary.append(("redis-benchmark: X-IO ≥ 1.4× TCP", "%.2f×–%.2f× (GET/SET, "
                                 "-P 1 and 16)" % (min(rs), max(rs)), min(rs) >= 1.4))
         # 7 zero-copy
-        md += ["## 7. Native zero-copy round trip vs io_uring SQPOLL vs TCP", "",
-               "| case | kernel TCP | io_uring SQPOLL | X-IO zero-copy |", "|---|---|---|---|",
-               "| TODO: 64 B … 64 KiB RTT, receiver reads every byte | not run | not run | "
-               "not run |", "",
-               "**TODO, not measured**: X-IO's native zero-copy API (`xio_malloc`/`xio_tx`/"
-               "`xio_rx`, reserve/commit and peek/consume in `include/xio.h`) does not exist "
-               "yet, so there is nothing to run; no number is shown rather than a made-up one. "
-               "When the API lands this case needs an example program in benchmarks/ and "
-               "liburing-dev for the io_uring SQPOLL side.", ""]
+        zc_row = ("| native zero-copy RTT flat across sizes, ≥ 4× better than io_uring SQPOLL | "
+                  "%s | not run |" % ("failed (see Failed runs)"
+                                      if any(f.startswith("zerocopy") for f in self.failed)
+                                      else "case zerocopy not in this run"))
+        if P("zerocopy"):
+            zmode = "xio-zc-standin" if any(r["case"] == "zerocopy" and
+                                            r["mode"] == "xio-zc-standin"
+                                            for r in self.records) else "xio-zc"
+            cols = ["tcp", "uring", "uring-peer", "uring-spin", zmode]
+            ratios = [(zmode, "uring"), (zmode, "tcp"), ("uring", "tcp")]
+            b50, med = self.table("zerocopy", P("zerocopy"), cols, "p50_us", ratios,
+                                  "p50 RTT µs")
+            b99, _ = self.table("zerocopy", P("zerocopy"), cols, "p99_us", ratios, "p99 RTT µs")
+            sect("7. Native zero-copy round trip vs io_uring SQPOLL vs TCP, 64 B … 64 KiB",
+                 "zerocopy", ["p50:", ""] + b50 + ["", "p99:", ""] + b99, "zerocopy.png")
+            plots.append(("zerocopy", med))
+            pts = [p for p in P("zerocopy") if med.get((p, zmode)) and med.get((p, "uring"))]
+            if not pts:
+                zc_row = ("| native zero-copy RTT flat across sizes, ≥ 4× better than io_uring "
+                          "SQPOLL | no complete X-IO and io_uring pair (see Failed runs) | "
+                          "not run |")
+            else:
+                rs = [med[(p, zmode)] / med[(p, "uring")] for p in pts]
+                lo, hi = med.get(("64 B", zmode)), med.get(("64 KiB", zmode))
+                flat = hi / lo if lo and hi else None
+                m = "%.2f×–%.2f× io_uring's RTT; 64 KiB ÷ 64 B: %s" % (
+                    min(rs), max(rs), "%.2f×" % flat if flat else "—")
+                if zmode == "xio-zc":
+                    ok = (max(rs) <= 0.25 and flat is not None and flat <= 2.0 and
+                          len(pts) == len(P("zerocopy")))
+                    zc_row = ("| native zero-copy RTT flat across sizes (64 KiB ≤ 2× 64 B), ≥ 4× "
+                              "better than io_uring SQPOLL (≤ 0.25×) at every size | %s | %s |"
+                              % (m, "met" if ok else "**missed**"))
+                else:
+                    zc_row = ("| native zero-copy RTT flat across sizes, ≥ 4× better than "
+                              "io_uring SQPOLL | stand-in (X-IO socket path, no zc_pingpong): "
+                              "%s | not run |" % m)
         # 8 preload
         if P("preload"):
             body = ["| cost of being preloaded | plain | LD_PRELOAD | xio-run | added by preload |",
@@ -1062,8 +1256,7 @@ http {
                "| target | measured | |", "|---|---|---|"]
         for t, m, ok in summary:
             top.append("| %s | %s | %s |" % (t, m, "met" if ok else "**missed**"))
-        top += ["| native zero-copy RTT flat across sizes, ≥ 4× better than io_uring SQPOLL | "
-                "TODO: API not implemented | not run |", ""]
+        top += [zc_row, ""]
         tail = []
         if self.failed:
             tail += ["## Failed runs", ""] + ["- " + f for f in self.failed] + [""]
@@ -1093,7 +1286,9 @@ http {
             self.say("no PNG plots: matplotlib unavailable (%s); install python3-matplotlib" % e)
             return
         colors = {"tcp": "tab:blue", "uds": "tab:green", "xio": "tab:red",
-                  "xio-spin": "tab:orange", "xio-spin0": "tab:purple", "tcp-stream": "tab:cyan"}
+                  "xio-spin": "tab:orange", "xio-spin0": "tab:purple", "tcp-stream": "tab:cyan",
+                  "uring": "tab:brown", "uring-peer": "tab:pink", "uring-spin": "tab:gray",
+                  "xio-zc": "tab:red", "xio-zc-standin": "tab:orange"}
         sub = "placement: " + self.placement.replace("`", "")
 
         def lines(ax, med, pts, modes, xs):
@@ -1134,6 +1329,21 @@ http {
                 ax.set_xlabel("message size (bytes)")
                 ax.set_ylabel("p50 round trip (µs)")
                 ax.set_title("ping-pong RTT, blocking")
+            elif case == "zerocopy":
+                pts = self.points("zerocopy")
+                xs = [self.xval[p] for p in pts]
+                # (not the busy-polled io_uring column: one point, thousands of times slower)
+                lines(ax, med, pts, ["tcp", "uring", "uring-peer", "xio-zc", "xio-zc-standin"],
+                      xs)
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+                ax.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+                ax.set_xticks(xs)
+                ax.set_xticklabels(pts)
+                ax.set_xlabel("message size (bytes)")
+                ax.set_ylabel("p50 round trip (µs)")
+                ax.set_title("zero-copy round trip vs io_uring SQPOLL vs TCP")
             elif case == "shortconn":
                 bars(ax, ["64 B"], ["tcp", "uds", "xio", "xio-spin"],
                      lambda g, m: med.get((g, m)))
@@ -1256,7 +1466,8 @@ http {
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-CASES = ["iperf3", "pingpong", "sockperf", "shortconn", "manyconn", "wrk", "redis", "preload"]
+CASES = ["iperf3", "pingpong", "sockperf", "shortconn", "manyconn", "wrk", "redis", "zerocopy",
+         "preload"]
 
 
 def main():

@@ -29,6 +29,8 @@ PACKAGES=(
 	nginx-light wrk apache2-utils redis-server redis-tools memcached libmemcached-tools
 	# benchmarks/run: PNG plots with Debian's /usr/bin/python3
 	python3-matplotlib
+	# benchmarks/uring_pingpong.c: the io_uring SQPOLL baseline of benchmark case 7
+	liburing-dev
 	# fault, fuzz, sanitizer and model-checking tests (test/fault, test/fuzz, .ci/sanitizers)
 	clang libclang-rt-14-dev spin valgrind
 )
