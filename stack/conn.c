@@ -216,6 +216,19 @@ static int lock_dir(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
 	return 0;
 }
 
+/* For zc.c: the same lock, without the socket timeouts (its calls block like send/recv). */
+int xio_conn_lock(struct xio_conn *c, bool tx)
+{
+	static const struct timeval none;
+	return tx ? lock_dir(c, &c->txd->wlock, c->tx, &c->tx->prod, &none)
+		  : lock_dir(c, &c->rxd->rlock, c->rx, &c->rx->cons, &none);
+}
+
+void xio_conn_corrupt(struct xio_conn *c)
+{
+	corrupt(c);
+}
+
 static int lock_producer(struct xio_conn *c)
 {
 	return lock_dir(c, &c->txd->wlock, c->tx, &c->tx->prod, &c->sndtimeo);

@@ -75,6 +75,15 @@ struct sockaddr_un;
 int xio_conn_abstract_name(struct sockaddr_un *sa, socklen_t *len, uint64_t generation,
 			   uint32_t slot, uint32_t token);
 
+/*
+ * Take a direction's robust lock (tx: the send side) and check its ring: 0, or
+ * -EDEADLK (this thread holds it) / -ECONNRESET (corrupt, not held).
+ */
+int xio_conn_lock(struct xio_conn *c, bool tx);
+
+/* Shared memory no longer makes sense: reset the connection. */
+void xio_conn_corrupt(struct xio_conn *c);
+
 /* Does this process hold the other end of @c too? (demote.c) */
 bool xio_conn_peer_is_local(struct xio_conn *c);
 

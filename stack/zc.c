@@ -30,44 +30,14 @@
 
 /* ---- helpers on a connection ---------------------------------------------------- */
 
-/* Shared memory no longer makes sense: reset the connection (as conn.c does). */
-static void zc_corrupt(struct xio_conn *c)
-{
-	if (!atomic_exchange(&c->reset, true))
-		atomic_store(&c->error, ECONNRESET);
-	atomic_store(&c->peer_eof, true);
-	atomic_store(&c->peer_gone, true);
-	xio_log(1, "connection reset: a zero-copy record is corrupt");
-}
-
-/* Take a direction's robust lock and check the ring; a dead holder's half operation is undone. */
-static int zc_lock(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
-		   struct rte_ring_headtail *ht)
-{
-	int e = pthread_mutex_lock(m);
-	if (e == EOWNERDEAD)
-		pthread_mutex_consistent(m);
-	else if (e != 0) {
-		zc_corrupt(c);
-		return -ECONNRESET;
-	}
-	if (!xio_ring_sane(r, c->elems)) {
-		pthread_mutex_unlock(m);
-		zc_corrupt(c);
-		return -ECONNRESET;
-	}
-	ht->head = ht->tail;
-	return 0;
-}
-
 static int lock_tx(struct xio_conn *c)
 {
-	return zc_lock(c, &c->txd->wlock, c->tx, &c->tx->prod);
+	return xio_conn_lock(c, true);
 }
 
 static int lock_rx(struct xio_conn *c)
 {
-	return zc_lock(c, &c->rxd->rlock, c->rx, &c->rx->cons);
+	return xio_conn_lock(c, false);
 }
 
 /* Room appeared: wake a writer that sleeps for it (conn.c's rule: a third of the ring). */
@@ -317,7 +287,7 @@ ssize_t xio_zc_tx(struct xio_conn *c, int fd, void *buf, size_t len, bool nonblo
 			if (r == 0 && !put_desc(c->tx, idx, gen, off, (uint32_t)len)) {
 				/* impossible under our lock; the buffer goes with the slot */
 				pthread_mutex_unlock(&c->txd->wlock);
-				zc_corrupt(c);
+				xio_conn_corrupt(c);
 				return -ECONNRESET;
 			}
 			if (r == 0)
@@ -364,7 +334,7 @@ static ssize_t take_head(struct xio_conn *c, struct xio_pool *p, uint32_t slot, 
 		rte_ring_dequeue_zc_elem_finish(c->rx, relems);
 		c->rxd->rd_off = 0;
 		if (xio_pool_take(p, idx, gen, slot, pid, ns) < 0) {
-			zc_corrupt(c); /* changed under us: someone scribbles on the pool */
+			xio_conn_corrupt(c); /* changed under us: someone scribbles on the pool */
 			return -ECONNRESET;
 		}
 		*out = (void *)(uintptr_t)(src + off);
@@ -388,7 +358,7 @@ static ssize_t take_head(struct xio_conn *c, struct xio_pool *p, uint32_t slot, 
 	return (ssize_t)k;
 bad:
 	rte_ring_dequeue_zc_elem_finish(c->rx, 0);
-	zc_corrupt(c);
+	xio_conn_corrupt(c);
 	return -ECONNRESET;
 }
 
@@ -446,7 +416,7 @@ ssize_t xio_zc_send_reserve(struct xio_conn *c, int fd, size_t len, void **ptr, 
 			if (rte_ring_enqueue_zc_bulk_elem_start(c->tx, XIO_RING_ESIZE, elems, &z,
 								NULL) != elems) {
 				pthread_mutex_unlock(&c->txd->wlock);
-				zc_corrupt(c);
+				xio_conn_corrupt(c);
 				return -ECONNRESET;
 			}
 			/* The payload in one piece: up to the ring's end if the record wraps. */
@@ -551,7 +521,7 @@ ssize_t xio_zc_recv_peek(struct xio_conn *c, int fd, const void **ptr, bool nonb
 		rte_ring_dequeue_zc_elem_finish(c->rx, 0); /* nothing consumed yet */
 		if (!h.ptr) {
 			pthread_mutex_unlock(&c->rxd->rlock);
-			zc_corrupt(c);
+			xio_conn_corrupt(c);
 			return -ECONNRESET;
 		}
 		rx_hold = h;
@@ -586,7 +556,7 @@ int xio_zc_recv_consume(struct xio_conn *c, int fd, size_t n)
 	pthread_mutex_unlock(&c->rxd->rlock);
 	rx_hold = (struct rx_hold){0};
 	if (r < 0)
-		zc_corrupt(c);
+		xio_conn_corrupt(c);
 	else if (n > 0)
 		bell_space(c, fd);
 	xio_conn_put(c);
