@@ -47,17 +47,7 @@ int main(int argc, char **argv)
 	watchdog(28);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	OK(socketpair(AF_UNIX, SOCK_STREAM, 0, u));
-	pid_t recv = fork_child();
-	if (recv == 0) {
-		char a[16];
-		close(u[0]);
-		snprintf(a, sizeof(a), "%d", u[1]);
-		unsetenv("LD_PRELOAD");
-		char *args[] = {argv[0], "plain", a, NULL};
-		syscall(SYS_execve, "/proc/self/exe", args, environ);
-		_exit(127);
-	}
-	close(u[1]);
+	pid_t recv = spawn_plain_receiver(argv[0], u);
 	CHECK_EQ(read(u[0], &r, 1), 1);
 	make_pair(&c, &s);
 	send_fd(u[0], s);

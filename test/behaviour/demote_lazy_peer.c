@@ -49,17 +49,7 @@ int main(int argc, char **argv)
 	setenv("XIO_DEMOTE_WAIT_MS", "100", 1);
 	int u[2];
 	OK(socketpair(AF_UNIX, SOCK_STREAM, 0, u));
-	pid_t recv = fork_child();
-	if (recv == 0) {
-		char a[16];
-		close(u[0]);
-		snprintf(a, sizeof(a), "%d", u[1]);
-		unsetenv("LD_PRELOAD");
-		char *args[] = {argv[0], "plain", a, NULL};
-		syscall(SYS_execve, "/proc/self/exe", args, environ);
-		_exit(127);
-	}
-	close(u[1]);
+	pid_t recv = spawn_plain_receiver(argv[0], u);
 	for (int how = 0; how < 2; how++) {
 		int c, s;
 		char r;

@@ -47,18 +47,7 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 	close(c);
-	pid_t recv = fork_child();
-	if (recv == 0) {
-		char a[16];
-		close(u[0]);
-		snprintf(a, sizeof(a), "%d", u[1]);
-		unsetenv("LD_PRELOAD");
-		/* The raw system call: the shim re-injects LD_PRELOAD into exec*() calls. */
-		char *args[] = {argv[0], "plain", a, NULL};
-		syscall(SYS_execve, "/proc/self/exe", args, environ);
-		_exit(127);
-	}
-	close(u[1]);
+	pid_t recv = spawn_plain_receiver(argv[0], u);
 	char r;
 	CHECK_EQ(read(u[0], &r, 1), 1);
 	/* Let the peer block in read and write (DEMOTE_SLEEP_MS: another moment, to vary it). */

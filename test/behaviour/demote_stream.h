@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 
 #include "helpers.h"
 
@@ -22,6 +23,27 @@
 #define SEED_S2C 22u
 
 /* Write @len bytes of pattern @seed from stream offset @off. */
+/*
+ * Fork a receiver that runs this program again as "SELF plain U" without the
+ * preload, through the raw system call (the shim re-injects LD_PRELOAD into
+ * exec*()). The parent keeps u[0].
+ */
+static inline pid_t spawn_plain_receiver(const char *self, int u[2])
+{
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		char a[16];
+		close(u[0]);
+		snprintf(a, sizeof(a), "%d", u[1]);
+		unsetenv("LD_PRELOAD");
+		char *args[] = {(char *)self, "plain", a, NULL};
+		syscall(SYS_execve, "/proc/self/exe", args, environ);
+		_exit(127);
+	}
+	close(u[1]);
+	return pid;
+}
+
 static inline void pat_write(int fd, uint64_t off, size_t len, unsigned seed)
 {
 	static __thread char buf[65536];
