@@ -199,4 +199,48 @@ static inline double bench_pct_us(struct bench_samples *s, double p, int sorted)
 	return (double)s->v[i] / 1000.0;
 }
 
+/*
+ * A ping-pong client's clock: the first 1000 round trips (or 100 ms) warm
+ * up, then every round trip is sampled for @secs. bytes counts every turn.
+ */
+struct bench_rtt {
+	struct bench_samples s;
+	uint64_t turns, warm_end, end;
+	int warm, warm_n;
+	double secs;
+};
+
+static inline void bench_rtt_init(struct bench_rtt *r, double secs)
+{
+	*r = (struct bench_rtt){.warm_end = bench_now_ns() + 100000000u, .warm = 1, .secs = secs};
+}
+
+/* Count the round trip [t0, t1]; 1 once the measurement is over. */
+static inline int bench_rtt_add(struct bench_rtt *r, uint64_t t0, uint64_t t1)
+{
+	r->turns++;
+	if (r->warm) {
+		if (++r->warm_n >= 1000 || t1 >= r->warm_end) {
+			r->warm = 0;
+			r->end = t1 + (uint64_t)(r->secs * 1e9);
+		}
+		return 0;
+	}
+	bench_sample(&r->s, t1 - t0);
+	return t1 >= r->end;
+}
+
+/* pingpong's result line, without its newline: a caller may add fields. */
+static inline void bench_rtt_print(struct bench_rtt *r, size_t size)
+{
+	struct bench_samples *s = &r->s;
+	double sum = 0;
+	for (size_t i = 0; i < s->n; i++)
+		sum += (double)s->v[i];
+	double p50 = bench_pct_us(s, 50, 0);
+	printf("size=%zu rtts=%zu p50_us=%.3f p99_us=%.3f mean_us=%.3f min_us=%.3f bytes=%llu",
+	       size, s->n, p50, bench_pct_us(s, 99, 1), s->n ? sum / (double)s->n / 1000.0 : 0,
+	       s->n ? (double)s->v[0] / 1000.0 : 0, (unsigned long long)(r->turns * size * 2));
+}
+
 #endif

@@ -311,9 +311,8 @@ static int client(const struct bench_ep *ep, size_t size, double secs, const str
 	struct uring_conn c = {.o = *o, .recv_flags = MSG_WAITALL};
 	uring_open(&c, fd, (void **)bufs, 2, size);
 
-	struct bench_samples s = {0};
-	uint64_t turns = 0, warm_end = bench_now_ns() + 100000000u, end = 0;
-	int warm = 1, warm_n = 0;
+	struct bench_rtt rt;
+	bench_rtt_init(&rt, secs);
 	for (;;) {
 		uint64_t t0 = bench_now_ns();
 		size_t sent = 0, got = 0;
@@ -342,35 +341,20 @@ static int client(const struct bench_ep *ep, size_t size, double secs, const str
 		if (checksum(rbuf, size) != want) {
 			fprintf(stderr,
 				"client: echo of round trip %llu differs from what was sent\n",
-				(unsigned long long)turns);
+				(unsigned long long)rt.turns);
 			return 1;
 		}
-		uint64_t t1 = bench_now_ns();
-		turns++;
-		if (warm) {
-			if (++warm_n >= 1000 || t1 >= warm_end) {
-				warm = 0;
-				end = t1 + (uint64_t)(secs * 1e9);
-			}
-			continue;
-		}
-		bench_sample(&s, t1 - t0);
-		if (t1 >= end)
+		if (bench_rtt_add(&rt, t0, bench_now_ns()))
 			break;
 	}
 	int sq_cpu_seen = sq_last_cpu();
 	io_uring_queue_exit(&c.ring);
 	close(fd);
 
-	double sum = 0;
-	for (size_t i = 0; i < s.n; i++)
-		sum += (double)s.v[i];
-	double p50 = bench_pct_us(&s, 50, 0);
-	printf("size=%zu rtts=%zu p50_us=%.3f p99_us=%.3f mean_us=%.3f min_us=%.3f bytes=%llu "
+	bench_rtt_print(&rt, size);
+	printf(" "
 	       "sq_cpu=%d sq_last_cpu=%d cpu=%d wait=%d\n",
-	       size, s.n, p50, bench_pct_us(&s, 99, 1), sum / (double)s.n / 1000.0,
-	       (double)s.v[0] / 1000.0, (unsigned long long)(turns * size * 2), o->sq_cpu,
-	       sq_cpu_seen, sched_getcpu(), (int)o->wait);
+	       o->sq_cpu, sq_cpu_seen, sched_getcpu(), (int)o->wait);
 	return 0;
 }
 

@@ -266,40 +266,24 @@ static int client(const struct bench_ep *ep, size_t size, double secs, int ring)
 		return 1;
 	}
 
-	struct bench_samples s = {0};
-	uint64_t turns = 0, warm_end = bench_now_ns() + 100000000u, end = 0;
-	int warm = 1, warm_n = 0;
+	struct bench_rtt rt;
+	bench_rtt_init(&rt, secs);
 	void *buf = NULL;
 	for (;;) {
 		uint64_t t0 = bench_now_ns();
 		if (ring)
-			turn_ring(fd, size, turns);
+			turn_ring(fd, size, rt.turns);
 		else
-			turn_txrx(fd, &buf, size, turns);
-		uint64_t t1 = bench_now_ns();
-		turns++;
-		if (warm) {
-			if (++warm_n >= 1000 || t1 >= warm_end) {
-				warm = 0;
-				end = t1 + (uint64_t)(secs * 1e9);
-			}
-			continue;
-		}
-		bench_sample(&s, t1 - t0);
-		if (t1 >= end)
+			turn_txrx(fd, &buf, size, rt.turns);
+		if (bench_rtt_add(&rt, t0, bench_now_ns()))
 			break;
 	}
 	if (buf)
 		p_free(buf);
 	close(fd);
 
-	double sum = 0;
-	for (size_t i = 0; i < s.n; i++)
-		sum += (double)s.v[i];
-	double p50 = bench_pct_us(&s, 50, 0);
-	printf("size=%zu rtts=%zu p50_us=%.3f p99_us=%.3f mean_us=%.3f min_us=%.3f bytes=%llu\n",
-	       size, s.n, p50, bench_pct_us(&s, 99, 1), sum / (double)s.n / 1000.0,
-	       (double)s.v[0] / 1000.0, (unsigned long long)(turns * size * 2));
+	bench_rtt_print(&rt, size);
+	printf("\n");
 	return 0;
 }
 
