@@ -94,8 +94,10 @@ XIO_EXPORT int dup(int fd)
 XIO_EXPORT int dup2(int oldfd, int newfd)
 {
 	SHIM_INIT();
-	if (oldfd != newfd && fdt_get(newfd))
+	if (oldfd != newfd && fdt_get(newfd)) {
 		shim_epoll_forget(newfd);
+		shim_listener_closing(newfd);
+	}
 	int r = real.dup2(oldfd, newfd);
 	if (r >= 0 && oldfd != newfd)
 		fdt_dup(oldfd, newfd);
@@ -105,8 +107,10 @@ XIO_EXPORT int dup2(int oldfd, int newfd)
 XIO_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	SHIM_INIT();
-	if (oldfd != newfd && fdt_get(newfd))
+	if (oldfd != newfd && fdt_get(newfd)) {
 		shim_epoll_forget(newfd);
+		shim_listener_closing(newfd);
+	}
 	int r = real.dup3(oldfd, newfd, flags);
 	if (r >= 0)
 		fdt_dup(oldfd, newfd);
@@ -155,6 +159,11 @@ XIO_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	if (first > last) {
 		errno = EINVAL;
 		return -1;
+	}
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		int max = fdt_max();
+		for (long fd = first; fd <= (long)last && fd <= max; fd++)
+			shim_listener_closing((int)fd);
 	}
 	int r = close_range_around_helpers(first, last, flags);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {

@@ -53,6 +53,13 @@ void fdt_dup(int oldfd, int newfd);
 void shim_fresh_forget(int fd, bool dup);
 
 /*
+ * @fd is about to be closed in the kernel (close, dup2 over it, close_range):
+ * if it is a listener, note what its port holder needs (socket.c). Its entry
+ * must be dropped only after the kernel close.
+ */
+void shim_listener_closing(int fd);
+
+/*
  * O_NONBLOCK belongs to the open file: set it on every fd of this process
  * that refers to the same connection or listener as @fd.
  */

@@ -272,6 +272,13 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+void shim_listener_closing(int fd)
+{
+	struct fd_entry *e = fdt_get(fd);
+	if (e && e->kind == FD_LISTENER)
+		xio_listener_closing(e->listener, fd);
+}
+
 XIO_EXPORT int close(int fd)
 {
 	SHIM_INIT();
@@ -281,7 +288,14 @@ XIO_EXPORT int close(int fd)
 		return -1;
 	}
 	struct fd_entry *e = fdt_get(fd);
+	struct xio_listener *closing = NULL;
 	if (e) {
+		if (e->kind == FD_LISTENER) {
+			/* Dropped after the real close: the port may need a holder. */
+			closing = e->listener;
+			xio_listener_get(closing);
+			xio_listener_closing(closing, fd);
+		}
 		if (e->kind == FD_CONN && !xio_conn_fd_shared(e->conn))
 			xio_demote_before_close(e->conn, fd); /* a demoted ring first */
 		if (e->kind == FD_CONN && xio_conn_linger_abort(e->conn) &&
@@ -291,7 +305,13 @@ XIO_EXPORT int close(int fd)
 		fdt_clear(fd);
 	}
 	shim_fresh_forget(fd, false);
-	return real.close(fd);
+	int r = real.close(fd);
+	if (closing) {
+		int err = errno;
+		xio_listener_put(closing);
+		errno = err;
+	}
+	return r;
 }
 
 XIO_EXPORT int shutdown(int fd, int how)

@@ -121,6 +121,7 @@ void xio_conn_put(struct xio_conn *c)
 		xio_helper_fd(c->port_holder, false);
 		xio_sys.close(c->port_holder);
 	}
+	xio_porthold_put(c->porthold);
 	free(c);
 }
 

@@ -21,6 +21,7 @@ struct xio_conn {
 	struct xio_dir *txd, *rxd;
 	uint32_t elems; /* ring size the manager made: shared headers are checked against it */
 	int port_holder; /* client: the bound TCP socket that keeps our port from kernel TCP, or -1 */
+	struct xio_porthold *porthold; /* server: its listener's (porthold.c), or NULL */
 	bool server;
 	int family;		/* AF_INET or AF_INET6, as the application's socket */
 	struct xio_tuple tuple; /* local, remote */
@@ -89,5 +90,26 @@ bool xio_conn_peer_is_local(struct xio_conn *c);
 
 /* Call @fn for every connection of this process (demote.c, at exit). */
 void xio_conns_each(void (*fn)(void *conn));
+
+/*
+ * Port holders (porthold.c): what keeps a closed listener's port bound while
+ * connections accepted from it live, as their TCP sockets would.
+ */
+struct xio_porthold;
+struct xio_porthold_addr {
+	struct sockaddr_storage addr; /* the listener's */
+	socklen_t len;
+	int reuseaddr, reuseport, v6only; /* the listener's options */
+};
+/* A new holder with one reference (the listener's); NULL when out of memory. */
+struct xio_porthold *xio_porthold_new(void);
+void xio_porthold_get(struct xio_porthold *p);
+/* Drop a reference; the last one releases the port. */
+void xio_porthold_put(struct xio_porthold *p);
+/*
+ * The process closed its last fd of the listener at @a (the kernel socket is
+ * closed): while connections hold references, bind a holder to its address.
+ */
+void xio_porthold_listener_closed(struct xio_porthold *p, const struct xio_porthold_addr *a);
 
 #endif

@@ -5,13 +5,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +53,10 @@ struct xio_listener {
 	pthread_mutex_t lock;	     /* re-publishing */
 	char name[64];		     /* our entry's name in the rendezvous directory (lock) */
 	struct xio_slot *_Atomic last_slot; /* of the last connection accepted (accept's spin) */
+	/* The port after the application closed the listener (porthold.c). */
+	struct xio_porthold *hold; /* shared with the connections accepted from it */
+	struct xio_porthold_addr hold_addr;
+	_Atomic bool closed; /* xio_listener_closing() saw the application close an fd of it */
 };
 
 static uint64_t mono_ns(void)
@@ -60,6 +64,30 @@ static uint64_t mono_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The options a port holder copies (the address is the one getsockname gave at listen). */
+static void read_opts(struct xio_listener *l, int fd)
+{
+	struct xio_porthold_addr *a = &l->hold_addr;
+	socklen_t n = sizeof(int);
+	if (xio_sys.getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &a->reuseaddr, &n) < 0)
+		a->reuseaddr = 0;
+	n = sizeof(int);
+	if (xio_sys.getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &a->reuseport, &n) < 0)
+		a->reuseport = 0;
+	n = sizeof(int);
+	if (l->family != AF_INET6 ||
+	    xio_sys.getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &a->v6only, &n) < 0)
+		a->v6only = 0;
+}
+
+void xio_listener_closing(struct xio_listener *l, int fd)
+{
+	if (!l->hold)
+		return;
+	read_opts(l, fd);
+	atomic_store(&l->closed, true);
 }
 
 /* The last component of a published path. */
@@ -87,24 +115,14 @@ void xio_listener_put(struct xio_listener *l)
 		return;
 	xio_helper_fd(l->helper, false);
 	xio_sys.close(l->helper);
+	if (atomic_load(&l->closed))
+		xio_porthold_listener_closed(l->hold, &l->hold_addr);
+	xio_porthold_put(l->hold);
 	/* Hint: the manager removes the entry if no process listens on it any more. */
 	struct xio_msg_hdr req, rep;
 	xio_msg_init(&req, XIO_CTL_UNPUBLISH, sizeof(req));
 	(void)xio_control_call(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL);
 	free(l);
-}
-
-static int move_high(int fd)
-{
-	struct rlimit rl;
-	int base = 512;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
-		base = (int)(rl.rlim_cur * 3 / 4);
-	int nfd = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base);
-	if (nfd < 0)
-		return fd;
-	xio_sys.close(fd);
-	return nfd;
 }
 
 int xio_listener_open(int fd, struct xio_listener **out)
@@ -125,6 +143,8 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	if (xio_ep_from_sockaddr(&l->local, (struct sockaddr *)&ss, sl) < 0)
 		goto fail;
 	l->family = ss.ss_family;
+	memcpy(&l->hold_addr.addr, &ss, sl);
+	l->hold_addr.len = sl;
 	struct xio_domain *dom = xio_domain_get(&why);
 	if (!dom)
 		goto fail;
@@ -146,8 +166,9 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	}
 	rep.path[sizeof(rep.path) - 1] = 0;
 	xio_log(1, "published %s", rep.path);
-	l->helper = move_high(u);
+	l->helper = xio_fd_move_high(u);
 	xio_helper_fd(l->helper, true);
+	l->hold = xio_porthold_new(); /* NULL: the port is not held after close */
 	atomic_init(&l->refs, 1);
 	atomic_init(&l->checked_ns, mono_ns());
 	pthread_mutex_init(&l->lock, NULL);
@@ -276,6 +297,8 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 		return -ENOMEM;
 	c->family = l->family;
 	c->token = o.token;
+	c->porthold = l->hold;
+	xio_porthold_get(l->hold);
 	c->tuple.local = o.server;
 	c->tuple.remote = o.client;
 	/* What getsockname says on an accepted socket: the address the client reached. */

@@ -71,8 +71,20 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 			int flags, bool nonblock, struct xio_conn **conn);
 
 void xio_listener_get(struct xio_listener *l);
-/* Drop a reference; the last one closes the helper listener. */
+/*
+ * Drop a reference; the last one closes the helper listener and, if the
+ * application closed the listener (xio_listener_closing) while connections
+ * accepted from it live, keeps its port bound for them.
+ */
 void xio_listener_put(struct xio_listener *l);
+
+/*
+ * The application is about to close @fd, an fd of @l, in the kernel (close,
+ * dup2 over it, close_range): note its SO_REUSEADDR and SO_REUSEPORT now.
+ * The caller drops its reference only after the kernel close: the last
+ * reference binds the port holder, which can succeed only then.
+ */
+void xio_listener_closing(struct xio_listener *l, int fd);
 
 /* ---- connections -------------------------------------------------- */
 
@@ -202,6 +214,11 @@ void xio_helper_fd(int fd, bool add);
 bool xio_is_helper_fd(int fd);
 /* Copy the registered helper fds into @out (at most @max); returns how many. */
 int xio_helper_fds(int *out, int max);
+/*
+ * Move @fd to a close-on-exec number at 3/4 of RLIMIT_NOFILE or above (not
+ * registered); returns the new fd, or @fd itself when there is no room.
+ */
+int xio_fd_move_high(int fd);
 
 /* After EINTR in a blocking socket call: should it restart (SA_RESTART)? (signals.c) */
 bool xio_signal_restarts(void);
