@@ -120,19 +120,6 @@ void ep_set_put(struct ep_set *s)
 	free(s);
 }
 
-static int move_high(int fd)
-{
-	struct rlimit rl;
-	int base = 512;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
-		base = (int)(rl.rlim_cur * 3 / 4);
-	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
-	if (nfd < 0)
-		return fd;
-	real.close(fd);
-	return nfd;
-}
-
 static struct ep_set *set_of(int epfd)
 {
 	struct fd_entry *e = fdt_get(epfd);
@@ -153,11 +140,11 @@ static struct ep_set *set_create(int epfd)
 		free(s);
 		return NULL;
 	}
-	s->shadow = move_high(s->shadow);
+	s->shadow = xio_fd_move_high(s->shadow);
 	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = s->marker};
 	struct epoll_event evev = {.events = EPOLLIN, .data.ptr = NULL};
-	if (s->evfd < 0 || (s->evfd = move_high(s->evfd)) < 0 ||
+	if (s->evfd < 0 || (s->evfd = xio_fd_move_high(s->evfd)) < 0 ||
 	    real.epoll_ctl(s->shadow, EPOLL_CTL_ADD, s->evfd, &evev) < 0 ||
 	    real.epoll_ctl(epfd, EPOLL_CTL_ADD, s->shadow, &ev) < 0) {
 		real.close(s->shadow);

@@ -43,20 +43,6 @@ uint64_t xio_netns_ino(void)
 	return ino;
 }
 
-/* Move a helper fd out of the application's way (high number, close-on-exec). */
-static int move_high(int fd)
-{
-	struct rlimit rl;
-	int base = 512;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
-		base = (int)(rl.rlim_cur * 3 / 4);
-	int nfd = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base);
-	if (nfd < 0)
-		return fd;
-	xio_sys.close(fd);
-	return nfd;
-}
-
 /* Caller holds domain_lock. */
 static int control_open(void)
 {
@@ -77,7 +63,7 @@ static int control_open(void)
 		xio_sys.close(fd);
 		return -e;
 	}
-	control_fd = move_high(fd);
+	control_fd = xio_fd_move_high(fd);
 	control_pid = getpid();
 	xio_helper_fd(control_fd, true);
 	return control_fd;

@@ -6,10 +6,13 @@
  * asks here and leaves them open. A small open-addressing set, lock-free to
  * read because close() asks on every call.
  */
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 
 #include "stack.h"
+#include "sys.h"
 
 #define SLOTS 512 /* far more helpers than any process has */
 
@@ -65,4 +68,17 @@ int xio_helper_fds(int *out, int max)
 			out[n++] = cur;
 	}
 	return n;
+}
+
+int xio_fd_move_high(int fd)
+{
+	struct rlimit rl;
+	int base = 512;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
+		base = (int)(rl.rlim_cur * 3 / 4);
+	int nfd = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (nfd < 0)
+		return fd;
+	xio_sys.close(fd);
+	return nfd;
 }
