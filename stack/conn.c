@@ -251,7 +251,7 @@ static inline void bell_data(struct xio_conn *c, int fd)
 		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-static inline void bell_space(struct xio_conn *c, int fd)
+void xio_conn_bell_space(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
@@ -330,21 +330,6 @@ wake:
 }
 
 /* ---- waiting ------------------------------------------------------------ */
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int timeval_ms(const struct timeval *tv)
-{
-	if (tv->tv_sec == 0 && tv->tv_usec == 0)
-		return -1;
-	long long ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
 
 /* Enough bytes for SO_RCVLOWAT? (Only counted when the program raised it.) */
 static bool lowat_met(struct xio_conn *c)
@@ -528,7 +513,7 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 	const unsigned want = events | POLLERR | POLLHUP;
 	uint64_t spin = (uint64_t)xio_conn_spin_us(c);
 	if (spin) {
-		uint64_t start = mono_us(), now = start, end = start + spin;
+		uint64_t start = xio_mono_us(), now = start, end = start + spin;
 		do {
 			for (int i = 0; i < 64; i++) {
 				if (xio_demoted(c) || (xio_conn_ready(c) & want))
@@ -543,9 +528,9 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 			 */
 			if ((events & POLLIN) && now - start >= 5)
 				learn_peer_state(c, fd);
-		} while ((now = mono_us()) < end);
+		} while ((now = xio_mono_us()) < end);
 	}
-	uint64_t deadline = timeout_ms >= 0 ? mono_us() + (uint64_t)timeout_ms * 1000 : 0;
+	uint64_t deadline = timeout_ms >= 0 ? xio_mono_us() + (uint64_t)timeout_ms * 1000 : 0;
 	int r = 0, eof_ms = 1;
 	bool hup = false; /* the socket said HUP: final, and it cannot be masked */
 
@@ -564,7 +549,7 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 			break;
 		int left = -1;
 		if (timeout_ms >= 0) {
-			uint64_t now = mono_us();
+			uint64_t now = xio_mono_us();
 			if (now >= deadline) {
 				r = -EAGAIN;
 				break;
@@ -690,9 +675,9 @@ static void learn_peer_state(struct xio_conn *c, int fd)
  * We learn it from the kernel (HUP on the AF_UNIX socket), checked at most
  * once a millisecond on the send path so the fast path stays syscall free.
  */
-static void check_peer(struct xio_conn *c, int fd)
+void xio_conn_check_peer(struct xio_conn *c, int fd)
 {
-	uint64_t now = mono_us();
+	uint64_t now = xio_mono_us();
 	if (atomic_load_explicit(&c->peer_gone, memory_order_relaxed) ||
 	    now - atomic_load_explicit(&c->peer_checked_us, memory_order_relaxed) < 1000)
 		return;
@@ -706,12 +691,12 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	size_t total = iov_total(iov, iovcnt), done = 0;
 	struct xio_iov_cursor cur;
 	ssize_t err = 0;
-	int timeout = timeval_ms(&c->sndtimeo);
+	int timeout = xio_timeval_ms(&c->sndtimeo);
 
 	if (__builtin_expect(xio_demoted(c), 0))
 		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
-	check_peer(c, fd);
+	xio_conn_check_peer(c, fd);
 	if (c->shut_wr)
 		return epipe(c, fd, flags);
 	int e = atomic_exchange(&c->error, 0);
@@ -790,7 +775,7 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	struct xio_iov_cursor cur;
 	bool peek = flags & MSG_PEEK, waitall = (flags & MSG_WAITALL) && !peek;
 	ssize_t err = 0;
-	int timeout = timeval_ms(&c->rcvtimeo);
+	int timeout = xio_timeval_ms(&c->rcvtimeo);
 
 	if (flags & MSG_OOB)
 		return -EINVAL;
@@ -825,7 +810,7 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		if (n > 0) {
 			done += (size_t)n;
 			if (!peek)
-				bell_space(c, fd);
+				xio_conn_bell_space(c, fd);
 			/* Like tcp_recvmsg: wait for min(SO_RCVLOWAT, len) bytes, all with WAITALL. */
 			size_t target = waitall ? total : (size_t)(c->rcvlowat > 1 ? c->rcvlowat : 1);
 			if (done >= total || done >= target || peek || nonblock)

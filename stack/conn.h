@@ -85,6 +85,12 @@ int xio_conn_lock(struct xio_conn *c, bool tx);
 /* Shared memory no longer makes sense: reset the connection. */
 void xio_conn_corrupt(struct xio_conn *c);
 
+/* Room appeared in our receive ring: wake a writer that sleeps for it (a third free). */
+void xio_conn_bell_space(struct xio_conn *c, int fd);
+
+/* Is the peer still there? Asks the kernel at most once a millisecond (send paths). */
+void xio_conn_check_peer(struct xio_conn *c, int fd);
+
 /* Does this process hold the other end of @c too? (demote.c) */
 bool xio_conn_peer_is_local(struct xio_conn *c);
 

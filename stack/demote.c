@@ -74,13 +74,6 @@
 #define WAIT_MS_DEFAULT 1000
 #define CHUNK		(64 * 1024)
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void nap_us(long us)
 {
 	struct timespec ts = {0, us * 1000};
@@ -126,7 +119,7 @@ static bool gate_close(_Atomic uint64_t *g, uint64_t deadline)
 {
 	atomic_fetch_or(g, XIO_GATE_CLOSED);
 	while ((atomic_load(g) & ~XIO_GATE_CLOSED) != 0) {
-		if (mono_us() > deadline)
+		if (xio_mono_us() > deadline)
 			return false;
 		nap_us(20);
 	}
@@ -214,7 +207,7 @@ static void note_fd(struct xio_conn *c, int fd)
 static int send_all(int fd, const char *buf, size_t len, uint64_t deadline)
 {
 	while (len > 0) {
-		if (deadline && mono_us() > deadline)
+		if (deadline && xio_mono_us() > deadline)
 			return -ETIMEDOUT;
 		ssize_t n = xio_sys.send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
@@ -247,7 +240,7 @@ static int skip_bells(struct xio_conn *c, int fd, int end, bool may_wait)
 	if (atomic_load(&d->skipped[end]))
 		return 0;
 	uint64_t left = atomic_load(&d->skip[end]);
-	uint64_t deadline = mono_us() + 1000000;
+	uint64_t deadline = xio_mono_us() + 1000000;
 	while (left > 0) {
 		ssize_t n =
 		    xio_sys.recv(fd, buf, left < sizeof(buf) ? left : sizeof(buf), MSG_DONTWAIT);
@@ -260,7 +253,7 @@ static int skip_bells(struct xio_conn *c, int fd, int end, bool may_wait)
 			break; /* the other side closed: nothing follows */
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN || !may_wait || mono_us() > deadline)
+		if (errno != EAGAIN || !may_wait || xio_mono_us() > deadline)
 			return errno == EAGAIN && !may_wait ? -EAGAIN : -EPROTO;
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		xio_sys.poll(&p, 1, 10);
@@ -380,7 +373,7 @@ void xio_demote_before_close(struct xio_conn *c, int fd)
 static void flush_at_exit(void *conn)
 {
 	struct xio_conn *c = conn;
-	settle(c, hint_fd(c), 1000, mono_us() + 2000000);
+	settle(c, hint_fd(c), 1000, xio_mono_us() + 2000000);
 }
 
 __attribute__((destructor)) static void demote_at_exit(void)
@@ -542,14 +535,14 @@ unsigned xio_demote_ready(struct xio_conn *c)
 
 int xio_demote_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms >= 0 ? mono_us() + (uint64_t)timeout_ms * 1000 : 0;
+	uint64_t deadline = timeout_ms >= 0 ? xio_mono_us() + (uint64_t)timeout_ms * 1000 : 0;
 	note_fd(c, fd);
 	for (;;) {
 		if (xio_demote_ready(c) & (events | POLLERR | POLLHUP))
 			return 0;
 		int left = -1;
 		if (timeout_ms >= 0) {
-			uint64_t now = mono_us();
+			uint64_t now = xio_mono_us();
 			if (now >= deadline)
 				return -EAGAIN;
 			left = (int)((deadline - now + 999) / 1000);
@@ -641,7 +634,7 @@ static int substitute(struct xio_conn *c, int fd)
 				break;
 			}
 			/* Nobody reads the other end yet: it must all fit (we asked for room). */
-			r = send_all(sv[1], buf, (size_t)n, mono_us() + 100000);
+			r = send_all(sv[1], buf, (size_t)n, xio_mono_us() + 100000);
 		}
 		if (!already && r == 0) {
 			int fdfl = xio_sys.fcntl(fd, F_GETFD), fl = xio_sys.fcntl(fd, F_GETFL);
@@ -698,7 +691,7 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 	struct xio_demote *d = dm(c);
 	int me = end_of(c);
 	int ms = wait_ms();
-	uint64_t deadline = mono_us() + (uint64_t)ms * 1000 + 1000;
+	uint64_t deadline = xio_mono_us() + (uint64_t)ms * 1000 + 1000;
 	int r;
 
 	const char *off = secure_getenv("XIO_DEMOTE");
@@ -766,7 +759,7 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 	if (xio_conn_peer_is_local(c))
 		return 0;
 	while (!atomic_load(&d->moved) && atomic_load(&d->state) == XIO_DEMOTE_ACTIVE &&
-	       mono_us() < deadline) {
+	       xio_mono_us() < deadline) {
 		struct pollfd p = {.fd = fd, .events = 0};
 		if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & POLLHUP)) {
 			/* The peer's socket is gone: only we can deliver what is left in its ring.

@@ -22,13 +22,6 @@
 #include "slot.h"
 #include "sys.h"
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* How long accept waits for the offer of a client that connected but has not sent it yet. */
 #define OFFER_WAIT_MS 1000
 /* How often accept looks for a new generation by itself (a restarted manager nudges us too). */
@@ -364,7 +357,7 @@ static uint64_t accept_spin_end(struct xio_listener *l)
 	if (!ls || spin <= 0 ||
 	    atomic_load_explicit(&ls->last_cpu[0], memory_order_relaxed) == sched_getcpu() + 1)
 		return 1;
-	return mono_us() + (uint64_t)spin;
+	return xio_mono_us() + (uint64_t)spin;
 }
 
 int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, socklen_t *len,
@@ -394,7 +387,7 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 			if (!spin_end)
 				spin_end = accept_spin_end(l);
 			int pr = 0;
-			while (spin_end > 1 && (pr = xio_sys.poll(p, 2, 0)) == 0 && mono_us() < spin_end)
+			while (spin_end > 1 && (pr = xio_sys.poll(p, 2, 0)) == 0 && xio_mono_us() < spin_end)
 				rte_pause();
 			/* Sleep on both queues; accept4 on the TCP listener only once it is ready. */
 			if (pr == 0)

@@ -8,10 +8,14 @@
 #ifndef XIO_SYS_H
 #define XIO_SYS_H
 
+#include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 
 struct xio_sys {
 	int (*socket)(int, int, int);
@@ -38,5 +42,22 @@ extern struct xio_sys xio_sys;
 
 /* Point every entry at libc (for programs that do not interpose libc). */
 void xio_sys_use_libc(void);
+
+/* Microseconds of CLOCK_MONOTONIC: deadlines and spin limits. */
+static inline uint64_t xio_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* SO_RCVTIMEO/SO_SNDTIMEO as a poll timeout: -1 for none, rounded up. */
+static inline int xio_timeval_ms(const struct timeval *tv)
+{
+	if (tv->tv_sec == 0 && tv->tv_usec == 0)
+		return -1;
+	long long ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
 
 #endif

@@ -40,53 +40,10 @@ static int lock_rx(struct xio_conn *c)
 	return xio_conn_lock(c, false);
 }
 
-/* Room appeared: wake a writer that sleeps for it (conn.c's rule: a third of the ring). */
-static void bell_space(struct xio_conn *c, int fd)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
-	    xio_ring_room(c->rx) >= xio_ring_capacity(c->rx) / 3 &&
-	    !atomic_exchange(&c->rxd->space_bell_pending, 1))
-		xio_demote_bell(
-		    c, fd, MSG_DONTWAIT | MSG_NOSIGNAL); /* counted: demotion skips it exactly */
-}
-
-static int timeout_ms(const struct timeval *tv)
-{
-	if (tv->tv_sec == 0 && tv->tv_usec == 0)
-		return -1;
-	long long ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/*
- * Is the peer still there? Learnt from the kernel (HUP on our AF_UNIX end)
- * at most once a millisecond, as the socket path's send does: otherwise a
- * sender to a dead peer would fill the pool with buffers nobody takes.
- */
-static void check_peer(struct xio_conn *c, int fd)
-{
-	uint64_t now = mono_us();
-	if (atomic_load_explicit(&c->peer_gone, memory_order_relaxed) ||
-	    now - atomic_load_explicit(&c->peer_checked_us, memory_order_relaxed) < 1000)
-		return;
-	atomic_store_explicit(&c->peer_checked_us, now, memory_order_relaxed);
-	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
-	if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-		xio_conn_drain(c, fd); /* records EOF and HUP; doorbells are left alone otherwise */
-}
-
 /* May we send at all? 0 or the error a write would give (never SIGPIPE here). */
 static int send_check(struct xio_conn *c, int fd)
 {
-	check_peer(c, fd);
+	xio_conn_check_peer(c, fd);
 	if (atomic_load(&c->shut_wr))
 		return -EPIPE;
 	int e = atomic_exchange(&c->error, 0);
@@ -105,7 +62,7 @@ static int wait_room(struct xio_conn *c, int fd, bool nonblock)
 		atomic_fetch_add_explicit(&c->nospace, 1, memory_order_relaxed);
 		return -EAGAIN;
 	}
-	int timeout = timeout_ms(&c->sndtimeo);
+	int timeout = xio_timeval_ms(&c->sndtimeo);
 	int r = xio_conn_wait(c, fd, POLLOUT, timeout);
 	if (r == -EINTR && timeout < 0 && xio_signal_restarts())
 		return 0;
@@ -130,7 +87,7 @@ static ssize_t wait_data(struct xio_conn *c, int fd, bool nonblock)
 		return 1;
 	uint64_t spin = nonblock ? 0 : (uint64_t)xio_conn_spin_us(c);
 	if (spin) {
-		uint64_t end = mono_us() + spin;
+		uint64_t end = xio_mono_us() + spin;
 		do {
 			for (int i = 0; i < 64; i++) {
 				if (!xio_ring_empty(c->rx))
@@ -139,7 +96,7 @@ static ssize_t wait_data(struct xio_conn *c, int fd, bool nonblock)
 					goto slow;
 				rte_pause();
 			}
-		} while (mono_us() < end);
+		} while (xio_mono_us() < end);
 	}
 slow:;
 	/* EOF, errors, timeouts, sleeping and doorbells: exactly as recv(MSG_PEEK) of one byte. */
@@ -383,7 +340,7 @@ ssize_t xio_zc_rx(struct xio_conn *c, int fd, void **buf, bool nonblock)
 		n = take_head(c, p, slot, buf);
 		pthread_mutex_unlock(&c->rxd->rlock);
 		if (n > 0)
-			bell_space(c, fd);
+			xio_conn_bell_space(c, fd);
 		if (n != 0)
 			return n;
 		/* another reader took it first: wait again */
@@ -558,7 +515,7 @@ int xio_zc_recv_consume(struct xio_conn *c, int fd, size_t n)
 	if (r < 0)
 		xio_conn_corrupt(c);
 	else if (n > 0)
-		bell_space(c, fd);
+		xio_conn_bell_space(c, fd);
 	xio_conn_put(c);
 	return r;
 }
