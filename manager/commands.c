@@ -74,34 +74,22 @@ static void cmd_hello(struct mgr_client *c)
 	mgr_reply(c, &r, sizeof(r), 0, &m->mem.fd, 1);
 }
 
-static void cmd_publish(struct mgr_client *c, const void *buf, int *fds, int nfds)
+/* PUBLISH or REPUBLISH: both take [AF_UNIX socket, TCP listener] and answer a path. */
+static void cmd_publish(struct mgr_client *c, uint16_t type, const void *buf, int *fds, int nfds)
 {
-	struct xio_ctl_publish req;
 	struct xio_ctl_publish_reply r;
-	int st;
+	int st = -EPROTO;
 
-	memcpy(&req, buf, sizeof(req));
 	memset(&r, 0, sizeof(r));
-	if (nfds != 2)
-		st = -EPROTO;
-	else
+	if (nfds == 2 && type == XIO_CTL_PUBLISH) {
+		struct xio_ctl_publish req;
+		memcpy(&req, buf, sizeof(req));
 		st = mgr_publish(c->m, c, &req, fds, r.path, sizeof(r.path));
-	close_fds(fds, nfds);
-	mgr_reply(c, &r, sizeof(r), st, NULL, 0);
-}
-
-static void cmd_republish(struct mgr_client *c, const void *buf, int *fds, int nfds)
-{
-	struct xio_ctl_republish req;
-	struct xio_ctl_publish_reply r;
-	int st;
-
-	memcpy(&req, buf, sizeof(req));
-	memset(&r, 0, sizeof(r));
-	if (nfds != 2)
-		st = -EPROTO;
-	else
+	} else if (nfds == 2) {
+		struct xio_ctl_republish req;
+		memcpy(&req, buf, sizeof(req));
 		st = mgr_republish(c->m, c, &req, fds, r.path, sizeof(r.path));
+	}
 	close_fds(fds, nfds);
 	mgr_reply(c, &r, sizeof(r), st, NULL, 0);
 }
@@ -263,10 +251,8 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 		cmd_hello(c);
 		break;
 	case XIO_CTL_PUBLISH:
-		cmd_publish(c, buf, fds, nfds);
-		break;
 	case XIO_CTL_REPUBLISH:
-		cmd_republish(c, buf, fds, nfds);
+		cmd_publish(c, h.type, buf, fds, nfds);
 		break;
 	case XIO_CTL_UNPUBLISH:
 		mgr_rv_cleanup(c->m);

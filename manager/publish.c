@@ -94,20 +94,20 @@ static int listener_netns(struct mgr *m, struct mgr_client *c, int fd, uint64_t 
 	return 0;
 }
 
-int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publish *req,
-		const int fds[2], char *path, size_t pathlen)
+/*
+ * Check a PUBLISH/REPUBLISH pair (fds[1] a real TCP listener, fds[0] as
+ * @check_unix wants it) and name the listener's rendezvous directory.
+ */
+static int rendezvous_dir(struct mgr *m, struct mgr_client *c, const int fds[2],
+			  int (*check_unix)(int), bool *dual, char *dir, size_t len)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct xio_endpoint ep;
-	char key[XIO_KEY_MAX], dir[PATH_MAX];
+	char key[XIO_KEY_MAX];
 	uint64_t ns;
-	bool dual;
-	int r, n;
-
-	r = check_tcp_listener(fds[1], &ep, &dual);
+	int r = check_tcp_listener(fds[1], &ep, dual);
 	if (r < 0)
 		return r;
-	r = check_unix_socket(fds[0]);
+	r = check_unix(fds[0]);
 	if (r < 0)
 		return r;
 	r = xio_listener_key(&ep, key, sizeof(key));
@@ -116,9 +116,21 @@ int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publis
 	r = listener_netns(m, c, fds[1], &ns);
 	if (r < 0)
 		return r;
-	n = snprintf(dir, sizeof(dir), "%s/rv/%" PRIu64 "/%s", m->dir, ns, key);
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return -ENAMETOOLONG;
+	int n = snprintf(dir, len, "%s/rv/%" PRIu64 "/%s", m->dir, ns, key);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publish *req,
+		const int fds[2], char *path, size_t pathlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[PATH_MAX];
+	bool dual;
+	int r, n;
+
+	r = rendezvous_dir(m, c, fds, check_unix_socket, &dual, dir, sizeof(dir));
+	if (r < 0)
+		return r;
 	r = mgr_mkdir_p(dir, m->dir_mode, m->o.gid);
 	if (r < 0)
 		return r;
@@ -210,30 +222,17 @@ static int find_entry(const char *dir, const char *hint, uint64_t ino, char *nam
 int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
 		  const int fds[2], char *path, size_t pathlen)
 {
-	struct xio_endpoint ep;
-	char key[XIO_KEY_MAX], dir[PATH_MAX], hint[sizeof(req->name) + 1], old[64], name[64],
-	    gen[24], from[PATH_MAX], to[PATH_MAX];
-	uint64_t ns, vino;
+	char dir[PATH_MAX], hint[sizeof(req->name) + 1], old[64], name[64], gen[24], from[PATH_MAX],
+	    to[PATH_MAX];
+	uint64_t vino;
 	struct stat st;
 	bool dual;
 	int r, n, nl;
 	ssize_t idx = -1;
 
-	r = check_tcp_listener(fds[1], &ep, &dual);
+	r = rendezvous_dir(m, c, fds, check_unix_listener, &dual, dir, sizeof(dir));
 	if (r < 0)
 		return r;
-	r = check_unix_listener(fds[0]);
-	if (r < 0)
-		return r;
-	r = xio_listener_key(&ep, key, sizeof(key));
-	if (r < 0)
-		return r;
-	r = listener_netns(m, c, fds[1], &ns);
-	if (r < 0)
-		return r;
-	n = snprintf(dir, sizeof(dir), "%s/rv/%" PRIu64 "/%s", m->dir, ns, key);
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return -ENAMETOOLONG;
 	/*
 	 * Which file is the AF_UNIX listener bound to? Only sock_diag knows, in
 	 * the namespace the requester made it in (its own, learnt at HELLO).
