@@ -97,6 +97,18 @@ static inline int bench_listen(const struct bench_ep *ep, int backlog)
 }
 
 /* A blocking connected socket with TCP_NODELAY, or -1 (errno set). */
+/* The next connection on @lfd; EINTR and ECONNABORTED are retried, anything else is fatal. */
+static inline int bench_accept(int lfd)
+{
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd >= 0)
+			return fd;
+		if (errno != EINTR && errno != ECONNABORTED)
+			bench_die("accept");
+	}
+}
+
 static inline int bench_connect(const struct bench_ep *ep)
 {
 	int fd = socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC, 0);

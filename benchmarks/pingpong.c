@@ -16,7 +16,8 @@
 
 #include <signal.h>
 
-static int server(const struct bench_ep *ep)
+/* Serves until killed. */
+static _Noreturn void server(const struct bench_ep *ep)
 {
 	int lfd = bench_listen(ep, 16);
 	char *buf = malloc(1 << 20);
@@ -25,12 +26,7 @@ static int server(const struct bench_ep *ep)
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		int fd = accept(lfd, NULL, NULL);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			bench_die("accept");
-		}
+		int fd = bench_accept(lfd);
 		bench_nodelay(fd, ep);
 		for (;;) {
 			ssize_t r = read(fd, buf, 1 << 20);
@@ -83,7 +79,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 3 && bench_parse_ep(argv[2], &ep) == 0) {
 		if (strcmp(argv[1], "server") == 0 && argc == 3)
-			return server(&ep);
+			server(&ep);
 		if (strcmp(argv[1], "client") == 0 && argc == 5)
 			return client(&ep, (size_t)atol(argv[3]), atof(argv[4]));
 	}

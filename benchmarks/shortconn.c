@@ -18,19 +18,15 @@
 
 #define MSG 64
 
-static int server(const struct bench_ep *ep)
+/* Serves until killed. */
+static _Noreturn void server(const struct bench_ep *ep)
 {
 	int lfd = bench_listen(ep, 1024);
 	char buf[MSG];
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		int fd = accept(lfd, NULL, NULL);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			bench_die("accept");
-		}
+		int fd = bench_accept(lfd);
 		bench_nodelay(fd, ep);
 		if (bench_read_all(fd, buf, MSG) == 1 && bench_write_all(fd, buf, MSG) == 0)
 			while (read(fd, buf, MSG) > 0) /* wait for the client's close */
@@ -87,7 +83,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 3 && bench_parse_ep(argv[2], &ep) == 0) {
 		if (strcmp(argv[1], "server") == 0 && argc == 3)
-			return server(&ep);
+			server(&ep);
 		if (strcmp(argv[1], "client") == 0 && argc == 4)
 			return client(&ep, atof(argv[3]));
 	}

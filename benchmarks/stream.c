@@ -49,18 +49,14 @@ static void *serve_one(void *arg)
 	return NULL;
 }
 
-static int server(const struct bench_ep *ep)
+/* Serves until killed. */
+static _Noreturn void server(const struct bench_ep *ep)
 {
 	int lfd = bench_listen(ep, 64);
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		int fd = accept(lfd, NULL, NULL);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			bench_die("accept");
-		}
+		int fd = bench_accept(lfd);
 		struct job *j = calloc(1, sizeof(*j));
 		pthread_t t;
 		j->fd = fd;
@@ -127,7 +123,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 3 && bench_parse_ep(argv[2], &ep) == 0) {
 		if (strcmp(argv[1], "server") == 0 && argc == 3)
-			return server(&ep);
+			server(&ep);
 		if (strcmp(argv[1], "client") == 0 && argc == 6)
 			return client(&ep, atoi(argv[3]), (uint32_t)atol(argv[4]), atof(argv[5]));
 	}

@@ -203,7 +203,8 @@ static int sq_last_cpu(void)
 	return cpu;
 }
 
-static int server(const struct bench_ep *ep, const struct opts *o)
+/* Serves until killed. */
+static _Noreturn void server(const struct bench_ep *ep, const struct opts *o)
 {
 	int lfd = bench_listen(ep, 16);
 	char *bufs[2];
@@ -213,12 +214,7 @@ static int server(const struct bench_ep *ep, const struct opts *o)
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		int fd = accept(lfd, NULL, NULL);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			bench_die("accept");
-		}
+		int fd = bench_accept(lfd);
 		bench_nodelay(fd, ep);
 		/* a ring per connection: its SQPOLL thread goes away with the connection
 		 * instead of spinning between clients */
@@ -396,7 +392,7 @@ int main(int argc, char **argv)
 	struct bench_ep ep;
 	if (argc >= 3 && bench_parse_ep(argv[2], &ep) == 0) {
 		if (strcmp(argv[1], "server") == 0 && argc == 3)
-			return server(&ep, &o);
+			server(&ep, &o);
 		if (strcmp(argv[1], "client") == 0 && argc == 5)
 			return client(&ep, (size_t)atol(argv[3]), atof(argv[4]), &o);
 	}

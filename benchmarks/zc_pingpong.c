@@ -143,18 +143,14 @@ static int serve_ring(int fd)
 	}
 }
 
-static int server(const struct bench_ep *ep, int ring)
+/* Serves until killed. */
+static _Noreturn void server(const struct bench_ep *ep, int ring)
 {
 	int lfd = bench_listen(ep, 16);
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		int fd = accept(lfd, NULL, NULL);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			bench_die("accept");
-		}
+		int fd = bench_accept(lfd);
 		bench_nodelay(fd, ep);
 		if (p_fd_kind(fd) != 1) {
 			fprintf(stderr, "accepted a connection X-IO does not carry: closed\n");
@@ -295,7 +291,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[1], "server") == 0 && (argc == 3 || argc == 4)) {
 			int ring = ring_mode(argc == 4 ? argv[3] : NULL);
 			resolve();
-			return server(&ep, ring);
+			server(&ep, ring);
 		}
 		if (strcmp(argv[1], "client") == 0 && (argc == 5 || argc == 6)) {
 			int ring = ring_mode(argc == 6 ? argv[5] : NULL);
