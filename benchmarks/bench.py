@@ -877,7 +877,9 @@ http {
             self.records.append(dict(case=case, point="threads", mode=v, rep=1, rc=0,
                                      vals=dict(threads=float(tasks)), carried=None))
             self.say("preload threads of `sleep` (%s): %d" % (MODE_LABEL[v], tasks))
-        # c) CPU use with 1000 idle connections, kernel TCP and X-IO side by side
+        # c) attach: a fresh process's first connect cycle against its second
+        self.attach_cost()
+        # d) CPU use with 1000 idle connections, kernel TCP and X-IO side by side
         nconn = 1000
         prog = os.path.join(self.bench_bin, "xio-bench-manyconn")
         procs = {}
@@ -947,6 +949,47 @@ http {
             "only `LD_PRELOAD=%s`, \"xio-run\" runs `xio-run /bin/true` (one more exec). "
             "Threads: /proc/PID/task of `sleep 30` 0.3 s after start." % (n, os.path.relpath(
                 lib, ROOT) if lib.startswith(ROOT) else lib)))
+
+    def attach_cost(self, procs=15):
+        """Each of PROCS fresh processes times its first and second short connection
+        (xio-bench-shortconn first); under X-IO the first one attaches to the domain."""
+        case = "preload"
+        prog = os.path.join(self.bench_bin, "xio-bench-shortconn")
+        servers = {}
+        try:
+            for mode in ("tcp", "xio"):
+                port = self.port()
+                ep = "tcp:127.0.0.1:%d" % port
+                servers[mode] = (self.start(self.prefix(mode, self.srv_cpu) + [prog, "server", ep],
+                                            "attach-server-%s" % mode,
+                                            stdout=subprocess.DEVNULL), ep)
+                self.wait_listen(servers[mode][0], port=port)
+
+            def medians(out):
+                rows = [self.kv(l) for l in out.splitlines() if l.startswith("first_us=")]
+                if len(rows) != procs:
+                    raise ValueError("%d of %d processes reported" % (len(rows), procs))
+                return dict(first_us=statistics.median(r["first_us"] for r in rows),
+                            second_us=statistics.median(r["second_us"] for r in rows))
+
+            for rep in range(1, self.reps + 1):
+                for mode in ("tcp", "xio"):
+                    loop = 'for i in $(seq %d); do "$0" first "$1" || exit 1; done' % procs
+                    argv = self.prefix(mode, self.cli_cpu) + ["sh", "-c", loop, prog,
+                                                              servers[mode][1]]
+                    rec = self.measure(case, "attach", mode, rep, argv, 60, medians,
+                                       lambda v: 4 * 64 * procs)
+                    self.progress(rec, lambda x: "first %.0f µs, second %.0f µs" % (
+                        x["first_us"], x["second_us"]))
+        finally:
+            for s, _ in servers.values():
+                self.stop(s)
+        self.notes[case].append(
+            "Attach: %d fresh processes (`xio-bench-shortconn first`, client on CPU %d, server "
+            "on CPU %d) each time their first and their second connect+64 B request+64 B "
+            "response+close; the table shows the medians. Under X-IO the first connect also "
+            "attaches the process to the domain (control socket, memory fds, mmap), so first "
+            "minus second is the attach cost." % (procs, self.cli_cpu, self.srv_cpu))
 
     # ---- report -----------------------------------------------------------------
     def cell(self, case, point, mode, key, scale=1.0):
@@ -1220,6 +1263,20 @@ http {
                 "%d" % t0 if t0 is not None else "—", "%d" % t1 if t1 is not None else "—",
                 "%d" % t2 if t2 is not None else "—",
                 "%+d" % (t1 - t0) if t0 is not None and t1 is not None else "—"))
+            body += ["", "| a fresh process's connections, µs, median (min–max) of %d | kernel TCP "
+                     "| X-IO |" % self.reps, "|---|---:|---:|"]
+            att = {}
+            for key, label in (("first_us", "first connect cycle (X-IO: includes attach)"),
+                               ("second_us", "second connect cycle")):
+                cells = []
+                for m in ("tcp", "xio"):
+                    v, txt = self.cell("preload", "attach", m, key)
+                    att[(m, key)] = v
+                    cells.append(txt)
+                body.append("| %s | %s | %s |" % (label, cells[0], cells[1]))
+            if att.get(("xio", "first_us")) and att.get(("xio", "second_us")):
+                body.append("| attach cost (X-IO first − second) | | %.0f µs |" % (
+                    att[("xio", "first_us")] - att[("xio", "second_us")]))
             body += ["", "| 1000 idle connections, 5 s | kernel TCP | X-IO |", "|---|---:|---:|"]
             idle_pct = []
             for who in ("server", "client"):
