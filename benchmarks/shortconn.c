@@ -117,6 +117,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[1], "first") == 0 && argc == 3)
 			return first(&ep);
 	}
-	fprintf(stderr, "usage: %s server ENDPOINT | client ENDPOINT SECONDS | first ENDPOINT\n", argv[0]);
+	fprintf(stderr, "usage: %s server ENDPOINT | client ENDPOINT SECONDS | first ENDPOINT\n",
+		argv[0]);
 	return 2;
 }
