@@ -37,6 +37,8 @@ static void resolve(void)
 	RESOLVE(sendto);
 	RESOLVE(recvmsg);
 	RESOLVE(sendmsg);
+	RESOLVE(sendmmsg);
+	RESOLVE(recvmmsg);
 	RESOLVE(poll);
 	RESOLVE(ppoll);
 	RESOLVE(select);
