@@ -42,6 +42,8 @@ struct ep_item {
 	bool exclusive;	   /* added with EPOLLEXCLUSIVE: MOD is EINVAL, as in the kernel */
 	bool helper_ready; /* listener: shadow saw its rendezvous socket readable */
 	bool quiet;	   /* peer's FIN seen: the shadow watches HUP/ERR only */
+	/* Sleeps announced on the connection for this item, by events (prep_mask). */
+	uint16_t prep[4];
 };
 
 struct ep_set {
@@ -51,6 +53,7 @@ struct ep_set {
 	int evfd;    /* nested sets: readable while items stay ready */
 	bool nested; /* watched from outside: see the top of this file */
 	bool forked; /* shared with another process since a fork */
+	int sleepers; /* threads asleep in ep_wait with their sleep announced */
 	struct ep_set *next_all;
 	uint64_t marker;
 	struct ep_item **items;
@@ -88,12 +91,39 @@ void ep_set_get(struct ep_set *s)
 	atomic_fetch_add(&s->refs, 1);
 }
 
+/* The kernel events of one announced sleep, by index 1 = IN, 2 = OUT, 3 = both. */
+static const unsigned prep_mask[4] = {0, EPOLLIN, EPOLLOUT, EPOLLIN | EPOLLOUT};
+
+/* Announce one sleeper's wait on @it's connection: the peer rings for it. */
+static void item_prepare(struct ep_item *it)
+{
+	unsigned k = (it->ev.events & EPOLLIN ? 1 : 0) | (it->ev.events & EPOLLOUT ? 2 : 0);
+	if (!it->conn || it->disabled || !k)
+		return;
+	xio_conn_wait_prepare(it->conn, prep_mask[k]);
+	it->prep[k]++;
+}
+
+/* Withdraw one announced sleep, or all of them (@all), with the events each was made with. */
+static void item_unprepare(struct ep_item *it, bool all)
+{
+	for (unsigned k = 3; k > 0; k--)
+		while (it->prep[k]) {
+			xio_conn_wait_finish(it->conn, -1, prep_mask[k]);
+			it->prep[k]--;
+			if (!all)
+				return;
+		}
+}
+
 static void item_free(struct ep_set *s, struct ep_item *it)
 {
 	if (it->conn && s->nested)
 		xio_conn_watch(it->conn, false);
-	if (it->conn)
+	if (it->conn) {
+		item_unprepare(it, true);
 		xio_conn_put(it->conn);
+	}
 	if (it->listener)
 		xio_listener_put(it->listener);
 	free(it);
@@ -161,6 +191,9 @@ static struct ep_set *set_create(int epfd)
 	pthread_mutex_unlock(&all_lock);
 	if (fdt_set_epoll(epfd, s) < 0)
 		return NULL;
+	/* A thread may already sleep on @epfd, not knowing the set: wake it (see ep_wait). */
+	uint64_t one = 1;
+	(void)!real.write(s->evfd, &one, sizeof(one));
 	return s;
 }
 
@@ -200,6 +233,8 @@ static void purge_stale(struct ep_set *s)
 		if (item_stale(s->items[i]))
 			remove_at(s, i--);
 }
+
+static void join_sleepers(struct ep_set *s, struct ep_item *it);
 
 static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, struct epoll_event *ev)
 {
@@ -245,6 +280,7 @@ static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, stru
 		return -err;
 	}
 	s->items[s->n++] = it;
+	join_sleepers(s, it);
 	return 0;
 }
 
@@ -297,9 +333,12 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			r = -errno;
 			break;
 		}
+		if (s->items[i]->conn)
+			item_unprepare(s->items[i], true);
 		s->items[i]->ev = *ev;
 		s->items[i]->disabled = false;
 		s->items[i]->last_in = 0xffffffffu;
+		join_sleepers(s, s->items[i]);
 		break;
 	case EPOLL_CTL_DEL:
 		if (i < 0) {
@@ -373,19 +412,37 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 static bool announce(struct ep_set *s, bool on)
 {
 	bool company = false;
+	s->sleepers += on ? 1 : -1;
 	for (int i = 0; i < s->n; i++) {
 		struct ep_item *it = s->items[i];
-		if (!it->conn || it->disabled)
+		if (!it->conn)
 			continue;
-		unsigned want = it->ev.events & (EPOLLIN | EPOLLOUT);
 		if (on) {
-			xio_conn_wait_prepare(it->conn, want);
+			item_prepare(it);
 			company = company || xio_conn_has_company(it->conn);
 		} else {
-			xio_conn_wait_finish(it->conn, -1, want);
+			item_unprepare(it, s->sleepers == 0);
 		}
 	}
 	return company;
+}
+
+/*
+ * An item added or modified while threads sleep in ep_wait: announce their
+ * sleeps on it too, so the peer rings for it, and wake one of them if it is
+ * ready already (the kernel wakes waiters of an fd added ready). Caller
+ * holds the set's lock.
+ */
+static void join_sleepers(struct ep_set *s, struct ep_item *it)
+{
+	if (!s->sleepers || !it->conn)
+		return;
+	for (int k = 0; k < s->sleepers; k++)
+		item_prepare(it);
+	if (xio_conn_ready(it->conn) & (it->ev.events | EPOLLERR | EPOLLHUP)) {
+		uint64_t one = 1;
+		(void)!real.write(s->evfd, &one, sizeof(one));
+	}
 }
 
 /*
@@ -533,14 +590,30 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 {
 	struct ep_set *s = set_of(epfd);
 	struct timespec ts, *tp;
+	int64_t deadline = timeout_ns >= 0 ? now_ns() + timeout_ns : -1;
 
 	if (!s || max <= 0) {
 		if (timeout_ns >= 0)
 			ts = (struct timespec){timeout_ns / 1000000000, timeout_ns % 1000000000};
-		return kernel_wait(epfd, ev, max, timeout_ns >= 0 ? &ts : NULL, mask);
+		int r = kernel_wait(epfd, ev, max, timeout_ns >= 0 ? &ts : NULL, mask);
+		if (r <= 0 || !(s = set_of(epfd)))
+			return r;
+		/*
+		 * Another thread added the set's first X-IO fd while we slept (its
+		 * creation signals the set's eventfd to wake us): hide the marker
+		 * and wait again with the set, announced, for the time left.
+		 */
+		ep_set_get(s);
+		pthread_mutex_lock(&s->lock);
+		r = filter_kernel(s, ev, r);
+		pthread_mutex_unlock(&s->lock);
+		if (r > 0 || (deadline >= 0 && now_ns() >= deadline)) {
+			ep_set_put(s);
+			return r;
+		}
+	} else {
+		ep_set_get(s);
 	}
-	ep_set_get(s);
-	int64_t deadline = timeout_ns >= 0 ? now_ns() + timeout_ns : -1;
 	int spin_us = 0;
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < s->n; i++)
