@@ -158,6 +158,8 @@ XIO_EXPORT int socket(int domain, int type, int protocol)
 {
 	SHIM_INIT();
 	int fd = real.socket(domain, type, protocol);
+	if (fd >= 0)
+		fdt_clear(fd); /* a number we missed the close of */
 	if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
 	    (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM ||
 	    (protocol != 0 && protocol != IPPROTO_TCP) || xio_config()->disabled)
