@@ -27,6 +27,15 @@ static bool is_tcp_socket(int fd)
 	       proto == IPPROTO_TCP;
 }
 
+/* No connect in progress or done on kernel TCP socket @fd (one we hold no record of). */
+static bool tcp_closed(int fd)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	return real.getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+	       ti.tcpi_state == TCP_CLOSE;
+}
+
 /* Options set before listen() that X-IO cannot honour keep the listener plain TCP. */
 static bool tcp_only_options(int fd)
 {
@@ -62,6 +71,7 @@ struct fresh {
 	_Atomic uint64_t cookie; /* 0: no record */
 	uint32_t epoch;
 	bool opts_known;
+	bool kernel_connect;	   /* connect() went to the kernel: so do later ones */
 	struct xio_sock_opts opts; /* .unbound: no bind() through us since socket() */
 };
 
@@ -173,6 +183,7 @@ XIO_EXPORT int socket(int domain, int type, int protocol)
 		return fd;
 	f->epoch = atomic_load(&fresh_epoch);
 	f->opts_known = true;
+	f->kernel_connect = false;
 	/* A new socket: Nagle on, no keepalive, no timeouts. */
 	memset(&f->opts, 0, sizeof(f->opts));
 	f->opts.family = domain;
@@ -251,14 +262,23 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return real.connect(fd, sa, len);
 	struct xio_sock_opts known;
 	int fk = fresh_check(fd, &known);
-	if (fk < 0 && !is_tcp_socket(fd))
+	if (fk < 0 && (!is_tcp_socket(fd) || !tcp_closed(fd)))
+		return real.connect(fd, sa, len);
+	/*
+	 * A socket whose connect fell back to TCP is the kernel's from then on:
+	 * a second connect() reports its progress (EALREADY, EISCONN, 0).
+	 */
+	if (fk >= 0 && fresh_at(fd, false)->kernel_connect)
 		return real.connect(fd, sa, len);
 	struct xio_conn *c;
 	bool nb = false;
 	int r = xio_conn_connect(fd, sa, len, fk > 0 ? &known : NULL, &c, &nb);
 	if (r == XIO_NOT_CARRIED) {
-		if (fk >= 0)
-			fresh_at(fd, false)->opts.unbound = false; /* X-IO may have bound it */
+		if (fk >= 0) {
+			struct fresh *f = fresh_at(fd, false);
+			f->opts.unbound = false; /* X-IO may have bound it */
+			f->kernel_connect = true;
+		}
 		return real.connect(fd, sa, len);
 	}
 	if (r < 0)
