@@ -36,10 +36,27 @@ static int put_int(void *val, socklen_t *len, int v)
 	return 0;
 }
 
+/*
+ * The TCP state the FINs so far would give (programs such as lighttpd tell a
+ * half-closed client from a gone one by CLOSE_WAIT). After both FINs an open
+ * socket is CLOSE on either side (the kernel moves TIME_WAIT to a separate
+ * mini-socket).
+ */
+static uint8_t tcp_state(struct xio_conn *c)
+{
+	if (atomic_load(&c->reset) || atomic_load(&c->error))
+		return TCP_CLOSE;
+	bool peer_fin = atomic_load(&c->rxd->shut_wr) || atomic_load(&c->peer_eof);
+	bool our_fin = atomic_load(&c->shut_wr);
+	if (peer_fin && our_fin)
+		return TCP_CLOSE;
+	return peer_fin ? TCP_CLOSE_WAIT : our_fin ? TCP_FIN_WAIT2 : TCP_ESTABLISHED;
+}
+
 static void fill_tcp_info(struct xio_conn *c, struct tcp_info *ti)
 {
 	memset(ti, 0, sizeof(*ti));
-	ti->tcpi_state = TCP_ESTABLISHED;
+	ti->tcpi_state = tcp_state(c);
 	ti->tcpi_options = TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE;
 	ti->tcpi_snd_wscale = 7;
 	ti->tcpi_rcv_wscale = 7;
