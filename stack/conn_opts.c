@@ -179,6 +179,17 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 		return 0;
 	}
 	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
+		/*
+		 * Option lists are empty on TCP: length 0. (sshd drops every
+		 * connection whose IP_OPTIONS are not.)
+		 */
+		if ((level == IPPROTO_IP && (name == IP_OPTIONS || name == IP_PKTOPTIONS)) ||
+		    (level == IPPROTO_IPV6 &&
+		     (name == IPV6_HOPOPTS || name == IPV6_RTHDR || name == IPV6_DSTOPTS ||
+		      name == IPV6_RTHDRDSTOPTS || name == IPV6_2292PKTOPTIONS))) {
+			*len = 0;
+			return 0;
+		}
 		for (int i = 0; i < c->nip_opts; i++)
 			if (c->ip_opts[i].level == level && c->ip_opts[i].name == name)
 				return put_int(val, len, c->ip_opts[i].value);

@@ -7,7 +7,8 @@
  * SO_PROTOCOL IPPROTO_TCP, SO_ACCEPTCONN 0 (1 on the listener), SO_ERROR 0,
  * SO_SNDBUF/SO_RCVBUF positive, TCP_INFO with state ESTABLISHED,
  * TCP_CONGESTION a name, SO_PEERCRED the "no credentials" answer TCP gives
- * (pid 0, uid/gid -1); IP_TTL the system default, IP_TOS read back as set;
+ * (pid 0, uid/gid -1); IP_TTL the system default, IP_TOS read back as set,
+ * IP_OPTIONS empty (length 0: sshd drops connections that carry any);
  * SO_RCVTIMEO makes an empty read fail EAGAIN after it; data written under
  * TCP_CORK arrives once uncorked; an unknown option is ENOPROTOOPT; and
  * SO_LINGER {1, 0} + close resets the peer (ECONNRESET).
@@ -106,6 +107,12 @@ int main(void)
 	CHECK_EQ(get_int(s, IPPROTO_IP, IP_TTL), ttl);
 	set_int(s, IPPROTO_IP, IP_TOS, 0x10);
 	CHECK_EQ(get_int(s, IPPROTO_IP, IP_TOS), 0x10);
+	unsigned char ipopt[40];
+	for (int *fd = (int[]){c, s, -1}; *fd >= 0; fd++) {
+		len = sizeof(ipopt);
+		OK(getsockopt(*fd, IPPROTO_IP, IP_OPTIONS, ipopt, &len));
+		CHECK_EQ(len, 0);
+	}
 	struct timeval tv = {2, 500000}, tv2;
 	OK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
 	len = sizeof(tv2);
