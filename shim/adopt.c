@@ -17,7 +17,7 @@ struct fd_entry *shim_probe(int fd)
 
 	if (fd < 0)
 		return NULL;
-	if (xio_conn_adopt(fd, &c) == 0) {
+	if (!xio_config()->disabled && xio_conn_adopt(fd, &c) == 0) {
 		int fl = real.fcntl(fd, F_GETFL);
 		fdt_set_conn(fd, c, fl >= 0 && (fl & O_NONBLOCK));
 		xio_log(1, "adopted inherited X-IO connection on fd %d", fd);
@@ -69,12 +69,30 @@ void shim_demote_passed(int u, const struct msghdr *msg)
 }
 
 /*
- * The program about to be exec'd will not load the preload: demote every
- * X-IO connection it inherits (fds without FD_CLOEXEC), including fds this
- * process never touched itself (inherited, not probed yet).
+ * Demote this process's X-IO connections: every one it uses (@all), or
+ * those a program about to be exec'd without the preload inherits (fds
+ * without FD_CLOEXEC), including fds this process never touched itself
+ * (inherited, not probed yet).
  */
-void shim_demote_inherited(void)
+void shim_demote_fds(bool all)
 {
+	if (all) {
+		/*
+		 * From our table: a sandbox may already allow no new fd (RLIMIT_NOFILE
+		 * 1). A demoted fd is then the kernel's alone: the program's calls on
+		 * it reach the kernel as they are, as they would on TCP.
+		 */
+		int max = fdt_max();
+		for (int fd = 0; fd <= max; fd++) {
+			struct fd_entry *e = fdt_get(fd);
+			if (e && e->kind == FD_CONN && xio_conn_demote(e->conn, fd) == 0) {
+				shim_epoll_forget(fd);
+				fdt_clear(fd);
+				fdt_mark_kernel(fd); /* known plain: no probing syscalls later */
+			}
+		}
+		return;
+	}
 	DIR *d = opendir("/proc/self/fd");
 	if (!d)
 		return;
@@ -87,7 +105,7 @@ void shim_demote_inherited(void)
 		if (fd == self || xio_is_helper_fd(fd))
 			continue;
 		int fl = real.fcntl(fd, F_GETFD);
-		if (fl < 0 || (fl & FD_CLOEXEC))
+		if (fl < 0 || (!all && (fl & FD_CLOEXEC)))
 			continue;
 		struct fd_entry *e = shim_conn(fd);
 		if (e)

@@ -170,7 +170,7 @@ static const char *search_path(const char *file, char *buf, size_t len)
 static void before_exec(const char *path)
 {
 	if (path && !xio_config()->disabled && !loads_preload(path, 0))
-		shim_demote_inherited();
+		shim_demote_fds(false);
 }
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);

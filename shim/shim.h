@@ -113,10 +113,13 @@ static inline long shim_ret(long r)
 /* Descriptors received with SCM_RIGHTS: forget stale entries (adopt.c). */
 void shim_forget_received(const struct msghdr *msg);
 
-/* Demote X-IO fds an SCM_RIGHTS message on @u passes to a process that may not be preloaded,
- * or that an exec'd program that will not be preloaded inherits (adopt.c). */
+/* Demote X-IO fds an SCM_RIGHTS message on @u passes to a process that may not be preloaded
+ * (adopt.c). */
 void shim_demote_passed(int u, const struct msghdr *msg);
-void shim_demote_inherited(void);
+/* Demote every X-IO connection (@all) or those an exec'd program inherits (adopt.c). */
+void shim_demote_fds(bool all);
+/* A seccomp filter is about to be installed (sandbox.c). */
+void shim_before_seccomp(void);
 
 /* poll(2) over a mix of X-IO and kernel fds (poll.c); used by select too. */
 int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask);

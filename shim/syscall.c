@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <linux/seccomp.h>
 #include <sys/syscall.h>
 
 #include "shim.h"
@@ -40,6 +41,10 @@ XIO_EXPORT long syscall(long nr, ...)
 		return dup2((int)a, (int)b);
 	case SYS_dup3:
 		return dup3((int)a, (int)b, (int)c);
+	case SYS_seccomp:
+		if (a == SECCOMP_SET_MODE_FILTER)
+			shim_before_seccomp();
+		return passthrough(nr, a, b, c, d, e, f);
 	case SYS_epoll_ctl: /* registering an fd we track in any set */
 		return epoll_ctl((int)a, (int)b, (int)c, (struct epoll_event *)d);
 	}

@@ -117,6 +117,12 @@ const struct xio_config *xio_config(void)
 	return &config;
 }
 
+void xio_config_disable(void)
+{
+	pthread_once(&config_once, config_load);
+	config.disabled = true;
+}
+
 void xio_log(int level, const char *fmt, ...)
 {
 	char buf[512];

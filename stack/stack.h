@@ -39,6 +39,9 @@ struct xio_config {
  */
 int xio_default_rundir(const char *domain, char *buf, size_t len);
 
+/* From now on carry nothing new, as XIO_DISABLE=1 would (a sandboxed process). */
+void xio_config_disable(void);
+
 /* Configuration read once from the environment (secure_getenv). */
 const struct xio_config *xio_config(void);
 
