@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "demote.h"
 #include "shim.h"
 
 extern char **environ;
@@ -169,8 +170,19 @@ static const char *search_path(const char *file, char *buf, size_t len)
 /* Before the exec of @path: demote what a program that will not be preloaded inherits. */
 static void before_exec(const char *path)
 {
-	if (path && !xio_config()->disabled && !loads_preload(path, 0))
+	if (!path || xio_config()->disabled)
+		return;
+	if (!loads_preload(path, 0)) {
 		shim_demote_fds(false);
+		return;
+	}
+	/* A preloaded program still writes its stdout through stdio we cannot see (fcntl.c). */
+	for (int fd = 0; fd <= STDERR_FILENO; fd++) {
+		struct fd_entry *e = shim_conn(fd);
+		int fl = e ? real.fcntl(fd, F_GETFD) : -1;
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			xio_conn_demote(e->conn, fd);
+	}
 }
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);

@@ -10,7 +10,23 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 
+#include "demote.h"
 #include "shim.h"
+
+/*
+ * glibc's stdio writes stdout with its own internal write(), which we never
+ * see (inetd-style servers and their children: git daemon, tcpserver,
+ * CGI). A connection that lands on fd 0, 1 or 2 becomes a plain byte stream
+ * (demoted) first, so stdio and read/write see the same bytes.
+ */
+static void to_stdio(int oldfd, int newfd)
+{
+	if (newfd < 0 || newfd > STDERR_FILENO || oldfd == newfd || xio_config()->disabled)
+		return;
+	struct fd_entry *e = shim_conn(oldfd);
+	if (e)
+		xio_conn_demote(e->conn, oldfd);
+}
 
 static int do_fcntl(int fd, int cmd, long arg)
 {
@@ -32,6 +48,7 @@ static int do_fcntl(int fd, int cmd, long arg)
 		break;
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
+		to_stdio(fd, r);
 		fdt_dup(fd, r);
 		break;
 	default:
@@ -86,14 +103,17 @@ XIO_EXPORT int dup(int fd)
 {
 	SHIM_INIT();
 	int r = real.dup(fd);
-	if (r >= 0)
+	if (r >= 0) {
+		to_stdio(fd, r);
 		fdt_dup(fd, r);
+	}
 	return r;
 }
 
 XIO_EXPORT int dup2(int oldfd, int newfd)
 {
 	SHIM_INIT();
+	to_stdio(oldfd, newfd);
 	if (oldfd != newfd && fdt_get(newfd)) {
 		shim_epoll_forget(newfd);
 		shim_listener_closing(newfd);
@@ -107,6 +127,7 @@ XIO_EXPORT int dup2(int oldfd, int newfd)
 XIO_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	SHIM_INIT();
+	to_stdio(oldfd, newfd);
 	if (oldfd != newfd && fdt_get(newfd)) {
 		shim_epoll_forget(newfd);
 		shim_listener_closing(newfd);
