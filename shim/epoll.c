@@ -692,8 +692,11 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 	 * have drained the doorbell the others sleep on, so the set's eventfd says
 	 * what level-triggered readiness is left.
 	 */
-	if (s->nested || s->forked)
+	if (s->nested || s->forked) {
+		int err = errno; /* EINTR must reach the caller, not the eventfd's EAGAIN */
 		refresh_nested(s);
+		errno = err;
+	}
 	ep_set_put(s);
 	return result;
 }

@@ -5,8 +5,8 @@
  * when the handler was installed without SA_RESTART and are restarted
  * transparently with SA_RESTART (they then complete with the data that
  * arrives later); read with SO_RCVTIMEO set is never restarted (EINTR even
- * with SA_RESTART); poll and epoll_wait always fail with EINTR, SA_RESTART
- * or not.
+ * with SA_RESTART); poll and epoll_wait (also on a set a fork shares) always fail with EINTR,
+ * SA_RESTART or not.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -85,8 +85,8 @@ static void *poke(void *arg)
 		if ((want_ret) == ANY_FD ? r_ < 0                                                  \
 					 : (r_ != (want_ret) || (r_ < 0 && e_ != (want_errno))))   \
 			FAIL("%s with%s SA_RESTART: got %lld errno %d (%s), want %lld errno %d",   \
-			     #call, (restart) ? "" : "out", r_, e_, strerror(e_),                   \
-			     (long long)(want_ret), (want_errno));                                  \
+			     #call, (restart) ? "" : "out", r_, e_, strerror(e_),                  \
+			     (long long)(want_ret), (want_errno));                                 \
 	} while (0)
 
 int main(void)
@@ -125,6 +125,12 @@ int main(void)
 	OK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &e));
 	INTERRUPTED(0, NOTHING, epoll_wait(ep, ev, 2, 5000), -1, EINTR);
 	INTERRUPTED(1, NOTHING, epoll_wait(ep, ev, 2, 5000), -1, EINTR);
+	/* Also once the set is shared with a child (redis forks for BGSAVE). */
+	pid_t kid = fork_child();
+	if (kid == 0)
+		_exit(0);
+	wait_ok(kid);
+	INTERRUPTED(0, NOTHING, epoll_wait(ep, ev, 2, 5000), -1, EINTR);
 	close(ep);
 
 	/* read with SO_RCVTIMEO: EINTR even with SA_RESTART. */
