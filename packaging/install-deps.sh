@@ -27,6 +27,8 @@ PACKAGES=(
 	iproute2 procps psmisc util-linux
 	# compatibility tests (test/compat): servers and clients people run every day
 	nginx-light wrk apache2-utils redis-server redis-tools memcached libmemcached-tools
+	# ... and servers that hand connections to children through stdio and sandboxes
+	git openssh-server openssh-client
 	# benchmarks/run: PNG plots with Debian's /usr/bin/python3
 	python3-matplotlib
 	# benchmarks/uring_pingpong.c: the io_uring SQPOLL baseline of benchmark case 7
