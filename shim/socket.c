@@ -206,32 +206,18 @@ XIO_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 	return real.bind(fd, sa, len);
 }
 
-/* Listening TCP socket @fd becomes an X-IO listener too, unless it cannot be one. */
-static void carry_listener(int fd)
-{
-	struct fd_entry *e = fdt_get(fd);
-	if ((e && e->kind != FD_KERNEL) || xio_config()->disabled || !is_tcp_socket(fd) ||
-	    tcp_only_options(fd))
-		return;
-	struct xio_listener *l;
-	if (xio_listener_open(fd, &l) == 0)
-		fdt_set_listener(fd, l, fd_nonblock(fd));
-}
-
 XIO_EXPORT int listen(int fd, int backlog)
 {
 	SHIM_INIT();
 	int r = real.listen(fd, backlog);
-	if (r == 0)
-		carry_listener(fd);
-	return r;
-}
-
-static bool is_listening(int fd)
-{
-	int v = 0;
-	socklen_t l = sizeof(v);
-	return real.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v;
+	struct fd_entry *e = fdt_get(fd);
+	if (r < 0 || (e && e->kind != FD_KERNEL) || xio_config()->disabled || !is_tcp_socket(fd) ||
+	    tcp_only_options(fd))
+		return r;
+	struct xio_listener *l;
+	if (xio_listener_open(fd, &l) == 0)
+		fdt_set_listener(fd, l, fd_nonblock(fd));
+	return 0;
 }
 
 XIO_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
@@ -387,33 +373,23 @@ XIO_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len
 }
 
 /* Listener options X-IO cannot honour: the listener goes back to plain TCP. */
-/* TCP_DEFER_ACCEPT/TCP_FASTOPEN set (1) or cleared (0); -1 for any other option. */
-static int tcp_only_option(int level, int name, const void *val, socklen_t len)
+static bool listener_needs_tcp(int level, int name, const void *val, socklen_t len)
 {
 	int v = 0;
-	if (level != IPPROTO_TCP || !val || len < (socklen_t)sizeof(int) ||
-	    (name != TCP_DEFER_ACCEPT && name != TCP_FASTOPEN))
-		return -1;
+	if (level != IPPROTO_TCP || !val || len < (socklen_t)sizeof(int))
+		return false;
 	memcpy(&v, val, sizeof(v));
-	return v > 0;
+	return v > 0 && (name == TCP_DEFER_ACCEPT || name == TCP_FASTOPEN);
 }
 
 XIO_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	SHIM_INIT();
 	struct fd_entry *l = fdt_get(fd);
-	int tcp_only = tcp_only_option(level, name, val, len);
-	if (tcp_only == 1 && l && l->kind == FD_LISTENER) {
+	if (l && l->kind == FD_LISTENER && listener_needs_tcp(level, name, val, len)) {
 		int r = real.setsockopt(fd, level, name, val, len);
 		if (r == 0)
 			fdt_clear(fd); /* unpublish: clients find no rendezvous and use TCP */
-		return r;
-	}
-	if (tcp_only == 0 && (!l || l->kind == FD_KERNEL)) {
-		/* Cleared again (pgbouncer sets and clears it on every reload): carry it again. */
-		int r = real.setsockopt(fd, level, name, val, len);
-		if (r == 0 && is_listening(fd))
-			carry_listener(fd);
 		return r;
 	}
 	struct fd_entry *e = shim_conn(fd);

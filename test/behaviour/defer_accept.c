@@ -6,8 +6,7 @@
  * and a non-blocking accept says EAGAIN; once the client writes, the
  * listener is readable at once and the accepted connection has the byte
  * waiting. X-IO must honour this or leave such a listener to TCP
- * (DESIGN.md); either way the bytes arrive. Cleared again, the option no
- * longer applies: a silent client is accepted at once (and carried).
+ * (DESIGN.md); either way the bytes arrive.
  */
 #include <poll.h>
 
@@ -40,21 +39,6 @@ int main(void)
 	set_nonblock(s, 1);
 	CHECK_EQ(read(s, &b, 1), 1);
 	CHECK_EQ(b, 'x');
-	close(c);
-	close(s);
-
-	/* Cleared again (pgbouncer does this on every reload): an ordinary listener, carried. */
-	secs = 0;
-	OK(setsockopt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)));
-	c = connect_lo(ntohs(a.sin_port));
-	CHECK_EQ(poll(&p, 1, 1000), 1);
-	s = OK(accept(l, NULL, NULL));
-	require_xio(c);
-	require_xio(s);
-	write_all(c, "y", 1);
-	set_nonblock(s, 0);
-	read_all(s, &b, 1);
-	CHECK_EQ(b, 'y');
 	close(c);
 	close(s);
 	close(l);
