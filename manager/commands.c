@@ -123,6 +123,7 @@ static void cmd_stats(struct mgr_client *c)
 	r.nslots = h->nslots;
 	r.slots_reclaimed = atomic_load_explicit(&h->stats.slots_reclaimed, memory_order_relaxed);
 	r.publishes = atomic_load_explicit(&h->stats.publishes, memory_order_relaxed);
+	r.demoted = atomic_load_explicit(&h->stats.demoted, memory_order_relaxed);
 	r.hugepages = !!(h->flags & XIO_DOMAIN_HUGEPAGES);
 	r.kill_switch = atomic_load_explicit(&h->kill_switch, memory_order_relaxed);
 	mgr_reply(c, &r, sizeof(r), 0, NULL, 0);

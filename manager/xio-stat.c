@@ -168,6 +168,7 @@ static void print_table(const char *domain, const struct xio_ctl_stats *s)
 	printf("slots in use       %" PRIu64 " / %" PRIu64 "\n", s->slots_in_use, s->nslots);
 	printf("slots reclaimed    %" PRIu64 "\n", s->slots_reclaimed);
 	printf("publishes          %" PRIu64 "\n", s->publishes);
+	printf("demoted            %" PRIu64 "\n", s->demoted);
 	printf("kill switch        %s\n", s->kill_switch ? "on (X-IO off)" : "off");
 	printf("fallbacks to TCP   %" PRIu64 "\n", total);
 	for (int i = 0; i < XIO_FB_MAX; i++)
@@ -202,11 +203,11 @@ static void print_json(const char *domain, const struct xio_ctl_stats *s, const 
 	printf("{\"domain\":\"%s\",\"generation\":\"%016" PRIx64 "\",\"hugepages\":%s,"
 	       "\"conns_open\":%" PRIu64 ",\"conns_total\":%" PRIu64 ",\"bytes\":%" PRIu64
 	       ",\"processes\":%" PRIu64 ",\"slots\":%" PRIu64 ",\"slots_in_use\":%" PRIu64
-	       ",\"slots_reclaimed\":%" PRIu64 ",\"publishes\":%" PRIu64 ",\"kill_switch\":%s,"
-	       "\"fallback\":{",
+	       ",\"slots_reclaimed\":%" PRIu64 ",\"publishes\":%" PRIu64 ",\"demoted\":%" PRIu64
+	       ",\"kill_switch\":%s,\"fallback\":{",
 	       domain, s->generation, s->hugepages ? "true" : "false", s->conns_open,
 	       s->conns_total, s->bytes, s->processes, s->nslots, s->slots_in_use,
-	       s->slots_reclaimed, s->publishes, s->kill_switch ? "true" : "false");
+	       s->slots_reclaimed, s->publishes, s->demoted, s->kill_switch ? "true" : "false");
 	for (int i = 0; i < XIO_FB_MAX; i++) {
 		total += s->fallback[i];
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", fb_names[i], s->fallback[i]);

@@ -753,6 +753,7 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 	if (r < 0)
 		goto failed;
 	kernel_options(c, fd);
+	atomic_fetch_add_explicit(&c->dom->hdr->stats.demoted, 1, memory_order_relaxed);
 	xio_log(1, "connection on fd %d demoted to an in-band stream", fd);
 
 	/* Wait for the peer to copy its ring in-band, unless the peer is this very process. */

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 5u
+#define XIO_LAYOUT_VERSION 6u
 #define XIO_CACHELINE	   64
 
 /* Why a connect fell back to kernel TCP (xio-stat prints these by name). */
@@ -42,6 +42,7 @@ struct xio_stats {
 	_Atomic uint64_t slots_reclaimed;  /* freed by the manager's sweep */
 	_Atomic uint64_t publishes;	   /* rendezvous entries published */
 	_Atomic uint64_t bufs_reclaimed;   /* zero-copy buffers freed by the manager's sweep */
+	_Atomic uint64_t demoted;	   /* connections turned into plain streams (demote.c) */
 };
 
 /* An IPv4 or IPv6 endpoint; IPv4 is kept as a v4-mapped IPv6 address. */

@@ -101,6 +101,7 @@ struct xio_ctl_stats {
 	uint64_t slots_in_use;
 	uint64_t slots_reclaimed;
 	uint64_t publishes;
+	uint64_t demoted; /* connections turned into plain byte streams */
 	uint32_t hugepages;
 	uint32_t kill_switch;
 };

@@ -42,16 +42,18 @@ compat_track "$dpid"
 compat_log "$WORK/daemon.log"
 wait_port "$port" 15 "$dpid"
 
-# via_xio WHAT CONNS BYTES: CONNS more X-IO connections, lo < 5 % of BYTES (+ 4 KiB)
+# via_xio WHAT CONNS BYTES: CONNS more X-IO connections, as many demoted, lo < 5 % of BYTES (+ 4 KiB)
 via_xio() {
 	local conns
 	conns=$(($(xio_field conns_total) - c0))
 	((conns >= $2)) || fail "$1: $conns X-IO connections, want $2 (fallbacks: $(xio_field fallback_total))"
+	# the stdio hand-off made them plain streams
+	(($(xio_field demoted) - d0 >= $2)) || fail "$1: $(($(xio_field demoted) - d0)) demoted, want $2"
 	((LD < $3 / 20 + 4096)) || fail "$1: lo grew by $LD bytes for $3 bytes of pack: kernel TCP carried it"
 }
 
 compat_mode git "clone git:// 300 commits, both X-IO"
-c0=$(xio_field conns_total)
+c0=$(xio_field conns_total) d0=$(xio_field demoted)
 measure_start
 timeout -k 5 60 "${XRUN[@]}" git clone -q "git://127.0.0.1:$port/repo.git" "$WORK/c1" \
 	>"$WORK/clone.log" 2>&1 || fail "git clone failed: $(tail -n 3 "$WORK/clone.log" | tr '\n' ' ')"
@@ -66,7 +68,7 @@ compat_mode git "push git://, both X-IO"
 echo pushed >"$WORK/c1/new"
 git -C "$WORK/c1" add new
 git -C "$WORK/c1" commit -q -m pushed
-c0=$(xio_field conns_total)
+c0=$(xio_field conns_total) d0=$(xio_field demoted)
 measure_start
 timeout -k 5 60 "${XRUN[@]}" git -C "$WORK/c1" push -q origin HEAD:refs/heads/pushed \
 	>"$WORK/push.log" 2>&1 || fail "git push failed: $(tail -n 3 "$WORK/push.log" | tr '\n' ' ')"
@@ -77,7 +79,7 @@ via_xio push 1 0
 compat_pass "the server has the pushed commit"
 
 compat_mode git "4 clones at once, both X-IO"
-c0=$(xio_field conns_total)
+c0=$(xio_field conns_total) d0=$(xio_field demoted)
 measure_start
 pids=()
 for k in 1 2 3 4; do

@@ -47,11 +47,12 @@ via_xio() {
 	local conns
 	conns=$(($(xio_field conns_total) - c0))
 	((conns >= 1)) || fail "$1: no X-IO connection (fallbacks: $(xio_field fallback_total))"
+	(($(xio_field demoted) > d0)) || fail "$1: the connection was not demoted"
 	((LD < size / 20)) || fail "$1: lo grew by $LD bytes for $size: kernel TCP carried it"
 }
 
 compat_mode ssh "20 MiB into sha256sum over ssh, both X-IO"
-c0=$(xio_field conns_total)
+c0=$(xio_field conns_total) d0=$(xio_field demoted)
 measure_start
 got=$(timeout -k 5 60 "${XRUN[@]}" ssh "${SSH_OPTS[@]}" -p "$port" root@127.0.0.1 sha256sum \
 	<"$WORK/payload" 2>"$WORK/ssh.err") || fail "ssh failed: $(tail -n 3 "$WORK/ssh.err" | tr '\n' ' ')"
@@ -62,7 +63,7 @@ via_xio ssh
 compat_pass "sha256 equal, lo +$LD B"
 
 compat_mode scp "20 MiB back with scp, both X-IO"
-c0=$(xio_field conns_total)
+c0=$(xio_field conns_total) d0=$(xio_field demoted)
 measure_start
 timeout -k 5 60 "${XRUN[@]}" scp -q "${SSH_OPTS[@]}" -P "$port" "root@127.0.0.1:$WORK/payload" \
 	"$WORK/back" 2>"$WORK/scp.err" || fail "scp failed: $(tail -n 3 "$WORK/scp.err" | tr '\n' ' ')"
