@@ -50,9 +50,9 @@ struct ep_set {
 	_Atomic int refs;
 	pthread_mutex_t lock;
 	int shadow;
-	int evfd;    /* nested sets: readable while items stay ready */
-	bool nested; /* watched from outside: see the top of this file */
-	bool forked; /* shared with another process since a fork */
+	int evfd;     /* nested sets: readable while items stay ready */
+	bool nested;  /* watched from outside: see the top of this file */
+	bool forked;  /* shared with another process since a fork */
 	int sleepers; /* threads asleep in ep_wait with their sleep announced */
 	struct ep_set *next_all;
 	uint64_t marker;
@@ -293,6 +293,8 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		int r = real.epoll_ctl(epfd, op, fd, ev);
 		if (r == 0 && op == EPOLL_CTL_ADD && e && e->kind == FD_EPOLL)
 			shim_epoll_nested(fd); /* one of our sets inside another */
+		if (r == 0 && (!e || e->kind == FD_KERNEL))
+			shim_fresh_epoll(fd, epfd, op, ev); /* socket.c: moved by an X-IO connect */
 		return r;
 	}
 	if (op != EPOLL_CTL_DEL && !ev) {
@@ -384,9 +386,10 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 				 * hit a full ring; like the kernel we then report the whole
 				 * ready mask, and nothing until the next edge.
 				 */
-				bool edge = in != it->last_in ||
-					    (nospace != it->last_nospace && (ev & EPOLLOUT)) ||
-					    (ev & ~it->last_ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+				bool edge =
+				    in != it->last_in ||
+				    (nospace != it->last_nospace && (ev & EPOLLOUT)) ||
+				    (ev & ~it->last_ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
 				if (!edge)
 					ev = 0;
 				else {
@@ -524,7 +527,8 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 				real.epoll_ctl(s->shadow, EPOLL_CTL_DEL, it->fd, NULL);
 				it->quiet = true;
 			}
-			/* Our own sleep is already withdrawn: anyone still counted is another waiter. */
+			/* Our own sleep is already withdrawn: anyone still counted is another
+			 * waiter. */
 			if (xio_conn_waiters(it->conn) > 0)
 				kick_other_sets(s);
 		}

@@ -116,6 +116,9 @@ void shim_forget_received(const struct msghdr *msg);
 /* Demote X-IO fds an SCM_RIGHTS message on @u passes to a process that may not be preloaded
  * (adopt.c). */
 void shim_demote_passed(int u, const struct msghdr *msg);
+/* epoll_ctl on a kernel fd succeeded: a socket not yet connected may get a new file (socket.c). */
+void shim_fresh_epoll(int fd, int epfd, int op, const struct epoll_event *ev);
+
 /* Demote every X-IO connection (@all) or those an exec'd program inherits (adopt.c). */
 void shim_demote_fds(bool all);
 /* A seccomp filter is about to be installed (sandbox.c). */

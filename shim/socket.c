@@ -67,9 +67,18 @@ static bool fd_nonblock(int fd)
 #define FRESH_CHUNK	 (1 << FRESH_CHUNK_BITS)
 #define FRESH_CHUNKS	 64 /* fds below 65536 */
 
+/* An epoll registration of a socket before its connect (see connect()). */
+struct fresh_ep {
+	int epfd;
+	struct epoll_event ev;
+};
+#define FRESH_EPS 4
+
 struct fresh {
 	_Atomic uint64_t cookie; /* 0: no record */
 	uint32_t epoch;
+	uint8_t neps;
+	struct fresh_ep eps[FRESH_EPS];
 	bool opts_known;
 	bool kernel_connect;	   /* connect() went to the kernel: so do later ones */
 	struct xio_sock_opts opts; /* .unbound: no bind() through us since socket() */
@@ -164,6 +173,60 @@ static int fresh_check(int fd, struct xio_sock_opts *opts)
 	return 1;
 }
 
+/*
+ * epoll_ctl on @fd, a kernel fd, succeeded: keep the registrations of a
+ * socket of ours that is not connected yet. An X-IO connect gives @fd a new
+ * file (the AF_UNIX end), and the kernel's registration would stay with the
+ * old one: connect() moves them (Netty and postfix register before they
+ * connect).
+ */
+void shim_fresh_epoll(int fd, int epfd, int op, const struct epoll_event *ev)
+{
+	struct fresh *f = fresh_at(fd, false);
+	if (!f || !atomic_load_explicit(&f->cookie, memory_order_acquire))
+		return;
+	int i = 0;
+	while (i < f->neps && f->eps[i].epfd != epfd)
+		i++;
+	if (op == EPOLL_CTL_DEL) {
+		if (i < f->neps)
+			f->eps[i] = f->eps[--f->neps];
+		return;
+	}
+	if (!ev)
+		return;
+	if (i == f->neps) {
+		if (f->neps == FRESH_EPS)
+			return; /* more sets than we keep: those stay with the old file */
+		f->neps++;
+	}
+	f->eps[i] = (struct fresh_ep){epfd, *ev};
+}
+
+/* Take @fd out of the epoll sets it was registered in before connect; returns how many. */
+static int eps_take(int fd, struct fresh_ep *out)
+{
+	struct fresh *f = fresh_at(fd, false);
+	int n = 0;
+	for (int i = 0; f && i < f->neps; i++)
+		if (real.epoll_ctl(f->eps[i].epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
+			out[n++] = f->eps[i]; /* only sets that really held it */
+	if (f)
+		f->neps = 0;
+	return n;
+}
+
+/* Register @fd again in those sets: through X-IO's epoll if it is an X-IO connection now. */
+static void eps_restore(int fd, struct fresh_ep *eps, int n, bool xio)
+{
+	for (int i = 0; i < n; i++) {
+		if (xio)
+			epoll_ctl(eps[i].epfd, EPOLL_CTL_ADD, fd, &eps[i].ev);
+		else
+			real.epoll_ctl(eps[i].epfd, EPOLL_CTL_ADD, fd, &eps[i].ev);
+	}
+}
+
 XIO_EXPORT int socket(int domain, int type, int protocol)
 {
 	SHIM_INIT();
@@ -182,6 +245,7 @@ XIO_EXPORT int socket(int domain, int type, int protocol)
 	if (!ck)
 		return fd;
 	f->epoch = atomic_load(&fresh_epoch);
+	f->neps = 0;
 	f->opts_known = true;
 	f->kernel_connect = false;
 	/* A new socket: Nagle on, no keepalive, no timeouts. */
@@ -272,6 +336,8 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return real.connect(fd, sa, len);
 	struct xio_conn *c;
 	bool nb = false;
+	struct fresh_ep eps[FRESH_EPS];
+	int neps = fk >= 0 ? eps_take(fd, eps) : 0;
 	int r = xio_conn_connect(fd, sa, len, fk > 0 ? &known : NULL, &c, &nb);
 	if (r == XIO_NOT_CARRIED) {
 		if (fk >= 0) {
@@ -279,12 +345,16 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 			f->opts.unbound = false; /* X-IO may have bound it */
 			f->kernel_connect = true;
 		}
+		eps_restore(fd, eps, neps, false);
 		return real.connect(fd, sa, len);
 	}
-	if (r < 0)
+	if (r < 0) {
+		eps_restore(fd, eps, neps, false);
 		return (int)shim_ret(r);
+	}
 	shim_fresh_forget(fd, false); /* @fd is the AF_UNIX end now */
 	fdt_set_conn(fd, c, nb);
+	eps_restore(fd, eps, neps, true);
 	if (nb) {
 		/* What a non-blocking TCP connect says; the fd is writable right away. */
 		xio_conn_set_connect_pending(c);
