@@ -94,6 +94,18 @@ static void cmd_publish(struct mgr_client *c, uint16_t type, const void *buf, in
 	mgr_reply(c, &r, sizeof(r), st, NULL, 0);
 }
 
+static void cmd_withdraw(struct mgr_client *c, const void *buf, int *fds, int nfds)
+{
+	int st = -EPROTO;
+	if (nfds == 2) {
+		struct xio_ctl_republish req;
+		memcpy(&req, buf, sizeof(req));
+		st = mgr_withdraw(c->m, c, &req, fds);
+	}
+	close_fds(fds, nfds);
+	reply_status(c, st);
+}
+
 static void cmd_stats(struct mgr_client *c)
 {
 	struct mgr *m = c->m;
@@ -215,6 +227,7 @@ static size_t min_len(uint16_t type)
 	case XIO_CTL_PUBLISH:
 		return sizeof(struct xio_ctl_publish);
 	case XIO_CTL_REPUBLISH:
+	case XIO_CTL_WITHDRAW:
 		return sizeof(struct xio_ctl_republish);
 	case XIO_CTL_KILL:
 		return sizeof(struct xio_msg_hdr) + sizeof(uint32_t);
@@ -244,7 +257,7 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 		reply_status(c, r == -EPROTONOSUPPORT ? r : -EPROTO);
 		goto drop_fds;
 	}
-	if (h.type != XIO_CTL_PUBLISH && h.type != XIO_CTL_REPUBLISH)
+	if (h.type != XIO_CTL_PUBLISH && h.type != XIO_CTL_REPUBLISH && h.type != XIO_CTL_WITHDRAW)
 		close_fds(fds, nfds);
 
 	switch (h.type) {
@@ -254,6 +267,9 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 	case XIO_CTL_PUBLISH:
 	case XIO_CTL_REPUBLISH:
 		cmd_publish(c, h.type, buf, fds, nfds);
+		break;
+	case XIO_CTL_WITHDRAW:
+		cmd_withdraw(c, buf, fds, nfds);
 		break;
 	case XIO_CTL_UNPUBLISH:
 		mgr_rv_cleanup(c->m);

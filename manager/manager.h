@@ -189,6 +189,8 @@ int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publis
  * PUBLISH does, find the entry its AF_UNIX listener is bound to and rename
  * it to our generation; writes the new path. Returns 0 or -errno.
  */
+int mgr_withdraw(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
+		 const int fds[2]);
 int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
 		  const int fds[2], char *path, size_t pathlen);
 /* Remove entries of listeners that are gone (again later if some were too young to tell). */

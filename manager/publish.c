@@ -219,18 +219,21 @@ static int find_entry(const char *dir, const char *hint, uint64_t ino, char *nam
 	return r;
 }
 
-int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
-		  const int fds[2], char *path, size_t pathlen)
+/*
+ * The published entry of the requester's AF_UNIX listener @fds[0] (for the
+ * TCP listener @fds[1]): its directory into @dir, its name into @old.
+ */
+static int locate_entry(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
+			const int fds[2], bool *dual, char *dir, size_t dirlen, char *old,
+			size_t oldlen)
 {
-	char dir[PATH_MAX], hint[sizeof(req->name) + 1], old[64], name[64], gen[24], from[PATH_MAX],
-	    to[PATH_MAX];
+	char hint[sizeof(req->name) + 1];
 	uint64_t vino;
 	struct stat st;
-	bool dual;
-	int r, n, nl;
+	int r, nl;
 	ssize_t idx = -1;
 
-	r = rendezvous_dir(m, c, fds, check_unix_listener, &dual, dir, sizeof(dir));
+	r = rendezvous_dir(m, c, fds, check_unix_listener, dual, dir, dirlen);
 	if (r < 0)
 		return r;
 	/*
@@ -254,7 +257,16 @@ int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_repu
 	memcpy(hint, req->name, sizeof(req->name));
 	hint[sizeof(req->name)] = 0;
 	/* Only an entry of this address's directory: a listener cannot move to another address. */
-	r = find_entry(dir, hint, vino, old, sizeof(old));
+	return find_entry(dir, hint, vino, old, oldlen);
+}
+
+int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
+		  const int fds[2], char *path, size_t pathlen)
+{
+	char dir[PATH_MAX], old[64], name[64], gen[24], from[PATH_MAX], to[PATH_MAX];
+	bool dual;
+	int n;
+	int r = locate_entry(m, c, req, fds, &dual, dir, sizeof(dir), old, sizeof(old));
 	if (r < 0)
 		return r;
 	snprintf(gen, sizeof(gen), "%016" PRIx64 "-", m->hdr->generation);
@@ -275,6 +287,23 @@ int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_repu
 	}
 	n = snprintf(path, pathlen, "%s/%s", dir, name);
 	return n < 0 || (size_t)n >= pathlen ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Remove the requester's entry for good: its listener went to a program
+ * that will accept from the TCP socket only (exec). New clients use TCP.
+ */
+int mgr_withdraw(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
+		 const int fds[2])
+{
+	char dir[PATH_MAX], old[64], path[PATH_MAX];
+	bool dual;
+	int r = locate_entry(m, c, req, fds, &dual, dir, sizeof(dir), old, sizeof(old));
+	if (r < 0)
+		return r;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, old) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	return unlink(path) < 0 ? -errno : 0;
 }
 
 /* ---- cleanup ---------------------------------------------------------------- */

@@ -72,8 +72,8 @@ static char *const *fixed_env(char *const envp[])
 		if (!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0)
 			out[k++] = envp[i];
 	char *v;
-	if (need_pre && asprintf(&v, "LD_PRELOAD=%s%s%s", self, pre && *pre ? ":" : "",
-				 pre ? pre : "") > 0)
+	if (need_pre &&
+	    asprintf(&v, "LD_PRELOAD=%s%s%s", self, pre && *pre ? ":" : "", pre ? pre : "") > 0)
 		out[k++] = v;
 	if (need_dom && asprintf(&v, "XIO_DOMAIN=%s", cfg->domain) > 0)
 		out[k++] = v;
@@ -172,6 +172,14 @@ static void before_exec(const char *path)
 {
 	if (!path || xio_config()->disabled)
 		return;
+	/* A new program takes inherited listeners as plain TCP ones: X-IO clients must too. */
+	int max = fdt_max();
+	for (int fd = 0; fd <= max; fd++) {
+		struct fd_entry *e = fdt_get(fd);
+		int fl = e && e->kind == FD_LISTENER ? real.fcntl(fd, F_GETFD) : -1;
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			xio_listener_withdraw(e->listener, fd);
+	}
 	if (!loads_preload(path, 0)) {
 		shim_demote_fds(false);
 		return;

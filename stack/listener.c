@@ -153,7 +153,8 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	if (n < 0 || xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep)) < 0 ||
 	    rep.hdr.status < 0 || xio_sys.listen(u, backlog) < 0) {
 		xio_log(1, "publish refused: %s",
-			n < 0 ? strerror((int)-n) : strerror(rep.hdr.status < 0 ? -rep.hdr.status : EPROTO));
+			n < 0 ? strerror((int)-n)
+			      : strerror(rep.hdr.status < 0 ? -rep.hdr.status : EPROTO));
 		xio_sys.close(u);
 		goto fail;
 	}
@@ -208,6 +209,24 @@ static void refresh(struct xio_listener *l, int tcp)
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+void xio_listener_withdraw(struct xio_listener *l, int tcp)
+{
+	struct xio_ctl_republish req = {.pid = getpid()};
+	struct xio_msg_hdr rep;
+	int fds[2] = {l->helper, tcp};
+	xio_msg_init(&req.hdr, XIO_CTL_WITHDRAW, sizeof(req));
+	memcpy(req.name, l->name, sizeof(req.name));
+	ssize_t n = xio_control_call(&req, sizeof(req), fds, 2, &rep, sizeof(rep), NULL);
+	int r = n < 0 ? (int)n : xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
+	if (r == 0)
+		r = rep.status;
+	xio_log(1, "rendezvous of fd %d withdrawn before exec: %s", tcp, r ? strerror(-r) : "done");
+	/* Offers queued already would wait for an accept that never comes: a reset is better. */
+	int u;
+	while ((u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		xio_sys.close(u);
 }
 
 /* Read the client's offer, waiting briefly if it has not arrived yet. */
@@ -330,7 +349,8 @@ static int accept_xio(struct xio_listener *l, int tcp, struct sockaddr *sa, sock
 		}
 		if (r == 0) {
 			if (sa && len) {
-				int k = xio_ep_to_sockaddr(&(*conn)->tuple.remote, l->family, sa, len);
+				int k =
+				    xio_ep_to_sockaddr(&(*conn)->tuple.remote, l->family, sa, len);
 				if (k < 0)
 					r = k;
 			}
@@ -378,7 +398,8 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 		int r = accept_xio(l, fd, sa, len, flags, conn);
 		if (r >= 0 || (r != -EAGAIN && r != -EWOULDBLOCK))
 			return r;
-		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = l->helper, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+				      {.fd = l->helper, .events = POLLIN}};
 		if (!nonblock) {
 			/*
 			 * Look again for a while before sleeping: the next client often
@@ -387,9 +408,11 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 			if (!spin_end)
 				spin_end = accept_spin_end(l);
 			int pr = 0;
-			while (spin_end > 1 && (pr = xio_sys.poll(p, 2, 0)) == 0 && xio_mono_us() < spin_end)
+			while (spin_end > 1 && (pr = xio_sys.poll(p, 2, 0)) == 0 &&
+			       xio_mono_us() < spin_end)
 				rte_pause();
-			/* Sleep on both queues; accept4 on the TCP listener only once it is ready. */
+			/* Sleep on both queues; accept4 on the TCP listener only once it is ready.
+			 */
 			if (pr == 0)
 				pr = xio_sys.poll(p, 2, -1);
 			if (pr < 0) {

@@ -35,6 +35,7 @@ enum xio_msg_type {
 	XIO_CTL_CONNS = 6,     /* reply: struct xio_ctl_conn records */
 	XIO_CTL_KILL = 7,      /* body: uint32 on/off for the kill switch */
 	XIO_CTL_REPUBLISH = 8, /* fds as PUBLISH, the AF_UNIX one already published */
+	XIO_CTL_WITHDRAW = 9,  /* as REPUBLISH: remove that entry, clients use TCP */
 	XIO_CTL_REPLY = 64,    /* every reply has this type; status in hdr */
 	/* handshake on a rendezvous stream */
 	XIO_HS_OFFER = 100,

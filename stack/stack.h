@@ -63,6 +63,12 @@ struct xio_listener;
 int xio_listener_open(int fd, struct xio_listener **out);
 
 /* The AF_UNIX listener the shim must watch next to @fd in poll/epoll. */
+/*
+ * TCP listener @tcp is about to go to a program that accepts from the TCP
+ * socket only (exec; dovecot's imap-login, postfix's smtpd): remove its
+ * rendezvous, so that new clients use TCP, and turn away queued offers.
+ */
+void xio_listener_withdraw(struct xio_listener *l, int tcp);
 int xio_listener_helper_fd(const struct xio_listener *l);
 
 /*
