@@ -56,8 +56,9 @@ struct ep_set {
 	int sleepers; /* threads asleep in ep_wait with their sleep announced */
 	struct ep_set *next_all;
 	uint64_t marker;
-	struct ep_item **items;
+	struct ep_item **items; /* in the order they were added */
 	int n, cap;
+	int next; /* where collect() starts: after the last item it reported */
 };
 
 /* Every set of this process, so fork can mark them shared. */
@@ -223,7 +224,11 @@ static void remove_at(struct ep_set *s, int i)
 	struct ep_item *it = s->items[i];
 	int kfd = it->kind == FD_LISTENER ? xio_listener_helper_fd(it->listener) : it->fd;
 	real.epoll_ctl(s->shadow, EPOLL_CTL_DEL, kfd, NULL);
-	s->items[i] = s->items[--s->n];
+	/* Keep the order: it decides which ready items a small result reports first. */
+	memmove(&s->items[i], &s->items[i + 1], (size_t)(s->n - i - 1) * sizeof(*s->items));
+	s->n--;
+	if (s->next > i)
+		s->next--;
 	item_free(s, it);
 }
 
@@ -359,15 +364,20 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 }
 
 /* Ready X-IO items into @out (at most @max). Caller holds the set's lock. */
+/*
+ * Like the kernel's ready list: items in the order they became ready as far
+ * as we know (the order they were added; a server's new connections are
+ * then reported in connect order), and round robin, so that a result
+ * smaller than the ready set does not report the same items every time.
+ */
 static int collect(struct ep_set *s, struct epoll_event *out, int max)
 {
-	int n = 0;
-	for (int i = 0; i < s->n && n < max; i++) {
+	int n = 0, last = -1;
+	purge_stale(s);
+	int start = s->n ? s->next % s->n : 0;
+	for (int k = 0; k < s->n && n < max; k++) {
+		int i = (start + k) % s->n;
 		struct ep_item *it = s->items[i];
-		if (item_stale(it)) {
-			remove_at(s, i--);
-			continue;
-		}
 		if (it->disabled)
 			continue;
 		uint32_t want = it->ev.events | EPOLLERR | EPOLLHUP, ev;
@@ -405,9 +415,12 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 		out[n].events = ev;
 		out[n].data = it->ev.data;
 		n++;
+		last = i;
 		if (it->ev.events & EPOLLONESHOT)
 			it->disabled = true;
 	}
+	if (last >= 0)
+		s->next = last + 1;
 	return n;
 }
 
