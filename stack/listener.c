@@ -175,6 +175,23 @@ fail:
 }
 
 /*
+ * Ask the manager about our published entry (REPUBLISH, WITHDRAW), showing
+ * it our AF_UNIX listener and the application's TCP listener @tcp. Returns
+ * 0 with the reply in @rep, or -errno.
+ */
+static int entry_call(struct xio_listener *l, int tcp, uint16_t type, struct xio_msg_hdr *rep,
+		      size_t replen)
+{
+	struct xio_ctl_republish req = {.pid = getpid()};
+	int fds[2] = {l->helper, tcp};
+	xio_msg_init(&req.hdr, type, sizeof(req));
+	memcpy(req.name, l->name, sizeof(req.name));
+	ssize_t n = xio_control_call(&req, sizeof(req), fds, 2, rep, replen, NULL);
+	int r = n < 0 ? (int)n : xio_msg_check(rep, (size_t)n, XIO_CTL_REPLY, replen);
+	return r == 0 && rep->status < 0 ? rep->status : r;
+}
+
+/*
  * The manager was restarted (a new generation runs): bring our entry into
  * it, so that clients attached to the new manager find us. @tcp is the
  * application's TCP listener, which the manager checks again.
@@ -188,15 +205,8 @@ static void refresh(struct xio_listener *l, int tcp)
 	if (!d || d == atomic_load(&l->dom) || pthread_mutex_trylock(&l->lock) != 0)
 		return; /* no manager, nothing new, or another thread is at it */
 	if (d != atomic_load(&l->dom)) {
-		struct xio_ctl_republish req = {.pid = getpid()};
 		struct xio_ctl_publish_reply rep;
-		int fds[2] = {l->helper, tcp};
-		xio_msg_init(&req.hdr, XIO_CTL_REPUBLISH, sizeof(req));
-		memcpy(req.name, l->name, sizeof(req.name));
-		ssize_t n = xio_control_call(&req, sizeof(req), fds, 2, &rep, sizeof(rep), NULL);
-		int r = n < 0 ? (int)n : xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
-		if (r == 0 && rep.hdr.status < 0)
-			r = rep.hdr.status;
+		int r = entry_call(l, tcp, XIO_CTL_REPUBLISH, &rep.hdr, sizeof(rep));
 		if (r == 0) {
 			rep.path[sizeof(rep.path) - 1] = 0;
 			set_name(l, rep.path);
@@ -213,15 +223,8 @@ static void refresh(struct xio_listener *l, int tcp)
 
 void xio_listener_withdraw(struct xio_listener *l, int tcp)
 {
-	struct xio_ctl_republish req = {.pid = getpid()};
 	struct xio_msg_hdr rep;
-	int fds[2] = {l->helper, tcp};
-	xio_msg_init(&req.hdr, XIO_CTL_WITHDRAW, sizeof(req));
-	memcpy(req.name, l->name, sizeof(req.name));
-	ssize_t n = xio_control_call(&req, sizeof(req), fds, 2, &rep, sizeof(rep), NULL);
-	int r = n < 0 ? (int)n : xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
-	if (r == 0)
-		r = rep.status;
+	int r = entry_call(l, tcp, XIO_CTL_WITHDRAW, &rep, sizeof(rep));
 	xio_log(1, "rendezvous of fd %d withdrawn before exec: %s", tcp, r ? strerror(-r) : "done");
 	/* Offers queued already would wait for an accept that never comes: a reset is better. */
 	int u;
