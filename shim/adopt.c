@@ -27,8 +27,8 @@ struct fd_entry *shim_probe(int fd)
 	return fdt_get(fd);
 }
 
-/* Descriptors that just arrived in @msg must be probed again on first use. */
-void shim_forget_received(const struct msghdr *msg)
+/* The descriptors of the SCM_RIGHTS messages in @msg, one after the other: @fn(fd, @arg). */
+static void each_passed_fd(const struct msghdr *msg, void (*fn)(int fd, void *arg), void *arg)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c;
 	     c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
@@ -37,8 +37,38 @@ void shim_forget_received(const struct msghdr *msg)
 		int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 		int *fds = (int *)CMSG_DATA(c);
 		for (int i = 0; i < n; i++)
-			fdt_clear(fds[i]);
+			fn(fds[i], arg);
 	}
+}
+
+static void forget_one(int fd, void *arg)
+{
+	(void)arg;
+	fdt_clear(fd);
+}
+
+/* Descriptors that just arrived in @msg must be probed again on first use. */
+void shim_forget_received(const struct msghdr *msg)
+{
+	each_passed_fd(msg, forget_one, NULL);
+}
+
+struct passing {
+	int u;
+	bool named; /* sendto-style: the receiver is named in the message */
+	int known;  /* receiver preloaded: -1 not asked yet */
+};
+
+static void demote_one(int fd, void *arg)
+{
+	struct passing *p = arg;
+	struct fd_entry *e = shim_conn(fd);
+	if (!e)
+		return;
+	if (p->known < 0)
+		p->known = xio_demote_receiver_preloaded(p->u, p->named);
+	if (!p->known)
+		xio_conn_demote(e->conn, fd);
 }
 
 /*
@@ -49,23 +79,8 @@ void shim_forget_received(const struct msghdr *msg)
  */
 void shim_demote_passed(int u, const struct msghdr *msg)
 {
-	int known = -1; /* receiver preloaded: -1 not asked yet */
-	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c;
-	     c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		int *fds = (int *)CMSG_DATA(c);
-		for (int i = 0; i < n; i++) {
-			struct fd_entry *e = shim_conn(fds[i]);
-			if (!e)
-				continue;
-			if (known < 0)
-				known = xio_demote_receiver_preloaded(u, msg->msg_name != NULL);
-			if (!known)
-				xio_conn_demote(e->conn, fds[i]);
-		}
-	}
+	struct passing p = {.u = u, .named = msg->msg_name != NULL, .known = -1};
+	each_passed_fd(msg, demote_one, &p);
 }
 
 /*
