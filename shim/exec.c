@@ -167,7 +167,11 @@ static const char *search_path(const char *file, char *buf, size_t len)
 	return file;
 }
 
-/* Before the exec of @path: demote what a program that will not be preloaded inherits. */
+/*
+ * Before the exec of @path: withdraw the rendezvous of inherited listeners,
+ * and demote the connections the new program would use behind our back (all
+ * it inherits if it will not be preloaded, those on fds 0-2 if it will).
+ */
 static void before_exec(const char *path)
 {
 	if (!path || xio_config()->disabled)
