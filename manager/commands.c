@@ -50,6 +50,13 @@ static void close_fds(int *fds, int nfds)
 			close(fds[i]);
 }
 
+static void reply_status_fd(struct mgr_client *c, int status, int fd)
+{
+	struct xio_msg_hdr h;
+
+	mgr_reply(c, &h, sizeof(h), status, &fd, fd >= 0 ? 1 : 0);
+}
+
 static bool slot_busy(uint64_t w)
 {
 	uint32_t st = XIO_SLOT_STATE(w);
@@ -214,6 +221,24 @@ static void cmd_kill(struct mgr_client *c, const void *buf)
 	reply_status(c, 0);
 }
 
+static void cmd_pair(struct mgr_client *c, uint16_t type, const void *buf, int *fds, int nfds)
+{
+	struct xio_ctl_pair req;
+	int st, out = -1;
+
+	memcpy(&req, buf, sizeof(req));
+	if (type == XIO_CTL_PAIR_OFFER)
+		st = mgr_pair_offer(c->m, c, &req, fds, nfds);
+	else if (type == XIO_CTL_PAIR_CLAIM)
+		st = mgr_pair_claim(c->m, c, &req, fds, nfds, &out);
+	else
+		st = mgr_pair_abandon(c->m, c, &req);
+	close_fds(fds, nfds);
+	reply_status_fd(c, st, out);
+	if (out >= 0)
+		close(out);
+}
+
 /* Smallest valid request of each type, 0 for types clients may not send. */
 static size_t min_len(uint16_t type)
 {
@@ -231,6 +256,10 @@ static size_t min_len(uint16_t type)
 		return sizeof(struct xio_ctl_republish);
 	case XIO_CTL_KILL:
 		return sizeof(struct xio_msg_hdr) + sizeof(uint32_t);
+	case XIO_CTL_PAIR_OFFER:
+	case XIO_CTL_PAIR_CLAIM:
+	case XIO_CTL_PAIR_ABANDON:
+		return sizeof(struct xio_ctl_pair);
 	default:
 		return 0;
 	}
@@ -257,7 +286,9 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 		reply_status(c, r == -EPROTONOSUPPORT ? r : -EPROTO);
 		goto drop_fds;
 	}
-	if (h.type != XIO_CTL_PUBLISH && h.type != XIO_CTL_REPUBLISH && h.type != XIO_CTL_WITHDRAW)
+	if (h.type != XIO_CTL_PUBLISH && h.type != XIO_CTL_REPUBLISH &&
+	    h.type != XIO_CTL_WITHDRAW && h.type != XIO_CTL_PAIR_OFFER &&
+	    h.type != XIO_CTL_PAIR_CLAIM)
 		close_fds(fds, nfds);
 
 	switch (h.type) {
@@ -287,6 +318,11 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 		break;
 	case XIO_CTL_KILL:
 		cmd_kill(c, buf);
+		break;
+	case XIO_CTL_PAIR_OFFER:
+	case XIO_CTL_PAIR_CLAIM:
+	case XIO_CTL_PAIR_ABANDON:
+		cmd_pair(c, h.type, buf, fds, nfds);
 		break;
 	}
 	return;

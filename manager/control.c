@@ -28,6 +28,7 @@ static void client_free(struct mgr_client *c)
 
 	TAILQ_REMOVE(&m->clients, c, link);
 	m->nclients--;
+	mgr_pair_client_gone(m, c);
 	if (c->netns)
 		mgr_netns_ref(m, c->netns, -1);
 	event_free(c->rd_ev);

@@ -230,6 +230,10 @@ static int setup(struct mgr *m)
 		mgr_err("cannot open our network namespace: %s", strerror(-r));
 		return MGR_EXIT_ERROR;
 	}
+	if (mgr_pair_init(m) < 0) {
+		mgr_err("out of memory");
+		return MGR_EXIT_ERROR;
+	}
 	m->base = event_base_new();
 	if (!m->base || signals_init(m) < 0 || mgr_sweep_timer_init(m) < 0) {
 		mgr_err("cannot set up the event loop");
@@ -264,6 +268,7 @@ static void teardown(struct mgr *m)
 		event_free(m->rv_ev);
 	if (m->base)
 		event_base_free(m->base);
+	mgr_pair_close(m);
 	mgr_netns_close(m);
 	free(m->seen);
 	if (m->mz) {

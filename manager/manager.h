@@ -56,7 +56,7 @@ struct mgr_opts {
 	uint32_t ring_bytes;
 	uint32_t nbufs;	   /* zero-copy buffers (--bufs), 0: no pool */
 	uint32_t buf_size; /* bytes per buffer (--buf-kb) */
-	gid_t gid; /* (gid_t)-1 without --group */
+	gid_t gid;	   /* (gid_t)-1 without --group */
 	bool daemon;
 	enum mgr_hugepages hugepages;
 	int verbose;
@@ -118,6 +118,9 @@ struct mgr {
 	int own_netns_fd;
 	struct mgr_netns *netns;
 	size_t n_netns, cap_netns;
+
+	/* pairing across namespaces: the offer of each PAIRING slot (pair.c) */
+	struct mgr_offer *offers;
 };
 
 /* options.c */
@@ -179,6 +182,21 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 void mgr_conns_continue(struct mgr_client *c);
 /* Send one reply (hdr filled here); marks the client dead on failure. */
 int mgr_reply(struct mgr_client *c, void *msg, size_t len, int status, const int *fds, int nfds);
+
+/* pair.c: connections between network namespaces, proved by sequence numbers */
+int mgr_pair_init(struct mgr *m);
+void mgr_pair_close(struct mgr *m);
+void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c);
+/* Requests; they take the fds they keep (set to -1). Return 0 or -errno. */
+int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
+		   int nfds);
+int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
+		   int nfds, int *reply_fd);
+int mgr_pair_abandon(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req);
+/* A listener was published at @ep in namespace @ns: clients elsewhere may wait for it. */
+void mgr_pair_hint(struct mgr *m, const struct xio_endpoint *ep, bool dual, uint64_t ns);
+/* Forget where no listener serves any more (after the rendezvous cleanup). */
+void mgr_pair_hints_prune(struct mgr *m);
 
 /* publish.c */
 /* Verify and bind a rendezvous entry; writes the socket path. Returns 0 or -errno. */

@@ -99,7 +99,8 @@ static int listener_netns(struct mgr *m, struct mgr_client *c, int fd, uint64_t 
  * @check_unix wants it) and name the listener's rendezvous directory.
  */
 static int rendezvous_dir(struct mgr *m, struct mgr_client *c, const int fds[2],
-			  int (*check_unix)(int), bool *dual, char *dir, size_t len)
+			  int (*check_unix)(int), bool *dual, char *dir, size_t len,
+			  struct xio_endpoint *epp, uint64_t *nsp)
 {
 	struct xio_endpoint ep;
 	char key[XIO_KEY_MAX];
@@ -117,6 +118,10 @@ static int rendezvous_dir(struct mgr *m, struct mgr_client *c, const int fds[2],
 	if (r < 0)
 		return r;
 	int n = snprintf(dir, len, "%s/rv/%" PRIu64 "/%s", m->dir, ns, key);
+	if (epp)
+		*epp = ep;
+	if (nsp)
+		*nsp = ns;
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -128,7 +133,9 @@ int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publis
 	bool dual;
 	int r, n;
 
-	r = rendezvous_dir(m, c, fds, check_unix_socket, &dual, dir, sizeof(dir));
+	struct xio_endpoint ep;
+	uint64_t ns;
+	r = rendezvous_dir(m, c, fds, check_unix_socket, &dual, dir, sizeof(dir), &ep, &ns);
 	if (r < 0)
 		return r;
 	r = mgr_mkdir_p(dir, m->dir_mode, m->o.gid);
@@ -160,6 +167,7 @@ int mgr_publish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_publis
 		return r;
 	memcpy(path, full, (size_t)n + 1);
 	atomic_fetch_add_explicit(&m->hdr->stats.publishes, 1, memory_order_relaxed);
+	mgr_pair_hint(m, &ep, dual, ns);
 	return 0;
 }
 
@@ -225,7 +233,7 @@ static int find_entry(const char *dir, const char *hint, uint64_t ino, char *nam
  */
 static int locate_entry(struct mgr *m, struct mgr_client *c, const struct xio_ctl_republish *req,
 			const int fds[2], bool *dual, char *dir, size_t dirlen, char *old,
-			size_t oldlen)
+			size_t oldlen, struct xio_endpoint *ep, uint64_t *ns)
 {
 	char hint[sizeof(req->name) + 1];
 	uint64_t vino;
@@ -233,7 +241,7 @@ static int locate_entry(struct mgr *m, struct mgr_client *c, const struct xio_ct
 	int r, nl;
 	ssize_t idx = -1;
 
-	r = rendezvous_dir(m, c, fds, check_unix_listener, dual, dir, dirlen);
+	r = rendezvous_dir(m, c, fds, check_unix_listener, dual, dir, dirlen, ep, ns);
 	if (r < 0)
 		return r;
 	/*
@@ -264,11 +272,14 @@ int mgr_republish(struct mgr *m, struct mgr_client *c, const struct xio_ctl_repu
 		  const int fds[2], char *path, size_t pathlen)
 {
 	char dir[PATH_MAX], old[64], name[64], gen[24], from[PATH_MAX], to[PATH_MAX];
+	struct xio_endpoint ep;
+	uint64_t ns;
 	bool dual;
 	int n;
-	int r = locate_entry(m, c, req, fds, &dual, dir, sizeof(dir), old, sizeof(old));
+	int r = locate_entry(m, c, req, fds, &dual, dir, sizeof(dir), old, sizeof(old), &ep, &ns);
 	if (r < 0)
 		return r;
+	mgr_pair_hint(m, &ep, dual, ns);
 	snprintf(gen, sizeof(gen), "%016" PRIx64 "-", m->hdr->generation);
 	if (!strncmp(old, gen, strlen(gen))) {
 		snprintf(name, sizeof(name), "%s", old); /* done already (a process sharing it) */
@@ -298,7 +309,7 @@ int mgr_withdraw(struct mgr *m, struct mgr_client *c, const struct xio_ctl_repub
 {
 	char dir[PATH_MAX], old[64], path[PATH_MAX];
 	bool dual;
-	int r = locate_entry(m, c, req, fds, &dual, dir, sizeof(dir), old, sizeof(old));
+	int r = locate_entry(m, c, req, fds, &dual, dir, sizeof(dir), old, sizeof(old), NULL, NULL);
 	if (r < 0)
 		return r;
 	if (snprintf(path, sizeof(path), "%s/%s", dir, old) >= (int)sizeof(path))
@@ -490,6 +501,7 @@ void mgr_rv_cleanup(struct mgr *m)
 	}
 	closedir(d);
 	/* look again once the young ones are old enough to judge (one shot: idle stays idle) */
+	mgr_pair_hints_prune(m);
 	if (young && m->base) {
 		struct timeval tv = {.tv_sec = RV_YOUNG_SEC + 1};
 		if (!m->rv_ev)

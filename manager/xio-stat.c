@@ -33,6 +33,8 @@ static const char *const fb_names[XIO_FB_MAX] = {
     [XIO_FB_BACKLOG] = "backlog",
     [XIO_FB_DISABLED] = "disabled",
     [XIO_FB_ERROR] = "error",
+    [XIO_FB_PAIR_POLICY] = "pair_policy",
+    [XIO_FB_PAIR_UNPROVEN] = "pair_unproven",
 };
 
 struct conns_msg {

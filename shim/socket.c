@@ -339,14 +339,18 @@ XIO_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	struct fresh_ep eps[FRESH_EPS];
 	int neps = fk >= 0 ? eps_take(fd, eps) : 0;
 	int r = xio_conn_connect(fd, sa, len, fk > 0 ? &known : NULL, &c, &nb);
-	if (r == XIO_NOT_CARRIED) {
+	if (r == XIO_NOT_CARRIED || r == XIO_TCP_CONNECTED || r == XIO_TCP_FAILED) {
+		int err = errno;
 		if (fk >= 0) {
 			struct fresh *f = fresh_at(fd, false);
 			f->opts.unbound = false; /* X-IO may have bound it */
 			f->kernel_connect = true;
 		}
 		eps_restore(fd, eps, neps, false);
-		return real.connect(fd, sa, len);
+		if (r == XIO_NOT_CARRIED)
+			return real.connect(fd, sa, len);
+		errno = err; /* the stack made the kernel connect (pair.c) */
+		return r == XIO_TCP_CONNECTED ? 0 : -1;
 	}
 	if (r < 0) {
 		eps_restore(fd, eps, neps, false);

@@ -19,8 +19,9 @@ struct xio_conn {
 	struct xio_slot *slot;
 	struct rte_ring *tx, *rx;
 	struct xio_dir *txd, *rxd;
-	uint32_t elems; /* ring size the manager made: shared headers are checked against it */
-	int port_holder; /* client: the bound TCP socket that keeps our port from kernel TCP, or -1 */
+	uint32_t elems;	 /* ring size the manager made: shared headers are checked against it */
+	int port_holder; /* client: the bound TCP socket that keeps our port from kernel TCP, or -1
+			  */
 	struct xio_porthold *porthold; /* server: its listener's (porthold.c), or NULL */
 	bool server;
 	int family;		/* AF_INET or AF_INET6, as the application's socket */
@@ -28,15 +29,15 @@ struct xio_conn {
 	uint32_t token;
 
 	/* What the kernel told us about the AF_UNIX peer (learned while draining). */
-	_Atomic bool peer_eof;	  /* peer will send nothing more (FIN) */
-	_Atomic bool peer_gone;	  /* peer's socket closed entirely (HUP) */
-	_Atomic int error;	  /* pending error for SO_ERROR / next call */
-	_Atomic bool reset;	  /* the connection is reset (TCP RST): HUP */
-	_Atomic uint32_t nospace; /* sends that hit a full ring (EAGAIN): EPOLLOUT edges */
-	_Atomic int fds;	  /* fds of this process that refer to the connection */
+	_Atomic bool peer_eof;		  /* peer will send nothing more (FIN) */
+	_Atomic bool peer_gone;		  /* peer's socket closed entirely (HUP) */
+	_Atomic int error;		  /* pending error for SO_ERROR / next call */
+	_Atomic bool reset;		  /* the connection is reset (TCP RST): HUP */
+	_Atomic uint32_t nospace;	  /* sends that hit a full ring (EAGAIN): EPOLLOUT edges */
+	_Atomic int fds;		  /* fds of this process that refer to the connection */
 	_Atomic uint64_t peer_checked_us; /* last liveness check on the send path */
-	_Atomic bool shut_rd, shut_wr; /* our own shutdown(2); read by other threads' polls */
-	pthread_mutex_t drain_lock; /* one drainer at a time */
+	_Atomic bool shut_rd, shut_wr;	  /* our own shutdown(2); read by other threads' polls */
+	pthread_mutex_t drain_lock;	  /* one drainer at a time */
 	/* Blocking waiters of this process: one polls the socket, the rest wait here. */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cv;
@@ -64,6 +65,33 @@ struct xio_conn {
 	/* Demotion (demote.c): 1 + an fd of this process on our socket, 0 = none seen yet. */
 	_Atomic int fd_hint;
 };
+
+/* connect.c, shared with pair.c: the client's steps once a connection is X-IO's. */
+struct xio_sock_opts;
+void xio_connect_inherit_options(struct xio_conn *c, int fd, const struct xio_sock_opts *known);
+int xio_connect_hold_port(int fd);
+int xio_connect_take_over_fd(int fd, int u, bool *nonblock);
+
+/*
+ * pair.c: connect @fd to @dst in another network namespace of this node.
+ * The kernel makes the TCP connection (its routing and filters decide),
+ * then the manager proves the server's accepted socket is its other end.
+ * Returns 0 with *@out (carried), XIO_TCP_CONNECTED or XIO_TCP_FAILED
+ * (the kernel connect was made here; errno says how it failed) or
+ * XIO_NOT_CARRIED (nothing done: no X-IO listener is known there).
+ */
+int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
+		     const struct xio_endpoint *dst, int family, const struct xio_sock_opts *known,
+		     struct xio_conn **out, bool *nonblock);
+
+/*
+ * pair.c: the server's half. @t is a TCP connection just accepted from
+ * @peer; if a client of domain @d waits to be paired with it and the
+ * manager proves it, returns the server's AF_UNIX end (close-on-exec) with
+ * the slot in *@s and its token in *@token; else -errno (keep @t as TCP).
+ */
+int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
+		   struct xio_slot **s, uint32_t *token);
 
 /* New connection object with one reference. */
 struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool server);

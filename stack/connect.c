@@ -401,7 +401,8 @@ static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
  * The address we appear to come from, and a port of our own from the kernel.
  * @local holds what getsockname() said of the application's socket.
  */
-static int pick_local(int fd, int family, const struct xio_endpoint *dst, struct xio_endpoint *local)
+static int pick_local(int fd, int family, const struct xio_endpoint *dst,
+		      struct xio_endpoint *local)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -411,7 +412,8 @@ static int pick_local(int fd, int family, const struct xio_endpoint *dst, struct
 	if (xio_ep_is_any(local)) {
 		*local = *dst;
 		if (xio_ep_is_v4(dst) && xio_ep_is_loopback(dst))
-			local->addr[15] = 1, local->addr[14] = 0, local->addr[13] = 0; /* 127.0.0.1 */
+			local->addr[15] = 1, local->addr[14] = 0,
+			local->addr[13] = 0; /* 127.0.0.1 */
 	}
 	local->port = 0;
 	sl = sizeof(ss);
@@ -450,7 +452,7 @@ static int connect_entry(int u, const char *dir, const char *name)
 }
 
 /* Carry over what the application already set on its TCP socket. */
-static void inherit_options(struct xio_conn *c, int fd, const struct xio_sock_opts *known)
+void xio_connect_inherit_options(struct xio_conn *c, int fd, const struct xio_sock_opts *known)
 {
 	if (known) {
 		c->nodelay = known->nodelay;
@@ -493,7 +495,7 @@ static int holder_base_read(void)
  * exec helper fd): kernel TCP must not hand our local port to anyone else
  * while the connection lives, as it would not for a real TCP connection.
  */
-static int hold_port(int fd)
+int xio_connect_hold_port(int fd)
 {
 	int base = atomic_load_explicit(&holder_base, memory_order_relaxed);
 	int h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base ? base : holder_base_read());
@@ -508,7 +510,7 @@ static int hold_port(int fd)
  * Replace the application's TCP socket @fd by the AF_UNIX end @u (created
  * non-blocking), keeping its fd flags. *@nonblock: O_NONBLOCK of @fd.
  */
-static int take_over_fd(int fd, int u, bool *nonblock)
+int xio_connect_take_over_fd(int fd, int u, bool *nonblock)
 {
 	int fl = xio_sys.fcntl(fd, F_GETFL), fdfl = xio_sys.fcntl(fd, F_GETFD);
 	if (fl < 0 || fdfl < 0)
@@ -561,6 +563,13 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		if (dirty)
 			rv_store(e);
 		free(e);
+		if ((why == XIO_FB_REMOTE || why == XIO_FB_NO_RENDEZVOUS) &&
+		    !xio_ep_is_loopback(&dst)) {
+			/* Maybe a server in another network namespace of this node. */
+			int r = xio_pair_connect(fd, sa, len, &dst, family, known, out, nonblock);
+			if (r != XIO_NOT_CARRIED)
+				return r;
+		}
 		return not_carried(why);
 	}
 	struct rv_key *rk = &e->key[k];
@@ -664,7 +673,8 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	xio_msg_init(&o.hdr, XIO_HS_OFFER, sizeof(o));
 	if (r == 0)
 		r = xio_slot_offer(s, token);
-	if (r == 0 && xio_sys.send(u, &o, sizeof(o), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(o))
+	if (r == 0 &&
+	    xio_sys.send(u, &o, sizeof(o), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(o))
 		r = -EIO;
 	if (r < 0) {
 		/* Never offered: give the slot back. Offered: the sweep reclaims it. */
@@ -681,9 +691,9 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	c->token = token;
 	c->tuple.local = local;
 	c->tuple.remote = dst;
-	inherit_options(c, fd, known);
-	c->port_holder = hold_port(fd);
-	r = take_over_fd(fd, u, nonblock);
+	xio_connect_inherit_options(c, fd, known);
+	c->port_holder = xio_connect_hold_port(fd);
+	r = xio_connect_take_over_fd(fd, u, nonblock);
 	if (r < 0) {
 		xio_sys.close(u);
 		xio_conn_put(c);

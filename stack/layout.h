@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 6u
+#define XIO_LAYOUT_VERSION 7u
 #define XIO_CACHELINE	   64
 
 /* Why a connect fell back to kernel TCP (xio-stat prints these by name). */
@@ -30,25 +30,27 @@ enum xio_fallback {
 	XIO_FB_BACKLOG,	      /* rendezvous backlog full */
 	XIO_FB_DISABLED,      /* XIO_DISABLE, kill switch, exclusion list */
 	XIO_FB_ERROR,	      /* any other error */
+	XIO_FB_PAIR_POLICY,   /* across namespaces: the kernel refused or dropped the connect */
+	XIO_FB_PAIR_UNPROVEN, /* across namespaces: the two ends were not proven one connection */
 	XIO_FB_MAX
 };
 
 /* Counters shared by the whole domain; updated with relaxed atomic adds on slow paths only. */
 struct xio_stats {
-	_Atomic uint64_t conns_total;	   /* X-IO connections accepted */
-	_Atomic uint64_t bytes_closed;	   /* bytes carried by slots already freed */
+	_Atomic uint64_t conns_total;  /* X-IO connections accepted */
+	_Atomic uint64_t bytes_closed; /* bytes carried by slots already freed */
 	_Atomic uint64_t fallback[XIO_FB_MAX];
-	_Atomic uint64_t slots_in_use;	   /* allocated, not yet reclaimed */
-	_Atomic uint64_t slots_reclaimed;  /* freed by the manager's sweep */
-	_Atomic uint64_t publishes;	   /* rendezvous entries published */
-	_Atomic uint64_t bufs_reclaimed;   /* zero-copy buffers freed by the manager's sweep */
-	_Atomic uint64_t demoted;	   /* connections turned into plain streams (demote.c) */
+	_Atomic uint64_t slots_in_use;	  /* allocated, not yet reclaimed */
+	_Atomic uint64_t slots_reclaimed; /* freed by the manager's sweep */
+	_Atomic uint64_t publishes;	  /* rendezvous entries published */
+	_Atomic uint64_t bufs_reclaimed;  /* zero-copy buffers freed by the manager's sweep */
+	_Atomic uint64_t demoted;	  /* connections turned into plain streams (demote.c) */
 };
 
 /* An IPv4 or IPv6 endpoint; IPv4 is kept as a v4-mapped IPv6 address. */
 struct xio_endpoint {
 	uint8_t addr[16];
-	uint16_t port; /* host byte order */
+	uint16_t port;	 /* host byte order */
 	uint16_t family; /* AF_INET or AF_INET6: what the application used */
 };
 
@@ -81,10 +83,18 @@ enum xio_slot_state {
 	XIO_SLOT_ALLOCATED = 1, /* client owns it, offer not sent yet */
 	XIO_SLOT_OFFERED = 2,	/* offer sent on the rendezvous socket */
 	XIO_SLOT_ESTABLISHED = 3,
+	/*
+	 * Across network namespaces (stack/pair.c): the client's kernel TCP
+	 * connect is under way or done and the manager holds the client's
+	 * socket; a server that accepted the other end asks the manager to
+	 * prove it (PAIRING -> ESTABLISHED, by the manager), or the client
+	 * gives up (PAIRING -> FREE, by the client).
+	 */
+	XIO_SLOT_PAIRING = 4,
 };
 
-#define XIO_SLOT_STATE(w)     ((uint32_t)((w)&0xff))
-#define XIO_SLOT_TOKEN(w)     ((uint32_t)((w) >> 32))
+#define XIO_SLOT_STATE(w)      ((uint32_t)((w)&0xff))
+#define XIO_SLOT_TOKEN(w)      ((uint32_t)((w) >> 32))
 #define XIO_SLOT_WORD(tok, st) (((uint64_t)(tok) << 32) | (uint64_t)(st))
 
 /*
@@ -154,10 +164,10 @@ enum xio_buf_state {
 	XIO_BUF_SENT = 2, /* in flight on connection slot <owner> (xio_tx) */
 };
 
-#define XIO_BUF_GEN(w)		  ((uint32_t)((w) >> 32))
-#define XIO_BUF_STATE(w)	  ((uint32_t)(((w) >> 24) & 0xff))
-#define XIO_BUF_OWNER(w)	  ((uint32_t)((w)&0xffffff))
-#define XIO_BUF_WORD(gen, st, own) \
+#define XIO_BUF_GEN(w)	 ((uint32_t)((w) >> 32))
+#define XIO_BUF_STATE(w) ((uint32_t)(((w) >> 24) & 0xff))
+#define XIO_BUF_OWNER(w) ((uint32_t)((w)&0xffffff))
+#define XIO_BUF_WORD(gen, st, own)                                                                 \
 	(((uint64_t)(gen) << 32) | ((uint64_t)((st)&0xff) << 24) | (uint64_t)((own)&0xffffff))
 #define XIO_BUF_OWNER_MAX 0xffffffu
 
@@ -171,6 +181,17 @@ struct xio_buf_meta {
 	_Atomic uint64_t owner_ns;
 };
 
+/*
+ * Clients waiting to be paired across network namespaces, found by the
+ * server from the peer port of a connection it accepted: 0 = empty, else
+ * (client port << 32) | (slot index + 1). Set and cleared by the client
+ * with one CAS each; a stale entry only costs a server a failed proof.
+ */
+#define XIO_PAIR_ENTRIES	  64
+#define XIO_PAIR_WORD(port, slot) (((uint64_t)(port) << 32) | ((uint64_t)(slot) + 1))
+#define XIO_PAIR_PORT(w)	  ((uint16_t)((w) >> 32))
+#define XIO_PAIR_SLOT(w)	  ((uint32_t)((w)&0xffffffffu) - 1)
+
 /* Start of the domain memzone. */
 struct xio_domain_hdr {
 	uint32_t magic;
@@ -182,14 +203,16 @@ struct xio_domain_hdr {
 	uint32_t slot_size; /* stride between slots, bytes */
 	uint32_t ring_bytes;
 	uint32_t flags;
-	_Atomic uint32_t alloc_hint; /* where the next slot search starts */
+	_Atomic uint32_t alloc_hint;  /* where the next slot search starts */
 	_Atomic uint32_t kill_switch; /* non-zero: new connects use TCP */
 	/* zero-copy buffer pool: nbufs meta words at bufs_meta_off, data at bufs_off */
 	uint64_t bufs_meta_off;
 	uint64_t bufs_off;
 	uint32_t nbufs;
 	uint32_t buf_size; /* bytes per buffer, a multiple of XIO_CACHELINE */
+	uint32_t pair_ok;  /* the manager can prove pairings (CAP_NET_ADMIN): see stack/pair.c */
 	alignas(XIO_CACHELINE) struct xio_stats stats;
+	alignas(XIO_CACHELINE) _Atomic uint64_t pairing[XIO_PAIR_ENTRIES];
 };
 
 #define XIO_DOMAIN_HUGEPAGES 0x1u /* flags: memory is hugepage backed */

@@ -369,6 +369,56 @@ static int accept_xio(struct xio_listener *l, int tcp, struct sockaddr *sa, sock
 }
 
 /*
+ * A TCP connection @t accepted from another network namespace may be a
+ * client of the domain waiting to be paired (pair.c): if the manager proves
+ * it, the application gets the X-IO end instead and @t stays open, hidden,
+ * for the kernel's view of the connection. Returns the fd to hand out.
+ */
+static int accept_paired(struct xio_listener *l, int t, int flags, struct xio_conn **conn)
+{
+	struct xio_domain *d = atomic_load(&l->dom);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct xio_endpoint peer;
+	struct xio_slot *s;
+	uint32_t token;
+
+	if (!d->hdr->pair_ok || xio_sys.getpeername(t, (struct sockaddr *)&ss, &sl) < 0 ||
+	    xio_ep_from_sockaddr(&peer, (struct sockaddr *)&ss, sl) < 0)
+		return t;
+	int u = xio_pair_claim(d, t, &peer, &s, &token);
+	if (u < 0)
+		return t;
+	if ((!(flags & SOCK_NONBLOCK) && xio_sys.fcntl(u, F_SETFL, O_RDWR) < 0) ||
+	    (!(flags & SOCK_CLOEXEC) && xio_sys.fcntl(u, F_SETFD, 0) < 0)) {
+		xio_sys.close(u); /* the client sees its connection closed */
+		return t;
+	}
+	s->server.family = (uint16_t)l->family; /* for adoption after exec */
+	struct xio_conn *c = xio_conn_new(d, s, true);
+	if (!c) {
+		xio_sys.close(u);
+		return t;
+	}
+	c->family = l->family;
+	c->token = token;
+	c->porthold = l->hold;
+	xio_porthold_get(l->hold);
+	sl = sizeof(ss);
+	if (xio_sys.getsockname(t, (struct sockaddr *)&ss, &sl) == 0)
+		xio_ep_from_sockaddr(&c->tuple.local, (struct sockaddr *)&ss, sl);
+	c->tuple.remote = peer;
+	c->port_holder = xio_fd_move_high(t);
+	xio_helper_fd(c->port_holder, true);
+	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);
+	xio_conn_register(c);
+	atomic_store_explicit(&l->last_slot, s, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->hdr->stats.conns_total, 1, memory_order_relaxed);
+	*conn = c;
+	return u;
+}
+
+/*
  * Until when accept looks again before it sleeps (1: it does not): as long as
  * the connection waits spin, unless the last client ran on our CPU (it could
  * not connect while we spin).
@@ -428,7 +478,7 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 		}
 		int t = xio_sys.accept4(fd, sa, len, flags);
 		if (t >= 0)
-			return t;
+			return accept_paired(l, t, flags, conn);
 		return -errno;
 	}
 }

@@ -36,7 +36,12 @@ enum xio_msg_type {
 	XIO_CTL_KILL = 7,      /* body: uint32 on/off for the kill switch */
 	XIO_CTL_REPUBLISH = 8, /* fds as PUBLISH, the AF_UNIX one already published */
 	XIO_CTL_WITHDRAW = 9,  /* as REPUBLISH: remove that entry, clients use TCP */
-	XIO_CTL_REPLY = 64,    /* every reply has this type; status in hdr */
+	/* pairing across network namespaces (stack/pair.c, manager/pair.c) */
+	XIO_CTL_PAIR_OFFER = 10, /* client, fds: [its TCP socket, the server's AF_UNIX end] */
+	XIO_CTL_PAIR_CLAIM =
+	    11, /* server, fds: [the TCP socket it accepted]; reply fd: AF_UNIX end */
+	XIO_CTL_PAIR_ABANDON = 12, /* client: gave up waiting, drop the offer */
+	XIO_CTL_REPLY = 64,	   /* every reply has this type; status in hdr */
 	/* handshake on a rendezvous stream */
 	XIO_HS_OFFER = 100,
 	XIO_HS_NUDGE = 101, /* from a new manager: re-attach and re-publish */
@@ -46,8 +51,8 @@ struct xio_msg_hdr {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t type;
-	uint32_t len;	 /* whole message including this header */
-	int32_t status;	 /* replies: 0 or negative errno */
+	uint32_t len;	/* whole message including this header */
+	int32_t status; /* replies: 0 or negative errno */
 };
 
 /* HELLO reply body; the fd of the domain memory travels as SCM_RIGHTS. */
@@ -82,6 +87,15 @@ struct xio_ctl_republish {
 	int32_t pid;
 	uint32_t reserved;
 	char name[64];
+};
+
+/* PAIR_OFFER, PAIR_CLAIM and PAIR_ABANDON request body. */
+struct xio_ctl_pair {
+	struct xio_msg_hdr hdr;
+	uint32_t slot;
+	uint32_t token;
+	int32_t pid;
+	uint32_t reserved;
 };
 
 /* PUBLISH reply body: where the AF_UNIX listener was bound. */

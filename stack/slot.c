@@ -39,7 +39,8 @@ struct xio_slot *xio_slot_alloc(struct xio_domain_hdr *h, uint64_t client_ino, u
 static int transition(struct xio_slot *s, uint32_t token, uint32_t from, uint32_t to)
 {
 	uint64_t w = XIO_SLOT_WORD(token, from);
-	return atomic_compare_exchange_strong(&s->state, &w, XIO_SLOT_WORD(token, to)) ? 0 : -ESTALE;
+	return atomic_compare_exchange_strong(&s->state, &w, XIO_SLOT_WORD(token, to)) ? 0
+										       : -ESTALE;
 }
 
 int xio_slot_offer(struct xio_slot *s, uint32_t token)
@@ -62,7 +63,23 @@ void xio_slot_abort(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token
 {
 	/* A new token: nobody saw this one, but keep tokens moving anyway. */
 	uint64_t w = XIO_SLOT_WORD(token, XIO_SLOT_ALLOCATED);
-	/* client_ino stays: the next alloc overwrites it; clearing it here could hit a new owner. */
+	/* client_ino stays: the next alloc overwrites it; clearing it here could hit a new owner.
+	 */
 	if (atomic_compare_exchange_strong(&s->state, &w, XIO_SLOT_WORD(token + 1, XIO_SLOT_FREE)))
 		atomic_fetch_sub_explicit(&h->stats.slots_in_use, 1, memory_order_relaxed);
+}
+
+int xio_slot_pairing(struct xio_slot *s, uint32_t token)
+{
+	return transition(s, token, XIO_SLOT_ALLOCATED, XIO_SLOT_PAIRING);
+}
+
+int xio_slot_unpair(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token)
+{
+	/* Lost to the manager's PAIRING -> ESTABLISHED: then the pairing stands. */
+	uint64_t w = XIO_SLOT_WORD(token, XIO_SLOT_PAIRING);
+	if (!atomic_compare_exchange_strong(&s->state, &w, XIO_SLOT_WORD(token + 1, XIO_SLOT_FREE)))
+		return -ESTALE;
+	atomic_fetch_sub_explicit(&h->stats.slots_in_use, 1, memory_order_relaxed);
+	return 0;
 }

@@ -37,6 +37,15 @@ int xio_slot_claim(struct xio_slot *s, uint32_t token, uint64_t server_ino, int3
 /* ALLOCATED -> FREE when the client falls back before offering. */
 void xio_slot_abort(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token);
 
+/* Client across namespaces: ALLOCATED -> PAIRING (stack/pair.c). Returns 0 or -ESTALE. */
+int xio_slot_pairing(struct xio_slot *s, uint32_t token);
+
+/*
+ * Client gives up waiting: PAIRING -> FREE with a new token. -ESTALE when
+ * the manager proved the pairing first (the slot is ESTABLISHED).
+ */
+int xio_slot_unpair(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token);
+
 /* The rte_ring of direction @dir (XIO_DIR_C2S or XIO_DIR_S2C). */
 struct rte_ring;
 static inline struct rte_ring *xio_slot_ring(struct xio_slot *s, int dir)

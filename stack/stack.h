@@ -20,6 +20,9 @@
 #include "layout.h"
 
 #define XIO_NOT_CARRIED 1
+/* connect: X-IO made the kernel TCP connect itself (pair.c); it succeeded, or failed with errno. */
+#define XIO_TCP_CONNECTED 2
+#define XIO_TCP_FAILED	  3
 
 struct xio_config {
 	bool disabled;	  /* XIO_DISABLE=1 */

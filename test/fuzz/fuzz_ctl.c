@@ -80,6 +80,7 @@ static void client_reset(void)
 		close(peer);
 		TAILQ_REMOVE(&m.clients, cl, link);
 		m.nclients--;
+		mgr_pair_client_gone(&m, cl);
 		free(cl);
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
@@ -136,7 +137,7 @@ static void setup(void)
 		atomic_store(&s->state, XIO_SLOT_WORD(0x100 + i, XIO_SLOT_FREE));
 	}
 	m.base = event_base_new();
-	if (!m.base || mgr_sweep_timer_init(&m) < 0)
+	if (!m.base || mgr_sweep_timer_init(&m) < 0 || mgr_pair_init(&m) < 0)
 		abort();
 	client_reset();
 	base_fds = count_fds();

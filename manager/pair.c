@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pairing across network namespaces (the client's half is stack/pair.c).
+ *
+ * A client that made a kernel TCP connection to a pod of this node leaves
+ * us its socket (PAIR_OFFER); a server that accepted a connection from the
+ * client's port shows us its socket (PAIR_CLAIM). We believe neither: the
+ * two sockets are one connection exactly when each one's next send
+ * sequence number is the other's next receive sequence number, which we
+ * read from the kernel with TCP_REPAIR (that needs CAP_NET_ADMIN in the
+ * sockets' namespaces; without it we prove nothing and say so in the
+ * header, so clients do not even try). 2 x 32 bits of random initial
+ * sequence numbers, and no byte sent yet by either end.
+ *
+ * So that clients only wait where a carried connection is possible, we
+ * keep a directory per address and port an X-IO listener serves in some
+ * namespace: <dir>/pods/<key>/<netns>/ (a wildcard listener stands for
+ * every address of its namespace).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "manager.h"
+
+struct mgr_offer {
+	struct mgr_client *owner; /* NULL: no offer for this slot */
+	uint32_t token;
+	int tcp;  /* the client's TCP socket */
+	int peer; /* the AF_UNIX end that goes to the server */
+};
+
+static bool have_net_admin(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return d[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32));
+}
+
+int mgr_pair_init(struct mgr *m)
+{
+	m->offers = calloc(m->o.nslots, sizeof(*m->offers));
+	if (!m->offers)
+		return -ENOMEM;
+	m->hdr->pair_ok = have_net_admin();
+	if (!m->hdr->pair_ok && m->o.verbose)
+		mgr_err("no CAP_NET_ADMIN: connections between network namespaces use TCP");
+	return 0;
+}
+
+static void offer_drop(struct mgr *m, uint32_t slot)
+{
+	struct mgr_offer *o = &m->offers[slot];
+	if (!o->owner)
+		return;
+	close(o->tcp);
+	close(o->peer);
+	o->owner = NULL;
+}
+
+void mgr_pair_close(struct mgr *m)
+{
+	if (!m->offers)
+		return;
+	for (uint32_t i = 0; i < m->o.nslots; i++)
+		offer_drop(m, i);
+	free(m->offers);
+	m->offers = NULL;
+}
+
+void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c)
+{
+	if (!m->offers)
+		return;
+	for (uint32_t i = 0; i < m->o.nslots; i++)
+		if (m->offers[i].owner == c) {
+			offer_drop(m, i);
+			/* its announcement too, so servers do not ask about it again */
+			for (int k = 0; k < XIO_PAIR_ENTRIES; k++) {
+				uint64_t w = atomic_load(&m->hdr->pairing[k]);
+				if (w && XIO_PAIR_SLOT(w) == i)
+					atomic_compare_exchange_strong(&m->hdr->pairing[k], &w, 0);
+			}
+		}
+}
+
+static int sock_is(int fd, int family, int type)
+{
+	int v;
+	socklen_t l = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || v != family)
+		return -EINVAL;
+	l = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != type)
+		return -EINVAL;
+	return 0;
+}
+
+/* The slot named by a pairing request, still PAIRING with its token, or NULL. */
+static struct xio_slot *pairing_slot(struct mgr *m, const struct xio_ctl_pair *req)
+{
+	if (req->slot >= m->hdr->nslots)
+		return NULL;
+	struct xio_slot *s = xio_slot_at(m->hdr, req->slot);
+	uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+	return w == XIO_SLOT_WORD(req->token, XIO_SLOT_PAIRING) ? s : NULL;
+}
+
+int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
+		   int nfds)
+{
+	if (!m->offers || !m->hdr->pair_ok)
+		return -EOPNOTSUPP;
+	if (nfds != 2 || (sock_is(fds[0], AF_INET, SOCK_STREAM) < 0 &&
+			  sock_is(fds[0], AF_INET6, SOCK_STREAM) < 0))
+		return -EINVAL;
+	if (sock_is(fds[1], AF_UNIX, SOCK_STREAM) < 0)
+		return -EINVAL;
+	if (!pairing_slot(m, req))
+		return -ESTALE;
+	offer_drop(m, req->slot);
+	m->offers[req->slot] =
+	    (struct mgr_offer){.owner = c, .token = req->token, .tcp = fds[0], .peer = fds[1]};
+	fds[0] = fds[1] = -1; /* ours now */
+	return 0;
+}
+
+int mgr_pair_abandon(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req)
+{
+	if (!m->offers || req->slot >= m->o.nslots || m->offers[req->slot].owner != c ||
+	    m->offers[req->slot].token != req->token)
+		return -ENOENT;
+	offer_drop(m, req->slot);
+	return 0;
+}
+
+/* Next send and next receive sequence number of a TCP socket (needs CAP_NET_ADMIN). */
+static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv)
+{
+	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, q, r = 0;
+	socklen_t l = sizeof(*snd);
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+		return -errno;
+	q = TCP_SEND_QUEUE;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, snd, &l) < 0)
+		r = -errno;
+	q = TCP_RECV_QUEUE;
+	l = sizeof(*rcv);
+	if (r == 0 && (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
+		       getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, rcv, &l) < 0))
+		r = -errno;
+	q = TCP_NO_QUEUE;
+	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	/* out of repair mode without a window probe: the connection goes on as it was */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static int tcp_state(int fd)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ? -1 : ti.tcpi_state;
+}
+
+/*
+ * PAIR_CLAIM: prove that @fds[0], a socket the requester accepted, is the
+ * other end of the offered client socket; then the slot is ESTABLISHED and
+ * the server's AF_UNIX end goes to the requester in *@reply_fd.
+ */
+int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
+		   int nfds, int *reply_fd)
+{
+	uint32_t cs, cr, ss, sr;
+	struct stat st;
+	struct stat a, b;
+
+	if (!m->offers)
+		return -EOPNOTSUPP;
+	if (nfds != 1 || req->slot >= m->o.nslots)
+		return -EINVAL;
+	struct mgr_offer *o = &m->offers[req->slot];
+	struct xio_slot *s = pairing_slot(m, req);
+	if (!s || !o->owner || o->token != req->token)
+		return -ENOENT;
+	if (fstat(fds[0], &a) < 0 || fstat(o->tcp, &b) < 0 || a.st_ino == b.st_ino)
+		return -EINVAL; /* the client's own socket proves nothing */
+	if (tcp_state(fds[0]) != TCP_ESTABLISHED || tcp_state(o->tcp) != TCP_ESTABLISHED)
+		return -ENOTCONN;
+	int r = tcp_seqs(o->tcp, &cs, &cr);
+	if (r == 0)
+		r = tcp_seqs(fds[0], &ss, &sr);
+	if (r < 0)
+		return r;
+	if (cs != sr || cr != ss) {
+		if (m->o.verbose)
+			mgr_err("pairing of slot %u refused: sequence numbers do not match",
+				req->slot);
+		return -EPERM;
+	}
+	if (fstat(o->peer, &st) < 0)
+		return -errno;
+	s->server_pid = (int32_t)c->pid;
+	uint64_t w = XIO_SLOT_WORD(req->token, XIO_SLOT_PAIRING);
+	/* The sweep treats ESTABLISHED with server_ino 0 as "being claimed". */
+	if (!atomic_compare_exchange_strong(&s->state, &w,
+					    XIO_SLOT_WORD(req->token, XIO_SLOT_ESTABLISHED)))
+		return -ECONNABORTED; /* the client stopped waiting a moment ago */
+	atomic_store_explicit(&s->server_ino, st.st_ino, memory_order_release);
+	*reply_fd = o->peer;
+	o->peer = -1;
+	close(o->tcp);
+	o->owner = NULL;
+	return 0;
+}
+
+/* ---- where clients may wait for a pairing ------------------------------------ */
+
+/* Make <dir>/pods/<key of @ep>/<ns>/. */
+static void hint_one(struct mgr *m, const struct xio_endpoint *ep, uint64_t ns)
+{
+	char key[XIO_KEY_MAX], path[PATH_MAX];
+	if (xio_ep_is_loopback(ep) || xio_listener_key(ep, key, sizeof(key)) < 0)
+		return;
+	if (snprintf(path, sizeof(path), "%s/pods/%s/%" PRIu64, m->dir, key, ns) <
+	    (int)sizeof(path))
+		mgr_mkdir_p(path, m->dir_mode, m->o.gid);
+}
+
+/* Addresses of network namespace @ns (ours or one we hold), for a wildcard listener. */
+static void hint_wildcard(struct mgr *m, uint64_t ns, uint16_t port, bool v4, bool v6)
+{
+	struct ifaddrs *ifa = NULL;
+	ssize_t idx = ns == m->own_netns ? -1 : mgr_netns_find(m, ns);
+
+	if (ns != m->own_netns && idx < 0)
+		return;
+	if (idx >= 0 && setns(m->netns[idx].fd, CLONE_NEWNET) < 0)
+		return;
+	int r = getifaddrs(&ifa); /* its netlink socket is made in @ns */
+	if (idx >= 0 && setns(m->own_netns_fd, CLONE_NEWNET) < 0) {
+		mgr_err("cannot return to our network namespace: %s", strerror(errno));
+		abort();
+	}
+	if (r < 0)
+		return;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		struct xio_endpoint ep;
+		if (!i->ifa_addr || (i->ifa_addr->sa_family == AF_INET && !v4) ||
+		    (i->ifa_addr->sa_family == AF_INET6 && !v6) ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		socklen_t l = i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+								: sizeof(struct sockaddr_in6);
+		if (xio_ep_from_sockaddr(&ep, i->ifa_addr, l) < 0)
+			continue;
+		ep.port = port;
+		hint_one(m, &ep, ns);
+	}
+	freeifaddrs(ifa);
+}
+
+void mgr_pair_hint(struct mgr *m, const struct xio_endpoint *ep, bool dual, uint64_t ns)
+{
+	if (!m->hdr->pair_ok)
+		return;
+	if (!xio_ep_is_any(ep)) {
+		hint_one(m, ep, ns);
+		return;
+	}
+	bool v4 = xio_ep_is_v4(ep) || dual;
+	hint_wildcard(m, ns, ep->port, v4, !xio_ep_is_v4(ep));
+}
+
+/* Does rv/<ns>/ still hold a listener for the port of @key (that address, or a wildcard)? */
+static bool served(struct mgr *m, const char *ns, const char *key)
+{
+	const char *port = strrchr(key, '_');
+	char path[PATH_MAX];
+	struct stat st;
+	if (!port)
+		return false;
+	const char *keys[3] = {key, "4_0.0.0.0", "6_::"};
+	for (int k = 0; k < 3; k++) {
+		int n = k ? snprintf(path, sizeof(path), "%s/rv/%s/%s%s", m->dir, ns, keys[k], port)
+			  : snprintf(path, sizeof(path), "%s/rv/%s/%s", m->dir, ns, key);
+		if (n < (int)sizeof(path) && stat(path, &st) == 0)
+			return true;
+	}
+	return false;
+}
+
+void mgr_pair_hints_prune(struct mgr *m)
+{
+	char pods[PATH_MAX], kdir[PATH_MAX], nsdir[PATH_MAX];
+	struct dirent *k, *n;
+
+	if (snprintf(pods, sizeof(pods), "%s/pods", m->dir) >= (int)sizeof(pods))
+		return;
+	DIR *pd = opendir(pods);
+	if (!pd)
+		return;
+	while ((k = readdir(pd))) {
+		if (k->d_name[0] == '.' ||
+		    snprintf(kdir, sizeof(kdir), "%s/%s", pods, k->d_name) >= (int)sizeof(kdir))
+			continue;
+		DIR *kd = opendir(kdir);
+		if (!kd)
+			continue;
+		while ((n = readdir(kd))) {
+			if (n->d_name[0] == '.' || served(m, n->d_name, k->d_name))
+				continue;
+			if (snprintf(nsdir, sizeof(nsdir), "%s/%s", kdir, n->d_name) <
+			    (int)sizeof(nsdir))
+				rmdir(nsdir);
+		}
+		closedir(kd);
+		rmdir(kdir); /* fails while another namespace serves it */
+	}
+	closedir(pd);
+}

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connections across network namespaces (pods on one node).
+ *
+ * Between namespaces the kernel is also the policy: routing, netfilter,
+ * conntrack and DNAT decide who reaches whom. So, as SMC-D does, the kernel
+ * makes the TCP connection first, every rule applies, and only then do the
+ * two ends move to shared memory, once the manager has proved from kernel
+ * state that the server's accepted socket is the other end of the client's
+ * socket (docs/DESIGN.md, "Across network namespaces"):
+ *
+ *   client                         manager                     server
+ *   slot ALLOCATED -> PAIRING
+ *   pairing[] += (port, slot)
+ *   PAIR_OFFER [tcp, u_srv] ---->  keeps both
+ *   kernel connect()  ............ SYN, SYN-ACK, ACK ..........  accept()
+ *                                                              peer port in pairing[]
+ *                                  <---- PAIR_CLAIM [accepted tcp]
+ *                                  TCP_REPAIR: the sequence numbers
+ *                                  of the two sockets mirror each other
+ *                                  PAIRING -> ESTABLISHED
+ *                                  ----> reply [u_srv]
+ *   sees ESTABLISHED: X-IO                                    X-IO
+ *
+ * The client waits a bounded time; if no proof comes it takes the slot
+ * back (PAIRING -> FREE) and the connection stays kernel TCP. That CAS and
+ * the manager's PAIRING -> ESTABLISHED decide it exactly once. Neither end
+ * has sent a byte before the decision, so the sequence numbers are still
+ * the initial ones: equal exactly when the sockets are one connection.
+ * The kernel sockets stay open (hidden) while the connection lives: `ss`
+ * shows them, the ports stay reserved, and their FINs follow our close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "slot.h"
+#include "sys.h"
+
+/* How long a non-blocking connect may take before we leave it to the kernel (ms). */
+#define PAIR_CONNECT_MS 20
+/* How long the client waits for the server's accept and the manager's proof (default, µs). */
+#define PAIR_WAIT_US 20000
+
+static uint64_t pair_wait_us(void)
+{
+	const char *v = secure_getenv("XIO_PAIR_WAIT_US");
+	char *end;
+	if (!v || !*v)
+		return PAIR_WAIT_US;
+	unsigned long long n = strtoull(v, &end, 10);
+	return *end || n > 10000000ull ? PAIR_WAIT_US : n;
+}
+
+/*
+ * Is a listener of the domain, in some network namespace, known to serve
+ * @dst? The manager keeps a directory per address and port it saw
+ * published (pods/<key>/<netns>/): a stat() and no attach when there is none.
+ */
+static bool listener_known(const struct xio_endpoint *dst)
+{
+	char base[256], key[XIO_KEY_MAX], path[512];
+	struct stat st;
+
+	if (xio_domain_dir(base, sizeof(base)) < 0 || xio_listener_key(dst, key, sizeof(key)) < 0)
+		return false;
+	if (snprintf(path, sizeof(path), "%s/pods/%s", base, key) >= (int)sizeof(path))
+		return false;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink > 2;
+}
+
+/* Bind @fd to a port of the kernel's choosing unless the application bound it. */
+static int own_port(int fd, int family, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct xio_endpoint ep;
+
+	if (xio_sys.getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    xio_ep_from_sockaddr(&ep, (struct sockaddr *)&ss, sl) < 0)
+		return -errno ? -errno : -EINVAL;
+	if (ep.port == 0) {
+		/* The server must know our port before our SYN reaches it. */
+		ss.ss_family = (sa_family_t)family;
+		if (family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+		if (xio_sys.bind(fd, (struct sockaddr *)&ss, sl) < 0)
+			return -errno;
+		sl = sizeof(ss);
+		if (xio_sys.getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    xio_ep_from_sockaddr(&ep, (struct sockaddr *)&ss, sl) < 0)
+			return -EINVAL;
+	}
+	*port = ep.port;
+	return 0;
+}
+
+/* Announce (port, slot) to servers. Returns the entry's index or -ENOSPC. */
+static int table_add(struct xio_domain_hdr *h, uint16_t port, uint32_t slot)
+{
+	uint64_t w = XIO_PAIR_WORD(port, slot);
+	for (int i = 0; i < XIO_PAIR_ENTRIES; i++) {
+		uint64_t z = 0;
+		if (atomic_compare_exchange_strong(&h->pairing[i], &z, w))
+			return i;
+	}
+	return -ENOSPC;
+}
+
+static void table_del(struct xio_domain_hdr *h, int i, uint16_t port, uint32_t slot)
+{
+	uint64_t w = XIO_PAIR_WORD(port, slot);
+	atomic_compare_exchange_strong(&h->pairing[i], &w, 0);
+}
+
+static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const int *fds, int nfds,
+		     int *reply_fd)
+{
+	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = getpid()};
+	struct xio_msg_hdr rep;
+	xio_msg_init(&req.hdr, type, sizeof(req));
+	ssize_t n = xio_control_call(&req, sizeof(req), fds, nfds, &rep, sizeof(rep), reply_fd);
+	int r = n < 0 ? (int)n : xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
+	if (r == 0 && rep.status < 0)
+		r = rep.status;
+	if (r < 0 && reply_fd && *reply_fd >= 0) {
+		xio_sys.close(*reply_fd);
+		*reply_fd = -1;
+	}
+	return r;
+}
+
+/*
+ * The kernel connect, as the application asked for it. A non-blocking one
+ * is given PAIR_CONNECT_MS to complete (a handshake between pods takes
+ * tens of microseconds); after that it is the application's, still in
+ * progress. Returns 0 when connected, else -errno (-EINPROGRESS included).
+ */
+static int kernel_connect(int fd, const struct sockaddr *sa, socklen_t len, bool nonblock)
+{
+	if (xio_sys.connect(fd, sa, len) == 0)
+		return 0;
+	if (!nonblock || errno != EINPROGRESS)
+		return -errno;
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	if (xio_sys.poll(&p, 1, PAIR_CONNECT_MS) != 1)
+		return -EINPROGRESS;
+	/* Connected or failed; SO_ERROR is left for the application to read. */
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	return xio_sys.getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 ? 0 : -EINPROGRESS;
+}
+
+/* Wait until the manager proved the pairing (0) or we took the slot back (-ETIMEDOUT). */
+static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token)
+{
+	uint64_t deadline = xio_mono_us() + pair_wait_us(), sleep_ns = 2000;
+	for (;;) {
+		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+		if (w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED))
+			return 0;
+		if (w != XIO_SLOT_WORD(token, XIO_SLOT_PAIRING))
+			return -ECONNRESET; /* reclaimed under us: cannot happen while our socket
+					       lives */
+		if (xio_mono_us() >= deadline) {
+			if (xio_slot_unpair(h, s, token) == 0)
+				return -ETIMEDOUT;
+			continue; /* proved at the last moment */
+		}
+		struct timespec ts = {0, (long)sleep_ns};
+		nanosleep(&ts, NULL);
+		if (sleep_ns < 100000)
+			sleep_ns *= 2;
+	}
+}
+
+/* Both names of the connection as the kernel socket gives them (DNAT included). */
+static void kernel_names(int fd, struct xio_tuple *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (xio_sys.getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		xio_ep_from_sockaddr(&t->local, (struct sockaddr *)&ss, sl);
+	sl = sizeof(ss);
+	if (xio_sys.getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		xio_ep_from_sockaddr(&t->remote, (struct sockaddr *)&ss, sl);
+}
+
+static int tcp_result(int r)
+{
+	if (r == 0)
+		return XIO_TCP_CONNECTED;
+	errno = -r;
+	return XIO_TCP_FAILED;
+}
+
+int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
+		     const struct xio_endpoint *dst, int family, const struct xio_sock_opts *known,
+		     struct xio_conn **out, bool *nonblock)
+{
+	enum xio_fallback why;
+	int sv[2] = {-1, -1};
+	uint16_t port = 0;
+	uint32_t token;
+	struct stat st;
+
+	if (!listener_known(dst))
+		return XIO_NOT_CARRIED;
+	struct xio_domain *d = xio_domain_get(&why);
+	if (!d || !d->hdr->pair_ok || atomic_load(&d->hdr->kill_switch))
+		return XIO_NOT_CARRIED;
+	int fl = xio_sys.fcntl(fd, F_GETFL);
+	if (fl < 0 || own_port(fd, family, &port) < 0)
+		return XIO_NOT_CARRIED;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ||
+	    fstat(sv[0], &st) < 0)
+		goto not_carried;
+	struct xio_slot *s = xio_slot_alloc(d->hdr, st.st_ino, &token);
+	if (!s) {
+		xio_count_fallback(XIO_FB_DOMAIN_FULL);
+		goto not_carried;
+	}
+	s->client = *dst; /* the real names come from the kernel socket below */
+	s->client.port = port;
+	s->server = *dst;
+	s->client_pid = getpid();
+	int ti = -1, r = xio_slot_pairing(s, token);
+	if (r == 0)
+		r = ti = table_add(d->hdr, port, s->index);
+	if (r >= 0)
+		r = pair_call(XIO_CTL_PAIR_OFFER, s, token, (int[]){fd, sv[1]}, 2, NULL);
+	if (r < 0) {
+		if (ti >= 0)
+			table_del(d->hdr, ti, port, s->index);
+		if (xio_slot_unpair(d->hdr, s, token) < 0)
+			xio_slot_abort(d->hdr, s, token);
+		goto not_carried;
+	}
+	xio_sys.close(sv[1]); /* the manager holds it for the server */
+	sv[1] = -1;
+
+	r = kernel_connect(fd, sa, len, fl & O_NONBLOCK);
+	if (r == 0)
+		r = await_proof(d->hdr, s, token);
+	else if (xio_slot_unpair(d->hdr, s, token) < 0)
+		r = 0; /* cannot be: no server can have accepted a connection that failed */
+	table_del(d->hdr, ti, port, s->index);
+	if (r < 0) {
+		/* The kernel's connection, whatever became of it: the manager lets go of it. */
+		pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
+		xio_sys.close(sv[0]);
+		if (r == -ETIMEDOUT) {
+			xio_count_fallback(XIO_FB_PAIR_UNPROVEN);
+			xio_log(1, "connect to port %u: no proof of the other end, kernel TCP",
+				(unsigned)dst->port);
+			return tcp_result(0);
+		}
+		if (r != -EINPROGRESS && r != -EINTR)
+			xio_count_fallback(XIO_FB_PAIR_POLICY);
+		return tcp_result(r);
+	}
+
+	/* Proved: from here on as a connect through a rendezvous (connect.c). */
+	struct xio_conn *c = xio_conn_new(d, s, false);
+	if (!c) {
+		xio_sys.close(sv[0]);
+		return -ENOMEM; /* the server has the connection: TCP would be a second one */
+	}
+	c->family = family;
+	c->token = token;
+	kernel_names(fd, &c->tuple);
+	s->client = c->tuple.local;
+	s->server = c->tuple.remote;
+	xio_connect_inherit_options(c, fd, known);
+	c->port_holder = xio_connect_hold_port(fd);
+	r = xio_connect_take_over_fd(fd, sv[0], nonblock);
+	if (r < 0) {
+		xio_sys.close(sv[0]);
+		xio_conn_put(c);
+		return r;
+	}
+	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);
+	xio_conn_register(c);
+	*out = c;
+	return 0;
+not_carried:
+	if (sv[0] >= 0)
+		xio_sys.close(sv[0]);
+	if (sv[1] >= 0)
+		xio_sys.close(sv[1]);
+	return XIO_NOT_CARRIED;
+}
+
+int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
+		   struct xio_slot **out, uint32_t *token)
+{
+	struct xio_domain_hdr *h = d->hdr;
+
+	if (!h->pair_ok || xio_ep_is_loopback(peer))
+		return -ENOENT;
+	for (int i = 0; i < XIO_PAIR_ENTRIES; i++) {
+		uint64_t e = atomic_load_explicit(&h->pairing[i], memory_order_acquire);
+		if (!e || XIO_PAIR_PORT(e) != peer->port || XIO_PAIR_SLOT(e) >= d->nslots)
+			continue;
+		struct xio_slot *s = xio_slot_at(h, XIO_PAIR_SLOT(e));
+		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+		if (XIO_SLOT_STATE(w) != XIO_SLOT_PAIRING)
+			continue;
+		int u = -1;
+		int r = pair_call(XIO_CTL_PAIR_CLAIM, s, XIO_SLOT_TOKEN(w), &t, 1, &u);
+		if (r == 0 && u >= 0) {
+			*out = s;
+			*token = XIO_SLOT_TOKEN(w);
+			return u;
+		}
+		xio_log(2, "pairing with slot %u refused: %s", s->index, strerror(-r));
+	}
+	return -ENOENT;
+}
