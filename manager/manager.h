@@ -57,6 +57,11 @@ struct mgr_opts {
 	uint32_t nbufs;	   /* zero-copy buffers (--bufs), 0: no pool */
 	uint32_t buf_size; /* bytes per buffer (--buf-kb) */
 	gid_t gid;	   /* (gid_t)-1 without --group */
+	uint32_t nsvc;	   /* --service-cidr, as in struct xio_domain_hdr */
+	struct {
+		uint8_t addr[16];
+		uint8_t prefix;
+	} svc[XIO_SVC_MAX];
 	bool daemon;
 	enum mgr_hugepages hugepages;
 	int verbose;

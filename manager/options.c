@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Command line of xio-manager. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -16,23 +17,27 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: xio-manager [--domain NAME] [--rundir DIR] [--slots N] [--ring-kb K]\n"
-		"                   [--bufs N] [--buf-kb K] [--group GROUP] [--foreground|--daemon]\n"
-		"                   [--hugepages auto|yes|no] [-v] [--help] [--version]\n"
-		"\n"
-		"  --domain NAME     domain to serve ($XIO_DOMAIN, default \"xio\")\n"
-		"  --rundir DIR      run directory ($XIO_RUNDIR, default /run/xio; without\n"
-		"                    root: $XDG_RUNTIME_DIR/xio or /tmp/xio-$UID)\n"
-		"  --slots N         connection slots (default 256)\n"
-		"  --ring-kb K       ring capacity per direction, power of two >= 4 (default 1024)\n"
-		"  --bufs N          zero-copy buffers for xio_malloc, see xio(3); 0: none (default 512)\n"
-		"  --buf-kb K        size of each zero-copy buffer in KiB (default 64)\n"
-		"  --group GROUP     members of GROUP may join the domain\n"
-		"  --foreground      stay in the foreground (default)\n"
-		"  --daemon          detach once the control socket is ready\n"
-		"  --hugepages MODE  auto (default), yes (fail without), no\n"
-		"  -v, --verbose     print a summary line on start\n");
+	fprintf(
+	    f,
+	    "usage: xio-manager [--domain NAME] [--rundir DIR] [--slots N] [--ring-kb K]\n"
+	    "                   [--bufs N] [--buf-kb K] [--group GROUP] [--foreground|--daemon]\n"
+	    "                   [--hugepages auto|yes|no] [-v] [--help] [--version]\n"
+	    "\n"
+	    "  --domain NAME     domain to serve ($XIO_DOMAIN, default \"xio\")\n"
+	    "  --rundir DIR      run directory ($XIO_RUNDIR, default /run/xio; without\n"
+	    "                    root: $XDG_RUNTIME_DIR/xio or /tmp/xio-$UID)\n"
+	    "  --slots N         connection slots (default 256)\n"
+	    "  --ring-kb K       ring capacity per direction, power of two >= 4 (default 1024)\n"
+	    "  --bufs N          zero-copy buffers for xio_malloc, see xio(3); 0: none (default "
+	    "512)\n"
+	    "  --buf-kb K        size of each zero-copy buffer in KiB (default 64)\n"
+	    "  --group GROUP     members of GROUP may join the domain\n"
+	    "  --service-cidr C  virtual addresses DNATed to pods (Kubernetes Services); "
+	    "repeatable\n"
+	    "  --foreground      stay in the foreground (default)\n"
+	    "  --daemon          detach once the control socket is ready\n"
+	    "  --hugepages MODE  auto (default), yes (fail without), no\n"
+	    "  -v, --verbose     print a summary line on start\n");
 }
 
 static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -45,6 +50,34 @@ static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
 		return -EINVAL;
 	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "10.96.0.0/12" or "fd00::/108" into the next --service-cidr entry. */
+static int parse_cidr(const char *arg, struct mgr_opts *o)
+{
+	char a[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(arg, '/');
+	uint32_t bits;
+	uint8_t *dst = o->svc[o->nsvc].addr;
+
+	if (!slash || (size_t)(slash - arg) >= sizeof(a))
+		return -EINVAL;
+	memcpy(a, arg, (size_t)(slash - arg));
+	a[slash - arg] = 0;
+	memset(dst, 0, 16);
+	if (inet_pton(AF_INET, a, dst + 12) == 1) {
+		dst[10] = dst[11] = 0xff;
+		if (parse_u32(slash + 1, 0, 32, &bits) < 0)
+			return -EINVAL;
+		bits += 96;
+	} else if (inet_pton(AF_INET6, a, dst) == 1) {
+		if (parse_u32(slash + 1, 0, 128, &bits) < 0)
+			return -EINVAL;
+	} else {
+		return -EINVAL;
+	}
+	o->svc[o->nsvc++].prefix = (uint8_t)bits;
 	return 0;
 }
 
@@ -76,17 +109,25 @@ static int bad(const char *fmt, const char *arg)
 int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"domain", required_argument, NULL, 'd'}, {"rundir", required_argument, NULL, 'r'},
-	    {"slots", required_argument, NULL, 's'},  {"ring-kb", required_argument, NULL, 'k'},
-	    {"group", required_argument, NULL, 'g'},  {"foreground", no_argument, NULL, 'f'},
-	    {"daemon", no_argument, NULL, 'D'},	      {"hugepages", required_argument, NULL, 'H'},
-	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {"bufs", required_argument, NULL, 'b'},
-	    {"buf-kb", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0},
+	    {"domain", required_argument, NULL, 'd'},
+	    {"rundir", required_argument, NULL, 'r'},
+	    {"slots", required_argument, NULL, 's'},
+	    {"service-cidr", required_argument, NULL, 'S'},
+	    {"ring-kb", required_argument, NULL, 'k'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"daemon", no_argument, NULL, 'D'},
+	    {"hugepages", required_argument, NULL, 'H'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"bufs", required_argument, NULL, 'b'},
+	    {"buf-kb", required_argument, NULL, 'B'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *domain = xio_default_domain();
 	const char *rundir = NULL;
-	uint32_t kb = 1024; /* measured: 256 KiB rings fill and empty too often (RESULTS.md) */
+	uint32_t kb = 1024;   /* measured: 256 KiB rings fill and empty too often (RESULTS.md) */
 	uint32_t buf_kb = 64; /* the largest message of benchmarks/zc_pingpong.c */
 	int c;
 
@@ -117,6 +158,12 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 		case 'B':
 			if (parse_u32(optarg, 1, MAX_BUF_KB, &buf_kb) < 0)
 				return bad("--buf-kb wants 1..65536, not '%s'", optarg);
+			break;
+		case 'S':
+			if (o->nsvc == XIO_SVC_MAX || parse_cidr(optarg, o) < 0)
+				return bad(
+				    "--service-cidr wants an address/prefix (at most 4), not '%s'",
+				    optarg);
 			break;
 		case 'g':
 			if (parse_group(optarg, &o->gid) < 0)

@@ -19,6 +19,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <linux/capability.h>
@@ -57,6 +58,19 @@ int mgr_pair_init(struct mgr *m)
 	if (!m->offers)
 		return -ENOMEM;
 	m->hdr->pair_ok = have_net_admin();
+	m->hdr->nsvc = m->o.nsvc;
+	memcpy(m->hdr->svc, m->o.svc, sizeof(m->hdr->svc));
+	/* tells a client without attaching whether Service addresses are worth a look */
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/services", m->dir) < (int)sizeof(path)) {
+		if (m->o.nsvc) {
+			int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd >= 0)
+				close(fd);
+		} else {
+			unlink(path);
+		}
+	}
 	if (!m->hdr->pair_ok && m->o.verbose)
 		mgr_err("no CAP_NET_ADMIN: connections between network namespaces use TCP");
 	return 0;

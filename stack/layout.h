@@ -19,6 +19,7 @@
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
 #define XIO_LAYOUT_VERSION 7u
 #define XIO_CACHELINE	   64
+#define XIO_SVC_MAX	   4 /* service address ranges (--service-cidr) */
 
 /* Why a connect fell back to kernel TCP (xio-stat prints these by name). */
 enum xio_fallback {
@@ -211,6 +212,16 @@ struct xio_domain_hdr {
 	uint32_t nbufs;
 	uint32_t buf_size; /* bytes per buffer, a multiple of XIO_CACHELINE */
 	uint32_t pair_ok;  /* the manager can prove pairings (CAP_NET_ADMIN): see stack/pair.c */
+	/*
+	 * Virtual addresses that the node's netfilter DNATs to pods (Kubernetes
+	 * Services, xio-manager --service-cidr): a connect to one may reach an
+	 * X-IO server in another namespace, so the client offers a pairing.
+	 */
+	uint32_t nsvc;
+	struct {
+		uint8_t addr[16]; /* v4-mapped for IPv4 */
+		uint8_t prefix;	  /* bits of addr, counted on the 128-bit form */
+	} svc[XIO_SVC_MAX];
 	alignas(XIO_CACHELINE) struct xio_stats stats;
 	alignas(XIO_CACHELINE) _Atomic uint64_t pairing[XIO_PAIR_ENTRIES];
 };

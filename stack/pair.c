@@ -80,6 +80,30 @@ static bool listener_known(const struct xio_endpoint *dst)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink > 2;
 }
 
+/* The manager leaves <dir>/services when it was given --service-cidr. */
+static bool services_configured(void)
+{
+	char base[256], path[300];
+	struct stat st;
+	return xio_domain_dir(base, sizeof(base)) == 0 &&
+	       snprintf(path, sizeof(path), "%s/services", base) < (int)sizeof(path) &&
+	       stat(path, &st) == 0;
+}
+
+/* Is @dst in one of the domain's service ranges (addresses the node DNATs to pods)? */
+static bool service_address(const struct xio_domain_hdr *h, const struct xio_endpoint *dst)
+{
+	for (uint32_t i = 0; i < h->nsvc && i < XIO_SVC_MAX; i++) {
+		unsigned bits = h->svc[i].prefix, full = bits / 8, rest = bits % 8;
+		if (bits > 128 || memcmp(dst->addr, h->svc[i].addr, full) != 0)
+			continue;
+		if (rest && ((dst->addr[full] ^ h->svc[i].addr[full]) & (0xff00u >> rest) & 0xff))
+			continue;
+		return true;
+	}
+	return false;
+}
+
 /* Bind @fd to a port of the kernel's choosing unless the application bound it. */
 static int own_port(int fd, int family, uint16_t *port)
 {
@@ -217,10 +241,15 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	uint32_t token;
 	struct stat st;
 
-	if (!listener_known(dst))
+	/* A Service address needs the domain header to tell: only attach if one is set. */
+	bool hinted = listener_known(dst);
+	struct xio_domain *d = hinted ? xio_domain_get(&why) : xio_domain_peek();
+	if (!hinted && !d && !services_configured())
 		return XIO_NOT_CARRIED;
-	struct xio_domain *d = xio_domain_get(&why);
-	if (!d || !d->hdr->pair_ok || atomic_load(&d->hdr->kill_switch))
+	if (!d)
+		d = xio_domain_get(&why);
+	if (!d || !d->hdr->pair_ok || atomic_load(&d->hdr->kill_switch) ||
+	    (!hinted && !service_address(d->hdr, dst)))
 		return XIO_NOT_CARRIED;
 	int fl = xio_sys.fcntl(fd, F_GETFL);
 	if (fl < 0 || own_port(fd, family, &port) < 0)
