@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+import bench_pods
+
 SRC = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(SRC)
 
@@ -226,7 +228,7 @@ class Bench:
         except Exception:
             return None
 
-    def start_manager(self, domain, slots, ring_kb=None):
+    def start_manager(self, domain, slots, ring_kb=None, group=None):
         if self.xstat(domain) is not None:
             self.say("reusing the running manager of domain %s (%s)" % (domain, self.rundir))
             return None
@@ -234,6 +236,8 @@ class Bench:
                 "--slots", str(slots), "--foreground", "-v"]
         if ring_kb:
             argv += ["--ring-kb", str(ring_kb)]
+        if group:
+            argv += ["--group", group]
         p = self.start(argv, "manager-" + domain)
         for _ in range(1000):
             if self.xstat(domain) is not None:
@@ -1308,6 +1312,8 @@ http {
                                 "%.2f %% (max of server, client)" % max(idle_pct),
                                 max(idle_pct) < 0.5))
 
+        bench_pods.report_pods(self, sect, summary)
+
         # headline
         top = ["## Headline: targets of issue 4, from this run", "",
                "| target | measured | |", "|---|---|---|"]
@@ -1524,7 +1530,11 @@ http {
 
 
 CASES = ["iperf3", "pingpong", "sockperf", "shortconn", "manyconn", "wrk", "redis", "zerocopy",
-         "preload"]
+         "preload", "pods"]
+
+# One module per case from here on (the cases above predate it).
+Bench.Failure = Failure
+Bench.case_pods = bench_pods.case_pods
 
 
 def main():

@@ -23,6 +23,7 @@
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -238,6 +239,8 @@ int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 					    XIO_SLOT_WORD(req->token, XIO_SLOT_ESTABLISHED)))
 		return -ECONNABORTED; /* the client stopped waiting a moment ago */
 	atomic_store_explicit(&s->server_ino, st.st_ino, memory_order_release);
+	/* the client sleeps on the low half of the state word (stack/pair.c) */
+	syscall(SYS_futex, (uint32_t *)&s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	*reply_fd = o->peer;
 	o->peer = -1;
 	close(o->tcp);

@@ -78,11 +78,12 @@ int xio_connect_take_over_fd(int fd, int u, bool *nonblock);
  * then the manager proves the server's accepted socket is its other end.
  * Returns 0 with *@out (carried), XIO_TCP_CONNECTED or XIO_TCP_FAILED
  * (the kernel connect was made here; errno says how it failed) or
- * XIO_NOT_CARRIED (nothing done: no X-IO listener is known there).
+ * XIO_NOT_CARRIED (connect over TCP; *@why is changed if the reason is
+ * one of ours rather than the caller's).
  */
 int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		     const struct xio_endpoint *dst, int family, const struct xio_sock_opts *known,
-		     struct xio_conn **out, bool *nonblock);
+		     struct xio_conn **out, bool *nonblock, enum xio_fallback *why);
 
 /*
  * pair.c: the server's half. @t is a TCP connection just accepted from

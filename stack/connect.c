@@ -566,7 +566,8 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		if ((why == XIO_FB_REMOTE || why == XIO_FB_NO_RENDEZVOUS) &&
 		    !xio_ep_is_loopback(&dst)) {
 			/* Maybe a server in another network namespace of this node. */
-			int r = xio_pair_connect(fd, sa, len, &dst, family, known, out, nonblock);
+			int r =
+			    xio_pair_connect(fd, sa, len, &dst, family, known, out, nonblock, &why);
 			if (r != XIO_NOT_CARRIED)
 				return r;
 		}

@@ -188,10 +188,14 @@ static int kernel_connect(int fd, const struct sockaddr *sa, socklen_t len, bool
 	return xio_sys.getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 ? 0 : -EINPROGRESS;
 }
 
-/* Wait until the manager proved the pairing (0) or we took the slot back (-ETIMEDOUT). */
+/*
+ * Wait until the manager proved the pairing (0) or we took the slot back
+ * (-ETIMEDOUT). The manager wakes the low half of the state word (a futex
+ * in shared memory) when it moves the slot to ESTABLISHED.
+ */
 static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token)
 {
-	uint64_t deadline = xio_mono_us() + pair_wait_us(), sleep_ns = 2000;
+	uint64_t deadline = xio_mono_us() + pair_wait_us();
 	for (;;) {
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
 		if (w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED))
@@ -199,15 +203,15 @@ static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t to
 		if (w != XIO_SLOT_WORD(token, XIO_SLOT_PAIRING))
 			return -ECONNRESET; /* reclaimed under us: cannot happen while our socket
 					       lives */
-		if (xio_mono_us() >= deadline) {
+		uint64_t now = xio_mono_us();
+		if (now >= deadline) {
 			if (xio_slot_unpair(h, s, token) == 0)
 				return -ETIMEDOUT;
 			continue; /* proved at the last moment */
 		}
-		struct timespec ts = {0, (long)sleep_ns};
-		nanosleep(&ts, NULL);
-		if (sleep_ns < 100000)
-			sleep_ns *= 2;
+		uint64_t left = deadline - now;
+		struct timespec ts = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
+		xio_futex_wait((_Atomic uint32_t *)&s->state, XIO_SLOT_PAIRING, &ts);
 	}
 }
 
@@ -233,9 +237,9 @@ static int tcp_result(int r)
 
 int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		     const struct xio_endpoint *dst, int family, const struct xio_sock_opts *known,
-		     struct xio_conn **out, bool *nonblock)
+		     struct xio_conn **out, bool *nonblock, enum xio_fallback *why)
 {
-	enum xio_fallback why;
+	enum xio_fallback attach_why;
 	int sv[2] = {-1, -1};
 	uint16_t port = 0;
 	uint32_t token;
@@ -243,15 +247,16 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 
 	/* A Service address needs the domain header to tell: only attach if one is set. */
 	bool hinted = listener_known(dst);
-	struct xio_domain *d = hinted ? xio_domain_get(&why) : xio_domain_peek();
+	struct xio_domain *d = hinted ? xio_domain_get(&attach_why) : xio_domain_peek();
 	if (!hinted && !d && !services_configured())
 		return XIO_NOT_CARRIED;
 	if (!d)
-		d = xio_domain_get(&why);
+		d = xio_domain_get(&attach_why);
 	if (!d || !d->hdr->pair_ok || atomic_load(&d->hdr->kill_switch) ||
 	    (!hinted && !service_address(d->hdr, dst)))
 		return XIO_NOT_CARRIED;
 	int fl = xio_sys.fcntl(fd, F_GETFL);
+	*why = XIO_FB_ERROR; /* from here on a refusal is ours to count */
 	if (fl < 0 || own_port(fd, family, &port) < 0)
 		return XIO_NOT_CARRIED;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ||
@@ -259,7 +264,14 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		goto not_carried;
 	struct xio_slot *s = xio_slot_alloc(d->hdr, st.st_ino, &token);
 	if (!s) {
-		xio_count_fallback(XIO_FB_DOMAIN_FULL);
+		/* Slots of closed connections wait for the manager's sweep: ask for one now. */
+		struct xio_msg_hdr req, rep;
+		xio_msg_init(&req, XIO_CTL_RECLAIM, sizeof(req));
+		xio_control_call(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL);
+		s = xio_slot_alloc(d->hdr, st.st_ino, &token);
+	}
+	if (!s) {
+		*why = XIO_FB_DOMAIN_FULL;
 		goto not_carried;
 	}
 	s->client = *dst; /* the real names come from the kernel socket below */

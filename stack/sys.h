@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -42,6 +43,13 @@ extern struct xio_sys xio_sys;
 
 /* Point every entry at libc (for programs that do not interpose libc). */
 void xio_sys_use_libc(void);
+
+/*
+ * Sleep while the shared 32-bit word at @w holds @val, at most @ts (futex,
+ * shared between processes). Returns when woken, on a changed value, a
+ * signal or the timeout; the caller looks again.
+ */
+void xio_futex_wait(_Atomic uint32_t *w, uint32_t val, const struct timespec *ts);
 
 /* Microseconds of CLOCK_MONOTONIC: deadlines and spin limits. */
 static inline uint64_t xio_mono_us(void)
