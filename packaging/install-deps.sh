@@ -35,6 +35,9 @@ PACKAGES=(
 	liburing-dev
 	# fault, fuzz, sanitizer and model-checking tests (test/fault, test/fuzz, .ci/sanitizers)
 	clang libclang-rt-14-dev spin valgrind
+	# the .deb (test/packaging): lintian checks it, man finds its pages,
+	# systemd-analyze verifies its unit (dpkg-shlibdeps: build-essential's dpkg-dev)
+	lintian man-db systemd
 )
 
 if [[ ${1:-} == --list ]]; then
