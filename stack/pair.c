@@ -278,7 +278,14 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	s->client.port = port;
 	s->server = *dst;
 	s->client_pid = getpid();
-	int ti = -1, r = xio_slot_pairing(s, token);
+	/* Named as connect.c names its end: an exec'd image or a receiver adopts it by that. */
+	struct sockaddr_un an;
+	socklen_t anl;
+	int ti = -1, r = xio_conn_abstract_name(&an, &anl, d->generation, s->index, token);
+	if (r == 0 && xio_sys.bind(sv[0], (struct sockaddr *)&an, anl) < 0)
+		r = -errno;
+	if (r == 0)
+		r = xio_slot_pairing(s, token);
 	if (r == 0)
 		r = ti = table_add(d->hdr, port, s->index);
 	if (r >= 0)
