@@ -161,6 +161,12 @@ static void fill_conn(struct xio_ctl_conn *rec, struct xio_slot *s, uint64_t w)
 	rec->fill_s2c = rte_ring_count((struct rte_ring *)((char *)s + s->ring_off[1])) * 4;
 	rec->slot = s->index;
 	rec->state = XIO_SLOT_STATE(w);
+	rec->srv_local = s->srv_local;
+	rec->srv_peer = s->srv_peer;
+	rec->netns_c = s->netns[0];
+	rec->netns_s = s->netns[1];
+	uint64_t now = mgr_now_ns();
+	rec->age_ms = s->alloc_ns && now > s->alloc_ns ? (now - s->alloc_ns) / 1000000 : 0;
 }
 
 /* Send CONNS messages from c->conns_next on until done or the socket is full. */

@@ -149,6 +149,8 @@ static const char *state_name(uint32_t st)
 		return "offered";
 	case XIO_SLOT_ESTABLISHED:
 		return "established";
+	case XIO_SLOT_PAIRING:
+		return "pairing";
 	default:
 		return "other";
 	}
@@ -179,19 +181,25 @@ static void print_table(const char *domain, const struct xio_ctl_stats *s)
 
 static void print_conns(const struct conn_list *l)
 {
-	char c[64], s[64];
+	char c[64], s[64], sl[64], sp[64];
 
-	printf("\n%-6s %-11s %-24s    %-24s %-15s %12s %12s %8s %8s\n", "SLOT", "STATE", "CLIENT",
-	       "SERVER", "PIDS", "BYTES C>S", "BYTES S>C", "FILL C>S", "FILL S>C");
+	/* What `ss -tnp` would have shown, from each end: addresses, namespace, pid. */
+	printf("\n%-6s %-11s %-22s    %-22s %-22s    %-22s %-12s %-12s %-15s %12s %12s %8s %8s "
+	       "%9s\n",
+	       "SLOT", "STATE", "CLIENT", "(CLIENT'S PEER)", "SERVER", "(SERVER'S PEER)", "NETNS C",
+	       "NETNS S", "PIDS", "BYTES C>S", "BYTES S>C", "FILL C>S", "FILL S>C", "AGE ms");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct xio_ctl_conn *r = &l->v[i];
 		char pids[32];
 		xio_ep_format(&r->client, c, sizeof(c));
 		xio_ep_format(&r->server, s, sizeof(s));
+		xio_ep_format(&r->srv_local, sl, sizeof(sl));
+		xio_ep_format(&r->srv_peer, sp, sizeof(sp));
 		snprintf(pids, sizeof(pids), "%d>%d", r->client_pid, r->server_pid);
-		printf("%-6u %-11s %-24s -> %-24s %-15s %12" PRIu64 " %12" PRIu64 " %8u %8u\n",
-		       r->slot, state_name(r->state), c, s, pids, r->bytes_c2s, r->bytes_s2c,
-		       r->fill_c2s, r->fill_s2c);
+		printf("%-6u %-11s %-22s -> %-22s %-22s <- %-22s %-12" PRIu64 " %-12" PRIu64
+		       " %-15s %12" PRIu64 " %12" PRIu64 " %8u %8u %9" PRIu64 "\n",
+		       r->slot, state_name(r->state), c, s, sl, sp, r->netns_c, r->netns_s, pids,
+		       r->bytes_c2s, r->bytes_s2c, r->fill_c2s, r->fill_s2c, r->age_ms);
 	}
 	if (!l->n)
 		printf("(no open connections)\n");
@@ -220,14 +228,20 @@ static void print_json(const char *domain, const struct xio_ctl_stats *s, const 
 		for (size_t i = 0; i < l->n; i++) {
 			const struct xio_ctl_conn *r = &l->v[i];
 			/* endpoints are digits, dots, colons and brackets: no escaping needed */
+			char sl[64], sp[64];
 			xio_ep_format(&r->client, c, sizeof(c));
 			xio_ep_format(&r->server, v, sizeof(v));
+			xio_ep_format(&r->srv_local, sl, sizeof(sl));
+			xio_ep_format(&r->srv_peer, sp, sizeof(sp));
 			printf(
 			    "%s{\"slot\":%u,\"state\":\"%s\",\"client\":\"%s\",\"server\":\"%s\","
+			    "\"server_local\":\"%s\",\"server_peer\":\"%s\",\"netns_client\":"
+			    "%" PRIu64 ",\"netns_server\":%" PRIu64 ",\"age_ms\":%" PRIu64 ","
 			    "\"client_pid\":%d,\"server_pid\":%d,\"bytes_c2s\":%" PRIu64
 			    ",\"bytes_s2c\":%" PRIu64 ",\"fill_c2s\":%u,\"fill_s2c\":%u}",
-			    i ? "," : "", r->slot, state_name(r->state), c, v, r->client_pid,
-			    r->server_pid, r->bytes_c2s, r->bytes_s2c, r->fill_c2s, r->fill_s2c);
+			    i ? "," : "", r->slot, state_name(r->state), c, v, sl, sp, r->netns_c,
+			    r->netns_s, r->age_ms, r->client_pid, r->server_pid, r->bytes_c2s,
+			    r->bytes_s2c, r->fill_c2s, r->fill_s2c);
 		}
 		printf("]");
 	}

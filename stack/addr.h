@@ -17,7 +17,7 @@
 
 #include "layout.h"
 
-#define XIO_KEY_MAX 64
+#define XIO_KEY_MAX  64
 #define XIO_MAX_KEYS 4
 
 /*
@@ -36,8 +36,8 @@ int xio_ep_from_sockaddr(struct xio_endpoint *ep, const struct sockaddr *sa, soc
 int xio_ep_to_sockaddr(const struct xio_endpoint *ep, int family, struct sockaddr *sa,
 		       socklen_t *len);
 
-bool xio_ep_is_v4(const struct xio_endpoint *ep);      /* v4-mapped */
-bool xio_ep_is_any(const struct xio_endpoint *ep);     /* 0.0.0.0 or :: */
+bool xio_ep_is_v4(const struct xio_endpoint *ep);	/* v4-mapped */
+bool xio_ep_is_any(const struct xio_endpoint *ep);	/* 0.0.0.0 or :: */
 bool xio_ep_is_loopback(const struct xio_endpoint *ep); /* 127.0.0.0/8 or ::1 */
 
 /*
@@ -53,8 +53,7 @@ int xio_listener_key(const struct xio_endpoint *ep, char *key, size_t keylen);
  * accept IPv4 on an IPv6 socket (IPV6_V6ONLY off) may serve it.
  * Returns the number of keys written.
  */
-int xio_connect_keys(const struct xio_endpoint *dst, char keys[][XIO_KEY_MAX],
-		     bool dual_only[]);
+int xio_connect_keys(const struct xio_endpoint *dst, char keys[][XIO_KEY_MAX], bool dual_only[]);
 
 /* inet_ntop-style text for logs and xio-stat ("127.0.0.1:5201", "[::1]:80"). */
 void xio_ep_format(const struct xio_endpoint *ep, char *buf, size_t len);

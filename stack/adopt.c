@@ -67,8 +67,8 @@ static int parse_name(const struct sockaddr_un *sa, socklen_t len, uint64_t *gen
 {
 	char name[sizeof(sa->sun_path)], dom[40];
 	size_t n = len > offsetof(struct sockaddr_un, sun_path) + 1
-			   ? len - offsetof(struct sockaddr_un, sun_path) - 1
-			   : 0;
+		       ? len - offsetof(struct sockaddr_un, sun_path) - 1
+		       : 0;
 	if (n == 0 || sa->sun_path[0] != 0 || n >= sizeof(name))
 		return -EINVAL;
 	memcpy(name, sa->sun_path + 1, n);

@@ -75,7 +75,8 @@ static void config_load(void)
 	config.log = env_uint("XIO_LOG");
 	if (config.log < 0)
 		config.log = env_flag("XIO_LOG") ? 1 : 0;
-	/* Messages below only with XIO_LOG: the shim never prints into a program's stderr otherwise. */
+	/* Messages below only with XIO_LOG: the shim never prints into a program's stderr
+	 * otherwise. */
 	v = secure_getenv("XIO_SPIN_US");
 	if (v && *v && config.spin_us < 0 && config.log)
 		log_raw("XIO_SPIN_US='%s' is not a number of microseconds: using the default", v);
@@ -85,7 +86,9 @@ static void config_load(void)
 		/* A bad name can never have a manager: use TCP. */
 		config.disabled = true;
 		if (config.log)
-			log_raw("XIO_DOMAIN='%s' is not a domain name ([A-Za-z0-9_.-]{1,32}): using kernel TCP", v);
+			log_raw("XIO_DOMAIN='%s' is not a domain name ([A-Za-z0-9_.-]{1,32}): "
+				"using kernel TCP",
+				v);
 	}
 	if (xio_default_rundir(config.domain, config.rundir, sizeof(config.rundir)) < 0)
 		config.disabled = true; /* no usable run directory: plain TCP */

@@ -212,7 +212,8 @@ static int lock_dir(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
 		corrupt(c);
 		return -ECONNRESET;
 	}
-	/* Single producer/consumer: outside an operation head == tail. A dead holder or garbage: roll back. */
+	/* Single producer/consumer: outside an operation head == tail. A dead holder or garbage:
+	 * roll back. */
 	ht->head = ht->tail;
 	return 0;
 }
@@ -292,7 +293,8 @@ static void drain(struct xio_conn *c, int fd)
 		struct pollfd p = {.fd = fd, .events = 0};
 		atomic_store(&c->peer_eof, true);
 		/* The server closed without claiming the slot: refused, a reset for the client. */
-		if (!c->server && XIO_SLOT_STATE(atomic_load(&c->slot->state)) != XIO_SLOT_ESTABLISHED &&
+		if (!c->server &&
+		    XIO_SLOT_STATE(atomic_load(&c->slot->state)) != XIO_SLOT_ESTABLISHED &&
 		    !atomic_exchange(&c->reset, true))
 			atomic_store(&c->error, ECONNRESET);
 		/*
@@ -478,7 +480,8 @@ bool xio_conn_has_company(struct xio_conn *c)
 	/* Demoted: the kernel's writability is not a doorbell, waiters must look in slices. */
 	if (__builtin_expect(xio_demoted(c), 0))
 		return true;
-	/* Waiters on our end's socket, whatever each waits for (a reader and a writer thread too). */
+	/* Waiters on our end's socket, whatever each waits for (a reader and a writer thread too).
+	 */
 	return atomic_load(&c->rxd->sleepers) > 1;
 }
 
@@ -489,7 +492,8 @@ int xio_conn_spin_us(struct xio_conn *c)
 		/* Spinning against a peer on our own CPU only delays it (benchmarks/RESULTS.md). */
 		int cpu = sched_getcpu() + 1; /* 0: not known yet */
 		atomic_store_explicit(&c->slot->last_cpu[c->server], cpu, memory_order_relaxed);
-		if (cpu == atomic_load_explicit(&c->slot->last_cpu[!c->server], memory_order_relaxed))
+		if (cpu ==
+		    atomic_load_explicit(&c->slot->last_cpu[!c->server], memory_order_relaxed))
 			spin = 0;
 	}
 	return spin;
@@ -561,7 +565,8 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 			uint64_t seq = c->wake_seq;
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t ns = (uint64_t)ts.tv_nsec + (left >= 0 ? (uint64_t)left : 100) * 1000000;
+			uint64_t ns =
+			    (uint64_t)ts.tv_nsec + (left >= 0 ? (uint64_t)left : 100) * 1000000;
 			ts.tv_sec += (time_t)(ns / 1000000000);
 			ts.tv_nsec = (long)(ns % 1000000000);
 			while (c->poller && seq == c->wake_seq &&
@@ -576,7 +581,8 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		 * A doorbell flag left set with no byte in the socket (a peer killed
 		 * between the two, or garbage) would silence the peer for good: clear it.
 		 */
-		if (atomic_load(&c->rxd->data_bell_pending) || atomic_load(&c->txd->space_bell_pending)) {
+		if (atomic_load(&c->rxd->data_bell_pending) ||
+		    atomic_load(&c->txd->space_bell_pending)) {
 			struct pollfd q = {.fd = fd, .events = POLLIN};
 			if (xio_sys.poll(&q, 1, 0) == 0) {
 				atomic_store(&c->rxd->data_bell_pending, 0);
@@ -811,8 +817,10 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			done += (size_t)n;
 			if (!peek)
 				xio_conn_bell_space(c, fd);
-			/* Like tcp_recvmsg: wait for min(SO_RCVLOWAT, len) bytes, all with WAITALL. */
-			size_t target = waitall ? total : (size_t)(c->rcvlowat > 1 ? c->rcvlowat : 1);
+			/* Like tcp_recvmsg: wait for min(SO_RCVLOWAT, len) bytes, all with WAITALL.
+			 */
+			size_t target =
+			    waitall ? total : (size_t)(c->rcvlowat > 1 ? c->rcvlowat : 1);
 			if (done >= total || done >= target || peek || nonblock)
 				break;
 			continue;
@@ -840,7 +848,8 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		}
 		if (nonblock) {
 			learn_peer_state(c, fd);
-			if (atomic_load(&c->peer_eof) || atomic_load(&c->error) || !xio_ring_empty(c->rx))
+			if (atomic_load(&c->peer_eof) || atomic_load(&c->error) ||
+			    !xio_ring_empty(c->rx))
 				continue;
 			err = -EAGAIN;
 			break;
@@ -877,7 +886,8 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 		c->shut_rd = true;
 	if (how != SHUT_RD && !atomic_exchange(&c->shut_wr, true)) {
 		atomic_store(&c->txd->shut_wr, 1);
-		/* The kernel carries the FIN: the peer's AF_UNIX end reads EOF after our records. */
+		/* The kernel carries the FIN: the peer's AF_UNIX end reads EOF after our records.
+		 */
 		if (xio_sys.shutdown(fd, SHUT_WR) < 0)
 			return -errno;
 	}

@@ -127,8 +127,7 @@ static int get_tcp(struct xio_conn *c, int name, void *val, socklen_t *len)
 	}
 }
 
-int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *val,
-			socklen_t *len)
+int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *val, socklen_t *len)
 {
 	if (!val || !len)
 		return -EFAULT;
@@ -156,14 +155,16 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 			return put_int(val, len, c->rcvlowat > 1 ? c->rcvlowat : 1);
 		case SO_RCVTIMEO:
 		case SO_SNDTIMEO: {
-			const struct timeval *tv = name == SO_RCVTIMEO ? &c->rcvtimeo : &c->sndtimeo;
+			const struct timeval *tv =
+			    name == SO_RCVTIMEO ? &c->rcvtimeo : &c->sndtimeo;
 			socklen_t n = *len < (socklen_t)sizeof(*tv) ? *len : (socklen_t)sizeof(*tv);
 			memcpy(val, tv, n);
 			*len = n;
 			return 0;
 		}
 		case SO_PEERCRED: {
-			/* TCP has no peer credentials: pid 0, uid and gid -1 (not the AF_UNIX peer's). */
+			/* TCP has no peer credentials: pid 0, uid and gid -1 (not the AF_UNIX
+			 * peer's). */
 			struct ucred cr = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
 			socklen_t n = *len < (socklen_t)sizeof(cr) ? *len : (socklen_t)sizeof(cr);
 			memcpy(val, &cr, n);
@@ -175,7 +176,7 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 		}
 		if (xio_sys.getsockopt(fd, level, name, val, len) < 0)
 			return errno == ENOPROTOOPT || errno == EOPNOTSUPP ? put_int(val, len, 0)
-									 : -errno;
+									   : -errno;
 		return 0;
 	}
 	if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
@@ -216,14 +217,14 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 		if (name == TCP_NODELAY) {
 			c->nodelay = !!v;
 			if (v)
-				xio_conn_push(c, fd); /* TCP_NODELAY on also pushes pending frames */
+				xio_conn_push(c,
+					      fd); /* TCP_NODELAY on also pushes pending frames */
 		} else if (name == TCP_CORK) {
 			bool was = c->cork;
 			c->cork = !!v;
 			if (was && !v)
 				xio_conn_push(c, fd);
-		}
-		else
+		} else
 			remember_tcp_opt(c, name, v); /* no meaning on a ring; reads back as set */
 		return 0;
 	}

@@ -619,6 +619,7 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	s->client = local;
 	s->server = dst;
 	s->client_pid = pid;
+	s->netns[0] = xio_netns_ino();
 
 	/* Name the client end so that an exec'd image or an SCM_RIGHTS receiver can adopt it. */
 	struct sockaddr_un an;

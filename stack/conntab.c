@@ -232,7 +232,8 @@ size_t xio_conntab_count(struct xio_conntab *t)
 void xio_conntab_each(struct xio_conntab *t, void (*fn)(void *value))
 {
 	for (size_t b = 0; b < t->nbuckets; b++)
-		for (struct xio_conntab_entry *e = t->buckets ? t->buckets[b] : NULL; e; e = e->next)
+		for (struct xio_conntab_entry *e = t->buckets ? t->buckets[b] : NULL; e;
+		     e = e->next)
 			fn(e->value);
 }
 
@@ -240,6 +241,7 @@ void xio_conntab_after_fork(struct xio_conntab *t, void (*fn)(void *value))
 {
 	pthread_mutex_init(&t->lock, NULL);
 	for (size_t b = 0; b < t->nbuckets; b++)
-		for (struct xio_conntab_entry *e = t->buckets ? t->buckets[b] : NULL; e; e = e->next)
+		for (struct xio_conntab_entry *e = t->buckets ? t->buckets[b] : NULL; e;
+		     e = e->next)
 			fn(e->value);
 }

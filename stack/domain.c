@@ -53,7 +53,8 @@ static int control_open(void)
 		return control_fd;
 	control_fd = -1; /* inherited across fork: the parent's, leave it alone */
 	if (xio_domain_dir(dir, sizeof(dir)) < 0 ||
-	    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control", dir) >= (int)sizeof(sa.sun_path))
+	    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control", dir) >=
+		(int)sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	int fd = xio_sys.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -131,7 +132,8 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
 	ssize_t n = control_call_locked(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), &memfd);
 	if (n < 0) {
-		xio_log(1, "no manager for domain '%s': %s", xio_config()->domain, strerror((int)-n));
+		xio_log(1, "no manager for domain '%s': %s", xio_config()->domain,
+			strerror((int)-n));
 		*why = XIO_FB_NO_MANAGER;
 		*err = (int)-n;
 		return NULL;
@@ -141,8 +143,8 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	    rep.hdr_delta + sizeof(struct xio_domain_hdr) > rep.map_len) {
 		xio_log(1, "manager refused attach or spoke another version");
 		*why = r == -EPROTONOSUPPORT || rep.layout_version != XIO_LAYOUT_VERSION
-			       ? XIO_FB_VERSION
-			       : XIO_FB_NO_MANAGER;
+			   ? XIO_FB_VERSION
+			   : XIO_FB_NO_MANAGER;
 		if (memfd >= 0)
 			xio_sys.close(memfd);
 		return NULL;

@@ -141,7 +141,9 @@ struct xio_slot {
 	_Atomic uint64_t server_ino;	/* inode of the server's AF_UNIX end */
 	int32_t client_pid, server_pid; /* for xio-stat only, never for liveness */
 	_Atomic int32_t last_cpu[2];	/* 1 + CPU each end last waited on; no spin when equal */
-	struct xio_endpoint client, server;
+	struct xio_endpoint client, server;	 /* as the client sees them: local, remote */
+	struct xio_endpoint srv_local, srv_peer; /* as the server sees them (NAT, DNAT) */
+	uint64_t netns[2]; /* network namespace inode of each end (client, server); for xio-stat */
 	struct xio_dir dir[2];
 	struct xio_demote demote; /* stack/demote.c */
 };

@@ -318,6 +318,9 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 	c->tuple.remote = o.client;
 	/* What getsockname says on an accepted socket: the address the client reached. */
 	c->tuple.local.port = l->local.port;
+	s->srv_local = c->tuple.local;
+	s->srv_peer = c->tuple.remote;
+	s->netns[1] = xio_netns_ino();
 	/* Nothing to learn from the kernel yet: the send path's liveness check starts from now. */
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -408,6 +411,9 @@ static int accept_paired(struct xio_listener *l, int t, int flags, struct xio_co
 	if (xio_sys.getsockname(t, (struct sockaddr *)&ss, &sl) == 0)
 		xio_ep_from_sockaddr(&c->tuple.local, (struct sockaddr *)&ss, sl);
 	c->tuple.remote = peer;
+	s->srv_local = c->tuple.local;
+	s->srv_peer = peer;
+	s->netns[1] = xio_netns_ino();
 	c->port_holder = xio_fd_move_high(t);
 	xio_helper_fd(c->port_holder, true);
 	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);

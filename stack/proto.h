@@ -128,6 +128,9 @@ struct xio_ctl_conn {
 	uint64_t bytes_c2s, bytes_s2c;
 	uint32_t fill_c2s, fill_s2c; /* ring fill, bytes */
 	uint32_t slot, state;
+	struct xio_endpoint srv_local, srv_peer; /* the server's view */
+	uint64_t netns_c, netns_s;		 /* each end's network namespace */
+	uint64_t age_ms;			 /* since the client allocated the slot */
 };
 
 /*

@@ -124,8 +124,8 @@ static inline void xio_zc_copy(const struct rte_ring_zc_data *z, size_t off, siz
 
 static inline uint32_t xio_zc_elem(const struct rte_ring_zc_data *z, uint32_t k)
 {
-	const uint32_t *p = k < z->n1 ? (const uint32_t *)z->ptr1 + k
-				      : (const uint32_t *)z->ptr2 + (k - z->n1);
+	const uint32_t *p =
+	    k < z->n1 ? (const uint32_t *)z->ptr1 + k : (const uint32_t *)z->ptr2 + (k - z->n1);
 	return *(const volatile uint32_t *)p;
 }
 
@@ -141,7 +141,8 @@ static inline bool xio_ring_sane(const struct rte_ring *r, uint32_t elems)
 	if (r->size != elems || r->mask != elems - 1 || r->capacity != elems - 1 ||
 	    r->prod.sync_type != RTE_RING_SYNC_ST || r->cons.sync_type != RTE_RING_SYNC_ST)
 		return false;
-	/* The other side moves its tail meanwhile: judge only a snapshot in which ours held still. */
+	/* The other side moves its tail meanwhile: judge only a snapshot in which ours held still.
+	 */
 	for (int i = 0; i < 4; i++) {
 		uint32_t ct = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
 		uint32_t pt = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
@@ -286,9 +287,10 @@ static inline ssize_t xio_ring_readable(struct rte_ring *r, uint32_t rd_off)
 		uint32_t elems = xio_rec_elems(rec, avail - pos);
 		bool bad = elems == 0 || (pos == 0 && rd_off >= XIO_REC_LEN(rec));
 		if (!bad && (rec & XIO_REC_DESC))
-			bad = (!pool && !(pool = xio_pool_of_ring(r, &slot))) ||
-			      !xio_pool_desc(pool, xio_zc_elem(&z, pos + 1), xio_zc_elem(&z, pos + 2),
-					     xio_zc_elem(&z, pos + 3), XIO_REC_LEN(rec), slot);
+			bad =
+			    (!pool && !(pool = xio_pool_of_ring(r, &slot))) ||
+			    !xio_pool_desc(pool, xio_zc_elem(&z, pos + 1), xio_zc_elem(&z, pos + 2),
+					   xio_zc_elem(&z, pos + 3), XIO_REC_LEN(rec), slot);
 		if (bad) {
 			rte_ring_dequeue_zc_elem_finish(r, 0);
 			return -EPROTO;

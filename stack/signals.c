@@ -19,9 +19,9 @@ bool xio_signal_restarts(void)
 		struct sigaction sa;
 		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
 			continue;
-		bool user = (sa.sa_flags & SA_SIGINFO) ? sa.sa_sigaction != NULL
-						       : (sa.sa_handler != SIG_DFL &&
-							  sa.sa_handler != SIG_IGN);
+		bool user = (sa.sa_flags & SA_SIGINFO)
+				? sa.sa_sigaction != NULL
+				: (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
 		if (user && !(sa.sa_flags & SA_RESTART))
 			return false;
 	}

@@ -168,8 +168,7 @@ int xio_conn_name(struct xio_conn *c, bool peer, struct sockaddr *sa, socklen_t 
 int xio_conn_family(const struct xio_conn *c);
 
 /* TCP-level and socket-level options answered for an X-IO connection. */
-int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *val,
-			socklen_t *len);
+int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *val, socklen_t *len);
 int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const void *val,
 			socklen_t len);
 
