@@ -133,6 +133,8 @@ static void cmd_stats(struct mgr_client *c)
 			r.conns_open++;
 		live += s->dir[0].bytes + s->dir[1].bytes;
 	}
+	r.layout_version = XIO_LAYOUT_VERSION;
+	r.nreasons = XIO_FB_MAX;
 	r.generation = h->generation;
 	r.conns_total = atomic_load_explicit(&h->stats.conns_total, memory_order_relaxed);
 	r.bytes = atomic_load_explicit(&h->stats.bytes_closed, memory_order_relaxed) + live;
@@ -143,6 +145,19 @@ static void cmd_stats(struct mgr_client *c)
 	r.slots_reclaimed = atomic_load_explicit(&h->stats.slots_reclaimed, memory_order_relaxed);
 	r.publishes = atomic_load_explicit(&h->stats.publishes, memory_order_relaxed);
 	r.demoted = atomic_load_explicit(&h->stats.demoted, memory_order_relaxed);
+	r.memory_bytes = h->total_len;
+	r.ring_bytes = h->ring_bytes;
+	r.nbufs = h->nbufs;
+	r.buf_bytes = h->buf_size;
+	if (h->nbufs) {
+		const struct xio_buf_meta *meta =
+		    (const struct xio_buf_meta *)((const char *)h + h->bufs_meta_off);
+		for (uint32_t i = 0; i < h->nbufs; i++)
+			if (XIO_BUF_STATE(atomic_load_explicit(
+				&meta[i].word, memory_order_relaxed)) != XIO_BUF_FREE)
+				r.bufs_in_use++;
+	}
+	r.bufs_reclaimed = atomic_load_explicit(&h->stats.bufs_reclaimed, memory_order_relaxed);
 	r.hugepages = !!(h->flags & XIO_DOMAIN_HUGEPAGES);
 	r.kill_switch = atomic_load_explicit(&h->kill_switch, memory_order_relaxed);
 	mgr_reply(c, &r, sizeof(r), 0, NULL, 0);

@@ -17,24 +17,49 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 7u
+#define XIO_LAYOUT_VERSION 8u
 #define XIO_CACHELINE	   64
 #define XIO_SVC_MAX	   4 /* service address ranges (--service-cidr) */
 
-/* Why a connect fell back to kernel TCP (xio-stat prints these by name). */
-enum xio_fallback {
-	XIO_FB_NO_RENDEZVOUS, /* nothing under X-IO listens there */
-	XIO_FB_REMOTE,	      /* destination is not an address of this node */
-	XIO_FB_NO_MANAGER,    /* control socket absent or refused */
-	XIO_FB_DOMAIN_FULL,   /* no free slot even after a reclaim */
-	XIO_FB_VERSION,	      /* layout/handshake version or generation mismatch */
-	XIO_FB_BACKLOG,	      /* rendezvous backlog full */
-	XIO_FB_DISABLED,      /* XIO_DISABLE, kill switch, exclusion list */
-	XIO_FB_ERROR,	      /* any other error */
-	XIO_FB_PAIR_POLICY,   /* across namespaces: the kernel refused or dropped the connect */
-	XIO_FB_PAIR_UNPROVEN, /* across namespaces: the two ends were not proven one connection */
-	XIO_FB_MAX
-};
+/*
+ * Why X-IO declined a connection or a listener: kernel TCP was used instead.
+ * The one list of reasons: X(ENUM, "name", side, what). The name is what
+ * xio-stat prints (text, JSON, Prometheus label); side is "client" (a
+ * connect) or "server" (a listener not published). Adding a reason is one
+ * line here, plus a bump of XIO_LAYOUT_VERSION: the list sizes and orders
+ * struct xio_stats.fallback[] and the STATS reply.
+ */
+#define XIO_FALLBACK_REASONS(X)                                                                    \
+	X(NO_RENDEZVOUS, "no_rendezvous", "client", "nothing under X-IO listens there")            \
+	X(REMOTE, "remote", "client", "destination is not an address of this node")                \
+	X(NO_MANAGER, "no_manager", "client", "control socket absent or refused")                  \
+	X(DOMAIN_FULL, "domain_full", "client", "no free slot even after a reclaim")               \
+	X(VERSION, "version", "client", "layout/handshake version or generation mismatch")         \
+	X(BACKLOG, "backlog", "client", "rendezvous backlog full")                                 \
+	X(DISABLED, "disabled", "client", "XIO_DISABLE, kill switch, exclusion list")              \
+	X(ERROR, "error", "client", "any other error")                                             \
+	X(PAIR_POLICY, "pair_policy", "client",                                                    \
+	  "cross-namespace: the kernel refused or dropped the connection")                         \
+	X(PAIR_UNPROVEN, "pair_unproven", "client",                                                \
+	  "cross-namespace: the manager could not prove both ends are one kernel "                 \
+	  "connection (SNAT, timeout, mismatch)")                                                  \
+	X(NO_DOMAIN_ACCESS, "no_domain_access", "client",                                          \
+	  "this process may not join the domain (uid/group): counted only by one that "            \
+	  "mapped it before (a forked child that dropped privileges)")                             \
+	X(LISTENER_DEFER_ACCEPT, "listener_defer_accept", "server",                                \
+	  "listener has TCP_DEFER_ACCEPT (set before or after listen)")                            \
+	X(LISTENER_FASTOPEN, "listener_fastopen", "server",                                        \
+	  "listener has TCP_FASTOPEN (set before or after listen)")                                \
+	X(LISTENER_NO_DOMAIN_ACCESS, "listener_no_domain_access", "server",                        \
+	  "the manager's control socket refused a process that mapped the domain before "          \
+	  "(privileges dropped after fork)")                                                       \
+	X(LISTENER_REFUSED, "listener_refused", "server", "the manager refused to publish")        \
+	X(LISTENER_ERROR, "listener_error", "server", "any other error while publishing")
+
+#define XIO_FB_ENUM_(e, name, side, what) XIO_FB_##e,
+enum xio_fallback { XIO_FALLBACK_REASONS(XIO_FB_ENUM_) XIO_FB_MAX };
+#undef XIO_FB_ENUM_
+/* Names, sides and meanings of the reasons: xio_fallback_name() and friends (proto.h). */
 
 /* Counters shared by the whole domain; updated with relaxed atomic adds on slow paths only. */
 struct xio_stats {

@@ -116,3 +116,25 @@ ssize_t xio_recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds, 
 	}
 	return n;
 }
+
+#define XIO_FB_NAME_(e, name, side, what) [XIO_FB_##e] = name,
+#define XIO_FB_SIDE_(e, name, side, what) [XIO_FB_##e] = side,
+#define XIO_FB_WHAT_(e, name, side, what) [XIO_FB_##e] = what,
+static const char *const fb_name[XIO_FB_MAX] = {XIO_FALLBACK_REASONS(XIO_FB_NAME_)};
+static const char *const fb_side[XIO_FB_MAX] = {XIO_FALLBACK_REASONS(XIO_FB_SIDE_)};
+static const char *const fb_what[XIO_FB_MAX] = {XIO_FALLBACK_REASONS(XIO_FB_WHAT_)};
+
+const char *xio_fallback_name(unsigned why)
+{
+	return why < XIO_FB_MAX ? fb_name[why] : NULL;
+}
+
+const char *xio_fallback_side(unsigned why)
+{
+	return why < XIO_FB_MAX ? fb_side[why] : NULL;
+}
+
+const char *xio_fallback_what(unsigned why)
+{
+	return why < XIO_FB_MAX ? fb_what[why] : NULL;
+}

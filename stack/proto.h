@@ -104,8 +104,14 @@ struct xio_ctl_publish_reply {
 	char path[256];
 };
 
+/*
+ * STATS reply. @layout_version and @nreasons come first so that xio-stat can
+ * tell a manager of another build (another size or reason list) from garbage.
+ */
 struct xio_ctl_stats {
 	struct xio_msg_hdr hdr;
+	uint32_t layout_version; /* XIO_LAYOUT_VERSION of the manager */
+	uint32_t nreasons;	 /* XIO_FB_MAX of the manager */
 	uint64_t generation;
 	uint64_t conns_open;
 	uint64_t conns_total;
@@ -116,7 +122,13 @@ struct xio_ctl_stats {
 	uint64_t slots_in_use;
 	uint64_t slots_reclaimed;
 	uint64_t publishes;
-	uint64_t demoted; /* connections turned into plain byte streams */
+	uint64_t demoted;	 /* connections turned into plain byte streams */
+	uint64_t memory_bytes;	 /* the domain's shared memory, reserved */
+	uint64_t ring_bytes;	 /* data capacity of each ring (two per slot) */
+	uint64_t nbufs;		 /* zero-copy buffers in the pool */
+	uint64_t buf_bytes;	 /* bytes per buffer */
+	uint64_t bufs_in_use;	 /* not free: held by a process or in flight */
+	uint64_t bufs_reclaimed; /* freed by the manager's sweep */
 	uint32_t hugepages;
 	uint32_t kill_switch;
 };
@@ -150,6 +162,13 @@ struct xio_hs_offer {
 	struct xio_endpoint client; /* as getpeername() on the server will say */
 	struct xio_endpoint server; /* the address the client connected to */
 };
+
+/* "no_rendezvous" etc. for @why < XIO_FB_MAX, NULL otherwise (stack/proto.c). */
+const char *xio_fallback_name(unsigned why);
+/* "client" or "server". */
+const char *xio_fallback_side(unsigned why);
+/* One line on what the reason means. */
+const char *xio_fallback_what(unsigned why);
 
 /* Fill a header. */
 void xio_msg_init(struct xio_msg_hdr *h, uint16_t type, uint32_t len);
