@@ -36,15 +36,24 @@ static bool tcp_closed(int fd)
 	       ti.tcpi_state == TCP_CLOSE;
 }
 
-/* Options set before listen() that X-IO cannot honour keep the listener plain TCP. */
+/*
+ * Options set before listen() that X-IO cannot honour keep the listener plain
+ * TCP: counted (xio-stat) and true.
+ */
 static bool tcp_only_options(int fd)
 {
 	int v = 0;
 	socklen_t l = sizeof(v);
-	if (real.getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &l) == 0 && v > 0)
+	if (real.getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &l) == 0 && v > 0) {
+		xio_count_decline(XIO_FB_LISTENER_DEFER_ACCEPT);
 		return true;
+	}
 	l = sizeof(v);
-	return real.getsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &v, &l) == 0 && v > 0;
+	if (real.getsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &v, &l) == 0 && v > 0) {
+		xio_count_decline(XIO_FB_LISTENER_FASTOPEN);
+		return true;
+	}
+	return false;
 }
 
 static bool fd_nonblock(int fd)
@@ -462,8 +471,11 @@ XIO_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 	struct fd_entry *l = fdt_get(fd);
 	if (l && l->kind == FD_LISTENER && listener_needs_tcp(level, name, val, len)) {
 		int r = real.setsockopt(fd, level, name, val, len);
-		if (r == 0)
+		if (r == 0) {
 			fdt_clear(fd); /* unpublish: clients find no rendezvous and use TCP */
+			xio_count_fallback(name == TCP_DEFER_ACCEPT ? XIO_FB_LISTENER_DEFER_ACCEPT
+								    : XIO_FB_LISTENER_FASTOPEN);
+		}
 		return r;
 	}
 	struct fd_entry *e = shim_conn(fd);

@@ -328,7 +328,7 @@ static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
 			   struct xio_domain **dp, enum xio_fallback *why, bool *dirty)
 {
 	uint64_t netns = xio_netns_ino();
-	bool existed = false, local_checked = false, local = false;
+	bool existed = false, local_checked = false, local = false, denied = false;
 	struct xio_domain *d = NULL;
 
 	*dirty = false;
@@ -360,8 +360,10 @@ static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
 			}
 		}
 		clock_gettime(CLOCK_REALTIME, &now);
-		if (stat(rk->dir, &st) < 0)
+		if (stat(rk->dir, &st) < 0) {
+			denied |= errno == EACCES; /* the domain's directory is closed to us */
 			continue;
+		}
 		existed = true;
 		if (k > 0 && !local_checked) { /* keys after the first are wildcards */
 			local = is_local_address(dst);
@@ -393,7 +395,7 @@ static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
 	/* Local networking: attach so that the fallback is counted where xio-stat can see it. */
 	if (!d && !xio_domain_get(why))
 		return -1;
-	*why = XIO_FB_NO_RENDEZVOUS;
+	*why = denied ? XIO_FB_NO_DOMAIN_ACCESS : XIO_FB_NO_RENDEZVOUS;
 	return -1;
 }
 

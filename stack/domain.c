@@ -131,6 +131,16 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	*err = 0;
 	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
 	ssize_t n = control_call_locked(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), &memfd);
+	if (n == -EACCES || n == -EPERM) {
+		/* The control socket is the domain's door: its mode and group say who may join. */
+		xio_log(1,
+			"uid %d gid %d may not join domain '%s' (control socket: %s): kernel TCP; "
+			"xio-manager --group admits a group",
+			(int)geteuid(), (int)getegid(), xio_config()->domain, strerror((int)-n));
+		*why = XIO_FB_NO_DOMAIN_ACCESS;
+		*err = (int)-n;
+		return NULL;
+	}
 	if (n < 0) {
 		xio_log(1, "no manager for domain '%s': %s", xio_config()->domain,
 			strerror((int)-n));
@@ -250,6 +260,14 @@ void xio_domain_after_fork_child(void)
 {
 	pthread_mutex_init(&domain_lock, NULL);
 	control_fd = -1;
+}
+
+void xio_count_decline(enum xio_fallback why)
+{
+	enum xio_fallback ignored;
+	if (!xio_domain_peek())
+		(void)xio_domain_get(&ignored); /* attach, so that xio-stat sees it */
+	xio_count_fallback(why);
 }
 
 void xio_count_fallback(enum xio_fallback why)

@@ -139,12 +139,18 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	memcpy(&l->hold_addr.addr, &ss, sl);
 	l->hold_addr.len = sl;
 	struct xio_domain *dom = xio_domain_get(&why);
-	if (!dom)
+	if (!dom) {
+		/* Not countable: no domain memory to count in (xio_domain_get logged why). */
+		xio_log(1, "listener on port %u stays kernel TCP: %s", l->local.port,
+			xio_fallback_name(why));
 		goto fail;
+	}
 	atomic_init(&l->dom, dom);
 	int u = xio_sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (u < 0)
+	if (u < 0) {
+		xio_count_fallback(XIO_FB_LISTENER_ERROR);
 		goto fail;
+	}
 	struct xio_ctl_publish req = {.pid = getpid()};
 	struct xio_ctl_publish_reply rep;
 	xio_msg_init(&req.hdr, XIO_CTL_PUBLISH, sizeof(req));
@@ -155,6 +161,10 @@ int xio_listener_open(int fd, struct xio_listener **out)
 		xio_log(1, "publish refused: %s",
 			n < 0 ? strerror((int)-n)
 			      : strerror(rep.hdr.status < 0 ? -rep.hdr.status : EPROTO));
+		/* a forked child that dropped privileges still maps the domain: it can count */
+		xio_count_fallback(n == -EACCES || n == -EPERM	  ? XIO_FB_LISTENER_NO_DOMAIN_ACCESS
+				   : n >= 0 && rep.hdr.status < 0 ? XIO_FB_LISTENER_REFUSED
+								  : XIO_FB_LISTENER_ERROR);
 		xio_sys.close(u);
 		goto fail;
 	}

@@ -53,6 +53,8 @@ void xio_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* Count a fallback to kernel TCP in the domain's stats (if attached). */
 void xio_count_fallback(enum xio_fallback why);
+/* The same, attaching first if need be: for a listener X-IO declines before attaching. */
+void xio_count_decline(enum xio_fallback why);
 
 struct xio_conn;
 struct xio_listener;
