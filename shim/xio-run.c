@@ -49,18 +49,19 @@ static int self_dir(char *buf, size_t len)
 	return 0;
 }
 
-static bool manager_alive(const char *rundir, const char *domain)
+/* 0: a manager serves the domain; else the errno of connecting to its control socket. */
+static int manager_alive(const char *rundir, const char *domain)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s/control", rundir, domain) >=
 	    (int)sizeof(sa.sun_path))
-		return false;
+		return ENAMETOOLONG;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return false;
-	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		return errno;
+	int e = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
 	close(fd);
-	return ok;
+	return e;
 }
 
 /* Start "xio-manager --daemon" for the domain; it returns once it serves (or exits 3: one runs). */
@@ -189,7 +190,18 @@ int main(int argc, char **argv)
 	if (verbose && !getenv("XIO_LOG"))
 		setenv("XIO_LOG", "1", 1);
 
-	if (!manager_alive(rundir, domain))
+	int alive = manager_alive(rundir, domain);
+	if (alive == EACCES || alive == EPERM)
+		/*
+		 * The domain exists but is closed to this user: say so once (the
+		 * library never prints). A privilege drop inside the program comes
+		 * later; only XIO_LOG tells about that one.
+		 */
+		fprintf(stderr,
+			"xio-run: uid %d gid %d may not join domain '%s' (%s/%s/control: %s): "
+			"programs will use kernel TCP; xio-manager --group admits a group\n",
+			(int)geteuid(), (int)getegid(), domain, rundir, domain, strerror(alive));
+	else if (alive)
 		start_manager(bindir, rundir, domain, verbose);
 
 	execvp(argv[optind], argv + optind);
