@@ -10,7 +10,9 @@
 #   server-v2layout        v1 client -> v2layout server: TCP, works
 #   manager-v2layout       v1 client and v1 server against a v2layout manager:
 #                          TCP, works; v2layout client and server against it:
-#                          X-IO (the copies are sound)
+#                          X-IO (the copies are sound); this build's xio-stat
+#                          says that manager is of another build (exit 1;
+#                          --prometheus: xio_up 0, exit 0), its own reads it
 # shellcheck source=test/fault/lib_fault.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
 fault_init version_mismatch
@@ -18,7 +20,8 @@ FP=$FAULT_BIN/fpeer
 L2=$FAULT_BIN/v2layout/libxio_preload.so
 P2=$FAULT_BIN/v2proto/libxio_preload.so
 M2=$FAULT_BIN/v2layout/xio-manager
-for f in "$L2" "$P2" "$M2"; do [[ -e $f ]] || fail "$f not built"; done
+S2=$FAULT_BIN/v2layout/xio-stat
+for f in "$L2" "$P2" "$M2" "$S2"; do [[ -e $f ]] || fail "$f not built"; done
 ctl=$RUNDIR/$DOMAIN/control
 
 # raw protocol
@@ -37,13 +40,14 @@ log "offer-layout2: $out"
 
 # xfer LABEL WANT(xio|tcp) MANAGER_DOMAIN CLIENT_PRELOAD PORT
 xfer() {
-	local label=$1 want=$2 dom=$3 lib=$4 p=$5 x0 l0 xd ld rc=0
-	x0=$("$XIO_BIN/xio-stat" --domain "$dom" --rundir "$RUNDIR" --json | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p')
+	local label=$1 want=$2 dom=$3 lib=$4 p=$5 x0 l0 xd ld rc=0 stat=$XIO_BIN/xio-stat
+	[[ $dom == "$DOMAIN" ]] || stat=$S2 # the xio-stat of that manager's build
+	x0=$("$stat" --domain "$dom" --rundir "$RUNDIR" --json | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p')
 	l0=$(lo_bytes)
 	env XIO_TEST_TAG="$TAG" LD_PRELOAD="$lib" XIO_DOMAIN="$dom" XIO_RUNDIR="$RUNDIR" \
 		"$FP" client 127.0.0.1 "$p" --send 1M --recv 0 >"$WORK/$label.out" 2>"$WORK/$label.err" || rc=$?
 	sleep 0.2
-	xd=$(($("$XIO_BIN/xio-stat" --domain "$dom" --rundir "$RUNDIR" --json | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p') - x0))
+	xd=$(($("$stat" --domain "$dom" --rundir "$RUNDIR" --json | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p') - x0))
 	ld=$(($(lo_bytes) - l0))
 	log "$label: exit $rc, xio-stat bytes +$xd, lo +$ld"
 	((rc == 0)) || fail "$label: the transfer failed: $(cat "$WORK/$label.err")"
@@ -69,6 +73,14 @@ xfer server-v2layout tcp "$DOMAIN" "$PRELOAD" "$p2"
 D2=${DOMAIN}_2
 env XIO_TEST_TAG="$TAG" "$M2" --domain "$D2" --rundir "$RUNDIR" --daemon >>"$WORK/manager2.log" 2>&1 ||
 	fail "the v2layout manager did not start: $(cat "$WORK/manager2.log")"
+rc=0
+"$XIO_BIN/xio-stat" --domain "$D2" --rundir "$RUNDIR" --json >/dev/null 2>"$WORK/stat_v2.err" || rc=$?
+log "this build's xio-stat on the v2layout manager: exit $rc, $(cat "$WORK/stat_v2.err")"
+((rc == 1)) && grep -q "is from another build.*layout 2.*layout $(sed -n 's/^#define XIO_LAYOUT_VERSION \([0-9]*\)u.*/\1/p' "$SOURCE_DIR/stack/layout.h")" "$WORK/stat_v2.err" ||
+	fail "xio-stat did not say that the manager is of another build"
+rc=0
+out=$("$XIO_BIN/xio-stat" --domain "$D2" --rundir "$RUNDIR" --prometheus 2>/dev/null) || rc=$?
+((rc == 0)) && [[ $out == *"xio_up{domain=\"$D2\"} 0" ]] || fail "--prometheus on another build's manager: exit $rc, $out"
 p3=$(free_port)
 env XIO_TEST_TAG="$TAG" LD_PRELOAD="$PRELOAD" XIO_DOMAIN="$D2" XIO_RUNDIR="$RUNDIR" \
 	"$FP" server 127.0.0.1 "$p3" --multi --recv eof --ready "$WORK/s3.ready" >"$WORK/s3.log" 2>&1 &
