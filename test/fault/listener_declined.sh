@@ -76,9 +76,11 @@ wait_file "$WORK/u/ready" 5000
 client plain "$port"
 wait "$spid" || fail "nobody's server failed: $(cat "$WORK/server_nobody.err")"
 log "xio-run as nobody said: $(cat "$WORK/server_nobody.err")"
-[[ $(wc -l <"$WORK/server_nobody.err") == 1 ]] &&
-	grep -q "xio-run: uid 65534 gid 65534 may not join domain '$DOMAIN'.*Permission denied.*--group" \
-		"$WORK/server_nobody.err" || fail "xio-run as nobody did not say in one line why: $(cat "$WORK/server_nobody.err")"
+if [[ $(wc -l <"$WORK/server_nobody.err") != 1 ]] ||
+	! grep -q "xio-run: uid 65534 gid 65534 may not join domain '$DOMAIN'.*Permission denied.*--group" \
+		"$WORK/server_nobody.err"; then
+	fail "xio-run as nobody did not say in one line why: $(cat "$WORK/server_nobody.err")"
+fi
 # bare LD_PRELOAD: silent, unless XIO_LOG
 for logv in 0 1; do
 	port=$(free_port)

@@ -174,8 +174,9 @@ rc=0
 ((rc == 1)) || fail "plain xio-stat without a manager exited $rc, want 1"
 rc=0
 "$XIO_BIN/xio-stat" --domain nosuch_domain --rundir "$WORK/none" --prometheus >"$WORK/none.prom" 2>/dev/null || rc=$?
-((rc == 0)) && grep -qx 'xio_up{domain="nosuch_domain"} 0' "$WORK/none.prom" ||
+if ((rc != 0)) || ! grep -qx 'xio_up{domain="nosuch_domain"} 0' "$WORK/none.prom"; then
 	fail "a domain that never existed: exit $rc, $(cat "$WORK/none.prom")"
+fi
 # --prometheus goes alone
 rc=0
 "${STAT[@]}" --prometheus --json >/dev/null 2>&1 || rc=$?

@@ -76,11 +76,15 @@ env XIO_TEST_TAG="$TAG" "$M2" --domain "$D2" --rundir "$RUNDIR" --daemon >>"$WOR
 rc=0
 "$XIO_BIN/xio-stat" --domain "$D2" --rundir "$RUNDIR" --json >/dev/null 2>"$WORK/stat_v2.err" || rc=$?
 log "this build's xio-stat on the v2layout manager: exit $rc, $(cat "$WORK/stat_v2.err")"
-((rc == 1)) && grep -q "is from another build.*layout 2.*layout $(sed -n 's/^#define XIO_LAYOUT_VERSION \([0-9]*\)u.*/\1/p' "$SOURCE_DIR/stack/layout.h")" "$WORK/stat_v2.err" ||
+lv=$(sed -n 's/^#define XIO_LAYOUT_VERSION \([0-9]*\)u.*/\1/p' "$SOURCE_DIR/stack/layout.h")
+if ((rc != 1)) || ! grep -q "is from another build.*layout 2.*layout $lv" "$WORK/stat_v2.err"; then
 	fail "xio-stat did not say that the manager is of another build"
+fi
 rc=0
 out=$("$XIO_BIN/xio-stat" --domain "$D2" --rundir "$RUNDIR" --prometheus 2>/dev/null) || rc=$?
-((rc == 0)) && [[ $out == *"xio_up{domain=\"$D2\"} 0" ]] || fail "--prometheus on another build's manager: exit $rc, $out"
+if ((rc != 0)) || [[ $out != *"xio_up{domain=\"$D2\"} 0" ]]; then
+	fail "--prometheus on another build's manager: exit $rc, $out"
+fi
 p3=$(free_port)
 env XIO_TEST_TAG="$TAG" LD_PRELOAD="$PRELOAD" XIO_DOMAIN="$D2" XIO_RUNDIR="$RUNDIR" \
 	"$FP" server 127.0.0.1 "$p3" --multi --recv eof --ready "$WORK/s3.ready" >"$WORK/s3.log" 2>&1 &
