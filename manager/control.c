@@ -192,11 +192,15 @@ int mgr_control_open(struct mgr *m)
 	m->ctl_ev = event_new(m->base, fd, EV_READ | EV_PERSIST, ctl_accept, m);
 	if (!m->ctl_ev || event_add(m->ctl_ev, NULL) < 0)
 		return -ENOMEM;
+	r = mgr_denied_open(m);
+	if (r < 0) /* not fatal: only the count of refused processes is lost */
+		mgr_err("cannot serve %s.denied: %s", m->dir, strerror(-r));
 	return 0;
 }
 
 void mgr_control_close(struct mgr *m)
 {
+	mgr_denied_close();
 	while (!TAILQ_EMPTY(&m->clients))
 		client_free(TAILQ_FIRST(&m->clients));
 	if (m->ctl_ev)

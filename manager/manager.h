@@ -168,6 +168,10 @@ uint32_t mgr_pool_sweep(struct mgr *m);
 int mgr_control_open(struct mgr *m);
 void mgr_control_close(struct mgr *m);
 
+/* denied.c: <rundir>/<domain>.denied, opened and closed with the control socket. */
+int mgr_denied_open(struct mgr *m);
+void mgr_denied_close(void);
+
 /* commands.c: one handler per request type. */
 struct mgr_client {
 	TAILQ_ENTRY(mgr_client) link;

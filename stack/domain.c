@@ -270,9 +270,35 @@ void xio_count_decline(enum xio_fallback why)
 	xio_count_fallback(why);
 }
 
+/*
+ * We may not join the domain, so we have no memory of it to count in: tell the
+ * manager on <rundir>/<domain>.denied (manager/denied.c), one datagram, never
+ * waiting. Nothing happens if nobody listens there.
+ */
+static void report_denied(enum xio_fallback why)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[sizeof(sa.sun_path)];
+	struct xio_denied msg = {.reason = why};
+
+	if (xio_domain_dir(dir, sizeof(dir)) < 0 ||
+	    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.denied", dir) >=
+		(int)sizeof(sa.sun_path))
+		return;
+	int fd = xio_sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	xio_msg_init(&msg.hdr, XIO_DENIED, sizeof(msg));
+	if (xio_sys.connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		(void)xio_sys.send(fd, &msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+	xio_sys.close(fd);
+}
+
 void xio_count_fallback(enum xio_fallback why)
 {
 	struct xio_domain *d = xio_domain_peek();
 	if (d && why < XIO_FB_MAX)
 		atomic_fetch_add_explicit(&d->hdr->stats.fallback[why], 1, memory_order_relaxed);
+	else if (!d && (why == XIO_FB_NO_DOMAIN_ACCESS || why == XIO_FB_LISTENER_NO_DOMAIN_ACCESS))
+		report_denied(why);
 }

@@ -42,6 +42,7 @@ enum xio_msg_type {
 	    11, /* server, fds: [the TCP socket it accepted]; reply fd: AF_UNIX end */
 	XIO_CTL_PAIR_ABANDON = 12, /* client: gave up waiting, drop the offer */
 	XIO_CTL_REPLY = 64,	   /* every reply has this type; status in hdr */
+	XIO_DENIED = 80, /* a datagram on <rundir>/<domain>.denied, never on the control socket */
 	/* handshake on a rendezvous stream */
 	XIO_HS_OFFER = 100,
 	XIO_HS_NUDGE = 101, /* from a new manager: re-attach and re-publish */
@@ -131,6 +132,17 @@ struct xio_ctl_stats {
 	uint64_t bufs_reclaimed; /* freed by the manager's sweep */
 	uint32_t hugepages;
 	uint32_t kill_switch;
+};
+
+/*
+ * A process the control socket refused says so on <rundir>/<domain>.denied
+ * (manager/denied.c): @reason is XIO_FB_NO_DOMAIN_ACCESS or
+ * XIO_FB_LISTENER_NO_DOMAIN_ACCESS.
+ */
+struct xio_denied {
+	struct xio_msg_hdr hdr;
+	uint32_t reason;
+	uint32_t reserved;
 };
 
 /* One open connection, for xio-stat --conns. */

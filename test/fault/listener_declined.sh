@@ -4,11 +4,15 @@
 #   - TCP_DEFER_ACCEPT before listen, and after it: listener_defer_accept
 #   - TCP_FASTOPEN before listen: listener_fastopen
 #   - a forked child that dropped its privileges (to nobody) before listen,
-#     while its parent maps the domain: listener_no_domain_access
-# A process that never joined and may not (nobody, manager without --group)
-# cannot count, having no domain memory; under xio-run it is told on stderr
-# in one line, under a bare LD_PRELOAD only with XIO_LOG (the library never
-# prints otherwise). Needs root (to become nobody).
+#     while its parent maps the domain: listener_no_domain_access, counted
+#     in the domain's memory it still maps
+#   - a server run as nobody from the start (the manager has no --group), by
+#     xio-run or a bare LD_PRELOAD: listener_no_domain_access, reported on
+#     <rundir>/<domain>.denied since it has no domain memory; xio-run says
+#     why in one line on stderr, the library only with XIO_LOG
+#   - a client run as nobody: no_domain_access, the same way
+# Claims on <domain>.denied from root (who could join), with another reason
+# or malformed are not counted. Needs root (to become nobody).
 # shellcheck source=test/fault/lib_fault.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
 fault_init listener_declined
@@ -22,11 +26,14 @@ cp "$SRV" "$WORK/u/srv.py"
 chmod 644 "$WORK/u/srv.py"
 AS=(setpriv --reuid nobody --regid nogroup --clear-groups)
 
-# client NAME PORT: connect under X-IO, the reply must be "hello NAME" and not carried
+# client NAME PORT [PREFIX...]: connect (under X-IO unless PREFIX says how), the
+# reply must be "hello NAME" and not carried
 client() {
 	local name=$1 port=$2 x0 out
+	shift 2
+	(($#)) || set -- "${XRUN[@]}"
 	x0=$(xio_bytes)
-	out=$("${XRUN[@]}" "$PY" -c '
+	out=$("$@" "$PY" -c '
 import socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 b = b""
@@ -40,66 +47,100 @@ print(b.decode())' "$port" 2>"$WORK/client_$name.err") || fail "$name: the clien
 	assert_not_carried "$name" $(($(xio_bytes) - x0))
 }
 
-# check MODE REASON [SERVER PREFIX...]: the listener of MODE adds 1 to REASON
+# check LABEL MODE REASON PREFIX...: the listener of MODE, run by PREFIX, adds 1 to REASON
 check() {
-	local mode=$1 reason=$2 port port2 before after spid
-	shift 2
+	local label=$1 mode=$2 reason=$3 port port2 before after spid i
+	shift 3
 	port=$(free_port)
 	port2=$(free_port)
 	before=$(xio_field "fallback.$reason")
 	rm -f "$WORK/u/ready"
 	"$@" "$PY" "$WORK/u/srv.py" "$mode" "$port" "$WORK/u/ready" "$port2" \
-		>"$WORK/server_$mode.log" 2>"$WORK/server_$mode.err" &
+		>"$WORK/server_$label.log" 2>"$WORK/server_$label.err" &
 	spid=$!
 	wait_file "$WORK/u/ready" 5000
-	after=$(xio_field "fallback.$reason")
-	log "$mode: fallback.$reason $before -> $after"
-	((after == before + 1)) || fail "$mode: fallback.$reason went from $before to $after, want +1"
+	# a report on <domain>.denied is a datagram the manager reads a moment later
+	for ((i = 0; i < 100; i++)); do
+		after=$(xio_field "fallback.$reason")
+		((after == before)) || break
+		sleep 0.01
+	done
+	log "$label: fallback.$reason $before -> $after"
+	((after == before + 1)) || fail "$label: fallback.$reason went from $before to $after, want +1"
 	client "$mode" "$port"
-	wait "$spid" || fail "$mode: the server failed: $(cat "$WORK/server_$mode.err")"
+	wait "$spid" || fail "$label: the server failed: $(cat "$WORK/server_$label.err")"
 }
 
-check defer_before listener_defer_accept "${XRUN[@]}"
-check defer_after listener_defer_accept "${XRUN[@]}"
-check fastopen listener_fastopen "${XRUN[@]}"
-check privdrop listener_no_domain_access "${XRUN[@]}"
+check defer_before defer_before listener_defer_accept "${XRUN[@]}"
+check defer_after defer_after listener_defer_accept "${XRUN[@]}"
+check fastopen fastopen listener_fastopen "${XRUN[@]}"
+check privdrop privdrop listener_no_domain_access "${XRUN[@]}"
 [[ ! -s $WORK/server_privdrop.err ]] || fail "the library printed without XIO_LOG: $(cat "$WORK/server_privdrop.err")"
 
-# never joined, may not join: nothing to count in; xio-run says why in one line
-x=$(xio_field fallback_total)
-port=$(free_port)
-rm -f "$WORK/u/ready"
-"${AS[@]}" "${XRUN[@]}" "$PY" "$WORK/u/srv.py" plain "$port" "$WORK/u/ready" \
-	>"$WORK/server_nobody.log" 2>"$WORK/server_nobody.err" &
-spid=$!
-wait_file "$WORK/u/ready" 5000
-client plain "$port"
-wait "$spid" || fail "nobody's server failed: $(cat "$WORK/server_nobody.err")"
-log "xio-run as nobody said: $(cat "$WORK/server_nobody.err")"
-if [[ $(wc -l <"$WORK/server_nobody.err") != 1 ]] ||
-	! grep -q "xio-run: uid 65534 gid 65534 may not join domain '$DOMAIN'.*Permission denied.*--group" \
-		"$WORK/server_nobody.err"; then
-	fail "xio-run as nobody did not say in one line why: $(cat "$WORK/server_nobody.err")"
+# never joined, may not join: reported on <domain>.denied; xio-run says why in one line
+check nobody_xio_run plain listener_no_domain_access "${AS[@]}" "${XRUN[@]}"
+err=$WORK/server_nobody_xio_run.err
+log "xio-run as nobody said: $(cat "$err")"
+if [[ $(wc -l <"$err") != 1 ]] ||
+	! grep -q "xio-run: uid 65534 gid 65534 may not join domain '$DOMAIN'.*Permission denied.*--group" "$err"; then
+	fail "xio-run as nobody did not say in one line why: $(cat "$err")"
 fi
 # bare LD_PRELOAD: silent, unless XIO_LOG
-for logv in 0 1; do
-	port=$(free_port)
-	rm -f "$WORK/u/ready"
-	if ((logv)); then env=(env XIO_LOG=1); else env=(env -u XIO_LOG); fi
-	"${AS[@]}" "${env[@]}" "${PRE[@]}" "$PY" "$WORK/u/srv.py" plain "$port" "$WORK/u/ready" \
-		>"$WORK/server_pre$logv.log" 2>"$WORK/server_pre$logv.err" &
-	spid=$!
-	wait_file "$WORK/u/ready" 5000
-	client plain "$port"
-	wait "$spid" || fail "nobody's preloaded server failed"
-	if ((logv)); then
-		grep -q "uid 65534 gid 65534 may not join domain '$DOMAIN'" "$WORK/server_pre1.err" ||
-			fail "with XIO_LOG the library did not say why: $(cat "$WORK/server_pre1.err")"
-		grep -q "listener on port $port stays kernel TCP: no_domain_access" "$WORK/server_pre1.err" ||
-			fail "with XIO_LOG the library did not name the listener: $(cat "$WORK/server_pre1.err")"
-	else
-		[[ ! -s $WORK/server_pre0.err ]] || fail "the library printed without XIO_LOG: $(cat "$WORK/server_pre0.err")"
-	fi
+check nobody_pre plain listener_no_domain_access "${AS[@]}" env -u XIO_LOG "${PRE[@]}"
+[[ ! -s $WORK/server_nobody_pre.err ]] || fail "the library printed without XIO_LOG: $(cat "$WORK/server_nobody_pre.err")"
+check nobody_log plain listener_no_domain_access "${AS[@]}" env XIO_LOG=1 "${PRE[@]}"
+err=$WORK/server_nobody_log.err
+grep -q "uid 65534 gid 65534 may not join domain '$DOMAIN'" "$err" ||
+	fail "with XIO_LOG the library did not say why: $(cat "$err")"
+grep -q "listener on port [0-9]* stays kernel TCP: no_domain_access" "$err" ||
+	fail "with XIO_LOG the library did not name the listener: $(cat "$err")"
+
+# a client as nobody to an X-IO server: no_domain_access, and it works over TCP
+port=$(free_port)
+rm -f "$WORK/u/ready"
+"${XRUN[@]}" "$PY" "$WORK/u/srv.py" plain "$port" "$WORK/u/ready" >"$WORK/server_root.log" 2>&1 &
+spid=$!
+wait_file "$WORK/u/ready" 5000
+[[ -n $(rv_entries "$port") ]] || fail "root's server published no rendezvous entry"
+before=$(xio_field fallback.no_domain_access)
+client plain "$port" "${AS[@]}" "${PRE[@]}"
+wait "$spid" || fail "root's server failed"
+for ((i = 0; i < 100; i++)); do
+	after=$(xio_field fallback.no_domain_access)
+	((after == before)) || break
+	sleep 0.01
 done
-log "nobody (never joined): fallback_total $x -> $(xio_field fallback_total) (not countable: no domain memory)"
+log "client as nobody: fallback.no_domain_access $before -> $after"
+((after == before + 1)) || fail "a client as nobody: fallback.no_domain_access went from $before to $after, want +1"
+
+# what <domain>.denied does not count: root (could join), other reasons, garbage
+js=$(xio_stat_json)
+"$PY" - "$RUNDIR/$DOMAIN.denied" "$js" <<'PYEOF'
+import json, socket, struct, sys
+path, j = sys.argv[1], json.loads(sys.argv[2])
+reasons = list(j["fallback"])  # in the order of the enum
+def msg(reason, magic=0x58494F50, mtype=80):
+    return struct.pack("=IHHIiII", magic, 1, mtype, 24, 0, reason, 0)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(path)
+s.send(msg(reasons.index("no_domain_access")))  # from root: could have joined
+PYEOF
+"${AS[@]}" "$PY" - "$RUNDIR/$DOMAIN.denied" "$js" <<'PYEOF'
+import json, socket, struct, sys
+path, j = sys.argv[1], json.loads(sys.argv[2])
+reasons = list(j["fallback"])
+def msg(reason, magic=0x58494F50, mtype=80, size=24):
+    return struct.pack("=IHHIiII", magic, 1, mtype, size, 0, reason, 0)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(path)
+for m in (msg(reasons.index("no_rendezvous")), msg(len(reasons) + 5),
+          msg(reasons.index("no_domain_access"), magic=1),
+          msg(reasons.index("no_domain_access"), mtype=4),
+          msg(reasons.index("no_domain_access"))[:20], b"garbage"):
+    s.send(m)
+PYEOF
+sleep 0.3
+[[ $(xio_stat_json | sed 's/"generation":"[0-9a-f]*",//') == $(sed 's/"generation":"[0-9a-f]*",//' <<<"$js") ]] ||
+	fail "forged or malformed reports were counted: before $js, after $(xio_stat_json)"
+log "reports from root, with other reasons or malformed are not counted"
 log "PASS"
