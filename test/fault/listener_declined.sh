@@ -140,7 +140,8 @@ for m in (msg(reasons.index("no_rendezvous")), msg(len(reasons) + 5),
     s.send(m)
 PYEOF
 sleep 0.3
-[[ $(xio_stat_json | sed 's/"generation":"[0-9a-f]*",//') == $(sed 's/"generation":"[0-9a-f]*",//' <<<"$js") ]] ||
+total=$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["fallback_total"])' "$js")
+(($(xio_field fallback_total) == total)) ||
 	fail "forged or malformed reports were counted: before $js, after $(xio_stat_json)"
 log "reports from root, with other reasons or malformed are not counted"
 log "PASS"
