@@ -8,11 +8,17 @@
  * A program that will not load the preload whatever its environment (a
  * static one, a set-user-ID one) would read our doorbell bytes as data:
  * the connections it inherits are demoted first (stack/demote.c).
+ *
+ * posix_spawn's file actions run in the child, inside glibc, where we see
+ * nothing: a connection they dup2 onto fds 0-2 would become the new
+ * program's stdio behind our back. glibc's file-actions object is opaque,
+ * so the dup2 actions are recorded as they are added, by object address.
  */
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -167,12 +173,116 @@ static const char *search_path(const char *file, char *buf, size_t len)
 	return file;
 }
 
+/* ---- dup2 actions of posix_spawn file-actions objects ------------------- */
+
+struct spawn_dup2 {
+	const posix_spawn_file_actions_t *fa;
+	int fd, newfd;
+};
+
+static pthread_mutex_t dup2s_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spawn_dup2 *dup2s;
+static size_t ndup2s, capdup2s;
+
+static void dup2s_prepare(void)
+{
+	pthread_mutex_lock(&dup2s_lock);
+}
+
+static void dup2s_after(void)
+{
+	pthread_mutex_unlock(&dup2s_lock);
+}
+
+__attribute__((constructor)) static void dup2s_fork_hooks(void)
+{
+	pthread_atfork(dup2s_prepare, dup2s_after, dup2s_after);
+}
+
+/* @fa is new or gone: its address may come back as another object. */
+static void dup2s_forget(const posix_spawn_file_actions_t *fa)
+{
+	pthread_mutex_lock(&dup2s_lock);
+	size_t k = 0;
+	for (size_t i = 0; i < ndup2s; i++)
+		if (dup2s[i].fa != fa)
+			dup2s[k++] = dup2s[i];
+	ndup2s = k;
+	pthread_mutex_unlock(&dup2s_lock);
+}
+
+static void dup2s_add(const posix_spawn_file_actions_t *fa, int fd, int newfd)
+{
+	pthread_mutex_lock(&dup2s_lock);
+	if (ndup2s == capdup2s) {
+		size_t cap = capdup2s ? capdup2s * 2 : 16;
+		struct spawn_dup2 *p = realloc(dup2s, cap * sizeof(*p));
+		if (p) {
+			dup2s = p;
+			capdup2s = cap;
+		}
+	}
+	if (ndup2s < capdup2s)
+		dup2s[ndup2s++] = (struct spawn_dup2){fa, fd, newfd};
+	pthread_mutex_unlock(&dup2s_lock);
+}
+
+/* @fa's dup2 actions into @out (at most @cap, in order); returns how many. */
+static int dup2s_of(const posix_spawn_file_actions_t *fa, struct spawn_dup2 *out, int cap)
+{
+	int n = 0;
+	pthread_mutex_lock(&dup2s_lock);
+	for (size_t i = 0; i < ndup2s && n < cap; i++)
+		if (dup2s[i].fa == fa)
+			out[n++] = dup2s[i];
+	pthread_mutex_unlock(&dup2s_lock);
+	return n;
+}
+
+typedef int (*fa_fn)(posix_spawn_file_actions_t *);
+typedef int (*fa_dup2_fn)(posix_spawn_file_actions_t *, int, int);
+
+XIO_EXPORT int posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa)
+{
+	static fa_fn next;
+	if (!next)
+		next = (fa_fn)shim_next("posix_spawn_file_actions_init");
+	int r = next(fa);
+	if (r == 0)
+		dup2s_forget(fa);
+	return r;
+}
+
+XIO_EXPORT int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa)
+{
+	static fa_fn next;
+	if (!next)
+		next = (fa_fn)shim_next("posix_spawn_file_actions_destroy");
+	dup2s_forget(fa);
+	return next(fa);
+}
+
+XIO_EXPORT int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd)
+{
+	static fa_dup2_fn next;
+	if (!next)
+		next = (fa_dup2_fn)shim_next("posix_spawn_file_actions_adddup2");
+	int r = next(fa, fd, newfd);
+	if (r == 0 && !xio_config()->disabled)
+		dup2s_add(fa, fd, newfd);
+	return r;
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
 /*
  * Before the exec of @path: withdraw the rendezvous of inherited listeners,
  * and demote the connections the new program would use behind our back (all
  * it inherits if it will not be preloaded, those on fds 0-2 if it will).
+ * @fa: posix_spawn's file actions; what they dup2 is inherited (dup2 clears
+ * FD_CLOEXEC on the copy) at the fd it goes to.
  */
-static void before_exec(const char *path)
+static void before_exec(const char *path, const posix_spawn_file_actions_t *fa)
 {
 	if (!path || xio_config()->disabled)
 		return;
@@ -184,7 +294,19 @@ static void before_exec(const char *path)
 		if (fl >= 0 && !(fl & FD_CLOEXEC))
 			xio_listener_withdraw(e->listener, fd);
 	}
-	if (!loads_preload(path, 0)) {
+	bool preloaded = loads_preload(path, 0);
+	struct spawn_dup2 d[64];
+	int nd = fa ? dup2s_of(fa, d, 64) : 0;
+	for (int i = 0; i < nd; i++) {
+		struct fd_entry *e = fdt_get(d[i].fd);
+		if (e && e->kind == FD_LISTENER) {
+			int fl = real.fcntl(d[i].fd, F_GETFD);
+			if (fl >= 0 && (fl & FD_CLOEXEC)) /* else withdrawn above */
+				xio_listener_withdraw(e->listener, d[i].fd);
+		} else if ((e = shim_conn(d[i].fd)) && (!preloaded || d[i].newfd <= STDERR_FILENO))
+			xio_conn_demote(e->conn, d[i].fd);
+	}
+	if (!preloaded) {
 		shim_demote_fds(false);
 		return;
 	}
@@ -206,7 +328,7 @@ XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	static execve_fn next;
 	if (!next)
 		next = (execve_fn)shim_next("execve");
-	before_exec(path);
+	before_exec(path, NULL);
 	return next(path, argv, fixed_env(envp));
 }
 
@@ -217,7 +339,7 @@ XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	if (!next)
 		next = (execvpe_fn)shim_next("execvpe");
 	char buf[PATH_MAX];
-	before_exec(search_path(file, buf, sizeof(buf)));
+	before_exec(search_path(file, buf, sizeof(buf)), NULL);
 	return next(file, argv, fixed_env(envp));
 }
 
@@ -288,7 +410,7 @@ XIO_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_
 	static spawn_fn next;
 	if (!next)
 		next = (spawn_fn)shim_next("posix_spawn");
-	before_exec(path);
+	before_exec(path, fa);
 	return next(pid, path, fa, attr, argv, fixed_env(envp));
 }
 
@@ -300,6 +422,6 @@ XIO_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file
 	if (!next)
 		next = (spawn_fn)shim_next("posix_spawnp");
 	char buf[PATH_MAX];
-	before_exec(search_path(file, buf, sizeof(buf)));
+	before_exec(search_path(file, buf, sizeof(buf)), fa);
 	return next(pid, file, fa, attr, argv, fixed_env(envp));
 }

@@ -341,12 +341,19 @@ static bool lowat_met(struct xio_conn *c)
 	return xio_ring_unread(c->rx, c->rxd->rd_off) >= (size_t)c->rcvlowat;
 }
 
-/* The peer aborted (SO_LINGER {1,0}): a reset, unread data is gone. */
-static void check_abort(struct xio_conn *c)
+/*
+ * The peer aborted (SO_LINGER {1,0}): a reset, as tcp_reset() makes it. The
+ * error is pending at once (SO_ERROR, POLLERR; the next send takes it), and
+ * EPIPE when the peer had sent its FIN before (CLOSE_WAIT). What the peer
+ * wrote before its reset stays in our ring and is read first: the reset is
+ * stored after its last record (xio_conn_abort), and the acquire load here
+ * makes those records visible. Only then does a reader see ECONNRESET, then EOF.
+ */
+void xio_conn_check_abort(struct xio_conn *c)
 {
-	if (__builtin_expect(atomic_load_explicit(&c->rxd->reset, memory_order_relaxed), 0) &&
+	if (__builtin_expect(atomic_load_explicit(&c->rxd->reset, memory_order_acquire), 0) &&
 	    !atomic_exchange(&c->reset, true)) {
-		atomic_store(&c->error, ECONNRESET);
+		atomic_store(&c->error, atomic_load(&c->rxd->shut_wr) ? EPIPE : ECONNRESET);
 		atomic_store(&c->peer_eof, true);
 		atomic_store(&c->peer_gone, true);
 	}
@@ -357,7 +364,7 @@ unsigned xio_conn_ready(struct xio_conn *c)
 	unsigned ev = 0;
 	if (__builtin_expect(xio_demoted(c), 0))
 		return xio_demote_ready(c);
-	check_abort(c);
+	xio_conn_check_abort(c);
 	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_sane(c->tx, c->elems), 0))
 		corrupt(c);
 	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
@@ -702,12 +709,14 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	if (__builtin_expect(xio_demoted(c), 0))
 		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
+	xio_conn_check_abort(c);
 	xio_conn_check_peer(c, fd);
-	if (c->shut_wr)
-		return epipe(c, fd, flags);
+	/* As tcp_sendmsg: a pending error first (a reset is ECONNRESET once), then EPIPE. */
 	int e = atomic_exchange(&c->error, 0);
 	if (e)
 		return e == EPIPE ? epipe(c, fd, flags) : -e;
+	if (c->shut_wr)
+		return epipe(c, fd, flags);
 	if (atomic_load(&c->reset))
 		return epipe(c, fd, flags);
 	if (atomic_load(&c->peer_gone)) {
@@ -756,11 +765,18 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		}
 		if (r == -EINTR && done == 0 && timeout < 0 && xio_signal_restarts())
 			continue;
+		xio_conn_check_abort(c);
 		if (atomic_load(&c->peer_gone) || atomic_load(&c->error)) {
-			/* The peer is gone with our data unread: reset, as TCP would. */
+			/*
+			 * The peer is gone with our data unread: reset, as TCP would.
+			 * As tcp_sendmsg, a short count keeps the error for the next
+			 * call; otherwise this call takes it (ECONNRESET for a reset).
+			 */
 			atomic_store(&c->reset, true);
-			atomic_store(&c->error, 0);
-			err = done ? 0 : epipe(c, fd, flags);
+			if (done)
+				break;
+			e = atomic_exchange(&c->error, 0);
+			err = e && e != EPIPE ? -e : epipe(c, fd, flags);
 			break;
 		}
 		if (r < 0) {
@@ -792,11 +808,8 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		return 0;
 	nonblock = nonblock || (flags & MSG_DONTWAIT);
 	xio_cursor_init(&cur, iov, iovcnt);
-	check_abort(c);
-	if (atomic_load(&c->reset) && atomic_load(&c->rxd->reset)) {
-		int e = atomic_exchange(&c->error, 0);
-		return e ? -e : 0; /* RST: pending bytes are discarded, as TCP does */
-	}
+	/* A reset: what the peer wrote before it is read first (tcp_reset keeps the queue). */
+	xio_conn_check_abort(c);
 	int lr = lock_consumer(c);
 	if (lr < 0)
 		return lr;
@@ -829,10 +842,14 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		/*
 		 * As tcp_recvmsg: a reset without FIN (the peer closed with our data
-		 * unread) is ECONNRESET once; after a FIN, EOF wins and a pending
-		 * error (EPIPE of a later write) stays for SO_ERROR and send.
+		 * unread, or aborted) is ECONNRESET once, after the bytes that came
+		 * before it; a call that has bytes returns them and leaves the error
+		 * to the next one. After a FIN, EOF wins and a pending error (EPIPE
+		 * of a later write) stays for SO_ERROR and send.
 		 */
 		int e = atomic_load(&c->error);
+		if (e == ECONNRESET && done)
+			break;
 		if (e == ECONNRESET && atomic_compare_exchange_strong(&c->error, &e, 0)) {
 			err = -ECONNRESET;
 			break;

@@ -114,6 +114,9 @@ int xio_conn_lock(struct xio_conn *c, bool tx);
 /* Shared memory no longer makes sense: reset the connection. */
 void xio_conn_corrupt(struct xio_conn *c);
 
+/* Did the peer abort (SO_LINGER {1, 0})? Then the connection is reset, its error pending. */
+void xio_conn_check_abort(struct xio_conn *c);
+
 /* Room appeared in our receive ring: wake a writer that sleeps for it (a third free). */
 void xio_conn_bell_space(struct xio_conn *c, int fd);
 

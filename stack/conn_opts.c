@@ -131,6 +131,7 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 {
 	if (!val || !len)
 		return -EFAULT;
+	xio_conn_check_abort(c); /* SO_ERROR and TCP_INFO see a reset at once */
 	if (level == IPPROTO_TCP)
 		return get_tcp(c, name, val, len);
 	if (level == SOL_SOCKET) {

@@ -43,12 +43,13 @@ static int lock_rx(struct xio_conn *c)
 /* May we send at all? 0 or the error a write would give (never SIGPIPE here). */
 static int send_check(struct xio_conn *c, int fd)
 {
+	xio_conn_check_abort(c);
 	xio_conn_check_peer(c, fd);
-	if (atomic_load(&c->shut_wr))
-		return -EPIPE;
-	int e = atomic_exchange(&c->error, 0);
+	int e = atomic_exchange(&c->error, 0); /* as send: a pending error (a reset) first */
 	if (e)
 		return -e;
+	if (atomic_load(&c->shut_wr))
+		return -EPIPE;
 	if (atomic_load(&c->reset) || atomic_load(&c->peer_gone))
 		return -EPIPE;
 	return 0;
