@@ -86,7 +86,8 @@ while :; do
 	fi
 	sleep 0.1
 done
-log "all slots reclaimed $(($(now_ms) - t1)) ms after the last kill (slots_reclaimed $(xio_field slots_reclaimed))"
+reclaim_ms=$(($(now_ms) - t1))
+log "all slots reclaimed $reclaim_ms ms after the last kill (slots_reclaimed $(xio_field slots_reclaimed))"
 
 end_anon=$(rss_anon "$mpid")
 end_rss=$(rss_kb "$mpid")
@@ -102,4 +103,5 @@ else
 fi
 grep -q CORRUPT "$WORK/server.log" && fail "server saw corruption: $(grep CORRUPT "$WORK/server.log")"
 kill -TERM "$spid"
+figure churn "$N connect-transfer-kill cycles in $((el / 1000)) s ($carried over X-IO), all slots reclaimed $reclaim_ms ms after the last kill, manager private memory $(printf '%+d' $((end_anon - warm_anon))) KiB (RssAnon after 10 % vs end)"
 log "PASS"

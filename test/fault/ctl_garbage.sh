@@ -74,4 +74,5 @@ t0=$(xio_field conns_total)
 "${XRUN[@]}" "$FAULT_BIN/fpeer" client 127.0.0.1 "$port" --send 1M --recv 0 >/dev/null || fail "a connection after the flood failed"
 sleep 0.2
 (($(xio_field conns_total) == t0 + 1)) || fail "the connection after the flood did not use X-IO"
+figure ctl_garbage "$N malformed control requests and $(sed -n 's/.*sent=\([0-9]*\).*/\1/p' <<<"$out") requests carrying descriptors: manager up and answering, descriptors $(printf '%+d' $((fds1 - fds0))), RssAnon $(printf '%+d' $((anon1 - anon0))) KiB, X-IO working afterwards"
 log "PASS"

@@ -6,7 +6,12 @@
 #               (xio-run would start a manager on demand, which some tests
 #               must not have)
 #   SOAK        1 for the long variants (test/soak)
-#   pick N_CI N_SOAK          the CI or the soak value
+#   pick N_CI N_SOAK          the CI or the soak value (XIO_SOAK_DIVISOR=D
+#                             divides the soak value: test/soak --quick)
+#   figure NAME TEXT          the figure a guarantee is published with:
+#                             prints "SOAK-FIGURE: NAME: TEXT" and appends
+#                             "TEST_NAME<TAB>NAME: TEXT" to $XIO_SOAK_FIGURES
+#                             (set by test/soak, which collects them)
 #   mgr_pid                   pid of the test domain's manager
 #   rss_kb PID                VmRSS of PID in kB
 #   wait_file FILE MS         wait until FILE exists (fail after MS)
@@ -24,7 +29,20 @@ if [[ -z $PRELOAD ]]; then
 fi
 SOAK=${SOAK:-0}
 
-pick() { if [[ $SOAK == 1 ]]; then echo "$2"; else echo "$1"; fi; }
+pick() {
+	local d=${XIO_SOAK_DIVISOR:-1}
+	[[ $d =~ ^[1-9][0-9]*$ ]] || d=1
+	if [[ $SOAK == 1 ]]; then echo $(($2 / d)); else echo "$1"; fi
+}
+
+figure() {
+	local name=$1
+	shift
+	echo "SOAK-FIGURE: $name: $*"
+	if [[ -n ${XIO_SOAK_FIGURES:-} ]]; then
+		printf '%s\t%s: %s\n' "$TEST_NAME" "$name" "$*" >>"$XIO_SOAK_FIGURES"
+	fi
+}
 
 fault_init() {
 	local b

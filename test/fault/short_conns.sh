@@ -63,4 +63,5 @@ log "manager RssAnon $warm_m -> $end_m kB, server VmRSS $warm_s -> $end_s kB, cl
 ((warm_m > 0)) || fail "never sampled the manager's memory"
 ((end_m <= warm_m + 1024 + warm_m / 20)) || fail "manager RssAnon grew from $warm_m to $end_m kB"
 ((end_s <= warm_s + 2048 + warm_s / 10)) || fail "server VmRSS grew from $warm_s to $end_s kB"
+figure short_conns "$N short connections (64 B echoed and checked each), 0 failures, $((N * 1000 / (el > 0 ? el : 1)))/s, $carried over X-IO, $fbs fallbacks to TCP, no slot left in use, RssAnon/VmRSS growth: manager $(printf '%+d' $((end_m - warm_m))) KiB, server $(printf '%+d' $((end_s - warm_s))) KiB, client $(printf '%+d' $((end_c - warm_c))) KiB"
 log "PASS"

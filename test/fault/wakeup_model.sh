@@ -18,6 +18,12 @@ MODEL=$SOURCE_DIR/stack/model/ring_wakeup.pml
 [[ -f $MODEL ]] || fail "$MODEL missing"
 W=$(mktemp -d /tmp/xio-pml.XXXXXX)
 trap 'rm -rf "$W"' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+# no xio_test_init here (no manager): the guard alone, so that a SIGKILL at
+# the ctest TIMEOUT leaves no $W behind and a SIGTERM comes first
+WORK=$W
+start_guard
 cp "$MODEL" "$W/"
 cd "$W"
 
@@ -87,4 +93,5 @@ fi
 log "summary:"
 for r in "${results[@]}"; do log "  $r"; done
 ((failures == 0)) || fail "$failures model check(s) failed"
+figure wakeup_model "${#results[@]} spin model checks of the ring + doorbell + sleep protocol passed ($(printf '%s\n' "${results[@]}" | sed 's/:.*//' | paste -sd, - | sed 's/,/, /g'))"
 log "PASS"

@@ -21,7 +21,7 @@ rc=0
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
 	"$bin" -max_total_time="${XIO_FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=4096 -print_funcs=0 \
 	-print_final_stats=1 -artifact_prefix="$scratch/art/" "$scratch/corpus" "$seed" 2>&1 |
-	grep -vE '^#[0-9]+\s+(NEW|REDUCE|pulse)' || rc=${PIPESTATUS[0]}
+	tee "$scratch/log" | grep -vE '^#[0-9]+\s+(NEW|REDUCE|pulse)' || rc=${PIPESTATUS[0]}
 if ((rc != 0)); then
 	for f in "$scratch"/art/*; do
 		[[ -e $f ]] || continue
@@ -31,4 +31,14 @@ if ((rc != 0)); then
 	echo "FAIL: $(basename "$bin") found a crash, leak or timeout (exit $rc)" >&2
 	exit 1
 fi
-echo "$(basename "$bin"): no crash in ${XIO_FUZZ_SECONDS:-20} s ($(ls "$scratch/corpus" | wc -l) new inputs)"
+new=$(find "$scratch/corpus" -type f | wc -l)
+echo "$(basename "$bin"): no crash in ${XIO_FUZZ_SECONDS:-20} s ($new new inputs)"
+# The figure test/soak publishes (test/fault/lib_fault.sh, figure).
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/log" | tail -n 1)
+cov=$(grep -oE '(DONE|pulse|NEW|REDUCE|INITED) +cov: [0-9]+ ft: [0-9]+' "$scratch/log" | tail -n 1 |
+	sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+)/\1 edges, \2 features/')
+fig="$(basename "$bin"): ${XIO_FUZZ_SECONDS:-20} s of libFuzzer (ASan+UBSan), ${execs:-?} executions, coverage ${cov:-?}, $new new inputs, no crash, leak or timeout"
+echo "SOAK-FIGURE: $fig"
+if [[ -n ${XIO_SOAK_FIGURES:-} ]]; then
+	printf '%s\t%s\n' "${TEST_NAME:-$(basename "$bin")}" "$fig" >>"$XIO_SOAK_FIGURES"
+fi

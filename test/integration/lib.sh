@@ -67,6 +67,20 @@ tagged_pids() {
 	return 0
 }
 
+# PIDs of processes whose command line names $WORK (managers started with
+# --rundir $WORK/..., even with a scrubbed environment).
+work_pids() {
+	local d pid args
+	[[ -n $WORK ]] || return 0
+	for d in /proc/[0-9]*; do
+		pid=${d#/proc/}
+		[[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+		{ mapfile -d '' -t args <"$d/cmdline"; } 2>/dev/null || continue
+		[[ " ${args[*]} " == *"$WORK/"* ]] && echo "$pid"
+	done
+	return 0
+}
+
 # True while @pid runs (a zombie counts as exited).
 proc_alive() {
 	local st
@@ -99,7 +113,7 @@ job_status() {
 
 kill_tagged() {
 	local pids pid i
-	mapfile -t pids < <(tagged_pids)
+	mapfile -t pids < <(tagged_pids; work_pids)
 	((${#pids[@]})) || return 0
 	kill -TERM "${pids[@]}" 2>/dev/null || true
 	for ((i = 0; i < 150; i++)); do
@@ -122,6 +136,10 @@ xio_cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT
+	if [[ -n $WORK && -e $WORK/.timeout ]]; then
+		echo "FAIL [$TEST_NAME]: stopped by the watchdog $(cat "$WORK/.timeout") s into the test, shortly before ctest's TIMEOUT (XIO_TEST_TIMEOUT=$XIO_TEST_TIMEOUT)" >&2
+		((rc != 0)) || rc=1
+	fi
 	kill_tagged
 	if ((rc != 0)) && [[ -n $WORK && -d $WORK ]]; then
 		local f
@@ -162,7 +180,68 @@ xio_test_init() {
 	trap xio_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+	start_guard
 	start_manager
+}
+
+# The guard: the traps above end everything on exit, Ctrl-C or SIGTERM, but
+# ctest ends a test at its TIMEOUT with SIGKILL (cmake 3.25 has no
+# TIMEOUT_SIGNAL_NAME): no trap runs, and ctest kills only the test's process
+# tree, not a manager that --daemon moved to init. So a process outside that
+# tree (double fork, own session, so neither ctest's kill nor Ctrl-C reaches
+# it; stdio on /dev/null, so ctest does not wait for it) watches the test:
+#   - XIO_TEST_TIMEOUT seconds (set by test/fault for its tests) minus a grace
+#     of 10 s after the start it writes $WORK/.timeout and sends SIGTERM to
+#     the test and its children: the traps end everything and print the logs;
+#   - once the test has gone, however it ended, it ends every process that
+#     carries the tag or names $WORK, and removes $WORK (unless XIO_KEEP=1).
+# XIO_GUARD_LOG=FILE: what it did.
+start_guard() {
+	local t=${XIO_TEST_TIMEOUT:-0} grace=10 term_at=0
+	[[ $t =~ ^[0-9]+$ ]] || t=0
+	((t > 0 && t <= 4 * grace)) && grace=$((t / 4))
+	((t > 0)) && term_at=$((t - grace))
+	(
+		exec </dev/null >/dev/null 2>&1
+		setsid bash -c "$(declare -f tagged_pids work_pids proc_alive kill_tagged log xio_guard)"'
+			xio_guard "$@"' guard "$$" "$term_at" "$grace" "$TAG" "$WORK" "$TEST_NAME" "${XIO_KEEP:-0}" \
+			"${XIO_GUARD_LOG:-/dev/null}" &
+	)
+}
+
+# xio_guard PID TERM_AT GRACE TAG WORK TEST_NAME KEEP LOG (in the guard)
+xio_guard() {
+	local main=$1 term_at=$2 grace=$3 c
+	TAG=$4 WORK=$5 TEST_NAME=$6
+	exec >>"$8" 2>&1
+	if ((term_at > 0)) && ! timeout "$term_at" tail --pid="$main" -f /dev/null; then
+		if proc_alive "$main"; then
+			log "guard: still running after $term_at s; SIGTERM to pid $main and its children"
+			echo "$term_at" >"$WORK/.timeout" 2>/dev/null
+			kill -TERM "$main" 2>/dev/null
+			for c in $(pgrep -P "$main"); do kill -TERM "$c" 2>/dev/null; done
+			if ! timeout "$grace" tail --pid="$main" -f /dev/null; then
+				log "guard: pid $main still there after $grace s; SIGKILL"
+				kill -KILL "$main" 2>/dev/null
+			fi
+		fi
+	fi
+	tail --pid="$main" -f /dev/null
+	local left
+	left=$( (
+		tagged_pids
+		work_pids
+	) | sort -u | tr '\n' ' ')
+	if [[ -n $left ]]; then
+		log "guard: pid $main ended, leaving $left; ending them"
+		kill_tagged
+	fi
+	if [[ $7 != 1 && -n $WORK && -d $WORK ]]; then
+		log "guard: removing $WORK"
+		rm -rf "$WORK"
+	fi
+	log "guard: done"
 }
 
 start_manager() {
