@@ -301,25 +301,24 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	xio_sys.close(sv[1]); /* the manager holds it for the server */
 	sv[1] = -1;
 
-	r = kernel_connect(fd, sa, len, fl & O_NONBLOCK);
-	if (r == 0)
-		r = await_proof(d->hdr, s, token);
-	else if (xio_slot_unpair(d->hdr, s, token) < 0)
-		r = 0; /* cannot be: no server can have accepted a connection that failed */
+	int kr = kernel_connect(fd, sa, len, fl & O_NONBLOCK);
+	r = kr == 0 ? await_proof(d->hdr, s, token) : xio_slot_unpair(d->hdr, s, token);
 	table_del(d->hdr, ti, port, s->index);
-	if (r < 0) {
+	if (kr < 0 || r < 0) {
 		/* The kernel's connection, whatever became of it: the manager lets go of it. */
 		pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
 		xio_sys.close(sv[0]);
-		if (r == -ETIMEDOUT) {
+		if (kr == 0) {
+			/* connected, but no proof came (await_proof's only failure) */
 			xio_count_fallback(XIO_FB_PAIR_UNPROVEN);
 			xio_log(1, "connect to port %u: no proof of the other end, kernel TCP",
 				(unsigned)dst->port);
 			return tcp_result(0);
 		}
-		if (r != -EINPROGRESS && r != -EINTR)
+		/* the kernel's own answer (a slot nobody could claim was given back above) */
+		if (kr != -EINPROGRESS && kr != -EINTR)
 			xio_count_fallback(XIO_FB_PAIR_POLICY);
-		return tcp_result(r);
+		return tcp_result(kr);
 	}
 
 	/* Proved: from here on as a connect through a rendezvous (connect.c). */
