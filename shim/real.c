@@ -80,7 +80,9 @@ static void resolve(void)
 		.fcntl = real.fcntl,
 		.dup3 = real.dup3,
 		.shutdown = real.shutdown,
+		.ioctl = real.ioctl,
 	};
+	*(void **)&xio_sys.syscall = dlsym(RTLD_NEXT, "syscall");
 	__atomic_store_n(&shim_ready, 1, __ATOMIC_RELEASE);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "stack.h"
+#include "sys.h"
 
 static struct xio_config config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
@@ -60,9 +61,9 @@ static void log_raw(const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	/* The raw system call: write() is interposed and would re-enter the configuration. */
-	if (syscall(SYS_write, STDERR_FILENO, buf, (size_t)n) < 0)
-		return;
+	/* The system call itself: write() is interposed and would re-enter the configuration;
+	 * syscall() is interposed too (shim/syscall.c). */
+	(void)xio_raw_syscall3(SYS_write, STDERR_FILENO, (long)buf, (long)n);
 }
 
 static void config_load(void)
@@ -141,10 +142,9 @@ void xio_log(int level, const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	/* The raw system call, not stdio (we may be inside the program's own stdio call) nor
-	 * write() (interposed: it would classify stderr through us). */
-	if (syscall(SYS_write, STDERR_FILENO, buf, (size_t)n) < 0)
-		return;
+	/* The system call itself, not stdio (we may be inside the program's own stdio call) nor
+	 * write() or syscall() (interposed: they would classify stderr through us). */
+	(void)xio_raw_syscall3(SYS_write, STDERR_FILENO, (long)buf, (long)n);
 }
 
 static int spin_default;

@@ -62,7 +62,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -580,7 +579,7 @@ int xio_demote_inq(struct xio_conn *c)
 	int fd = hint_fd(c), n = 0;
 	size_t ring = is_demoter(c) ? 0 : xio_ring_unread(c->rx, c->rxd->rd_off);
 	if (fd >= 0 && atomic_load(&dm(c)->skipped[end_of(c)]) &&
-	    syscall(SYS_ioctl, fd, FIONREAD, &n) < 0)
+	    xio_sys.ioctl(fd, FIONREAD, &n) < 0)
 		n = 0;
 	return (int)ring + n;
 }
@@ -591,7 +590,7 @@ int xio_demote_inq(struct xio_conn *c)
 static void poison(int fd)
 {
 	int sv[2];
-	if (syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return;
 	/* Closing a socket with unread bytes resets its peer. */
 	(void)xio_sys.send(sv[0], "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -612,7 +611,7 @@ static int substitute(struct xio_conn *c, int fd)
 {
 	struct xio_demote *d = dm(c);
 	int sv[2];
-	if (syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	int sz = (int)(c->elems * XIO_RING_ESIZE * 2 + CHUNK);
 	if (xio_sys.setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The real system calls the stack uses. Inside libxio_preload.so the libc
- * names resolve to the shim's own wrappers, so the shim fills this table with
- * the next definitions (dlsym RTLD_NEXT) before the stack runs; everywhere
- * else (manager, tests) xio_sys_use_libc() points it at libc directly.
+ * names resolve to the shim's own wrappers, so the stack never calls a libc
+ * function the shim exports (shim/exports.map) by its name: it calls it
+ * through this table, which the shim fills with the next definitions
+ * (dlsym RTLD_NEXT) before the stack runs; everywhere else (manager, tests)
+ * xio_sys_use_libc() (sys_libc.c, never linked into the preload) points it
+ * at libc directly. test/fault/stack_calls_libc.sh checks both.
  */
 #ifndef XIO_SYS_H
 #define XIO_SYS_H
 
+#include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -37,6 +41,8 @@ struct xio_sys {
 	int (*fcntl)(int, int, ...);
 	int (*dup3)(int, int, int);
 	int (*shutdown)(int, int);
+	int (*ioctl)(int, unsigned long, ...);
+	long (*syscall)(long, ...); /* only for xio_raw_syscall4 where it has no instruction */
 };
 
 extern struct xio_sys xio_sys;
@@ -57,6 +63,47 @@ static inline uint64_t xio_mono_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * A system call made with the instruction itself: no libc, no table, so it
+ * works before the table is filled and never enters the shim (the futex
+ * wait, the log's write to stderr, xio-run's exec of the manager). Returns
+ * what the kernel returns, -errno on failure; errno is not set.
+ */
+static inline long xio_raw_syscall4(long nr, long a, long b, long c, long d)
+{
+#if defined(__x86_64__)
+	long r;
+	register long r10 __asm__("r10") = d;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+			 : "rcx", "r11", "memory");
+	return r;
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
+			 : "memory", "cc");
+	return x0;
+#else
+	/* libc's syscall() through the table (the shim fills it with the real one). */
+	if (!xio_sys.syscall)
+		return -ENOSYS;
+	long r = xio_sys.syscall(nr, a, b, c, d, 0L, 0L);
+	return r < 0 ? -errno : r;
+#endif
+}
+
+static inline long xio_raw_syscall3(long nr, long a, long b, long c)
+{
+	return xio_raw_syscall4(nr, a, b, c, 0);
 }
 
 /* SO_RCVTIMEO/SO_SNDTIMEO as a poll timeout: -1 for none, rounded up. */
