@@ -12,6 +12,7 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "clock.h"
 #include "manager.h"
 
 struct conns_msg {
@@ -180,7 +181,7 @@ static void fill_conn(struct xio_ctl_conn *rec, struct xio_slot *s, uint64_t w)
 	rec->srv_peer = s->srv_peer;
 	rec->netns_c = s->netns[0];
 	rec->netns_s = s->netns[1];
-	uint64_t now = mgr_now_ns();
+	uint64_t now = xio_mono_ns();
 	rec->age_ms = s->alloc_ns && now > s->alloc_ns ? (now - s->alloc_ns) / 1000000 : 0;
 }
 

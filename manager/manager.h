@@ -135,7 +135,6 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv);
 /* util.c */
 void mgr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int mgr_random(void *buf, size_t len);
-uint64_t mgr_now_ns(void);
 /* mkdir -p; components it creates get @mode and, unless (gid_t)-1, group @gid. */
 int mgr_mkdir_p(const char *path, mode_t mode, gid_t gid);
 /* A directory we may trust: not a symlink, owned by us or root, no foreign write access. */

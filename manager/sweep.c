@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "manager.h"
 
 struct snap {
@@ -175,7 +176,7 @@ uint32_t mgr_sweep(struct mgr *m)
 {
 	struct xio_domain_hdr *h = m->hdr;
 	struct mgr_inoset live = {0}, again = {0};
-	uint64_t now = mgr_now_ns();
+	uint64_t now = xio_mono_ns();
 	struct snap *sn;
 	size_t n = 0, nconfirm = 0;
 	uint32_t in_use = 0, freed = 0;

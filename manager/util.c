@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers: messages, randomness, clocks, directories, /proc/meminfo. */
+/* Small helpers: messages, randomness, directories, /proc/meminfo. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "manager.h"
@@ -44,14 +43,6 @@ int mgr_random(void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-uint64_t mgr_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int mkdir_one(const char *path, mode_t mode, gid_t gid)

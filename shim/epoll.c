@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "clock.h"
 #include "shim.h"
 
 struct ep_item {
@@ -583,13 +584,6 @@ void shim_epoll_nested(int epfd)
 	refresh_nested(s);
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* epoll_pwait with a timespec; millisecond resolution is what every kernel offers. */
 static int kernel_wait(int epfd, struct epoll_event *ev, int max, const struct timespec *tp,
 		       const sigset_t *mask)
@@ -607,7 +601,7 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 {
 	struct ep_set *s = set_of(epfd);
 	struct timespec ts, *tp;
-	int64_t deadline = timeout_ns >= 0 ? now_ns() + timeout_ns : -1;
+	int64_t deadline = timeout_ns >= 0 ? xio_mono_ns() + timeout_ns : -1;
 
 	if (!s || max <= 0) {
 		if (timeout_ns >= 0)
@@ -624,7 +618,7 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 		pthread_mutex_lock(&s->lock);
 		r = filter_kernel(s, ev, r);
 		pthread_mutex_unlock(&s->lock);
-		if (r > 0 || (deadline >= 0 && now_ns() >= deadline)) {
+		if (r > 0 || (deadline >= 0 && xio_mono_ns() >= deadline)) {
 			ep_set_put(s);
 			return r;
 		}
@@ -639,7 +633,7 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 			spin_us = v > spin_us ? v : spin_us;
 		}
 	pthread_mutex_unlock(&s->lock);
-	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
+	int64_t spin_end = xio_mono_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
 	int result;
 
 	for (;;) {
@@ -656,7 +650,7 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 			result = n + (k > 0 ? k : 0);
 			break;
 		}
-		int64_t now = now_ns();
+		int64_t now = xio_mono_ns();
 		if (now < spin_end && (deadline < 0 || now < deadline))
 			continue;
 		pthread_mutex_lock(&s->lock);
@@ -666,7 +660,9 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 		pthread_mutex_unlock(&s->lock);
 		tp = NULL;
 		if (n > 0 || deadline >= 0 || company || slices) {
-			int64_t d = n > 0 ? 0 : deadline >= 0 ? deadline - now_ns() : INT64_MAX;
+			int64_t d = n > 0	    ? 0
+				    : deadline >= 0 ? deadline - xio_mono_ns()
+						    : INT64_MAX;
 			if (d < 0)
 				d = 0;
 			if (company && d > 5000000)
@@ -698,7 +694,7 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 			result = -1;
 			break;
 		}
-		if (n + k > 0 || (deadline >= 0 && now_ns() >= deadline)) {
+		if (n + k > 0 || (deadline >= 0 && xio_mono_ns() >= deadline)) {
 			result = n + k;
 			break;
 		}

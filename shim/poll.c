@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "shim.h"
 
 #define STACK_FDS 64
@@ -20,13 +21,6 @@ struct pmap {
 	struct fd_entry *e; /* NULL: kernel fd, passed through */
 	int helper_idx;	    /* listener: index of its helper in the kernel set */
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Ring readiness of the X-IO entries into fds[].revents; returns how many are ready. */
 static int scan_conns(struct pollfd *fds, nfds_t n, const struct pmap *m)
@@ -94,7 +88,7 @@ static bool quiet_eof(const struct pollfd *fds, struct pollfd *k, nfds_t n, cons
 static int poll_one(struct fd_entry *e, struct pollfd *p, const struct timespec *timeout)
 {
 	int64_t deadline =
-	    timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
+	    timeout ? xio_mono_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
 	unsigned want = (unsigned)p->events | POLLERR | POLLHUP;
 	for (;;) {
 		unsigned ev = xio_conn_ready(e->conn) & want;
@@ -104,7 +98,7 @@ static int poll_one(struct fd_entry *e, struct pollfd *p, const struct timespec 
 		}
 		int ms = -1;
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ns();
+			int64_t left = deadline - xio_mono_ns();
 			if (left <= 0) {
 				p->revents = 0;
 				return 0;
@@ -172,14 +166,14 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 	}
 	nk = n + extra;
 	int64_t deadline =
-	    timeout ? now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
+	    timeout ? xio_mono_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
 	int spin_us = 0;
 	for (nfds_t i = 0; i < n; i++)
 		if (m[i].e && m[i].e->kind == FD_CONN) {
 			int s = xio_conn_spin_us(m[i].e->conn);
 			spin_us = s > spin_us ? s : spin_us;
 		}
-	int64_t spin_end = now_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
+	int64_t spin_end = xio_mono_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
 
 	bool only_conns = true;
 	for (nfds_t i = 0; i < n; i++)
@@ -195,7 +189,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 		struct timespec zero = {0, 0}, left, *tp = &zero;
 		bool prepared = false;
 		if (!ready) {
-			int64_t now = now_ns();
+			int64_t now = xio_mono_ns();
 			if (now < spin_end && (deadline < 0 || now < deadline))
 				continue; /* spin: the peer is probably about to answer */
 			prepare(fds, k, n, m, true);
@@ -203,7 +197,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 			ready = scan_conns(fds, n, m);
 			bool slices = quiet_eof(fds, k, n, m);
 			if (!ready && (deadline >= 0 || slices)) {
-				int64_t d = deadline >= 0 ? deadline - now_ns() : INT64_MAX;
+				int64_t d = deadline >= 0 ? deadline - xio_mono_ns() : INT64_MAX;
 				if (slices && d > eof_slice)
 					d = eof_slice;
 				if (slices)
@@ -261,7 +255,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 			}
 			count += fds[i].revents != 0;
 		}
-		if (count > 0 || (deadline >= 0 && now_ns() >= deadline)) {
+		if (count > 0 || (deadline >= 0 && xio_mono_ns() >= deadline)) {
 			result = count;
 			break;
 		}
@@ -370,7 +364,7 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 		if (ev)
 			p[n++] = (struct pollfd){.fd = fd, .events = ev};
 	}
-	int64_t start = now_ns();
+	int64_t start = xio_mono_ns();
 	int r = shim_poll(p, (nfds_t)n, ts, mask);
 	if (r >= 0) {
 		for (int i = 0; i < n; i++)
@@ -397,7 +391,7 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 	}
 	if (tv_update && ts) {
 		/* Linux select() writes back the time left. */
-		int64_t left = ts->tv_sec * 1000000000LL + ts->tv_nsec - (now_ns() - start);
+		int64_t left = ts->tv_sec * 1000000000LL + ts->tv_nsec - (xio_mono_ns() - start);
 		if (left < 0)
 			left = 0;
 		tv_update->tv_sec = left / 1000000000;

@@ -188,11 +188,9 @@ static int lock_dir(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
 {
 	int e;
 	if (tmo->tv_sec || tmo->tv_usec) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)tmo->tv_usec * 1000;
-		ts.tv_sec += tmo->tv_sec + (time_t)(ns / 1000000000);
-		ts.tv_nsec = (long)(ns % 1000000000);
+		struct timespec ts =
+		    xio_deadline_ts(CLOCK_REALTIME, (uint64_t)tmo->tv_sec * 1000000000u +
+							(uint64_t)tmo->tv_usec * 1000u);
 		e = pthread_mutex_timedlock(m, &ts);
 	} else {
 		e = pthread_mutex_lock(m);
@@ -570,12 +568,8 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		if (c->poller) {
 			/* Another thread polls the socket: wait for its next drain. */
 			uint64_t seq = c->wake_seq;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t ns =
-			    (uint64_t)ts.tv_nsec + (left >= 0 ? (uint64_t)left : 100) * 1000000;
-			ts.tv_sec += (time_t)(ns / 1000000000);
-			ts.tv_nsec = (long)(ns % 1000000000);
+			struct timespec ts = xio_deadline_ts(
+			    CLOCK_MONOTONIC, (left >= 0 ? (uint64_t)left : 100) * 1000000u);
 			while (c->poller && seq == c->wake_seq &&
 			       pthread_cond_timedwait(&c->wait_cv, &c->wait_lock, &ts) == 0)
 				;

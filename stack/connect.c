@@ -126,13 +126,6 @@ static void rv_init(void)
 	pthread_atfork(NULL, NULL, rv_after_fork_child);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static bool rv_match(const struct rv_entry *e, const struct xio_endpoint *dst, uint64_t netns)
 {
 	return e->used && e->netns == netns && e->port == dst->port &&
@@ -339,7 +332,7 @@ static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
 		}
 		*dirty = true;
 	}
-	uint64_t mnow = mono_ns();
+	uint64_t mnow = xio_mono_ns();
 	for (int k = 0; k < e->nk; k++) {
 		struct rv_key *rk = &e->key[k];
 		struct timespec now;
@@ -576,7 +569,7 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		return not_carried(why);
 	}
 	struct rv_key *rk = &e->key[k];
-	uint64_t now = mono_ns();
+	uint64_t now = xio_mono_ns();
 	if (!rk->port_ok_ns || now - rk->port_ok_ns > RV_PORT_TTL_NS) {
 		if (!port_is_taken(&dst)) {
 			rk->trusted = false;

@@ -162,11 +162,7 @@ static int lock_robust(pthread_mutex_t *m, int ms, struct rte_ring_headtail *rol
 	} else if (ms == 0) {
 		e = pthread_mutex_trylock(m);
 	} else {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)ms * 1000000u;
-		ts.tv_sec += (time_t)(ns / 1000000000u);
-		ts.tv_nsec = (long)(ns % 1000000000u);
+		struct timespec ts = xio_deadline_ts(CLOCK_REALTIME, (uint64_t)ms * 1000000u);
 		e = pthread_mutex_timedlock(m, &ts);
 	}
 	if (e == EOWNERDEAD) {

@@ -52,13 +52,6 @@ struct xio_listener {
 	_Atomic bool closed; /* xio_listener_closing() saw the application close an fd of it */
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The options a port holder copies (the address is the one getsockname gave at listen). */
 static void read_opts(struct xio_listener *l, int fd)
 {
@@ -176,7 +169,7 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	xio_helper_fd(l->helper, true);
 	l->hold = xio_porthold_new(); /* NULL: the port is not held after close */
 	atomic_init(&l->refs, 1);
-	atomic_init(&l->checked_ns, mono_ns());
+	atomic_init(&l->checked_ns, xio_mono_ns());
 	pthread_mutex_init(&l->lock, NULL);
 	set_name(l, rep.path);
 	*out = l;
@@ -212,7 +205,7 @@ static void refresh(struct xio_listener *l, int tcp)
 {
 	enum xio_fallback why;
 
-	atomic_store_explicit(&l->checked_ns, mono_ns(), memory_order_relaxed);
+	atomic_store_explicit(&l->checked_ns, xio_mono_ns(), memory_order_relaxed);
 	struct xio_domain *d = xio_domain_get(&why);
 	if (!d || d == atomic_load(&l->dom) || pthread_mutex_trylock(&l->lock) != 0)
 		return; /* no manager, nothing new, or another thread is at it */
@@ -334,11 +327,7 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 	s->srv_peer = c->tuple.remote;
 	s->netns[1] = xio_netns_ino();
 	/* Nothing to learn from the kernel yet: the send path's liveness check starts from now. */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	atomic_store_explicit(&c->peer_checked_us,
-			      (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
-			      memory_order_relaxed);
+	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);
 	xio_conn_register(c);
 	atomic_store_explicit(&l->last_slot, s, memory_order_relaxed);
 	atomic_fetch_add_explicit(&d->hdr->stats.conns_total, 1, memory_order_relaxed);
@@ -463,7 +452,8 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 	 */
 	struct xio_domain *cur = xio_domain_peek();
 	if ((cur != atomic_load(&l->dom) && cur != atomic_load(&l->refused)) ||
-	    mono_ns() - atomic_load_explicit(&l->checked_ns, memory_order_relaxed) >= REFRESH_NS)
+	    xio_mono_ns() - atomic_load_explicit(&l->checked_ns, memory_order_relaxed) >=
+		REFRESH_NS)
 		refresh(l, fd);
 	for (;;) {
 		int r = accept_xio(l, fd, sa, len, flags, conn);

@@ -3,14 +3,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include "clock.h"
 #include "slot.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct xio_slot *xio_slot_alloc(struct xio_domain_hdr *h, uint64_t client_ino, uint32_t *token)
 {
@@ -26,7 +20,7 @@ struct xio_slot *xio_slot_alloc(struct xio_domain_hdr *h, uint64_t client_ino, u
 		uint64_t nw = XIO_SLOT_WORD(XIO_SLOT_TOKEN(w), XIO_SLOT_ALLOCATED);
 		if (!atomic_compare_exchange_strong(&s->state, &w, nw))
 			continue;
-		s->alloc_ns = now_ns();
+		s->alloc_ns = xio_mono_ns();
 		atomic_store_explicit(&s->client_ino, client_ino, memory_order_release);
 		atomic_fetch_add_explicit(&h->stats.slots_in_use, 1, memory_order_relaxed);
 		atomic_store_explicit(&h->alloc_hint, (i + 1) % n, memory_order_relaxed);

@@ -22,6 +22,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "clock.h"
+
 struct xio_sys {
 	int (*socket)(int, int, int);
 	int (*close)(int);
@@ -56,14 +58,6 @@ void xio_sys_use_libc(void);
  * signal or the timeout; the caller looks again.
  */
 void xio_futex_wait(_Atomic uint32_t *w, uint32_t val, const struct timespec *ts);
-
-/* Microseconds of CLOCK_MONOTONIC: deadlines and spin limits. */
-static inline uint64_t xio_mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /*
  * A system call made with the instruction itself: no libc, no table, so it
