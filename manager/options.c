@@ -203,7 +203,7 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 	if (optind < argc)
 		return bad("unexpected argument '%s' (see --help)", argv[optind]);
 	if (!xio_domain_name_ok(domain))
-		return bad("bad domain name '%s' (want [A-Za-z0-9_.-]{1,32})", domain);
+		return bad("bad domain name '%s' (want " XIO_DOMAIN_RULE ")", domain);
 	snprintf(o->domain, sizeof(o->domain), "%s", domain);
 	o->ring_bytes = kb * 1024;
 	o->buf_size = buf_kb * 1024;

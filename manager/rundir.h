@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Domain names and the default run directory, shared by xio-manager and
- * xio-stat. Header-only because xio-stat links nothing but xio_stack.
+ * The default domain and run directory, shared by xio-manager and xio-stat.
+ * Header-only because xio-stat links nothing but xio_stack.
  *
  * Default run directory, first match wins:
  *   1. $XIO_RUNDIR (secure_getenv), if set and not empty;
@@ -25,25 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define XIO_DOMAIN_MAX	   32
-#define XIO_DEFAULT_DOMAIN "xio"
-#define XIO_SYSTEM_RUNDIR  "/run/xio"
+#include "stack.h"
 
-/* [A-Za-z0-9_.-]{1,32}; "." and ".." are refused as they name directories. */
-static inline bool xio_domain_name_ok(const char *d)
-{
-	size_t n = strlen(d);
-
-	if (n < 1 || n > XIO_DOMAIN_MAX || !strcmp(d, ".") || !strcmp(d, ".."))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = d[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
+#define XIO_SYSTEM_RUNDIR "/run/xio"
 
 /* $XIO_DOMAIN or "xio" (not validated: the caller checks every name it uses). */
 static inline const char *xio_default_domain(void)
@@ -52,7 +36,7 @@ static inline const char *xio_default_domain(void)
 	return v && *v ? v : XIO_DEFAULT_DOMAIN;
 }
 
-/* The default run directory: one rule for every program, in the stack (stack.h). */
-int xio_default_rundir(const char *domain, char *buf, size_t len);
+/* The domain name rule (xio_domain_name_ok) and the default run directory
+ * (xio_default_rundir) are the stack's: one rule for every program (stack.h). */
 
 #endif

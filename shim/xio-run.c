@@ -139,12 +139,11 @@ int main(int argc, char **argv)
 	}
 	if (!domain || !*domain)
 		domain = "xio";
-	bool bad_domain = strlen(domain) > 32 || strspn(domain, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-							  "abcdefghijklmnopqrstuvwxyz"
-							  "0123456789_.-") != strlen(domain);
-	if (bad_domain) {
+	if (!xio_domain_name_ok(domain)) {
 		/* One line, then the program runs over kernel TCP. */
-		fprintf(stderr, "xio-run: '%s' is not a domain name ([A-Za-z0-9_.-]{1,32}); using kernel TCP\n",
+		fprintf(stderr,
+			"xio-run: '%s' is not a domain name (" XIO_DOMAIN_RULE
+			"); using kernel TCP\n",
 			domain);
 		setenv("XIO_DISABLE", "1", 1);
 		execvp(argv[optind], argv + optind);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Configuration from XIO_* variables (secure_getenv: ignored in setuid programs). */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -37,14 +36,19 @@ static int env_uint(const char *name)
 	return (int)n;
 }
 
-static bool valid_domain(const char *d)
+bool xio_domain_name_ok(const char *d)
 {
 	size_t n = strlen(d);
-	if (n == 0 || n > 32)
+
+	if (n < 1 || n > XIO_DOMAIN_MAX || !strcmp(d, ".") || !strcmp(d, ".."))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)d[i]) && !strchr("_.-", d[i]))
+	for (size_t i = 0; i < n; i++) {
+		char c = d[i];
+		/* ASCII ranges, not isalnum(): the rule must not depend on the locale */
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
 			return false;
+	}
 	return true;
 }
 
@@ -82,13 +86,13 @@ static void config_load(void)
 	if (v && *v && config.spin_us < 0 && config.log)
 		log_raw("XIO_SPIN_US='%s' is not a number of microseconds: using the default", v);
 	v = secure_getenv("XIO_DOMAIN");
-	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : "xio");
-	if (!valid_domain(v && *v ? v : "xio")) {
+	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : XIO_DEFAULT_DOMAIN);
+	if (!xio_domain_name_ok(config.domain)) {
 		/* A bad name can never have a manager: use TCP. */
 		config.disabled = true;
 		if (config.log)
-			log_raw("XIO_DOMAIN='%s' is not a domain name ([A-Za-z0-9_.-]{1,32}): "
-				"using kernel TCP",
+			log_raw("XIO_DOMAIN='%s' is not a domain name (" XIO_DOMAIN_RULE
+				"): using kernel TCP",
 				v);
 	}
 	if (xio_default_rundir(config.domain, config.rundir, sizeof(config.rundir)) < 0)

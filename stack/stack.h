@@ -24,6 +24,19 @@
 #define XIO_TCP_CONNECTED 2
 #define XIO_TCP_FAILED	  3
 
+#define XIO_DOMAIN_MAX	   32
+#define XIO_DEFAULT_DOMAIN "xio"
+
+/*
+ * Is @d a domain name: [A-Za-z0-9_.-]{1,32}, and neither "." nor ".." (a
+ * domain is a directory of the run directory)? The one rule of the library,
+ * xio-run, the manager and xio-stat.
+ */
+bool xio_domain_name_ok(const char *d);
+
+/* That rule in the words of the messages that refuse a name. */
+#define XIO_DOMAIN_RULE "[A-Za-z0-9_.-]{1,32}, not . or .."
+
 struct xio_config {
 	bool disabled;	  /* XIO_DISABLE=1 */
 	bool no_fallback; /* XIO_NO_FALLBACK=1: connect fails instead of TCP */
