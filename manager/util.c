@@ -12,20 +12,11 @@
 
 void mgr_err(const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
-	int n;
 
-	n = snprintf(buf, sizeof(buf), "xio-manager: ");
 	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	xio_log_vline("xio-manager", fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* one write: lines from several managers starting at once do not interleave */
-	if (write(STDERR_FILENO, buf, n) < 0)
-		return;
 }
 
 int mgr_random(void *buf, size_t len)

@@ -4,15 +4,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "stack.h"
-#include "sys.h"
 
 static struct xio_config config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
@@ -52,24 +49,6 @@ bool xio_domain_name_ok(const char *d)
 	return true;
 }
 
-/* xio_log() needs the configuration; this one is for problems found while loading it. */
-static void log_raw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_raw(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n = snprintf(buf, sizeof(buf), "xio[%d]: ", (int)getpid());
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* The system call itself: write() is interposed and would re-enter the configuration;
-	 * syscall() is interposed too (shim/syscall.c). */
-	(void)xio_raw_syscall3(SYS_write, STDERR_FILENO, (long)buf, (long)n);
-}
-
 static void config_load(void)
 {
 	const char *v;
@@ -84,16 +63,17 @@ static void config_load(void)
 	 * otherwise. */
 	v = secure_getenv("XIO_SPIN_US");
 	if (v && *v && config.spin_us < 0 && config.log)
-		log_raw("XIO_SPIN_US='%s' is not a number of microseconds: using the default", v);
+		xio_log_unchecked(
+		    "XIO_SPIN_US='%s' is not a number of microseconds: using the default", v);
 	v = secure_getenv("XIO_DOMAIN");
 	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : XIO_DEFAULT_DOMAIN);
 	if (!xio_domain_name_ok(config.domain)) {
 		/* A bad name can never have a manager: use TCP. */
 		config.disabled = true;
 		if (config.log)
-			log_raw("XIO_DOMAIN='%s' is not a domain name (" XIO_DOMAIN_RULE
-				"): using kernel TCP",
-				v);
+			xio_log_unchecked("XIO_DOMAIN='%s' is not a domain name (" XIO_DOMAIN_RULE
+					  "): using kernel TCP",
+					  v);
 	}
 	if (xio_default_rundir(config.domain, config.rundir, sizeof(config.rundir)) < 0)
 		config.disabled = true; /* no usable run directory: plain TCP */
@@ -129,26 +109,6 @@ void xio_config_disable(void)
 {
 	pthread_once(&config_once, config_load);
 	config.disabled = true;
-}
-
-void xio_log(int level, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	if (xio_config()->log < level)
-		return;
-	n = snprintf(buf, sizeof(buf), "xio[%d]: ", (int)getpid());
-	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* The system call itself, not stdio (we may be inside the program's own stdio call) nor
-	 * write() or syscall() (interposed: they would classify stderr through us). */
-	(void)xio_raw_syscall3(SYS_write, STDERR_FILENO, (long)buf, (long)n);
 }
 
 static int spin_default;

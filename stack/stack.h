@@ -11,7 +11,9 @@
 #ifndef XIO_STACK_H
 #define XIO_STACK_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -61,8 +63,22 @@ void xio_config_disable(void);
 /* Configuration read once from the environment (secure_getenv). */
 const struct xio_config *xio_config(void);
 
-/* Log to stderr only when XIO_LOG is set. */
+/* Log to stderr only when XIO_LOG is set (log.c: the one line format of every X-IO program). */
 void xio_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The same line whatever XIO_LOG says: for loading the configuration that decides it. */
+void xio_log_unchecked(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "<who>: <message>\n" on stderr in one raw write (the manager's lines are "xio-manager: ..."). */
+void xio_log_vline(const char *who, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/*
+ * That line in @buf of @len >= 2 bytes, cut to fit but always ending in a
+ * newline (and a NUL after it). Returns its length without the NUL.
+ */
+size_t xio_log_format(char *buf, size_t len, const char *who, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Count a fallback to kernel TCP in the domain's stats (if attached). */
 void xio_count_fallback(enum xio_fallback why);
