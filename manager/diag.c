@@ -6,16 +6,13 @@
  * sockets in the others.
  */
 #include <errno.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "manager.h"
+#include "unix_diag.h"
 
 /* ---- inode sets ----------------------------------------------------------- */
 
@@ -65,16 +62,7 @@ static int dump(int nl, uint32_t states, uint32_t show, dump_cb cb, void *arg)
 	static uint32_t seq;
 	static char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 	struct sockaddr_nl nladdr = {.nl_family = AF_NETLINK};
-	struct {
-		struct nlmsghdr nlh;
-		struct unix_diag_req req;
-	} msg = {
-	    .nlh = {.nlmsg_len = sizeof(msg),
-		    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-		    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-		    .nlmsg_seq = ++seq},
-	    .req = {.sdiag_family = AF_UNIX, .udiag_states = states, .udiag_show = show},
-	};
+	struct xio_unix_diag_req msg = xio_unix_diag_req(states, show, true, 0, ++seq);
 
 	if (sendto(nl, &msg, sizeof(msg), 0, (struct sockaddr *)&nladdr, sizeof(nladdr)) < 0)
 		return -errno;
@@ -97,12 +85,12 @@ static int dump(int nl, uint32_t states, uint32_t show, dump_cb cb, void *arg)
 				struct nlmsgerr *e = NLMSG_DATA(h);
 				return e->error ? e->error : -EIO;
 			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+			struct rtattr *attr;
+			int alen;
+			struct unix_diag_msg *d = xio_unix_diag_msg(h, &attr, &alen);
+			if (!d)
 				continue;
-			struct unix_diag_msg *d = NLMSG_DATA(h);
-			int r = cb(d, (struct rtattr *)(d + 1),
-				   h->nlmsg_len - NLMSG_LENGTH(sizeof(*d)), arg);
+			int r = cb(d, attr, (size_t)alen, arg);
 			if (r < 0)
 				return r;
 		}

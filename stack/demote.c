@@ -51,10 +51,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -69,6 +65,7 @@
 #include "demote.h"
 #include "ring.h"
 #include "sys.h"
+#include "unix_diag.h"
 
 #define WAIT_MS_DEFAULT 1000
 #define CHUNK		(64 * 1024)
@@ -789,31 +786,18 @@ static uint64_t unix_peer_ino(uint64_t ino)
 	int nl = xio_sys.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (nl < 0)
 		return 0;
-	struct {
-		struct nlmsghdr nlh;
-		struct unix_diag_req req;
-	} msg = {
-	    .nlh = {.nlmsg_len = sizeof(msg),
-		    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-		    .nlmsg_flags = NLM_F_REQUEST},
-	    .req = {.sdiag_family = AF_UNIX,
-		    .udiag_states = ~0u,
-		    .udiag_ino = (uint32_t)ino,
-		    .udiag_show = UDIAG_SHOW_PEER,
-		    .udiag_cookie = {~0u, ~0u}},
-	};
+	struct xio_unix_diag_req msg =
+	    xio_unix_diag_req(~0u, UDIAG_SHOW_PEER, false, (uint32_t)ino, 0);
 	uint64_t peer = 0;
 	char buf[1024] __attribute__((aligned(NLMSG_ALIGNTO)));
 	if (xio_sys.send(nl, &msg, sizeof(msg), 0) == (ssize_t)sizeof(msg)) {
 		ssize_t n = xio_sys.recv(nl, buf, sizeof(buf), 0);
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(h, (size_t)n);
 		     h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+			struct rtattr *a;
+			int len;
+			if (!xio_unix_diag_msg(h, &a, &len))
 				continue;
-			struct unix_diag_msg *u = NLMSG_DATA(h);
-			struct rtattr *a = (struct rtattr *)(u + 1);
-			int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*u)));
 			for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
 				if (a->rta_type == UNIX_DIAG_PEER &&
 				    RTA_PAYLOAD(a) >= sizeof(uint32_t))
