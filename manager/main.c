@@ -7,9 +7,11 @@
  * the parent only waits for the child's status byte (0 = ready, else the
  * exit code) and exits with it, so errors still reach the caller's stderr.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <link.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,47 @@
 
 #include "manager.h"
 #include "sys.h"
+
+struct preload_search {
+	char path[PATH_MAX];
+	bool found;
+};
+
+static int find_preload(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct preload_search *s = arg;
+	const char *name = info->dlpi_name, *base;
+
+	(void)size;
+	if (!name || !*name)
+		return 0;
+	base = strrchr(name, '/');
+	if (!strstr(base ? base + 1 : name, "libxio_preload"))
+		return 0;
+	snprintf(s->path, sizeof(s->path), "%s", name);
+	s->found = true;
+	return 1;
+}
+
+/*
+ * Is the X-IO preload library loaded in this process? By its file name, or
+ * (a copy under another name) by its native API, which only it defines.
+ */
+static bool preload_loaded(char *path, size_t len)
+{
+	struct preload_search s = {.found = false};
+	Dl_info info;
+	void *sym;
+
+	dl_iterate_phdr(find_preload, &s);
+	if (!s.found && (sym = dlsym(RTLD_DEFAULT, "xio_tx")) != NULL) {
+		snprintf(s.path, sizeof(s.path), "%s",
+			 dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "?");
+		s.found = true;
+	}
+	snprintf(path, len, "%s", s.path);
+	return s.found;
+}
 
 /* Parent side of --daemon: returns only in the child, with the pipe to report on. */
 static int daemon_fork(void)
@@ -319,6 +362,18 @@ int main(int argc, char **argv)
 	static struct mgr m;
 	int r, ready = -1;
 
+	/*
+	 * First of all: the DPDK primary, often root, must not have its calls
+	 * interposed by the shim (xio-run starts us without it; LD_PRELOAD by
+	 * hand does not).
+	 */
+	char pre[PATH_MAX];
+	if (preload_loaded(pre, sizeof(pre))) {
+		mgr_err("refusing to run with the X-IO preload library loaded (%s): start "
+			"xio-manager without it in LD_PRELOAD",
+			pre);
+		return MGR_EXIT_PRELOADED;
+	}
 	xio_sys_use_libc();
 	r = mgr_parse_args(&m.o, argc, argv);
 	if (r)

@@ -30,11 +30,12 @@ struct event_base;
 struct rte_memzone;
 
 /* Exit codes; xio-run relies on MGR_EXIT_RUNNING meaning "one already runs". */
-#define MGR_EXIT_OK	 0
-#define MGR_EXIT_ERROR	 1
-#define MGR_EXIT_USAGE	 2
-#define MGR_EXIT_RUNNING 3
-#define MGR_EXIT_NOHUGE	 10 /* internal: hugepages ran out after all, retry on ordinary memory */
+#define MGR_EXIT_OK	   0
+#define MGR_EXIT_ERROR	   1
+#define MGR_EXIT_USAGE	   2
+#define MGR_EXIT_RUNNING   3
+#define MGR_EXIT_PRELOADED 4  /* libxio_preload.so is loaded in the manager: it refuses to run */
+#define MGR_EXIT_NOHUGE	   10 /* internal: hugepages ran out after all, retry on ordinary memory */
 
 /* Slot state private to the manager while it resets a slot: clients allocate from FREE only. */
 #define MGR_SLOT_RECLAIMING 0xfe

@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "stack.h"
+#include "sys.h"
 
 static void usage(FILE *f)
 {
@@ -64,19 +66,107 @@ static int manager_alive(const char *rundir, const char *domain)
 	return e;
 }
 
+/*
+ * What configures the preload library (README, "Environment variables"), and
+ * the manager's own hand-over variable: none of it applies to a manager that
+ * xio-run starts, so its environment goes without them.
+ */
+static const char *const library_vars[] = {
+    "XIO_DISABLE",     "XIO_DOMAIN", "XIO_RUNDIR",	   "XIO_SPIN_US",      "XIO_LOG",
+    "XIO_NO_FALLBACK", "XIO_DEMOTE", "XIO_DEMOTE_WAIT_MS", "XIO_MGR_READY_FD", NULL};
+
+static bool is_library_var(const char *entry)
+{
+	for (int i = 0; library_vars[i]; i++) {
+		size_t n = strlen(library_vars[i]);
+		if (!strncmp(entry, library_vars[i], n) && entry[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* @list (LD_PRELOAD: ':' or ' ' separated) without the entries that name libxio_preload. */
+static char *without_preload(const char *list)
+{
+	char *out = malloc(strlen(list) + 1), *copy = strdup(list), *save = NULL;
+	size_t n = 0;
+	if (!out || !copy) {
+		free(out);
+		free(copy);
+		return NULL;
+	}
+	for (char *t = strtok_r(copy, ": ", &save); t; t = strtok_r(NULL, ": ", &save)) {
+		const char *base = strrchr(t, '/');
+		if (strstr(base ? base + 1 : t, "libxio_preload"))
+			continue;
+		n += (size_t)sprintf(out + n, "%s%s", n ? ":" : "", t);
+	}
+	out[n] = 0;
+	free(copy);
+	return out;
+}
+
+/*
+ * The manager's environment: ours without libxio_preload.so in LD_PRELOAD
+ * (other preloads stay) and without the library's variables. The manager is
+ * the DPDK primary, often root: it must not run with the shim interposing
+ * its calls (it refuses to, see manager/main.c). NULL when out of memory.
+ */
+static char **manager_env(void)
+{
+	extern char **environ;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *e = environ[i];
+		if (is_library_var(e))
+			continue;
+		if (!strncmp(e, "LD_PRELOAD=", 11)) {
+			char *rest = without_preload(e + 11), *v = NULL;
+			if (!rest || (*rest && asprintf(&v, "LD_PRELOAD=%s", rest) < 0))
+				v = NULL;
+			free(rest);
+			if (v)
+				env[k++] = v;
+			continue;
+		}
+		env[k++] = (char *)e;
+	}
+	env[k] = NULL;
+	return env;
+}
+
 /* Start "xio-manager --daemon" for the domain; it returns once it serves (or exits 3: one runs). */
 static void start_manager(const char *bindir, const char *rundir, const char *domain, bool verbose)
 {
 	char mgr[PATH_MAX + 16];
 	snprintf(mgr, sizeof(mgr), "%s/xio-manager", bindir);
-	pid_t pid = fork();
-	if (pid < 0)
+	char *args[] = {"xio-manager", "--daemon",     "--domain", (char *)domain,
+			"--rundir",    (char *)rundir, NULL};
+	char **env = manager_env();
+	if (!env)
 		return;
+	pid_t pid = fork();
+	if (pid < 0) {
+		free(env);
+		return;
+	}
 	if (pid == 0) {
-		execl(mgr, "xio-manager", "--daemon", "--domain", domain, "--rundir", rundir,
-		      (char *)NULL);
+		/*
+		 * The system call itself, not execve(): when xio-run itself runs
+		 * preloaded (a script under xio-run calling xio-run), the shim's
+		 * execve would put LD_PRELOAD back into the environment.
+		 */
+		long r = xio_raw_syscall3(SYS_execve, (long)mgr, (long)args, (long)env);
+		fprintf(stderr, "xio-run: %s: %s\n", mgr, strerror((int)-r));
 		_exit(127);
 	}
+	free(env); /* the strings it made are leaked: a few bytes, once */
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
