@@ -133,11 +133,15 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	l->hold_addr.len = sl;
 	struct xio_domain *dom = xio_domain_get(&why);
 	if (!dom) {
-		/* xio_domain_get logged why; refused by the control socket: the manager counts */
-		xio_log(1, "listener on port %u stays kernel TCP: %s", l->local.port,
-			xio_fallback_name(why));
-		if (why == XIO_FB_NO_DOMAIN_ACCESS)
+		/*
+		 * xio_domain_get logged why (one line per process); a server that may
+		 * not join also hears which listener that costs, and the manager counts.
+		 */
+		if (why == XIO_FB_NO_DOMAIN_ACCESS) {
+			xio_log(1, "listener on port %u stays kernel TCP: %s", l->local.port,
+				xio_fallback_name(why));
 			xio_count_fallback(XIO_FB_LISTENER_NO_DOMAIN_ACCESS);
+		}
 		goto fail;
 	}
 	atomic_init(&l->dom, dom);
