@@ -71,7 +71,8 @@
 #   pods_netns_list                  the namespaces this test created
 #
 # Namespaces are named xiot-<test pid>-<node or pod>; pods_init also deletes
-# those of earlier tests whose pid is gone (a test killed by SIGKILL).
+# those of earlier tests whose pid is gone (a test killed by SIGKILL), with
+# their processes and work dirs.
 # Addresses: 10.77.0.0/16 only, only inside these namespaces. Ports: pick them
 # from 46700-46799 (NS_PORT is 46700).
 #
@@ -106,10 +107,21 @@ SAME_XIO=
 
 # ---- setup and cleanup ---------------------------------------------------------
 
-# Delete namespaces left by a netns test that is gone (killed with SIGKILL, so
-# its trap never ran): xiot-<pid>-* whose pid no longer runs.
+# What a netns test killed by SIGKILL (e.g. at ctest's timeout; its trap
+# never ran) left behind: namespaces xiot-<pid>-*, processes tagged
+# XIO_TEST_TAG=xio-ns-<pid>-<work dir> (the daemonized manager survives its
+# test) and the work dir, for every <pid> that no longer runs.
 pods_sweep_stale() {
-	local f n pid
+	local f n pid d tag
+	for d in /proc/[0-9]*; do
+		tag=$(tr '\0' '\n' 2>/dev/null <"$d/environ" | sed -n 's/^XIO_TEST_TAG=xio-ns-//p') || continue
+		[[ $tag =~ ^([0-9]+)-(xns\.[A-Za-z0-9]+)$ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		kill -0 "$pid" 2>/dev/null && continue
+		log "ending pid ${d#/proc/} left by netns test $pid (gone)"
+		kill -KILL "${d#/proc/}" 2>/dev/null || true
+		rm -rf "/tmp/${BASH_REMATCH[2]}"
+	done
 	for f in /run/netns/xiot-*; do
 		[[ -e $f ]] || continue
 		n=${f##*/}
@@ -117,7 +129,7 @@ pods_sweep_stale() {
 		pid=${pid%%-*}
 		[[ $pid =~ ^[0-9]+$ ]] || continue
 		if ! kill -0 "$pid" 2>/dev/null; then
-			log "deleting stale namespace $n (pid $pid is gone)"
+			log "deleting namespace $n left by netns test $pid (gone)"
 			ip netns del "$n" 2>/dev/null || true
 		fi
 	done
@@ -164,7 +176,7 @@ pods_init() {
 	need_prog ip iptables ss awk timeout sha256sum
 	WORK=$(mktemp -d /tmp/xns.XXXXXX)
 	chmod 755 "$WORK"
-	TAG=xio-ns-${WORK##*/}
+	TAG=xio-ns-$$-${WORK##*/}
 	DOMAIN="ns_${name//[^A-Za-z0-9_]/_}"
 	DOMAIN=${DOMAIN:0:14}
 	RUNDIR=$WORK/r
@@ -229,6 +241,10 @@ node_add() {
 	# is the node's own (scope link, so it is never a source address).
 	ip -n "$ns" addr add "$GW_ADDR/32" dev lo scope link
 	in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
+	# REJECT answers with ICMP errors; the default per-destination limit (one
+	# a second after a burst of a few) would make a refused connect wait for
+	# a SYN retransmit, and its timing would depend on earlier test cases
+	in_ns "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0
 	# iptables must work here (Debian's iptables, nft backend)
 	in_ns "$ns" iptables -S FORWARD >/dev/null 2>&1 ||
 		fail "iptables does not work in namespace $ns: $(in_ns "$ns" iptables -S FORWARD 2>&1 | head -n 2)"
