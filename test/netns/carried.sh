@@ -25,7 +25,6 @@ t0=$(now_ms)
 P=$NS_PORT
 VIP=10.77.250.10
 PAYLOAD=${NETNS_PAYLOAD:-32M}
-EXPECT_CARRIED=${XIO_NETNS_EXPECT_CARRIED:-1}
 payload=$(numfmt --from=iec "$PAYLOAD")
 ((payload > 0)) || fail "NETNS_PAYLOAD=$PAYLOAD is not a size"
 

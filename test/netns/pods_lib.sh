@@ -31,7 +31,9 @@
 #   pod_addr_add POD IP              one more /32 address on the pod's eth0
 #                                    (not routed to by the node)
 #   service_dnat VIP PORT POD_IP TARGETPORT [NODE]
-#                                    a Service: nat KUBE-SERVICES (from
+#                                    a Service (VIP in SVC_CIDR, 10.77.250.0/24,
+#                                    which the manager gets as --service-cidr):
+#                                    nat KUBE-SERVICES (from
 #                                    PREROUTING and OUTPUT) -> KUBE-SVC-* ->
 #                                    KUBE-SEP-* DNAT, as kube-proxy's iptables
 #                                    mode shapes it (loosely)
@@ -68,6 +70,12 @@
 #                                    X-IO run with the library loaded; sets
 #                                    SAME_OUT, and SAME_XIO (CLIENT_XIO of the
 #                                    X-IO run)
+#   expect_carried WHAT              with XIO_NETNS_EXPECT_CARRIED=1 (default):
+#                                    the X-IO run of the last expect_same was
+#                                    carried by X-IO (SAME_XIO=carried); with 0
+#                                    only logged
+#   fallback_count NAME              xio-stat --json fallback.NAME (-1 if the
+#                                    manager has no such counter)
 #   pods_netns_list                  the namespaces this test created
 #
 # Namespaces are named xiot-<test pid>-<node or pod>; pods_init also deletes
@@ -93,11 +101,17 @@ NS_PORT=46700
 NODE_ADDR=10.77.0.1
 GW_ADDR=169.254.1.1
 BRIDGE_NET=10.77.100
+# Service VIPs (service_dnat) come from this range; the manager is told, as
+# a node's manager is told the cluster's Service range
+SVC_CIDR=10.77.250.0/24
 # small domain: these tests hold a few connections at a time
-MANAGER_ARGS=(--slots 16 --bufs 16)
+MANAGER_ARGS=(--slots 16 --bufs 16 --service-cidr "$SVC_CIDR")
 
 declare -A POD_NS=() POD_IP=() POD_HOSTIF=() POD_NODE=() NODE_NS=() NODE_NPODS=()
 PODS_NETNS=()
+# connections between pods are carried by X-IO (issue 9); 0 checks only that
+# the results are the same
+EXPECT_CARRIED=${XIO_NETNS_EXPECT_CARRIED:-1}
 BG_PID=
 CLIENT_RC=
 CLIENT_OUT=
@@ -347,6 +361,7 @@ kube_chain() {
 service_dnat() {
 	local vip=$1 port=$2 pip=$3 tport=$4 node=${5:-node} svc sep
 	node_add "$node"
+	[[ $vip == "${SVC_CIDR%.0/24}".* ]] || fail "service_dnat: VIP $vip is not in $SVC_CIDR (the manager's --service-cidr)"
 	svc=$(kube_chain KUBE-SVC "$vip:$port")
 	sep=$(kube_chain KUBE-SEP "$svc/$pip:$tport")
 	if ! in_ns "${NODE_NS[$node]}" iptables -w -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
@@ -510,4 +525,19 @@ expect_same() {
 		fail "$what: under X-IO the client gave '$CLIENT_OUT' (rc $CLIENT_RC), without X-IO '$plain_out' (rc $plain_rc)"
 	# shellcheck disable=SC2034 # for the tests that source this file
 	SAME_OUT=$plain_out SAME_XIO=$CLIENT_XIO
+}
+
+expect_carried() {
+	if [[ $EXPECT_CARRIED == 1 ]]; then
+		[[ $SAME_XIO == carried ]] ||
+			fail "$1: X-IO did not carry a connection between pods (xio=$SAME_XIO; XIO_NETNS_EXPECT_CARRIED=0 checks only the results)"
+	elif [[ $SAME_XIO != carried ]]; then
+		log "$1: not carried by X-IO (xio=$SAME_XIO), XIO_NETNS_EXPECT_CARRIED=$EXPECT_CARRIED"
+	fi
+}
+
+fallback_count() {
+	local js
+	js=$(xio_stat_json) || fail "xio-stat --json failed"
+	"$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["fallback"].get(sys.argv[2], -1))' "$js" "$1"
 }

@@ -9,7 +9,8 @@
 #   connection, not even once the rule is gone (a late SYN retransmit of a
 #   client that gave up must not show up as a connection either);
 #   controls: before the rule, to a port the rule does not cover and after
-#   the rule is gone: result=ok from the very server.
+#   the rule is gone: result=ok from the very server, and
+#   (XIO_NETNS_EXPECT_CARRIED=1, the default) carried by X-IO.
 # shellcheck source=test/netns/pods_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pods_lib.sh"
 pods_init policy_drop
@@ -42,6 +43,7 @@ expect_timeout() { # WHAT FROM TO_IP PORT SERVER [client options]
 expect_ok() { # WHAT FROM TO_IP PORT SERVER
 	expect_same "$1" "$2" "$3" "$4" ok --send 64K
 	[[ $SAME_OUT == *" id=$5 "* ]] || fail "$1: answered by the wrong server: $SAME_OUT"
+	expect_carried "$1"
 }
 
 for a_b in "p1 p2 node" "p2 p1 node" "br-p1 br-p2 br" "br-p2 br-p1 br"; do
@@ -65,4 +67,5 @@ expect_timeout "p1->VIP:80 (DNAT to p2:$P) DROP" p1 "$VIP" 80 p2
 policy_clear node
 expect_ok "p1->VIP:80 without the rule" p1 "$VIP" 80 p2
 
+log "fallbacks: $(xio_stat_json | sed -n 's/.*"fallback":\({[^}]*}\).*/\1/p')"
 log "PASS in $(($(now_ms) - t0)) ms (after setup)"

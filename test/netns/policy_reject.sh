@@ -9,7 +9,8 @@
 #   server behind the rule sees no connection;
 #   controls: before the rule, to a port the rule does not cover, from a
 #   third pod the rule does not name, and after the rule is gone:
-#   result=ok from the very server.
+#   result=ok from the very server, and
+#   (XIO_NETNS_EXPECT_CARRIED=1, the default) carried by X-IO.
 # shellcheck source=test/netns/pods_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pods_lib.sh"
 pods_init policy_reject
@@ -40,6 +41,7 @@ expect_refused() {
 expect_ok() { # WHAT FROM TO_IP PORT SERVER
 	expect_same "$1" "$2" "$3" "$4" ok --send 64K
 	[[ $SAME_OUT == *" id=$5 "* ]] || fail "$1: answered by the wrong server: $SAME_OUT"
+	expect_carried "$1"
 }
 
 for a_b in "p1 p2 node" "p2 p1 node" "br-p1 br-p2 br" "br-p2 br-p1 br"; do
@@ -64,4 +66,5 @@ expect_refused "p1->VIP:80 (DNAT to p2:$P) REJECT" p1 "$VIP" 80 p2
 policy_clear node
 expect_ok "p1->VIP:80 without the rule" p1 "$VIP" 80 p2
 
+log "fallbacks: $(xio_stat_json | sed -n 's/.*"fallback":\({[^}]*}\).*/\1/p')"
 log "PASS in $(($(now_ms) - t0)) ms (after setup)"

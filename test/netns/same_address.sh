@@ -9,7 +9,8 @@
 #   X-IO carries it (both listeners are published in the one domain);
 #   N rounds, alternating nodes, each client without and with X-IO: n1's
 #   client always gets S1, n2's always S2, and each server counts exactly
-#   its own clients' connections; the same through a Service VIP, defined
+#   its own clients' connections, and (XIO_NETNS_EXPECT_CARRIED=1, the
+#   default) X-IO carries them; the same through a Service VIP, defined
 #   in each node with the same VIP, DNATed to the node's own p1;
 #   with S1 gone: n1's client is refused (its node's answer), never
 #   answered by S2, with and without X-IO.
@@ -44,11 +45,13 @@ for ((i = 1; i <= N; i++)); do
 		expect_same "n$k-p2 -> $S_IP:$P, round $i" "n$k-p2" "$S_IP" "$P" ok --send 16K --seed "$i"
 		[[ $SAME_OUT == *" id=S$k peer=${POD_IP[n1-p2]} "* ]] ||
 			fail "round $i: n$k's client was answered by: $SAME_OUT"
+		expect_carried "n$k-p2 -> $S_IP:$P, round $i"
 	done
 done
 for k in 1 2; do
 	expect_same "n$k-p2 -> VIP $VIP:80" "n$k-p2" "$VIP" 80 ok --send 16K
 	[[ $SAME_OUT == *" id=S$k "* ]] || fail "n$k's client via the VIP was answered by: $SAME_OUT"
+	expect_carried "n$k-p2 -> VIP $VIP:80"
 done
 for k in 1 2; do
 	want=$((2 * N + 2 + 2))

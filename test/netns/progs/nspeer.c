@@ -16,7 +16,8 @@
  *   nspeer client IP PORT [--send BYTES] [--seed S] [--timeout-ms T] [--blocking]
  *       Connects within T ms (default 2000): a non-blocking connect() and
  *       poll() as curl does, or with --blocking a blocking connect() bounded
- *       by SO_SNDTIMEO. Sends BYTES (suffix K/M/G, default 0) of a pattern
+ *       by SO_SNDTIMEO (with T = 0: by the kernel's own SYN timeout, whose
+ *       ETIMEDOUT is a timeout too). Sends BYTES (suffix K/M/G, default 0) of a pattern
  *       given by S, shuts down its write side, reads the server's line (at
  *       most 10 s) and checks that the server got exactly what it sent.
  *       Prints one line:
@@ -225,7 +226,9 @@ static int connect_bounded(int fd, const struct sockaddr_in *sa, int timeout_ms,
 	if (blocking) {
 		struct timeval tv = {.tv_sec = timeout_ms / 1000,
 				     .tv_usec = (timeout_ms % 1000) * 1000};
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		/* 0: no SO_SNDTIMEO, the kernel's own SYN timeout (tcp_syn_retries) */
+		if (timeout_ms > 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
 			return 0;
 		/* a blocking connect that SO_SNDTIMEO interrupts fails with EINPROGRESS */
