@@ -7,7 +7,8 @@
 #   tcp_syn_retries=1 in A (the kernel gives up after 1 s + 2 s):
 #   result=timeout both ways, B sees nothing;
 #   control: without the rule, result=ok.
-# Finding N1 (test/netns/FINDINGS.md): under X-IO connect() returns 0.
+# Finding N1 (test/netns/FINDINGS.md, fixed in 241e8b2): under X-IO connect()
+# returned 0.
 # shellcheck source=test/netns/pods_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pods_lib.sh"
 pods_init syn_timeout
