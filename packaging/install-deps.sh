@@ -25,6 +25,8 @@ PACKAGES=(
 	iperf3 sockperf curl socat python3
 	# tools the test scripts use (ss, ip, pgrep, fuser, taskset, flock)
 	iproute2 procps psmisc util-linux
+	# network-namespace tests (test/netns): iptables in the namespaces they create
+	iptables
 	# compatibility tests (test/compat): servers and clients people run every day
 	nginx-light wrk apache2-utils redis-server redis-tools memcached libmemcached-tools
 	# ... and servers that hand connections to children through stdio and sandboxes
