@@ -166,9 +166,13 @@ int mgr_pair_abandon(struct mgr *m, struct mgr_client *c, const struct xio_ctl_p
 /* Next send and next receive sequence number of a TCP socket (needs CAP_NET_ADMIN). */
 static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv)
 {
-	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, q, r = 0;
-	socklen_t l = sizeof(*snd);
+	int on = TCP_REPAIR_ON, off = TCP_REPAIR_OFF_NO_WP, q, r = 0, reuse = 0;
+	socklen_t l = sizeof(reuse);
 
+	/* Leaving repair mode clears SO_REUSEADDR (the kernel's sk_reuse): put it back after. */
+	if (getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l) < 0)
+		return -errno;
+	l = sizeof(*snd);
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
 		return -errno;
 	q = TCP_SEND_QUEUE;
@@ -184,6 +188,9 @@ static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv)
 	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
 	/* out of repair mode without a window probe: the connection goes on as it was */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 && r == 0)
+		r = -errno;
+	/* else a server restarted in its pod could not bind beside our TIME-WAIT socket */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0 && r == 0)
 		r = -errno;
 	return r;
 }

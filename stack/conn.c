@@ -901,6 +901,13 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 		 */
 		if (xio_sys.shutdown(fd, SHUT_WR) < 0)
 			return -errno;
+		/*
+		 * Between pods the kernel's TCP connection stays open beside ours: its FIN
+		 * goes in the same order as the application's, so TIME-WAIT lands on the
+		 * side TCP puts it on (an unconnected port holder just says ENOTCONN).
+		 */
+		if (c->port_holder >= 0)
+			xio_sys.shutdown(c->port_holder, SHUT_WR);
 	}
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -173,8 +174,10 @@ static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const in
  * tens of microseconds); after that it is the application's, still in
  * progress. Returns 0 when connected, else -errno (-EINPROGRESS included).
  */
-static int kernel_connect(int fd, const struct sockaddr *sa, socklen_t len, bool nonblock)
+static int kernel_connect(int fd, const struct sockaddr *sa, socklen_t len, bool nonblock,
+			  bool *refused)
 {
+	*refused = false;
 	if (xio_sys.connect(fd, sa, len) == 0)
 		return 0;
 	if (!nonblock || errno != EINPROGRESS)
@@ -185,7 +188,15 @@ static int kernel_connect(int fd, const struct sockaddr *sa, socklen_t len, bool
 	/* Connected or failed; SO_ERROR is left for the application to read. */
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	return xio_sys.getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 ? 0 : -EINPROGRESS;
+	if (xio_sys.getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		return 0;
+	/* Failed: refused or unreachable (a policy), the error still pending for the application.
+	 */
+	struct tcp_info ti;
+	sl = sizeof(ti);
+	*refused = xio_sys.getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) == 0 &&
+		   ti.tcpi_state == TCP_CLOSE;
+	return -EINPROGRESS;
 }
 
 /*
@@ -301,7 +312,8 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	xio_sys.close(sv[1]); /* the manager holds it for the server */
 	sv[1] = -1;
 
-	int kr = kernel_connect(fd, sa, len, fl & O_NONBLOCK);
+	bool refused;
+	int kr = kernel_connect(fd, sa, len, fl & O_NONBLOCK, &refused);
 	r = kr == 0 ? await_proof(d->hdr, s, token) : xio_slot_unpair(d->hdr, s, token);
 	table_del(d->hdr, ti, port, s->index);
 	if (kr < 0 || r < 0) {
@@ -316,7 +328,7 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 			return tcp_result(0);
 		}
 		/* the kernel's own answer (a slot nobody could claim was given back above) */
-		if (kr != -EINPROGRESS && kr != -EINTR)
+		if ((kr != -EINPROGRESS && kr != -EINTR) || refused)
 			xio_count_fallback(XIO_FB_PAIR_POLICY);
 		return tcp_result(kr);
 	}
