@@ -382,7 +382,8 @@ static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
 		}
 	}
 	if (!existed && !xio_ep_is_loopback(dst)) {
-		*why = XIO_FB_REMOTE;
+		/* A closed domain directory hides whether a pod of this node listens there. */
+		*why = denied ? XIO_FB_NO_DOMAIN_ACCESS : XIO_FB_REMOTE;
 		return -1;
 	}
 	/* Local networking: attach so that the fallback is counted where xio-stat can see it. */
