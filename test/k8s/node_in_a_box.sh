@@ -24,6 +24,7 @@
 #
 # Environment: BUILD_DIR, SOURCE_DIR (ctest sets them), XIO_K8S_CROSS_POD=1,
 # XIO_KEEP=1 keeps the box directory.
+# shellcheck disable=SC2153 # MGR_UID and friends come from an eval of the manifests
 set -euo pipefail
 
 # The node's own network namespace: a private one, so that veths, routes and
@@ -67,6 +68,7 @@ cleanup() {
 	# rest), then what we started; setpriv's credential change clears
 	# unshare --kill-child's parent-death signal
 	for p in "${PIDS[@]}"; do
+		# shellcheck disable=SC2046 # a list of pids
 		kill -TERM $(ps -o pid= --ppid "$p") "$p" 2>/dev/null
 	done
 	for p in "${PIDS[@]}"; do
@@ -88,6 +90,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- what the manifests say -------------------------------------------------
+# MGR_*, SRV_*, CLI_*, ... are assigned by this eval
 eval "$("$PY" "$SOURCE_DIR/test/k8s/k8s_manifest.py" box "$K8S" "$BOX" "$BUILD_DIR")" ||
 	fail "cannot read the manifests"
 log "manager: ${MGR_CMD[*]} (uid $MGR_UID, groups $MGR_GROUPS, caps $MGR_CAPS, hostPID $MGR_HOSTPID)"
@@ -118,6 +121,7 @@ container() {
 	local ns=$1 rw=$2 ro=$3 tmp=$4
 	shift 4
 	# exec: "container ... &" leaves $! the program's own pid (every step execs)
+	# shellcheck disable=SC2016 # the inner script expands its own arguments
 	exec ip netns exec "$ns" bash -c '
 		set -e
 		for d in $1; do mount --bind "$d" "$d"; done
