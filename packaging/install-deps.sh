@@ -40,7 +40,17 @@ PACKAGES=(
 	# the .deb (test/packaging): lintian checks it, man finds its pages,
 	# systemd-analyze verifies its unit (dpkg-shlibdeps: build-essential's dpkg-dev)
 	lintian man-db systemd
+	# test/k8s: parse packaging/k8s's manifests (Debian's /usr/bin/python3);
+	# a musl program, to show what LD_PRELOAD does in an Alpine image
+	python3-yaml musl-tools
 )
+# test/k8s/manifests.sh: kubectl decodes the manifests offline. Debian's
+# kubernetes-client, unless another package already owns /usr/bin/kubectl
+# (e.g. Google Cloud SDK's "kubectl"): the two conflict, and either will do.
+kubectl_owner=$(dpkg-query -S /usr/bin/kubectl 2>/dev/null | cut -d: -f1 || true)
+if [[ -z $kubectl_owner || $kubectl_owner == kubernetes-client ]]; then
+	PACKAGES+=(kubernetes-client)
+fi
 
 if [[ ${1:-} == --list ]]; then
 	printf '%s\n' "${PACKAGES[@]}"
