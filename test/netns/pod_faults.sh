@@ -14,6 +14,9 @@
 #   no-access      a client in p1 running as a user that may not join the
 #                  domain: kernel TCP, the same answer, and xio-stat counts
 #                  no_domain_access.
+#   other-node     a client in p1 preloaded but without the domain's run dir
+#                  (what a pod on another node has): kernel TCP, the same
+#                  answer, nothing in this domain's counters.
 # Every "carried" claim is checked with xio-stat (bytes, connections) and
 # the veth counters of the client's pod.
 # shellcheck source=test/netns/pods_lib.sh
@@ -147,5 +150,19 @@ out_xio=$(sed 's/ peer=[^ ]*//; s/ xio=.*//' <<<"$out_xio")
 f1=$(fallback_count no_domain_access)
 ((f1 > f0)) || fail "no-access: xio-stat did not count no_domain_access ($f0 -> $f1)"
 log "no-access: kernel TCP, the same answer, no_domain_access $f0 -> $f1"
+
+# ---- a pod without the run dir (another node) ----------------------------------
+mkdir -p "$WORK/elsewhere"
+x0=$(xio_bytes)
+c0=$(xio_field conns_total)
+out_other=$(pod_exec p1 env LD_PRELOAD="$(realpath "$XIO_BIN/../lib/libxio_preload.so")" XIO_RUNDIR="$WORK/elsewhere" XIO_DOMAIN="$DOMAIN" \
+	XIO_TEST_TAG="$TAG" "$NSPEER" client "${POD_IP[p3]}" "$P" --send 64K)
+kind=${out_other##* xio=}
+out_other=$(sed 's/ peer=[^ ]*//; s/ xio=.*//' <<<"$out_other")
+[[ $out_other == "$out_plain" ]] || fail "other-node: '$out_other', without X-IO '$out_plain'"
+[[ $kind == tcp ]] || fail "other-node: the client's socket is '$kind', want tcp"
+(($(xio_bytes) == x0 && $(xio_field conns_total) == c0)) ||
+	fail "other-node: this domain carried something for a client without its run dir"
+log "other-node: kernel TCP, the same answer, this domain untouched"
 
 log "PASS in $(($(now_ms) - t0)) ms (after setup)"
