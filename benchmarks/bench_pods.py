@@ -51,6 +51,10 @@ class Pods:
             subprocess.run(["ip", "netns", "exec", n, "sysctl", "-qw",
                             "net.ipv4.conf.%s.proxy_arp=1" % host], check=True)
             self.ip("-n", n, "route", "add", addr + "/32", "dev", host)
+            # thousands of short connections a second: TIME-WAIT ports are reused, as the
+            # kernel does by itself only on loopback (both modes alike)
+            subprocess.run(["ip", "netns", "exec", pod, "sysctl", "-qw",
+                            "net.ipv4.tcp_tw_reuse=1"], check=True)
 
     def cleanup(self):
         for ns in reversed(self.made):
@@ -92,7 +96,9 @@ def case_pods(self):
         "shared memory. Rows: iperf3 %d s (`-l 128K`, 1 and 4 streams, Gbit/s); "
         "`xio-bench-pingpong` 64 B round trips (µs); `xio-bench-shortconn` (connect + 64 B each "
         "way + close, connections/s); wrk → nginx (1 KiB file, 1/16/64 connections, requests/s; "
-        "nginx's workers run as nobody, so this run's manager has `--group nogroup`)." % secs]
+        "nginx's workers run as nobody, so this run's manager has `--group nogroup`). Both pods "
+        "have `net.ipv4.tcp_tw_reuse=1` (loopback has it by default), or the short connections "
+        "of kernel TCP and X-IO alike run out of ports." % secs]
     pods = Pods(self)
     domain = self.domain + "-pods"
     try:

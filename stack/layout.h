@@ -251,6 +251,12 @@ struct xio_domain_hdr {
 	} svc[XIO_SVC_MAX];
 	alignas(XIO_CACHELINE) struct xio_stats stats;
 	alignas(XIO_CACHELINE) _Atomic uint64_t pairing[XIO_PAIR_ENTRIES];
+	/*
+	 * CLOCK_MONOTONIC µs until which a client may be between its connect()
+	 * and its pairing[] entry (the handshake between pods can finish inside
+	 * that connect): a server that finds no entry looks again until then.
+	 */
+	_Atomic uint64_t pair_announcing_until;
 };
 
 #define XIO_DOMAIN_HUGEPAGES 0x1u /* flags: memory is hugepage backed */

@@ -11,9 +11,9 @@
  *
  *   client                         manager                     server
  *   slot ALLOCATED -> PAIRING
- *   pairing[] += (port, slot)
  *   PAIR_OFFER [tcp, u_srv] ---->  keeps both
- *   kernel connect()  ............ SYN, SYN-ACK, ACK ..........  accept()
+ *   kernel connect() ............. SYN ...
+ *   pairing[] += (port, slot)      ... SYN-ACK, ACK ..........  accept()
  *                                                              peer port in pairing[]
  *                                  <---- PAIR_CLAIM [accepted tcp]
  *                                  TCP_REPAIR: the sequence numbers
@@ -51,6 +51,10 @@
 
 /* How long a non-blocking connect may take before we leave it to the kernel (ms). */
 #define PAIR_CONNECT_MS 20
+/* How long after its connect() a client may take to announce its port (µs): see layout.h. */
+#define PAIR_ANNOUNCE_US 1000
+/* How long a server looks again for a client that has not announced its port yet (µs). */
+#define PAIR_LOOK_AGAIN_US 200
 /* How long the client waits for the server's accept and the manager's proof (default, µs). */
 #define PAIR_WAIT_US 20000
 
@@ -105,34 +109,6 @@ static bool service_address(const struct xio_domain_hdr *h, const struct xio_end
 	return false;
 }
 
-/* Bind @fd to a port of the kernel's choosing unless the application bound it. */
-static int own_port(int fd, int family, uint16_t *port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	struct xio_endpoint ep;
-
-	if (xio_sys.getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
-	    xio_ep_from_sockaddr(&ep, (struct sockaddr *)&ss, sl) < 0)
-		return -errno ? -errno : -EINVAL;
-	if (ep.port == 0) {
-		/* The server must know our port before our SYN reaches it. */
-		ss.ss_family = (sa_family_t)family;
-		if (family == AF_INET)
-			((struct sockaddr_in *)&ss)->sin_port = 0;
-		else
-			((struct sockaddr_in6 *)&ss)->sin6_port = 0;
-		if (xio_sys.bind(fd, (struct sockaddr *)&ss, sl) < 0)
-			return -errno;
-		sl = sizeof(ss);
-		if (xio_sys.getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
-		    xio_ep_from_sockaddr(&ep, (struct sockaddr *)&ss, sl) < 0)
-			return -EINVAL;
-	}
-	*port = ep.port;
-	return 0;
-}
-
 /* Announce (port, slot) to servers. Returns the entry's index or -ENOSPC. */
 static int table_add(struct xio_domain_hdr *h, uint16_t port, uint32_t slot)
 {
@@ -169,25 +145,69 @@ static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const in
 }
 
 /*
- * The kernel connect, as the application asked for it. A non-blocking one
- * is given PAIR_CONNECT_MS to complete (a handshake between pods takes
- * tens of microseconds); after that it is the application's, still in
- * progress. Returns 0 when connected, else -errno (-EINPROGRESS included).
+ * Start the kernel connect without waiting: the SYN leaves with a port the
+ * kernel chose as for any connect (a bind of our own would need a port no
+ * TIME-WAIT socket holds, and short connections run out of those), and
+ * the server cannot accept before the SYN-ACK comes back, by which time
+ * the port is announced. Returns 0 (done at once), -EINPROGRESS or -errno.
  */
-static int kernel_connect(int fd, const struct sockaddr *sa, socklen_t len, bool nonblock,
-			  bool *refused)
+static int start_connect(int fd, const struct sockaddr *sa, socklen_t len, int fl, uint16_t *port)
 {
-	*refused = false;
-	if (xio_sys.connect(fd, sa, len) == 0)
-		return 0;
-	if (!nonblock || errno != EINPROGRESS)
+	if (!(fl & O_NONBLOCK) && xio_sys.fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	if (xio_sys.poll(&p, 1, PAIR_CONNECT_MS) != 1)
-		return -EINPROGRESS;
-	/* Connected or failed; SO_ERROR is left for the application to read. */
+	int r = xio_sys.connect(fd, sa, len) == 0 ? 0 : -errno;
+	int e = errno;
+	if (!(fl & O_NONBLOCK))
+		xio_sys.fcntl(fd, F_SETFL, fl);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	struct xio_endpoint ep;
+	if ((r == 0 || r == -EINPROGRESS) &&
+	    (xio_sys.getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	     xio_ep_from_sockaddr(&ep, (struct sockaddr *)&ss, sl) < 0))
+		return -EINPROGRESS; /* no port to announce: the server will not find us */
+	if (r == 0 || r == -EINPROGRESS)
+		*port = ep.port;
+	errno = e;
+	return r;
+}
+
+/*
+ * Finish it as the application asked for it. A blocking connect waits as
+ * the kernel's would (SO_SNDTIMEO, signals; the error is the call's). A
+ * non-blocking one is given PAIR_CONNECT_MS (a handshake between pods takes
+ * tens of microseconds); after that it is the application's, still in
+ * progress, with SO_ERROR left for it to read. Returns 0 when connected,
+ * else -errno (-EINPROGRESS included); *@refused: the kernel refused it.
+ */
+static int finish_connect(int fd, bool nonblock, bool *refused)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	*refused = false;
+	if (!nonblock) {
+		struct timeval tv = {0};
+		socklen_t tl = sizeof(tv);
+		xio_sys.getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl);
+		int ms = xio_timeval_ms(&tv), pr;
+		while ((pr = xio_sys.poll(&p, 1, ms)) < 0 && errno == EINTR &&
+		       xio_signal_restarts())
+			;
+		if (pr < 0)
+			return -errno;
+		if (pr == 0)
+			return -EINPROGRESS; /* SO_SNDTIMEO ran out, as the kernel's connect says */
+		int err = 0;
+		socklen_t el = sizeof(err);
+		if (xio_sys.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			return -errno;
+		*refused = err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
+		return -err;
+	}
+	if (xio_sys.poll(&p, 1, PAIR_CONNECT_MS) != 1)
+		return -EINPROGRESS;
 	if (xio_sys.getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
 		return 0;
 	/* Failed: refused or unreachable (a policy), the error still pending for the application.
@@ -268,7 +288,7 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		return XIO_NOT_CARRIED;
 	int fl = xio_sys.fcntl(fd, F_GETFL);
 	*why = XIO_FB_ERROR; /* from here on a refusal is ours to count */
-	if (fl < 0 || own_port(fd, family, &port) < 0)
+	if (fl < 0)
 		return XIO_NOT_CARRIED;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ||
 	    fstat(sv[0], &st) < 0)
@@ -286,7 +306,6 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		goto not_carried;
 	}
 	s->client = *dst; /* the real names come from the kernel socket below */
-	s->client.port = port;
 	s->server = *dst;
 	s->client_pid = getpid();
 	s->netns[0] = xio_netns_ino();
@@ -299,12 +318,8 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	if (r == 0)
 		r = xio_slot_pairing(s, token);
 	if (r == 0)
-		r = ti = table_add(d->hdr, port, s->index);
-	if (r >= 0)
 		r = pair_call(XIO_CTL_PAIR_OFFER, s, token, (int[]){fd, sv[1]}, 2, NULL);
 	if (r < 0) {
-		if (ti >= 0)
-			table_del(d->hdr, ti, port, s->index);
 		if (xio_slot_unpair(d->hdr, s, token) < 0)
 			xio_slot_abort(d->hdr, s, token);
 		goto not_carried;
@@ -312,10 +327,31 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	xio_sys.close(sv[1]); /* the manager holds it for the server */
 	sv[1] = -1;
 
-	bool refused;
-	int kr = kernel_connect(fd, sa, len, fl & O_NONBLOCK, &refused);
-	r = kr == 0 ? await_proof(d->hdr, s, token) : xio_slot_unpair(d->hdr, s, token);
-	table_del(d->hdr, ti, port, s->index);
+	/*
+	 * The kernel connects. Over veth the whole handshake can be done before
+	 * connect() returns, so a server that accepts us at once and finds no
+	 * entry looks again for a moment (pair_announcing_until).
+	 */
+	bool refused = false;
+	uint64_t until = xio_mono_us() + PAIR_ANNOUNCE_US,
+		 cur = atomic_load(&d->hdr->pair_announcing_until);
+	while (cur < until &&
+	       !atomic_compare_exchange_weak(&d->hdr->pair_announcing_until, &cur, until))
+		;
+	int kr = start_connect(fd, sa, len, fl, &port);
+	if (port) {
+		s->client.port = port;
+		ti = table_add(d->hdr, port, s->index); /* -ENOSPC: no server finds us, TCP */
+	}
+	if (kr == -EINPROGRESS && port)
+		kr = finish_connect(fd, fl & O_NONBLOCK, &refused);
+	else if (kr < 0)
+		refused = kr == -ECONNREFUSED || kr == -EHOSTUNREACH || kr == -ENETUNREACH;
+	r = kr == 0 && ti >= 0 ? await_proof(d->hdr, s, token) : xio_slot_unpair(d->hdr, s, token);
+	if (ti >= 0)
+		table_del(d->hdr, ti, port, s->index);
+	if (kr == 0 && ti < 0)
+		r = -ETIMEDOUT; /* connected, but no server could have found us */
 	if (kr < 0 || r < 0) {
 		/* The kernel's connection, whatever became of it: the manager lets go of it. */
 		pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
@@ -328,7 +364,8 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 			return tcp_result(0);
 		}
 		/* the kernel's own answer (a slot nobody could claim was given back above) */
-		if ((kr != -EINPROGRESS && kr != -EINTR) || refused)
+		/* refused, unreachable or unanswered (DROP): the policy said no */
+		if (refused || (kr != -EINPROGRESS && kr != -EINTR))
 			xio_count_fallback(XIO_FB_PAIR_POLICY);
 		return tcp_result(kr);
 	}
@@ -364,6 +401,26 @@ not_carried:
 	return XIO_NOT_CARRIED;
 }
 
+/* The first PAIRING slot announced for @port from index @from on, or -1. */
+static int find_announced(struct xio_domain *d, uint16_t port, int from, struct xio_slot **out,
+			  uint32_t *token)
+{
+	struct xio_domain_hdr *h = d->hdr;
+	for (int i = from; i < XIO_PAIR_ENTRIES; i++) {
+		uint64_t e = atomic_load_explicit(&h->pairing[i], memory_order_acquire);
+		if (!e || XIO_PAIR_PORT(e) != port || XIO_PAIR_SLOT(e) >= d->nslots)
+			continue;
+		struct xio_slot *s = xio_slot_at(h, XIO_PAIR_SLOT(e));
+		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+		if (XIO_SLOT_STATE(w) != XIO_SLOT_PAIRING)
+			continue;
+		*out = s;
+		*token = XIO_SLOT_TOKEN(w);
+		return i;
+	}
+	return -1;
+}
+
 int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 		   struct xio_slot **out, uint32_t *token)
 {
@@ -371,22 +428,23 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 
 	if (!h->pair_ok || xio_ep_is_loopback(peer))
 		return -ENOENT;
-	for (int i = 0; i < XIO_PAIR_ENTRIES; i++) {
-		uint64_t e = atomic_load_explicit(&h->pairing[i], memory_order_acquire);
-		if (!e || XIO_PAIR_PORT(e) != peer->port || XIO_PAIR_SLOT(e) >= d->nslots)
-			continue;
-		struct xio_slot *s = xio_slot_at(h, XIO_PAIR_SLOT(e));
-		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (XIO_SLOT_STATE(w) != XIO_SLOT_PAIRING)
-			continue;
-		int u = -1;
-		int r = pair_call(XIO_CTL_PAIR_CLAIM, s, XIO_SLOT_TOKEN(w), &t, 1, &u);
-		if (r == 0 && u >= 0) {
-			*out = s;
-			*token = XIO_SLOT_TOKEN(w);
-			return u;
+	int i = find_announced(d, peer->port, 0, out, token);
+	if (i < 0) {
+		/* a client may still be on its way from connect() to its entry */
+		uint64_t now = xio_mono_us(), until = atomic_load(&h->pair_announcing_until);
+		uint64_t end = now + PAIR_LOOK_AGAIN_US;
+		while (i < 0 && now < until && now < end) {
+			sched_yield(); /* the client may be waiting for this very CPU */
+			i = find_announced(d, peer->port, 0, out, token);
+			now = xio_mono_us();
 		}
-		xio_log(2, "pairing with slot %u refused: %s", s->index, strerror(-r));
+	}
+	for (; i >= 0; i = find_announced(d, peer->port, i + 1, out, token)) {
+		int u = -1;
+		int r = pair_call(XIO_CTL_PAIR_CLAIM, *out, *token, &t, 1, &u);
+		if (r == 0 && u >= 0)
+			return u;
+		xio_log(2, "pairing with slot %u refused: %s", (*out)->index, strerror(-r));
 	}
 	return -ENOENT;
 }
