@@ -73,7 +73,7 @@ static void demote_one(int fd, void *arg)
 
 /*
  * An SCM_RIGHTS message on @u is about to carry X-IO connections: demote
- * those whose receiver might not be preloaded (DESIGN.md, the fd model).
+ * those whose receiver might not be preloaded (docs/DESIGN.md, "Demotion").
  * Whether it is: every process holding the other end of @u maps the preload
  * (stack/demote.c). Unknown means not.
  */

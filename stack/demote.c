@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Demotion of an X-IO connection to an in-band byte stream (DESIGN.md, the
- * fd model). The app-visible fd of a connection is one end of a connected
+ * Demotion of an X-IO connection to an in-band byte stream (docs/DESIGN.md,
+ * "Demotion"). The app-visible fd of a connection is one end of a connected
  * AF_UNIX stream that carries only doorbell bytes. When that fd is about to
  * reach code that does not know X-IO (SCM_RIGHTS to a process that is not
  * preloaded, exec of a static program), the end that lets it go — the

@@ -6,7 +6,7 @@
  * and a non-blocking accept says EAGAIN; once the client writes, the
  * listener is readable at once and the accepted connection has the byte
  * waiting. X-IO must honour this or leave such a listener to TCP
- * (DESIGN.md); either way the bytes arrive.
+ * (docs/DESIGN.md, "Rendezvous and trust"); either way the bytes arrive.
  */
 #include <poll.h>
 

@@ -6,7 +6,7 @@
  * data both ways; a connection the unprivileged worker opens itself to a
  * listener of the master (an upstream) works too — X-IO when the domain
  * admits the worker's group (xio-manager --group), else silently kernel TCP
- * (DESIGN.md, "Control and trust"). Skipped (77) when not run as root.
+ * (docs/DESIGN.md, "Rendezvous and trust"). Skipped (77) when not run as root.
  */
 #include <grp.h>
 

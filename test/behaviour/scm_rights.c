@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 
 	/*
 	 * 2. A receiver that is not preloaded: X-IO demotes the connection to an
-	 * in-band byte stream (DESIGN.md, fd model). Runs as
+	 * in-band byte stream (docs/DESIGN.md, "Demotion"). Runs as
 	 * behaviour_scm_rights_unpreloaded (demote_scm goes further).
 	 */
 	if (!getenv("XIO_BEH_UNPRELOADED")) {
