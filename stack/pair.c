@@ -343,7 +343,7 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		s->client.port = port;
 		ti = table_add(d->hdr, port, s->index); /* -ENOSPC: no server finds us, TCP */
 	}
-	if (kr == -EINPROGRESS && port)
+	if (kr == -EINPROGRESS)
 		kr = finish_connect(fd, fl & O_NONBLOCK, &refused);
 	else if (kr < 0)
 		refused = kr == -ECONNREFUSED || kr == -EHOSTUNREACH || kr == -ENETUNREACH;
@@ -363,8 +363,10 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 				(unsigned)dst->port);
 			return tcp_result(0);
 		}
-		/* the kernel's own answer (a slot nobody could claim was given back above) */
-		/* refused, unreachable or unanswered (DROP): the policy said no */
+		/*
+		 * The kernel's own answer (the slot nobody could claim was given back
+		 * above); refused, unreachable or unanswered (DROP): the policy said no.
+		 */
 		if (refused || (kr != -EINPROGRESS && kr != -EINTR))
 			xio_count_fallback(XIO_FB_PAIR_POLICY);
 		return tcp_result(kr);
