@@ -257,6 +257,7 @@ struct xio_domain_hdr {
 	 * that connect): a server that finds no entry looks again until then.
 	 */
 	_Atomic uint64_t pair_announcing_until;
+	_Atomic uint32_t pair_announcing; /* clients in that window now (the deadline bounds it) */
 };
 
 #define XIO_DOMAIN_HUGEPAGES 0x1u /* flags: memory is hugepage backed */

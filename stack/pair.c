@@ -52,11 +52,11 @@
 /* How long a non-blocking connect may take before we leave it to the kernel (ms). */
 #define PAIR_CONNECT_MS 20
 /* How long after its connect() a client may take to announce its port (µs): see layout.h. */
-#define PAIR_ANNOUNCE_US 1000
+#define PAIR_ANNOUNCE_US 20000
 /* How long a server looks again for a client that has not announced its port yet (µs). */
-#define PAIR_LOOK_AGAIN_US 200
+#define PAIR_LOOK_AGAIN_US 5000
 /* How long the client waits for the server's accept and the manager's proof (default, µs). */
-#define PAIR_WAIT_US 20000
+#define PAIR_WAIT_US 50000
 
 static uint64_t pair_wait_us(void)
 {
@@ -338,11 +338,13 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	while (cur < until &&
 	       !atomic_compare_exchange_weak(&d->hdr->pair_announcing_until, &cur, until))
 		;
+	atomic_fetch_add(&d->hdr->pair_announcing, 1);
 	int kr = start_connect(fd, sa, len, fl, &port);
 	if (port) {
 		s->client.port = port;
 		ti = table_add(d->hdr, port, s->index); /* -ENOSPC: no server finds us, TCP */
 	}
+	atomic_fetch_sub(&d->hdr->pair_announcing, 1);
 	if (kr == -EINPROGRESS)
 		kr = finish_connect(fd, fl & O_NONBLOCK, &refused);
 	else if (kr < 0)
@@ -435,7 +437,7 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 		/* a client may still be on its way from connect() to its entry */
 		uint64_t now = xio_mono_us(), until = atomic_load(&h->pair_announcing_until);
 		uint64_t end = now + PAIR_LOOK_AGAIN_US;
-		while (i < 0 && now < until && now < end) {
+		while (i < 0 && now < until && now < end && atomic_load(&h->pair_announcing)) {
 			sched_yield(); /* the client may be waiting for this very CPU */
 			i = find_announced(d, peer->port, 0, out, token);
 			now = xio_mono_us();

@@ -84,7 +84,7 @@ victim_dies() { # NAME: which end dies (server or client)
 	((dv * 100 < dx * 5)) || fail "$name: p1's veth moved $dv B for $dx B carried: not X-IO"
 	if [[ $name == pod-killed ]]; then
 		kill -KILL "$srv"
-		ip netns pids "${POD_NS[p2]}" | xargs -r kill -KILL
+		ip netns pids "${POD_NS[p2]}" | xargs -r kill -KILL 2>/dev/null || true
 		wait "$srv" 2>/dev/null || true
 		wait_exit "$cli" 1000
 		# 0: EOF after checked bytes (the client expects "any count until EOF"); 3: reset
