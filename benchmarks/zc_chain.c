@@ -369,9 +369,10 @@ static int sink_stage(const struct bench_ep *in, uint32_t hops)
 		return 1;
 	}
 	double secs = (double)(t_last - t_first) / 1e9;
+	double p50 = bench_pct_us(&lat, 50, 0), p99 = bench_pct_us(&lat, 99, 1);
 	printf("chain size=%zu msgs=%llu p50_us=%.3f p99_us=%.3f msgs_per_s=%.0f bytes=%llu "
 	       "sum=%llu\n",
-	       size, (unsigned long long)seq, bench_pct_us(&lat, 50, 0), bench_pct_us(&lat, 99, 1),
+	       size, (unsigned long long)seq, p50, p99,
 	       n_timed > 1 && secs > 0 ? (double)(n_timed - 1) / secs : 0,
 	       (unsigned long long)bytes, (unsigned long long)sum);
 	if (ack >= 0)
