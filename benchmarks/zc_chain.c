@@ -27,8 +27,9 @@
  *   --offset K      (source) put each message K bytes into its buffer and send
  *                   that sub-range;
  *   --window W      (source; needs --ack) at most W messages not yet acked;
- *   --ack EP        source: listen on EP for the sink's acknowledgements;
- *                   sink: connect to EP and acknowledge every message;
+ *   --ack EP        sink: listen on EP (before it takes the chain's
+ *                   connection) and acknowledge every message there;
+ *                   source: connect to EP after connecting to NEXT;
  *   --secs S        (source) send for S seconds instead of COUNT messages
  *                   (COUNT is then ignored);
  *   --stall-at N    (relay) after receiving message N keep it and stop
@@ -240,16 +241,13 @@ static int relay(const struct bench_ep *in, const struct bench_ep *next)
 static int source(const struct bench_ep *next, size_t size, uint64_t count)
 {
 	struct bench_ep aep;
-	int lfd = -1, ack = -1;
+	int ack = -1;
 	if (size < sizeof(struct hdr)) {
 		fprintf(stderr, "SIZE must be at least %zu\n", sizeof(struct hdr));
 		return 2;
 	}
-	if (opt.ack) {
-		if (bench_parse_ep(opt.ack, &aep) < 0)
-			return 2;
-		lfd = bench_listen(&aep, 4);
-	}
+	if (opt.ack && bench_parse_ep(opt.ack, &aep) < 0)
+		return 2;
 	int fd = connect_retry(next);
 	if (!opt.copy) {
 		must_be_xio(fd);
@@ -259,11 +257,8 @@ static int source(const struct bench_ep *next, size_t size, uint64_t count)
 			return 1;
 		}
 	}
-	if (lfd >= 0) {
-		ack = bench_accept(lfd);
-		close(lfd);
-		bench_nodelay(ack, &aep);
-	}
+	if (opt.ack)
+		ack = connect_retry(&aep);
 	char *priv = opt.copy ? malloc(size) : NULL;
 	uint64_t acked = 0, end = opt.secs > 0 ? bench_now_ns() + (uint64_t)(opt.secs * 1e9) : 0;
 	uint64_t seq = 0;
@@ -307,15 +302,20 @@ static int source(const struct bench_ep *next, size_t size, uint64_t count)
 
 static int sink_stage(const struct bench_ep *in, uint32_t hops)
 {
-	int ack = -1;
+	int ack = -1, alfd = -1;
+	struct bench_ep aep;
+	if (opt.ack) {
+		if (bench_parse_ep(opt.ack, &aep) < 0)
+			return 2;
+		alfd = bench_listen(&aep, 4);
+	}
 	int fd = accept_one(in);
 	if (!opt.copy)
 		must_be_xio(fd);
-	if (opt.ack) {
-		struct bench_ep aep;
-		if (bench_parse_ep(opt.ack, &aep) < 0)
-			return 2;
-		ack = connect_retry(&aep);
+	if (alfd >= 0) {
+		ack = bench_accept(alfd);
+		close(alfd);
+		bench_nodelay(ack, &aep);
 	}
 	struct bench_samples lat = {0};
 	char *priv = NULL;
