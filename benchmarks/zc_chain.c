@@ -38,6 +38,7 @@
 #include "bench.h"
 
 #include <dlfcn.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 
@@ -274,7 +275,14 @@ static int source(const struct bench_ep *next, size_t size, uint64_t count)
 			while (!(b = p_malloc(size + opt.offset))) {
 				if (errno != ENOMEM)
 					bench_die("xio_malloc");
-				sched_yield(); /* every buffer is on its way: wait for one back */
+				/* every buffer is on its way: wait for one back, unless the chain
+				 * broke */
+				struct pollfd pf = {.fd = fd, .events = POLLOUT};
+				if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR))) {
+					errno = ECONNRESET;
+					bench_die("source: waiting for a buffer");
+				}
+				sched_yield();
 			}
 			b += opt.offset;
 		}

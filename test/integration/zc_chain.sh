@@ -9,8 +9,9 @@
 #     buffer is back in the pool afterwards (bufs_in_use 0);
 #  2. the same chain with read()/write() (--copy) on kernel TCP, as the
 #     benchmark's baseline;
-#  3. the second relay stops holding a buffer and is SIGKILLed mid-chain: the
-#     first relay and the source see ECONNRESET/EPIPE, the sink EOF, and every
+#  3. a relay stops holding a buffer and is SIGKILLed mid-chain (the second,
+#     then the first): the stage before it sees ECONNRESET/EPIPE, the stage
+#     after it EOF after exactly the messages before the stall, and every
 #     buffer (held by the dead relay, in flight on its connections) comes back
 #     (xio-stat --json bufs_in_use returns to 0 within 10 s).
 # shellcheck source=test/integration/lib.sh
@@ -21,35 +22,30 @@ xio_test_init zc_chain
 CH=$XIO_BIN/xio-bench-zc-chain
 [[ -x $CH ]] || fail "$CH not built"
 
-# start_chain NAME RUNNER... -- SINK_OPTS -- RELAY2_OPTS: sink and two relays in the
-# background (relay 1 gets the sink's options); sets P1 (where the source
-# connects), SINK, R1, R2 (pids).
+# start_chain NAME RUNNER... -- OPTS...: sink and two relays in the background,
+# each with OPTS (relay 1 also with "${R1X[@]}", relay 2 with "${R2X[@]}");
+# sets P1 (where the source connects), SINK, R1, R2 (pids).
+R1X=() R2X=()
 start_chain() {
 	local name=$1 p3 p2
 	shift
-	local -a run=() sink_opts=() r2_opts=()
+	local -a run=()
 	while [[ $1 != -- ]]; do
 		run+=("$1")
 		shift
 	done
 	shift
-	while [[ $1 != -- ]]; do
-		sink_opts+=("$1")
-		shift
-	done
-	shift
-	r2_opts=("$@")
 	p3=$(free_port)
-	"${run[@]}" "$CH" sink "tcp:127.0.0.1:$p3" 2 "${sink_opts[@]}" >"$WORK/$name-sink.log" 2>&1 &
+	"${run[@]}" "$CH" sink "tcp:127.0.0.1:$p3" 2 "$@" >"$WORK/$name-sink.log" 2>&1 &
 	SINK=$!
 	wait_port "$p3" 10 "$SINK"
 	p2=$(free_port)
-	"${run[@]}" "$CH" relay "tcp:127.0.0.1:$p2" "tcp:127.0.0.1:$p3" "${r2_opts[@]}" \
+	"${run[@]}" "$CH" relay "tcp:127.0.0.1:$p2" "tcp:127.0.0.1:$p3" "$@" "${R2X[@]}" \
 		>"$WORK/$name-r2.log" 2>&1 &
 	R2=$!
 	wait_port "$p2" 10 "$R2"
 	P1=$(free_port)
-	"${run[@]}" "$CH" relay "tcp:127.0.0.1:$P1" "tcp:127.0.0.1:$p2" "${sink_opts[@]}" \
+	"${run[@]}" "$CH" relay "tcp:127.0.0.1:$P1" "tcp:127.0.0.1:$p2" "$@" "${R1X[@]}" \
 		>"$WORK/$name-r1.log" 2>&1 &
 	R1=$!
 	wait_port "$P1" 10 "$R1"
@@ -78,9 +74,9 @@ for spec in "64 0" "65536 0" "1000 4096"; do
 	name=zc-$size-$offset
 	x0=$(xio_bytes)
 	l0=$(lo_bytes)
-	start_chain "$name" "${XRUN[@]}" -- --
+	start_chain "$name" "${XRUN[@]}" --
 	rc=0
-	timeout -k 5 60 "${XRUN[@]}" "$CH" source "tcp:127.0.0.1:$P1" "$size" "$COUNT" --offset "$offset" \
+	timeout -k 5 30 "${XRUN[@]}" "$CH" source "tcp:127.0.0.1:$P1" "$size" "$COUNT" --offset "$offset" \
 		>"$WORK/$name-source.log" 2>&1 || rc=$?
 	((rc == 0)) || fail "$name: source exited $rc: $(cat "$WORK/$name-source.log")"
 	finish_chain "$name" "$COUNT"
@@ -93,7 +89,7 @@ for spec in "64 0" "65536 0" "1000 4096"; do
 done
 
 # The baseline of the benchmark: read()/write() on kernel TCP.
-start_chain copy "${PLAIN[@]}" -- --copy -- --copy
+start_chain copy "${PLAIN[@]}" -- --copy
 rc=0
 timeout -k 5 60 "${PLAIN[@]}" "$CH" source "tcp:127.0.0.1:$P1" 65536 500 --copy \
 	>"$WORK/copy-source.log" 2>&1 || rc=$?
@@ -101,43 +97,58 @@ timeout -k 5 60 "${PLAIN[@]}" "$CH" source "tcp:127.0.0.1:$P1" 65536 500 --copy 
 finish_chain copy 500
 log "read()/write() on kernel TCP, 64 KiB: $LINE"
 
-# A relay killed mid-chain while it holds a buffer and others are in flight.
-start_chain kill "${XRUN[@]}" -- -- --stall-at 100
-"${XRUN[@]}" "$CH" source "tcp:127.0.0.1:$P1" 65536 1000000 >"$WORK/kill-source.log" 2>&1 &
-SRC=$!
-for ((i = 0; i < 1000; i++)); do
-	grep -q "stalled at 100" "$WORK/kill-r2.log" && break
-	proc_alive "$R2" || fail "relay 2 exited before stalling: $(cat "$WORK/kill-r2.log")"
-	sleep 0.01
-done
-grep -q "stalled at 100" "$WORK/kill-r2.log" || fail "relay 2 never stalled"
-sleep 0.2
-inuse=$(xio_field bufs_in_use)
-((inuse > 0)) || fail "no buffer in use while relay 2 holds one"
-log "relay 2 stalled holding message 100; $inuse buffers in use; SIGKILL to pid $R2"
-kill -KILL "$R2"
-for pid in "$SRC" "$R1" "$SINK"; do
-	wait_exit "$pid" 10000 >/dev/null || fail "pid $pid still running 10 s after relay 2 was killed"
-done
-rc=0
-wait "$R1" || rc=$?
-((rc != 0)) || fail "relay 1 exited 0 although its next hop died"
-grep -Eq "Connection reset|Broken pipe" "$WORK/kill-r1.log" ||
-	fail "relay 1 did not see ECONNRESET/EPIPE: $(cat "$WORK/kill-r1.log")"
-rc=0
-wait "$SINK" || rc=$?
-((rc == 0)) || fail "sink exited $rc instead of seeing EOF: $(cat "$WORK/kill-sink.log")"
-grep -q '^chain .* msgs=100 ' "$WORK/kill-sink.log" ||
-	fail "sink did not get exactly the 100 messages before the stall: $(cat "$WORK/kill-sink.log")"
-rc=0
-wait "$SRC" || rc=$?
-((rc != 0)) || fail "source exited 0 although the chain broke"
-t0=$(now_ms)
-for ((i = 0; i < 100; i++)); do
+# A relay killed mid-chain while it holds a buffer and others are in flight to
+# and from it: the second relay (its upstream sees the reset), then the first
+# (the source sees it; the second relay and the sink see EOF).
+for victim in 2 1; do
+	name=kill$victim
+	R1X=() R2X=()
+	if ((victim == 2)); then R2X=(--stall-at 100); else R1X=(--stall-at 100); fi
+	start_chain "$name" "${XRUN[@]}" --
+	"${XRUN[@]}" "$CH" source "tcp:127.0.0.1:$P1" 65536 1000000 >"$WORK/$name-source.log" 2>&1 &
+	SRC=$!
+	if ((victim == 2)); then VPID=$R2 UP=$R1 DOWN=$SINK; else VPID=$R1 UP=$SRC DOWN=$R2; fi
+	for ((i = 0; i < 1000; i++)); do
+		grep -q "stalled at 100" "$WORK/$name-r$victim.log" && break
+		proc_alive "$VPID" || fail "relay $victim exited before stalling: $(cat "$WORK/$name-r$victim.log")"
+		sleep 0.01
+	done
+	grep -q "stalled at 100" "$WORK/$name-r$victim.log" || fail "relay $victim never stalled"
+	sleep 0.2
 	inuse=$(xio_field bufs_in_use)
-	((inuse == 0)) && break
-	sleep 0.1
+	((inuse > 0)) || fail "no buffer in use while relay $victim holds one"
+	log "relay $victim stalled holding message 100; $inuse buffers in use; SIGKILL to pid $VPID"
+	kill -KILL "$VPID"
+	for pid in "$SRC" "$R1" "$R2" "$SINK"; do
+		[[ $pid == "$VPID" ]] && continue
+		wait_exit "$pid" 10000 >/dev/null || fail "pid $pid still running 10 s after relay $victim was killed"
+	done
+	wait "$VPID" 2>/dev/null || true
+	# upstream of the dead relay: a failed send (ECONNRESET or EPIPE), exit status 1
+	rc=0
+	wait "$UP" || rc=$?
+	((rc != 0)) || fail "the stage before relay $victim exited 0 although relay $victim died"
+	up_log=$WORK/$name-source.log
+	((victim == 2)) && up_log=$WORK/$name-r1.log
+	grep -Eq "Connection reset|Broken pipe" "$up_log" ||
+		fail "the stage before relay $victim did not see ECONNRESET/EPIPE: $(cat "$up_log")"
+	# downstream: EOF after exactly the messages before the stall, exit status 0
+	rc=0
+	wait "$DOWN" || rc=$?
+	((rc == 0)) || fail "the stage after relay $victim exited $rc instead of seeing EOF"
+	for pid in "$SRC" "$R1" "$R2" "$SINK"; do
+		[[ $pid == "$VPID" || $pid == "$UP" || $pid == "$DOWN" ]] && continue
+		wait "$pid" || true # the rest of the chain ends with it, either way
+	done
+	grep -q '^chain .* msgs=100 ' "$WORK/$name-sink.log" ||
+		fail "sink did not get exactly the 100 messages before the stall: $(cat "$WORK/$name-sink.log")"
+	t0=$(now_ms)
+	for ((i = 0; i < 100; i++)); do
+		inuse=$(xio_field bufs_in_use)
+		((inuse == 0)) && break
+		sleep 0.1
+	done
+	((inuse == 0)) || fail "$inuse buffers still in use 10 s after relay $victim was killed"
+	log "relay $victim killed: every buffer back $(($(now_ms) - t0)) ms after the others exited (reclaimed so far: $(xio_field bufs_reclaimed))"
 done
-((inuse == 0)) || fail "$inuse buffers still in use 10 s after the relay was killed"
-log "every buffer back $(($(now_ms) - t0)) ms after the others exited (reclaimed so far: $(xio_field bufs_reclaimed))"
 log "PASS"
