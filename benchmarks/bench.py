@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 
+import bench_chain
 import bench_pods
 
 SRC = os.path.dirname(os.path.abspath(__file__))
@@ -1314,6 +1315,7 @@ http {
                                 max(idle_pct) < 0.5))
 
         bench_pods.report_pods(self, sect, summary)
+        bench_chain.report_chain(self, sect, summary)
 
         # headline
         top = ["## Headline: targets of issue 4, from this run", "",
@@ -1531,11 +1533,12 @@ http {
 
 
 CASES = ["iperf3", "pingpong", "sockperf", "shortconn", "manyconn", "wrk", "redis", "zerocopy",
-         "preload", "pods"]
+         "preload", "pods", "chain"]
 
 # One module per case from here on (the cases above predate it).
 Bench.Failure = Failure
 Bench.case_pods = bench_pods.case_pods
+Bench.case_chain = bench_chain.case_chain
 
 
 def main():

@@ -34,6 +34,14 @@
  * connection are freed with the connection. The pool (xio-manager --bufs)
  * is shared by the whole domain, and buffers in flight count against it.
  *
+ * Service chains: a buffer returned by xio_rx() may be amended in place and
+ * sent onwards with xio_tx() on any X-IO connection, whole or a sub-range,
+ * through any number of processes (source -> relay -> ... -> sink); each
+ * hop moves ownership once, and the last holder xio_free()s it. Fan-out is
+ * a copy: a buffer is in flight on one connection at a time, and a second
+ * xio_tx() of a sent buffer fails with EPERM; to send the same bytes to
+ * several peers, xio_malloc() a buffer per extra peer and memcpy() them.
+ *
  * Every function is exported by libxio_preload.so with default visibility;
  * link against it or look the symbols up with dlsym() to stay optional.
  * See xio(3).
@@ -102,8 +110,9 @@ int xio_free(void *ptr);
  * Blocks while the connection's ring has no room for a descriptor (unless
  * the socket is non-blocking).
  * @param fd an X-IO connection (xio_fd_kind(fd) == 1).
- * @param buf an address inside a buffer the caller holds; the bytes
- *            [@p buf, @p buf + @p len) must lie inside that buffer.
+ * @param buf an address inside a buffer the caller holds (from
+ *            xio_malloc() or xio_rx(): a received buffer may be forwarded);
+ *            the bytes [@p buf, @p buf + @p len) must lie inside it.
  * @param len bytes to send; 0 sends nothing and keeps the buffer.
  * @return @p len, or -1 with errno (the buffer still belongs to the caller):
  *         - EBADF: @p fd is not open;
@@ -114,7 +123,9 @@ int xio_free(void *ptr);
  *           buffer;
  *         - EXDEV: the buffer is of another domain generation than the
  *           connection (a manager restart in between);
- *         - EALREADY, EPERM: the buffer is free, or not the caller's;
+ *         - EALREADY, EPERM: the buffer is free, or not the caller's
+ *           (EPERM also for a second send of a buffer already sent:
+ *           fan-out needs a copy per extra peer);
  *         - EBUSY: this thread holds a reservation on @p fd;
  *         - EPIPE: the connection is shut down for writing or the peer is
  *           gone;

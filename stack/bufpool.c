@@ -170,11 +170,18 @@ int xio_pool_send(struct xio_pool *p, uint32_t idx, uint32_t pid, uint32_t slot,
 	if (XIO_BUF_STATE(w) != XIO_BUF_HELD || XIO_BUF_OWNER(w) != (pid & XIO_BUF_OWNER_MAX))
 		return not_held(w);
 	atomic_store_explicit(&m->owner_ns, 0, memory_order_relaxed);
-	uint64_t nw = XIO_BUF_WORD(XIO_BUF_GEN(w), XIO_BUF_SENT, slot);
+	/*
+	 * Every hop moves the generation: the descriptor of this hop names it
+	 * alone. A buffer forwarded on (A -> B -> A, or round a ring of
+	 * services) can come back in flight on a slot it crossed before; the
+	 * descriptor of that earlier hop, replayed, must not match it then.
+	 */
+	uint32_t g = XIO_BUF_GEN(w) + 1;
+	uint64_t nw = XIO_BUF_WORD(g, XIO_BUF_SENT, slot);
 	if (!atomic_compare_exchange_strong_explicit(&m->word, &w, nw, memory_order_release,
 						     memory_order_relaxed))
 		return not_held(w);
-	*gen = XIO_BUF_GEN(w);
+	*gen = g;
 	return 0;
 }
 

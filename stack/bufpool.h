@@ -13,8 +13,15 @@
  *
  * So a process killed at any instruction leaves every buffer either in one
  * owner's hands or free; nothing (no list head, no lcore cache) can be left
- * half updated, and no EAL is needed. Each return to FREE moves the
- * buffer's generation: a stale descriptor or a second free is recognised.
+ * half updated, and no EAL is needed. Each send and each return to FREE
+ * moves the buffer's generation: a descriptor names one hop of one buffer,
+ * so a stale or replayed descriptor (even of an earlier hop of a buffer
+ * forwarded back onto the same connection) or a second free is recognised.
+ *
+ * A received buffer is HELD like an allocated one, so it may be sent on
+ * (forwarded) any number of times, one hop per HELD -> SENT -> HELD; a
+ * buffer is in flight on one connection at a time (no fan-out: a second
+ * send of a SENT buffer finds it not HELD and is refused).
  *
  * struct xio_pool is this process's trusted copy of the pool geometry,
  * checked once at attach; indices read from shared memory are checked
@@ -71,7 +78,7 @@ int64_t xio_pool_alloc(struct xio_pool *p, uint32_t pid, uint64_t ns);
 /* HELD(@pid) -> FREE. 0, -EALREADY (already free), -EPERM (another owner or in flight). */
 int xio_pool_free(struct xio_pool *p, uint32_t idx, uint32_t pid);
 
-/* HELD(@pid) -> SENT(@slot); the generation goes to *@gen. Errors as xio_pool_free. */
+/* HELD(@pid) -> SENT(@slot), generation + 1, which goes to *@gen. Errors as xio_pool_free. */
 int xio_pool_send(struct xio_pool *p, uint32_t idx, uint32_t pid, uint32_t slot, uint32_t *gen);
 
 /* SENT(@slot, @gen) -> HELD(@pid). 0 or -EPROTO. */

@@ -178,8 +178,9 @@ struct xio_slot {
  * 64-bit state word, changed only by compare-and-swap, so a process killed
  * at any instruction leaves each buffer in exactly one well-defined state:
  *
- *   bits 63..32  generation: moves on every return to FREE (stale
- *                descriptors and double frees are recognised)
+ *   bits 63..32  generation: moves on every send and every return to
+ *                FREE (stale or replayed descriptors, even of an earlier
+ *                hop of a forwarded buffer, and double frees are recognised)
  *   bits 31..24  state (enum xio_buf_state)
  *   bits 23..0   owner: a pid while HELD, a slot index while SENT
  *

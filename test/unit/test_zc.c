@@ -363,7 +363,7 @@ START_TEST(test_read_of_descriptor_copies_and_frees)
 	ck_assert_int_eq(xio_conn_inq(c), 6);
 	ck_assert_int_eq(srv_read(out, sizeof(out), 0), 6);
 	ck_assert_mem_eq(out, "456789", 6);
-	ck_assert_uint_eq(word(i), XIO_BUF_WORD(gen + 1, XIO_BUF_FREE, 0));
+	ck_assert_uint_eq(word(i), XIO_BUF_WORD(gen + 2, XIO_BUF_FREE, 0)); /* sent, freed */
 }
 END_TEST
 
@@ -603,6 +603,270 @@ START_TEST(test_tx_to_dead_peer)
 }
 END_TEST
 
+/* ---- forwarding: a received buffer sent on (service chains) ------------------------- */
+
+/* A second connection, on slot 1: the next hop of a chain. */
+static struct xio_conn *cli2, *srv2;
+static int sv2[2];
+
+static void fwd_setup(void)
+{
+	dom_setup();
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv2), 0);
+	struct xio_slot *s = xio_slot_at(h, 1);
+	atomic_store(&s->state, XIO_SLOT_WORD(XT_FIRST_TOKEN(1), XIO_SLOT_ESTABLISHED));
+	cli2 = xio_conn_new(&dom, s, false);
+	srv2 = xio_conn_new(&dom, s, true);
+	ck_assert_ptr_nonnull(cli2);
+	ck_assert_ptr_nonnull(srv2);
+}
+
+static void fwd_teardown(void)
+{
+	xio_conn_put(cli2);
+	xio_conn_put(srv2);
+	close(sv2[0]);
+	close(sv2[1]);
+	dom_teardown();
+}
+
+/* Put a descriptor record on @c's send ring by hand (a forger, or a replay). */
+static void put_record(struct xio_conn *c, uint32_t idx, uint32_t gen, uint32_t off, uint32_t len)
+{
+	struct rte_ring_zc_data z;
+	ck_assert_uint_eq(rte_ring_enqueue_zc_bulk_elem_start(c->tx, 4, 4, &z, NULL), 4);
+	uint32_t rec[4] = {XIO_REC_DESC | len, idx, gen, off};
+	ck_assert_uint_eq(z.n1, 4); /* the tests' rings do not wrap here */
+	memcpy(z.ptr1, rec, sizeof(rec));
+	rte_ring_enqueue_zc_elem_finish(c->tx, 4);
+}
+
+START_TEST(test_forward_chain)
+{
+	/* A -> B on slot 2, B -> C on slot 1, C -> D on slot 2 again: one buffer, no copy. */
+	char *b = take();
+	uint32_t i = idx_of(b), gen = XIO_BUF_GEN(word(i));
+	for (int k = 0; k < BUF_SIZE; k++)
+		b[k] = (char)(k * 13 + 1);
+	struct {
+		struct xio_conn *tx, *rx;
+		int txfd, rxfd;
+		uint32_t slot;
+	} hop[3] = {{cli, srv, sv[0], sv[1], 2},
+		    {cli2, srv2, sv2[0], sv2[1], 1},
+		    {cli, srv, sv[0], sv[1], 2}};
+	void *cur = b;
+	for (int k = 0; k < 3; k++) {
+		uint64_t before = hop[k].tx->txd->bytes;
+		ck_assert_int_eq(xio_zc_tx(hop[k].tx, hop[k].txfd, cur, BUF_SIZE, true), BUF_SIZE);
+		ck_assert_uint_eq(hop[k].tx->txd->bytes - before, BUF_SIZE);
+		ck_assert_uint_eq(word(i), XIO_BUF_WORD(gen + 1 + k, XIO_BUF_SENT, hop[k].slot));
+		/* in flight: not ours to free or send again */
+		ck_assert_int_eq(xio_zc_free(cur), -EPERM);
+		void *got = NULL;
+		ck_assert_int_eq(xio_zc_rx(hop[k].rx, hop[k].rxfd, &got, true), BUF_SIZE);
+		ck_assert_ptr_eq(got, b); /* the very same bytes */
+		ck_assert_uint_eq(word(i), XIO_BUF_WORD(gen + 1 + k, XIO_BUF_HELD, me));
+		((char *)got)[0]++; /* each hop may amend it in place */
+		cur = got;
+	}
+	for (int k = 1; k < BUF_SIZE; k++)
+		ck_assert_int_eq(b[k], (char)(k * 13 + 1));
+	ck_assert_int_eq(b[0], (char)4);
+	ck_assert_int_eq(xio_zc_free(cur), 0);
+	ck_assert_uint_eq(word(i), XIO_BUF_WORD(gen + 4, XIO_BUF_FREE, 0));
+	void *got;
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), -EAGAIN);
+	ck_assert_int_eq(xio_zc_rx(srv2, sv2[1], &got, true), -EAGAIN);
+}
+END_TEST
+
+START_TEST(test_forward_sub_range)
+{
+	char *b = take();
+	memcpy(b + 100, "header:payload", 14);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b + 100, 14, true), 14);
+	void *got;
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), 14);
+	ck_assert_ptr_eq(got, b + 100);
+	/* past the buffer's end: refused, still ours */
+	ck_assert_int_eq(xio_zc_tx(cli2, sv2[0], (char *)got + 7, BUF_SIZE - 100, true), -EINVAL);
+	ck_assert_uint_eq(XIO_BUF_STATE(word(idx_of(b))), XIO_BUF_HELD);
+	/* the payload only, then an earlier part of the same buffer: any range inside it */
+	ck_assert_int_eq(xio_zc_tx(cli2, sv2[0], (char *)got + 7, 7, true), 7);
+	void *got2;
+	ck_assert_int_eq(xio_zc_rx(srv2, sv2[1], &got2, true), 7);
+	ck_assert_ptr_eq(got2, b + 107);
+	ck_assert_mem_eq(got2, "payload", 7);
+	memcpy(b, "front", 5);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 5, true), 5);
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), 5);
+	ck_assert_ptr_eq(got, b);
+	ck_assert_mem_eq(got, "front", 5);
+	ck_assert_int_eq(xio_zc_free(got2), 0); /* any address inside frees it */
+	ck_assert_uint_eq(XIO_BUF_STATE(word(idx_of(b))), XIO_BUF_FREE);
+}
+END_TEST
+
+START_TEST(test_forward_after_free_and_reuse)
+{
+	char *b = take();
+	uint32_t i = idx_of(b);
+	memcpy(b, "first", 5);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 5, true), 5);
+	uint32_t gen1 = XIO_BUF_GEN(word(i));
+	void *got;
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), 5);
+	ck_assert_int_eq(xio_zc_free(got), 0);
+	/* the stale pointer is nobody's now */
+	ck_assert_int_eq(xio_zc_tx(cli2, sv2[0], got, 5, true), -EALREADY);
+	ck_assert_uint_eq(rte_ring_count(cli2->tx), 0);
+	/* allocated again (the pool hands it out anew) and forwarded again */
+	char *all[NBUFS];
+	int n = 0, found = -1;
+	for (; n < NBUFS; n++) {
+		all[n] = take();
+		if (all[n] == b)
+			found = n;
+		if (found >= 0)
+			break;
+	}
+	ck_assert_int_ge(found, 0);
+	memcpy(b, "second", 6);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 6, true), 6);
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), 6);
+	ck_assert_int_eq(xio_zc_tx(cli2, sv2[0], got, 6, true), 6);
+	/* the first life's descriptor, replayed, is refused: the connection resets */
+	put_record(cli, i, gen1, 0, 5);
+	void *g2;
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &g2, true), -ECONNRESET);
+	ck_assert_int_eq(xio_zc_rx(srv2, sv2[1], &g2, true), 6);
+	ck_assert_mem_eq(g2, "second", 6);
+	ck_assert_int_eq(xio_zc_free(g2), 0);
+	for (int k = 0; k < found; k++)
+		ck_assert_int_eq(xio_zc_free(all[k]), 0);
+}
+END_TEST
+
+START_TEST(test_replayed_hop_refused)
+{
+	/* A buffer forwarded back onto a connection it crossed before (A -> B -> A). */
+	char *b = take();
+	uint32_t i = idx_of(b);
+	memcpy(b, "ping", 4);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 4, true), 4);
+	uint32_t gen1 = XIO_BUF_GEN(word(i));
+	void *got;
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), 4);
+	ck_assert_int_eq(xio_zc_tx(srv, sv[1], got, 4, true), 4); /* back on the same slot */
+	uint64_t w = word(i);
+	ck_assert_uint_eq(XIO_BUF_STATE(w), XIO_BUF_SENT);
+	/* hop 1's record replayed on hop 1's ring names a buffer no longer in flight there */
+	put_record(cli, i, gen1, 0, 4);
+	void *g2;
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &g2, true), -ECONNRESET);
+	ck_assert_uint_ne(XIO_BUF_GEN(w), gen1); /* each hop has its own generation */
+	ck_assert_uint_eq(word(i), w); /* untouched, still on its way back */
+	ck_assert_int_eq(xio_zc_rx(cli, sv[0], &g2, true), 4);
+	ck_assert_ptr_eq(g2, b);
+	ck_assert_int_eq(xio_zc_free(g2), 0);
+}
+END_TEST
+
+START_TEST(test_fanout_refused)
+{
+	/* One buffer to two consumers: the second send finds it in flight and is refused. */
+	char *b = take();
+	uint32_t i = idx_of(b);
+	memcpy(b, "once", 4);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 4, true), 4);
+	uint64_t w = word(i);
+	ck_assert_int_eq(xio_zc_tx(cli2, sv2[0], b, 4, true), -EPERM);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 4, true), -EPERM);
+	ck_assert_uint_eq(word(i), w);
+	ck_assert_uint_eq(rte_ring_count(cli2->tx), 0);
+	/* received, forwarded once, then again: the same refusal */
+	void *got;
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), 4);
+	ck_assert_int_eq(xio_zc_tx(cli2, sv2[0], got, 4, true), 4);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], got, 4, true), -EPERM);
+	ck_assert_int_eq(xio_zc_free(got), -EPERM);
+	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &got, true), -EAGAIN);
+	/* fan-out is a copy: a second buffer for the second consumer */
+	ck_assert_int_eq(xio_zc_rx(srv2, sv2[1], &got, true), 4);
+	char *copy = take();
+	memcpy(copy, got, 4);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], got, 4, true), 4);
+	ck_assert_int_eq(xio_zc_tx(cli2, sv2[0], copy, 4, true), 4);
+}
+END_TEST
+
+START_TEST(test_forward_after_fork)
+{
+	/* A relay in another process: a forked child receives on slot 2 and forwards on slot 1. */
+	char *b = take();
+	memcpy(b, "across a fork", 13);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		void *got;
+		int rc = 0;
+		/* the parent's buffer is not the child's to send */
+		if (xio_zc_tx(cli2, sv2[0], b, 13, true) != -EPERM)
+			rc |= 1;
+		ssize_t n;
+		while ((n = xio_zc_rx(srv, sv[1], &got, true)) == -EAGAIN)
+			usleep(100);
+		if (n != 13 || got != b)
+			rc |= 2;
+		else if (XIO_BUF_OWNER(word(idx_of(got))) != (uint32_t)getpid())
+			rc |= 4;
+		else if (xio_zc_tx(cli2, sv2[0], got, 13, true) != 13)
+			rc |= 8;
+		_exit(rc);
+	}
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 13, true), 13);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	void *got;
+	ck_assert_int_eq(xio_zc_rx(srv2, sv2[1], &got, true), 13);
+	ck_assert_ptr_eq(got, b);
+	ck_assert_mem_eq(got, "across a fork", 13);
+	ck_assert_uint_eq(XIO_BUF_OWNER(word(idx_of(got))), me);
+	ck_assert_int_eq(xio_zc_free(got), 0);
+}
+END_TEST
+
+START_TEST(test_relay_killed_holding)
+{
+	/* A relay dies holding a received buffer: the manager's sweep gives it back. */
+	char *b = take();
+	uint32_t i = idx_of(b);
+	ck_assert_int_eq(xio_zc_tx(cli, sv[0], b, 10, true), 10);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		void *got;
+		_exit(xio_zc_rx(srv, sv[1], &got, true) == 10 ? 0 : 1);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	ck_assert_uint_eq(XIO_BUF_STATE(word(i)), XIO_BUF_HELD);
+	ck_assert_uint_eq(XIO_BUF_OWNER(word(i)), (uint32_t)pid);
+	uint64_t seen[NBUFS] = {0};
+	uint32_t victim = (uint32_t)pid, held;
+	dead_pid = true;
+	xio_pool_reclaim_dead(dom.pool.meta, NBUFS, seen, judge, &victim, &held);
+	ck_assert_uint_eq(xio_pool_reclaim_dead(dom.pool.meta, NBUFS, seen, judge, &victim, &held),
+			  1);
+	ck_assert_uint_eq(XIO_BUF_STATE(word(i)), XIO_BUF_FREE);
+	dead_pid = false;
+}
+END_TEST
+
 static Suite *zc_suite(void)
 {
 	Suite *s = suite_create("zc");
@@ -643,6 +907,17 @@ static Suite *zc_suite(void)
 	tcase_add_test(inplace, test_peek_consume);
 	tcase_add_test(inplace, test_peek_descriptor_in_place);
 	suite_add_tcase(s, inplace);
+
+	TCase *fwd = tcase_create("forward");
+	tcase_add_checked_fixture(fwd, fwd_setup, fwd_teardown);
+	tcase_add_test(fwd, test_forward_chain);
+	tcase_add_test(fwd, test_forward_sub_range);
+	tcase_add_test(fwd, test_forward_after_free_and_reuse);
+	tcase_add_test(fwd, test_replayed_hop_refused);
+	tcase_add_test(fwd, test_fanout_refused);
+	tcase_add_test(fwd, test_forward_after_fork);
+	tcase_add_test(fwd, test_relay_killed_holding);
+	suite_add_tcase(s, fwd);
 	return s;
 }
 
