@@ -442,6 +442,13 @@ ssize_t xio_demote_recv(struct xio_conn *c, int fd, const struct iovec *iov, int
 	size_t total = 0, done = 0;
 	if (atomic_load(&d->state) == XIO_DEMOTE_FAILED)
 		return failed(c);
+	if (flags & MSG_OOB) {
+		/* The urgent byte is the kernel's, wherever the read pointer is. */
+		note_fd(c, fd);
+		struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t n = xio_sys.recvmsg(fd, &m, flags | (nonblock ? MSG_DONTWAIT : 0));
+		return n < 0 ? -errno : n;
+	}
 	if (c->shut_rd)
 		return 0;
 	note_fd(c, fd);
@@ -494,6 +501,16 @@ ssize_t xio_demote_recv_rest(struct xio_conn *c, int fd, const struct xio_iov_cu
 	return n;
 }
 
+/*
+ * Is the urgent byte (not inline) all there is to read on @fd? AF_UNIX then
+ * reports POLLIN, TCP does not; a peek tells (it stops before that byte).
+ */
+static bool only_urgent(int fd)
+{
+	char b;
+	return xio_sys.recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
 unsigned xio_demote_ready(struct xio_conn *c)
 {
 	struct xio_demote *d = dm(c);
@@ -512,12 +529,15 @@ unsigned xio_demote_ready(struct xio_conn *c)
 	if (fd < 0)
 		/* No descriptor known yet: let the call find out (it teaches us the fd). */
 		return ev | POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
-	struct pollfd p = {.fd = fd,
-			   .events = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM | POLLRDHUP};
+	struct pollfd p = {
+	    .fd = fd, .events = POLLIN | POLLRDNORM | POLLPRI | POLLOUT | POLLWRNORM | POLLRDHUP};
 	if (xio_sys.poll(&p, 1, 0) > 0) {
 		unsigned k = (unsigned)p.revents;
 		if (!atomic_load(&d->skipped[me]))
 			k &= ~(unsigned)(POLLIN | POLLRDNORM); /* doorbells, not data */
+		else if ((k & POLLPRI) && (k & POLLIN) && !(ev & POLLIN) && only_urgent(fd))
+			/* As tcp_poll: the urgent byte alone is not readable in band. */
+			k &= ~(unsigned)(POLLIN | POLLRDNORM);
 		ev |= k;
 	}
 	if (c->shut_rd)
@@ -565,6 +585,22 @@ int xio_demote_shutdown(struct xio_conn *c, int fd, int how)
 			xio_demote_send(c, fd, NULL, 0, MSG_DONTWAIT, true);
 	}
 	return xio_sys.shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+int xio_demote_atmark(struct xio_conn *c, int fd)
+{
+	struct xio_demote *d = dm(c);
+	int me = end_of(c), m = 0;
+	if (atomic_load(&d->state) == XIO_DEMOTE_FAILED)
+		return 0;
+	note_fd(c, fd);
+	xio_demote_poke(c, fd);
+	/* Bytes still ahead of the socket's (ring remainder, doorbells): not at the mark. */
+	if (!atomic_load(&d->skipped[me]) || (!is_demoter(c) && !xio_ring_empty(c->rx)))
+		return 0;
+	if (xio_sys.ioctl(fd, SIOCATMARK, &m) < 0)
+		return -errno;
+	return m;
 }
 
 int xio_demote_inq(struct xio_conn *c)
