@@ -477,6 +477,20 @@ ssize_t xio_demote_recv(struct xio_conn *c, int fd, const struct iovec *iov, int
 			return failed(c);
 		}
 		done = (size_t)n;
+		if (done > 0 && done < total && !(flags & (MSG_WAITALL | MSG_PEEK)) &&
+		    xio_ring_empty(c->rx)) {
+			/*
+			 * As one TCP read: on into what the socket has, up to the urgent
+			 * mark (the kernel's read stops there too), without waiting.
+			 */
+			int m = 1;
+			if (xio_sys.ioctl(fd, SIOCATMARK, &m) == 0 && !m) {
+				ssize_t k = xio_demote_recv_rest(c, fd, &cur, flags, true);
+				if (k > 0)
+					done += (size_t)k;
+			}
+			return (ssize_t)done;
+		}
 		if (done > 0 && (done == total || !(flags & MSG_WAITALL) || (flags & MSG_PEEK)))
 			return (ssize_t)done;
 		if (done > 0) {

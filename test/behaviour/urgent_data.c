@@ -9,7 +9,8 @@
  * SO_OOBINLINE the byte stays in the stream ("!def") and recv(MSG_OOB) is
  * EINVAL. A receiver blocked in recv when the urgent byte comes: its read
  * ends at the mark, poll then reports POLLPRI but not POLLIN; a lone urgent
- * byte that a blocked read passes over is gone, as on TCP. Also across
+ * byte that a blocked read passes over is gone, as on TCP. A second urgent
+ * byte replaces the first, which stays in the stream. Also across
  * processes (the sender is a forked child), and the connection keeps
  * carrying bytes in both directions afterwards.
  */
@@ -226,7 +227,23 @@ int main(void)
 	close(c);
 	close(s);
 
-	/* 4. Across processes: a forked child sends, the parent waits in poll. */
+	/* 4. A second urgent byte before the first is read takes its place. */
+	make_pair(&c, &s);
+	write_all(c, "abc", 3);
+	CHECK_EQ(send(c, "!", 1, MSG_OOB), 1);
+	write_all(c, "de", 2);
+	CHECK_EQ(send(c, "?", 1, MSG_OOB), 1);
+	write_all(c, "f", 1);
+	wait_urgent(s);
+	expect_recv(s, MSG_OOB, "?");
+	expect_recv(s, 0, "abc!de"); /* the first one is now an ordinary byte */
+	CHECK_EQ(atmark(s), 1);
+	expect_recv(s, 0, "f");
+	still_carries(c, s);
+	close(c);
+	close(s);
+
+	/* 5. Across processes: a forked child sends, the parent waits in poll. */
 	make_pair(&c, &s);
 	pid_t pid = fork_child();
 	if (pid == 0) {
