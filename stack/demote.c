@@ -617,6 +617,28 @@ int xio_demote_atmark(struct xio_conn *c, int fd)
 	return m;
 }
 
+/*
+ * As tcp_inq: with urgent data not inline, what is readable counts up to the
+ * mark (0 there); AF_UNIX counts every byte. A peek stops at the mark; past
+ * CHUNK bytes a mark further on is not looked for.
+ */
+static int inq_to_mark(int fd, int n)
+{
+	int inl = 0, mark = 0;
+	socklen_t len = sizeof(inl);
+	if (xio_sys.getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inl, &len) == 0 && inl)
+		return n;
+	if (xio_sys.ioctl(fd, SIOCATMARK, &mark) == 0 && mark)
+		return 0;
+	size_t want = (size_t)n < CHUNK ? (size_t)n : CHUNK;
+	char *buf = malloc(want);
+	if (!buf)
+		return n;
+	ssize_t k = xio_sys.recv(fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
+	free(buf);
+	return k >= 0 && (size_t)k < want ? (int)k : n;
+}
+
 int xio_demote_inq(struct xio_conn *c)
 {
 	int fd = hint_fd(c), n = 0;
@@ -624,6 +646,8 @@ int xio_demote_inq(struct xio_conn *c)
 	if (fd >= 0 && atomic_load(&dm(c)->skipped[end_of(c)]) &&
 	    xio_sys.ioctl(fd, FIONREAD, &n) < 0)
 		n = 0;
+	if (n > 0)
+		n = inq_to_mark(fd, n);
 	return (int)ring + n;
 }
 

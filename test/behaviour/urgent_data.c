@@ -39,6 +39,13 @@ static int atmark(int fd)
 }
 
 /* poll() for @fd; SIGURG may interrupt it (on TCP too), then it waits on. */
+static int inq(int fd)
+{
+	int n = -1;
+	OK(ioctl(fd, FIONREAD, &n));
+	return n;
+}
+
 static unsigned revents(int fd, short events, int timeout_ms)
 {
 	struct pollfd p = {.fd = fd, .events = events};
@@ -119,8 +126,10 @@ static void receive_urgent(int s)
 	CHECK_EVENTS(epoll_events(ep), EPOLLIN | EPOLLPRI);
 	CHECK(select_exception(s));
 	CHECK_EQ(atmark(s), 0);
+	CHECK_EQ(inq(s), 3);	  /* FIONREAD counts up to the mark */
 	expect_recv(s, 0, "abc"); /* a read stops at the mark */
 	CHECK_EQ(atmark(s), 1);
+	CHECK_EQ(inq(s), 0);
 	CHECK_EVENTS(revents(s, POLLIN | POLLPRI, 0), POLLIN | POLLPRI);
 	expect_recv(s, MSG_OOB | MSG_PEEK, "!");
 	char b = 0;
@@ -134,8 +143,10 @@ static void receive_urgent(int s)
 	CHECK_EVENTS(epoll_events(ep), EPOLLIN);
 	CHECK(!select_exception(s));
 	CHECK_EQ(atmark(s), 1);
+	CHECK_EQ(inq(s), 0);
 	expect_recv(s, 0, "def");
 	CHECK_EQ(atmark(s), 0);
+	CHECK_EQ(inq(s), 0);
 	CHECK_ERR(recv(s, (char[4]){0}, 4, MSG_DONTWAIT), EAGAIN);
 	CHECK_EQ(sigurgs, 1);
 	close(ep);
@@ -185,8 +196,10 @@ int main(void)
 	wait_urgent(s);
 	CHECK_EVENTS(revents(s, POLLIN | POLLPRI, 0), POLLIN | POLLPRI);
 	CHECK_EQ(atmark(s), 0);
+	CHECK_EQ(inq(s), 7); /* inline: every byte */
 	expect_recv(s, 0, "abc");
 	CHECK_EQ(atmark(s), 1);
+	CHECK_EQ(inq(s), 4);
 	CHECK_ERR(recv(s, (char[4]){0}, 4, MSG_OOB | MSG_DONTWAIT), EINVAL);
 	expect_recv(s, 0, "!def");
 	CHECK_EQ(atmark(s), 0);
