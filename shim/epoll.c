@@ -390,6 +390,7 @@ static int collect(struct ep_set *s, struct epoll_event *out, int max)
 			uint32_t in = 0, nospace = 0;
 			if (it->ev.events & EPOLLET)
 				xio_conn_edges(it->conn, &in, &nospace);
+			xio_conn_note_fd(it->conn, it->fd); /* a demoted one asks its socket */
 			ev = xio_conn_ready(it->conn) & want;
 			if (it->ev.events & EPOLLET) {
 				/*

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * File-descriptor calls: fcntl/ioctl (O_NONBLOCK, FIONBIO, FIONREAD,
- * SIOCOUTQ), the dup family and close_range. The kernel does the work —
- * our fds are real kernel fds — we only keep the fd table in step.
+ * SIOCOUTQ, SIOCATMARK), the dup family and close_range. The kernel does
+ * the work — our fds are real kernel fds — we only keep the fd table in step.
  */
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -90,6 +90,16 @@ XIO_EXPORT int ioctl(int fd, unsigned long req, ...)
 		}
 		if (req == SIOCOUTQ) {
 			*(int *)arg = xio_conn_outq(e->conn);
+			return 0;
+		}
+		if (req == SIOCATMARK) {
+			/* Urgent data exists only on a demoted connection (stack/conn.c). */
+			int m = xio_demoted(e->conn) ? xio_demote_atmark(e->conn, fd) : 0;
+			if (m < 0) {
+				errno = -m;
+				return -1;
+			}
+			*(int *)arg = m;
 			return 0;
 		}
 	}

@@ -153,7 +153,7 @@ XIO_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	if (r >= 0) {
 		msg->msg_namelen = 0;
 		msg->msg_controllen = 0; /* no ancillary data on a TCP stream */
-		msg->msg_flags = 0;
+		msg->msg_flags = r > 0 ? flags & MSG_OOB : 0; /* as tcp_recv_urg */
 	}
 	return r;
 }

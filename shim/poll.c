@@ -29,6 +29,7 @@ static int scan_conns(struct pollfd *fds, nfds_t n, const struct pmap *m)
 	for (nfds_t i = 0; i < n; i++) {
 		if (!m[i].e || m[i].e->kind != FD_CONN)
 			continue;
+		xio_conn_note_fd(m[i].e->conn, fds[i].fd); /* a demoted one asks its socket */
 		unsigned ev = xio_conn_ready(m[i].e->conn);
 		fds[i].revents = (short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
 		ready += fds[i].revents != 0;
@@ -90,6 +91,7 @@ static int poll_one(struct fd_entry *e, struct pollfd *p, const struct timespec 
 	int64_t deadline =
 	    timeout ? xio_mono_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
 	unsigned want = (unsigned)p->events | POLLERR | POLLHUP;
+	xio_conn_note_fd(e->conn, p->fd); /* a demoted one asks its socket */
 	for (;;) {
 		unsigned ev = xio_conn_ready(e->conn) & want;
 		if (ev) {

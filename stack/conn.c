@@ -357,6 +357,12 @@ void xio_conn_check_abort(struct xio_conn *c)
 	}
 }
 
+void xio_conn_note_fd(struct xio_conn *c, int fd)
+{
+	if (atomic_load_explicit(&c->fd_hint, memory_order_relaxed) != fd + 1)
+		atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
+}
+
 unsigned xio_conn_ready(struct xio_conn *c)
 {
 	unsigned ev = 0;
@@ -642,7 +648,7 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
 	if (__builtin_expect(xio_demoted(c), 0))
-		return xio_demote_wait(c, fd, events & (POLLIN | POLLOUT), timeout_ms);
+		return xio_demote_wait(c, fd, events & (POLLIN | POLLOUT | POLLPRI), timeout_ms);
 	return wait_for(c, fd, events & (POLLIN | POLLOUT), timeout_ms);
 }
 
@@ -723,6 +729,20 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		atomic_store(&c->error, EPIPE);
 		return (ssize_t)total;
 	}
+	if (__builtin_expect(flags & MSG_OOB, 0)) {
+		/*
+		 * Urgent data: the connection becomes the AF_UNIX stream it is
+		 * anyway (demote.c), whose MSG_OOB, SIOCATMARK, SO_OOBINLINE,
+		 * POLLPRI and SIGURG behave as TCP's urgent byte. Nothing is lost:
+		 * what is in the rings is read first.
+		 */
+		int r = xio_conn_demote(c, fd);
+		if (r < 0)
+			return r;
+		if (xio_demoted(c))
+			return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
+		flags &= ~MSG_OOB; /* XIO_DEMOTE=0: in band, as before */
+	}
 	if (total == 0)
 		return 0;
 	nonblock = nonblock || (flags & MSG_DONTWAIT);
@@ -794,7 +814,9 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	int timeout = xio_timeval_ms(&c->rcvtimeo);
 
 	if (flags & MSG_OOB)
-		return -EINVAL;
+		/* Urgent data is only ever sent on a demoted connection (xio_conn_send). */
+		return xio_demoted(c) ? xio_demote_recv(c, fd, iov, iovcnt, flags, nonblock)
+				      : -EINVAL;
 	if (__builtin_expect(xio_demoted(c), 0))
 		return xio_demote_recv(c, fd, iov, iovcnt, flags, nonblock);
 	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */

@@ -442,6 +442,13 @@ ssize_t xio_demote_recv(struct xio_conn *c, int fd, const struct iovec *iov, int
 	size_t total = 0, done = 0;
 	if (atomic_load(&d->state) == XIO_DEMOTE_FAILED)
 		return failed(c);
+	if (flags & MSG_OOB) {
+		/* The urgent byte is the kernel's, wherever the read pointer is. */
+		note_fd(c, fd);
+		struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t n = xio_sys.recvmsg(fd, &m, flags | (nonblock ? MSG_DONTWAIT : 0));
+		return n < 0 ? -errno : n;
+	}
 	if (c->shut_rd)
 		return 0;
 	note_fd(c, fd);
@@ -470,6 +477,20 @@ ssize_t xio_demote_recv(struct xio_conn *c, int fd, const struct iovec *iov, int
 			return failed(c);
 		}
 		done = (size_t)n;
+		if (done > 0 && done < total && !(flags & (MSG_WAITALL | MSG_PEEK)) &&
+		    xio_ring_empty(c->rx)) {
+			/*
+			 * As one TCP read: on into what the socket has, up to the urgent
+			 * mark (the kernel's read stops there too), without waiting.
+			 */
+			int m = 1;
+			if (xio_sys.ioctl(fd, SIOCATMARK, &m) == 0 && !m) {
+				ssize_t k = xio_demote_recv_rest(c, fd, &cur, flags, true);
+				if (k > 0)
+					done += (size_t)k;
+			}
+			return (ssize_t)done;
+		}
 		if (done > 0 && (done == total || !(flags & MSG_WAITALL) || (flags & MSG_PEEK)))
 			return (ssize_t)done;
 		if (done > 0) {
@@ -494,6 +515,16 @@ ssize_t xio_demote_recv_rest(struct xio_conn *c, int fd, const struct xio_iov_cu
 	return n;
 }
 
+/*
+ * Is the urgent byte (not inline) all there is to read on @fd? AF_UNIX then
+ * reports POLLIN, TCP does not; a peek tells (it stops before that byte).
+ */
+static bool only_urgent(int fd)
+{
+	char b;
+	return xio_sys.recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN;
+}
+
 unsigned xio_demote_ready(struct xio_conn *c)
 {
 	struct xio_demote *d = dm(c);
@@ -512,12 +543,15 @@ unsigned xio_demote_ready(struct xio_conn *c)
 	if (fd < 0)
 		/* No descriptor known yet: let the call find out (it teaches us the fd). */
 		return ev | POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
-	struct pollfd p = {.fd = fd,
-			   .events = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM | POLLRDHUP};
+	struct pollfd p = {
+	    .fd = fd, .events = POLLIN | POLLRDNORM | POLLPRI | POLLOUT | POLLWRNORM | POLLRDHUP};
 	if (xio_sys.poll(&p, 1, 0) > 0) {
 		unsigned k = (unsigned)p.revents;
 		if (!atomic_load(&d->skipped[me]))
 			k &= ~(unsigned)(POLLIN | POLLRDNORM); /* doorbells, not data */
+		else if ((k & POLLPRI) && (k & POLLIN) && !(ev & POLLIN) && only_urgent(fd))
+			/* As tcp_poll: the urgent byte alone is not readable in band. */
+			k &= ~(unsigned)(POLLIN | POLLRDNORM);
 		ev |= k;
 	}
 	if (c->shut_rd)
@@ -567,6 +601,44 @@ int xio_demote_shutdown(struct xio_conn *c, int fd, int how)
 	return xio_sys.shutdown(fd, how) < 0 ? -errno : 0;
 }
 
+int xio_demote_atmark(struct xio_conn *c, int fd)
+{
+	struct xio_demote *d = dm(c);
+	int me = end_of(c), m = 0;
+	if (atomic_load(&d->state) == XIO_DEMOTE_FAILED)
+		return 0;
+	note_fd(c, fd);
+	xio_demote_poke(c, fd);
+	/* Bytes still ahead of the socket's (ring remainder, doorbells): not at the mark. */
+	if (!atomic_load(&d->skipped[me]) || (!is_demoter(c) && !xio_ring_empty(c->rx)))
+		return 0;
+	if (xio_sys.ioctl(fd, SIOCATMARK, &m) < 0)
+		return -errno;
+	return m;
+}
+
+/*
+ * As tcp_inq: with urgent data not inline, what is readable counts up to the
+ * mark (0 there); AF_UNIX counts every byte. A peek stops at the mark; past
+ * CHUNK bytes a mark further on is not looked for.
+ */
+static int inq_to_mark(int fd, int n)
+{
+	int inl = 0, mark = 0;
+	socklen_t len = sizeof(inl);
+	if (xio_sys.getsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &inl, &len) == 0 && inl)
+		return n;
+	if (xio_sys.ioctl(fd, SIOCATMARK, &mark) == 0 && mark)
+		return 0;
+	size_t want = (size_t)n < CHUNK ? (size_t)n : CHUNK;
+	char *buf = malloc(want);
+	if (!buf)
+		return n;
+	ssize_t k = xio_sys.recv(fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
+	free(buf);
+	return k >= 0 && (size_t)k < want ? (int)k : n;
+}
+
 int xio_demote_inq(struct xio_conn *c)
 {
 	int fd = hint_fd(c), n = 0;
@@ -574,6 +646,8 @@ int xio_demote_inq(struct xio_conn *c)
 	if (fd >= 0 && atomic_load(&dm(c)->skipped[end_of(c)]) &&
 	    xio_sys.ioctl(fd, FIONREAD, &n) < 0)
 		n = 0;
+	if (n > 0)
+		n = inq_to_mark(fd, n);
 	return (int)ring + n;
 }
 

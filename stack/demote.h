@@ -64,5 +64,7 @@ unsigned xio_demote_ready(struct xio_conn *c);
 int xio_demote_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms);
 int xio_demote_shutdown(struct xio_conn *c, int fd, int how);
 int xio_demote_inq(struct xio_conn *c);
+/* SIOCATMARK of a demoted connection: 1 at the urgent mark, 0 before it, or -errno. */
+int xio_demote_atmark(struct xio_conn *c, int fd);
 
 #endif

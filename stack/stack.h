@@ -163,6 +163,8 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how);
 
 /* poll(2) bits from ring state and what the kernel told us so far. */
 unsigned xio_conn_ready(struct xio_conn *c);
+/* @fd is one of this process's fds on @c: a demoted connection's readiness asks its socket. */
+void xio_conn_note_fd(struct xio_conn *c, int fd);
 
 /* Demoted to a plain byte stream on its AF_UNIX socket: the kernel knows its readiness. */
 bool xio_conn_is_demoted(struct xio_conn *c);
