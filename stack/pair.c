@@ -433,15 +433,20 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 	if (!h->pair_ok || xio_ep_is_loopback(peer))
 		return -ENOENT;
 	int i = find_announced(d, peer->port, 0, out, token);
-	if (i < 0) {
-		/* a client may still be on its way from connect() to its entry */
-		uint64_t now = xio_mono_us(), until = atomic_load(&h->pair_announcing_until);
-		uint64_t end = now + PAIR_LOOK_AGAIN_US;
-		while (i < 0 && now < until && now < end && atomic_load(&h->pair_announcing)) {
-			sched_yield(); /* the client may be waiting for this very CPU */
-			i = find_announced(d, peer->port, 0, out, token);
-			now = xio_mono_us();
-		}
+	/*
+	 * A client may still be on its way from connect() to its entry. Read the
+	 * count first, then look: a client that was counted when we accepted has
+	 * its entry in the table by the time the count drops.
+	 */
+	uint64_t now = xio_mono_us(), end = now + PAIR_LOOK_AGAIN_US;
+	while (i < 0) {
+		bool announcing = atomic_load(&h->pair_announcing) &&
+				  now < atomic_load(&h->pair_announcing_until);
+		i = find_announced(d, peer->port, 0, out, token);
+		if (i >= 0 || !announcing || now >= end)
+			break;
+		sched_yield(); /* the client may be waiting for this very CPU */
+		now = xio_mono_us();
 	}
 	for (; i >= 0; i = find_announced(d, peer->port, i + 1, out, token)) {
 		int u = -1;
