@@ -577,33 +577,8 @@ class Bench:
             for p, _ in srv.values():
                 self.stop(p)
 
-    def case_wrk(self):
-        case = "wrk"
-        secs = 1 if self.quick else 2
-        grid = [1, 16, 64] if self.quick else [1, 4, 16, 64, 256]
-        modes = ["tcp", "xio", "xio-spin"]
-        self.notes[case] = [
-            "nginx %s (2 workers, `access_log off`, keepalive, a 1 KiB static file; config "
-            "written to a temporary folder) against `wrk -t 1 -c N -d %ds --latency` "
-            "(HTTP/1.1 keepalive). Both nginx workers run on the server CPU. wrk cannot use a "
-            "Unix socket, so there is no Unix-socket column. X-IO columns: nginx and wrk both "
-            "under xio-run." % (self.nginx_version, secs)]
-        www = os.path.join(self.tmp, "www")
-        os.makedirs(www, exist_ok=True)
-        with open(os.path.join(www, "1k.bin"), "wb") as f:
-            f.write(b"x" * 1024)
-        os.chmod(self.tmp, 0o755)  # nginx workers run as nobody
-        os.chmod(www, 0o755)
-        os.chmod(os.path.join(www, "1k.bin"), 0o644)
-        srv = {}
-        try:
-            for mode in modes:
-                port = self.port()
-                d = os.path.join(self.tmp, "nginx-" + mode)
-                os.makedirs(os.path.join(d, "body"), exist_ok=True)
-                conf = os.path.join(d, "nginx.conf")
-                with open(conf, "w") as f:
-                    f.write("""worker_processes 2;
+    # ---- nginx serving a 1 KiB file (cases wrk and pods) ----------------------------------
+    NGINX_CONF = """worker_processes 2;
 daemon off;
 master_process on;
 pid %(d)s/nginx.pid;
@@ -616,12 +591,45 @@ http {
     keepalive_timeout 300s;
     client_body_temp_path %(d)s/body;
     server {
-        listen 127.0.0.1:%(port)d;
+        listen %(addr)s:%(port)d;
         root %(www)s;
         location / { }
     }
 }
-""" % dict(d=d, port=port, www=www))
+"""
+
+    def nginx_site(self, name, addr, port):
+        """A 1 KiB file and an nginx configuration in self.tmp/name: (dir, conf path)."""
+        www = os.path.join(self.tmp, "www")
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "1k.bin"), "wb") as f:
+            f.write(b"x" * 1024)
+        os.chmod(self.tmp, 0o755)  # nginx workers run as nobody
+        os.chmod(www, 0o755)
+        os.chmod(os.path.join(www, "1k.bin"), 0o644)
+        d = os.path.join(self.tmp, name)
+        os.makedirs(os.path.join(d, "body"), exist_ok=True)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(self.NGINX_CONF % dict(d=d, port=port, www=www, addr=addr))
+        return d, conf
+
+    def case_wrk(self):
+        case = "wrk"
+        secs = 1 if self.quick else 2
+        grid = [1, 16, 64] if self.quick else [1, 4, 16, 64, 256]
+        modes = ["tcp", "xio", "xio-spin"]
+        self.notes[case] = [
+            "nginx %s (2 workers, `access_log off`, keepalive, a 1 KiB static file; config "
+            "written to a temporary folder) against `wrk -t 1 -c N -d %ds --latency` "
+            "(HTTP/1.1 keepalive). Both nginx workers run on the server CPU. wrk cannot use a "
+            "Unix socket, so there is no Unix-socket column. X-IO columns: nginx and wrk both "
+            "under xio-run." % (self.nginx_version, secs)]
+        srv = {}
+        try:
+            for mode in modes:
+                port = self.port()
+                d, conf = self.nginx_site("nginx-" + mode, "127.0.0.1", port)
                 p = self.start(self.prefix(mode, self.srv_cpu) +
                                ["nginx", "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
                                "%s-nginx-%s" % (case, mode))

@@ -179,40 +179,11 @@ def case_pods(self):
                     if getattr(p, "bench_name", "").startswith("%s-%s-server" % (case, key)):
                         self.stop(p)
         # wrk -> nginx
-        www = os.path.join(self.tmp, "www-pods")
-        os.makedirs(www, exist_ok=True)
-        with open(os.path.join(www, "1k.bin"), "wb") as f:
-            f.write(b"x" * 1024)
-        os.chmod(self.tmp, 0o755)
-        os.chmod(www, 0o755)
-        os.chmod(os.path.join(www, "1k.bin"), 0o644)
         srv = {}
         try:
             for mode in modes:
                 port = self.port()
-                d = os.path.join(self.tmp, "nginx-pods-" + mode)
-                os.makedirs(os.path.join(d, "body"), exist_ok=True)
-                conf = os.path.join(d, "nginx.conf")
-                with open(conf, "w") as f:
-                    f.write("""worker_processes 2;
-daemon off;
-master_process on;
-pid %(d)s/nginx.pid;
-error_log %(d)s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    client_body_temp_path %(d)s/body;
-    server {
-        listen %(addr)s:%(port)d;
-        root %(www)s;
-        location / { }
-    }
-}
-""" % dict(d=d, port=port, www=www, addr=POD_B))
+                d, conf = self.nginx_site("nginx-pods-" + mode, POD_B, port)
                 p = self.start(pre(mode, self.srv_cpu, pods.bb) +
                                ["nginx", "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
                                "%s-nginx-%s" % (case, mode))

@@ -70,6 +70,8 @@ struct xio_conn {
 struct xio_sock_opts;
 void xio_connect_inherit_options(struct xio_conn *c, int fd, const struct xio_sock_opts *known);
 int xio_connect_hold_port(int fd);
+/* A free slot for a client end of inode @client_ino, after a sweep if the domain looked full. */
+struct xio_slot *xio_connect_alloc_slot(struct xio_domain *d, uint64_t client_ino, uint32_t *token);
 int xio_connect_take_over_fd(int fd, int u, bool *nonblock);
 
 /*

@@ -473,6 +473,19 @@ static int not_carried(enum xio_fallback why)
 	return xio_config()->no_fallback ? -ECONNREFUSED : XIO_NOT_CARRIED;
 }
 
+struct xio_slot *xio_connect_alloc_slot(struct xio_domain *d, uint64_t client_ino, uint32_t *token)
+{
+	struct xio_slot *s = xio_slot_alloc(d->hdr, client_ino, token);
+	if (!s) {
+		/* Slots of closed connections wait for the manager's sweep: ask for one now. */
+		struct xio_msg_hdr req, rep;
+		xio_msg_init(&req, XIO_CTL_RECLAIM, sizeof(req));
+		xio_control_call(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL);
+		s = xio_slot_alloc(d->hdr, client_ino, token);
+	}
+	return s;
+}
+
 /* Lowest number for port holders: 3/4 of RLIMIT_NOFILE (read once; again if it shrank). */
 static _Atomic int holder_base;
 
@@ -598,13 +611,7 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		return not_carried(XIO_FB_ERROR);
 	}
 	uint32_t token;
-	struct xio_slot *s = xio_slot_alloc(d->hdr, st.st_ino, &token);
-	if (!s) {
-		struct xio_msg_hdr req, rep;
-		xio_msg_init(&req, XIO_CTL_RECLAIM, sizeof(req));
-		xio_control_call(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL);
-		s = xio_slot_alloc(d->hdr, st.st_ino, &token);
-	}
+	struct xio_slot *s = xio_connect_alloc_slot(d, st.st_ino, &token);
 	if (!s) {
 		xio_sys.close(u);
 		free(e);

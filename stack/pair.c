@@ -293,14 +293,7 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0 ||
 	    fstat(sv[0], &st) < 0)
 		goto not_carried;
-	struct xio_slot *s = xio_slot_alloc(d->hdr, st.st_ino, &token);
-	if (!s) {
-		/* Slots of closed connections wait for the manager's sweep: ask for one now. */
-		struct xio_msg_hdr req, rep;
-		xio_msg_init(&req, XIO_CTL_RECLAIM, sizeof(req));
-		xio_control_call(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL);
-		s = xio_slot_alloc(d->hdr, st.st_ino, &token);
-	}
+	struct xio_slot *s = xio_connect_alloc_slot(d, st.st_ino, &token);
 	if (!s) {
 		*why = XIO_FB_DOMAIN_FULL;
 		goto not_carried;
