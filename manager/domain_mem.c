@@ -269,7 +269,10 @@ int mgr_mem_init(struct mgr *m)
 			strerror(-r));
 		return r;
 	}
-	/* publish the header last: a reader that sees the magic sees initialised slots */
+	/*
+	 * Nothing attaches before the control socket opens (after this), so the
+	 * order of the stores above does not matter; the fence keeps it so.
+	 */
 	atomic_thread_fence(memory_order_release);
 	return 0;
 }

@@ -11,8 +11,9 @@
  *      --group that we are allowed to join);
  *   4. $XDG_RUNTIME_DIR/xio when $XDG_RUNTIME_DIR is an absolute path;
  *   5. /tmp/xio-<euid>.
- * The shim only reads $XIO_RUNDIR (default /run/xio), so xio-run passes the
- * result of this function to its children explicitly.
+ * The shim, xio-run, xio-stat and the manager all apply this one rule
+ * (xio_default_rundir); xio-run also passes its result to its children in
+ * $XIO_RUNDIR, so that a child whose user differs still finds the domain.
  */
 #ifndef XIO_MANAGER_RUNDIR_H
 #define XIO_MANAGER_RUNDIR_H

@@ -260,8 +260,9 @@ void xio_conn_bell_space(struct xio_conn *c, int fd)
 }
 
 /*
- * Read what the peer sent on the AF_UNIX socket: first the server's answer
- * (client side), then doorbell bytes; learn EOF and HUP.
+ * Read what the peer sent on the AF_UNIX socket: doorbell bytes only (the
+ * server answers an offer by claiming the slot, not with a message); learn
+ * EOF and HUP.
  */
 static void drain(struct xio_conn *c, int fd)
 {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The local connection table: this process's X-IO connections keyed by
- * 4-tuple (the paper's connection table). Used to keep 4-tuples unique when
- * a client picks its local port, and to look connections up for xio-stat
- * and inherited fds. Thread safe (one mutex; never on the data path).
+ * 4-tuple (the paper's connection table). Used to tell whether a peer is a
+ * connection of this very process (demotion) and to visit every connection
+ * at fork and exit; the kernel picks ports and xio-stat asks the manager.
+ * Thread safe (one mutex; never on the data path).
  */
 #ifndef XIO_CONNTAB_H
 #define XIO_CONNTAB_H
