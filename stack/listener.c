@@ -287,6 +287,37 @@ static struct xio_domain *offer_domain(struct xio_listener *l, int tcp, uint64_t
 }
 
 /*
+ * The server's end of a connection just established in slot @s (by the
+ * rendezvous handshake or a proven pairing): registered and counted.
+ * @local and @remote are what getsockname and getpeername say.
+ */
+static struct xio_conn *server_conn(struct xio_listener *l, struct xio_domain *d,
+				    struct xio_slot *s, uint32_t token,
+				    const struct xio_endpoint *local,
+				    const struct xio_endpoint *remote)
+{
+	s->server.family = (uint16_t)l->family; /* for adoption after exec */
+	struct xio_conn *c = xio_conn_new(d, s, true);
+	if (!c)
+		return NULL;
+	c->family = l->family;
+	c->token = token;
+	c->porthold = l->hold;
+	xio_porthold_get(l->hold);
+	c->tuple.local = *local;
+	c->tuple.remote = *remote;
+	s->srv_local = *local;
+	s->srv_peer = *remote;
+	s->netns[1] = xio_netns_ino();
+	/* Nothing to learn from the kernel yet: the send path's liveness check starts from now. */
+	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);
+	xio_conn_register(c);
+	atomic_store_explicit(&l->last_slot, s, memory_order_relaxed);
+	atomic_fetch_add_explicit(&d->hdr->stats.conns_total, 1, memory_order_relaxed);
+	return c;
+}
+
+/*
  * Complete the handshake on a freshly accepted AF_UNIX stream @u. Returns 0,
  * NUDGED or -errno.
  */
@@ -315,28 +346,11 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 	r = xio_slot_claim(s, o.token, st.st_ino, getpid());
 	if (r < 0)
 		return r;
-	s->server.family = (uint16_t)l->family; /* for adoption after exec */
-	struct xio_conn *c = xio_conn_new(d, s, true);
-	if (!c)
-		return -ENOMEM;
-	c->family = l->family;
-	c->token = o.token;
-	c->porthold = l->hold;
-	xio_porthold_get(l->hold);
-	c->tuple.local = o.server;
-	c->tuple.remote = o.client;
 	/* What getsockname says on an accepted socket: the address the client reached. */
-	c->tuple.local.port = l->local.port;
-	s->srv_local = c->tuple.local;
-	s->srv_peer = c->tuple.remote;
-	s->netns[1] = xio_netns_ino();
-	/* Nothing to learn from the kernel yet: the send path's liveness check starts from now. */
-	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);
-	xio_conn_register(c);
-	atomic_store_explicit(&l->last_slot, s, memory_order_relaxed);
-	atomic_fetch_add_explicit(&d->hdr->stats.conns_total, 1, memory_order_relaxed);
-	*out = c;
-	return 0;
+	struct xio_endpoint local = o.server;
+	local.port = l->local.port;
+	*out = server_conn(l, d, s, o.token, &local, &o.client);
+	return *out ? 0 : -ENOMEM;
 }
 
 static int accept_xio(struct xio_listener *l, int tcp, struct sockaddr *sa, socklen_t *len,
@@ -402,29 +416,18 @@ static int accept_paired(struct xio_listener *l, int t, int flags, struct xio_co
 		xio_sys.close(u); /* the client sees its connection closed */
 		return t;
 	}
-	s->server.family = (uint16_t)l->family; /* for adoption after exec */
-	struct xio_conn *c = xio_conn_new(d, s, true);
+	struct xio_endpoint local = {0};
+	sl = sizeof(ss);
+	if (xio_sys.getsockname(t, (struct sockaddr *)&ss, &sl) == 0)
+		xio_ep_from_sockaddr(&local, (struct sockaddr *)&ss, sl);
+	struct xio_conn *c = server_conn(l, d, s, token, &local, &peer);
 	if (!c) {
 		xio_sys.close(u);
 		return t;
 	}
-	c->family = l->family;
-	c->token = token;
-	c->porthold = l->hold;
-	xio_porthold_get(l->hold);
-	sl = sizeof(ss);
-	if (xio_sys.getsockname(t, (struct sockaddr *)&ss, &sl) == 0)
-		xio_ep_from_sockaddr(&c->tuple.local, (struct sockaddr *)&ss, sl);
-	c->tuple.remote = peer;
-	s->srv_local = c->tuple.local;
-	s->srv_peer = peer;
-	s->netns[1] = xio_netns_ino();
+	/* the kernel's connection stays beside ours, hidden (docs/DESIGN.md) */
 	c->port_holder = xio_fd_move_high(t);
 	xio_helper_fd(c->port_holder, true);
-	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);
-	xio_conn_register(c);
-	atomic_store_explicit(&l->last_slot, s, memory_order_relaxed);
-	atomic_fetch_add_explicit(&d->hdr->stats.conns_total, 1, memory_order_relaxed);
 	*conn = c;
 	return u;
 }
