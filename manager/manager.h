@@ -138,6 +138,8 @@ void mgr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int mgr_random(void *buf, size_t len);
 /* mkdir -p; components it creates get @mode and, unless (gid_t)-1, group @gid. */
 int mgr_mkdir_p(const char *path, mode_t mode, gid_t gid);
+/* An int socket option into *@v (0 on failure). Returns 0 or -errno. */
+int mgr_sockopt_int(int fd, int level, int name, int *v);
 /* A directory we may trust: not a symlink, owned by us or root, no foreign write access. */
 int mgr_check_dir(const char *path, bool must_be_ours);
 /* Read a "Key: value" number from /proc/meminfo; -ENOENT if absent. */
@@ -249,6 +251,8 @@ int mgr_diag_bound_ino(int nl, uint64_t sock_ino, uint64_t *vfs_ino);
 /* netns.c */
 int mgr_netns_init(struct mgr *m);
 /* A NETLINK_SOCK_DIAG socket in namespace @idx, or in ours for idx < 0. */
+/* Run @fn(@arg) inside namespace @idx (-1: ours) and come back; returns what @fn returns. */
+int mgr_netns_run(struct mgr *m, ssize_t idx, int (*fn)(void *), void *arg);
 int mgr_netns_diag_socket(struct mgr *m, ssize_t idx);
 /* Register the namespace behind nsfs fd @fd (consumed); *@ino receives its inode. */
 int mgr_netns_add_fd(struct mgr *m, int fd, uint64_t *ino);

@@ -39,22 +39,30 @@ static int diag_socket(void)
 	return fd < 0 ? -errno : fd;
 }
 
-int mgr_netns_diag_socket(struct mgr *m, ssize_t idx)
+int mgr_netns_run(struct mgr *m, ssize_t idx, int (*fn)(void *), void *arg)
 {
-	int fd, e;
-
 	if (idx < 0)
-		return diag_socket();
-	/* a socket stays in the namespace it was made in: enter, make, come back */
+		return fn(arg);
 	if (setns(m->netns[idx].fd, CLONE_NEWNET) < 0)
 		return -errno;
-	fd = diag_socket();
-	e = fd;
+	int r = fn(arg);
 	if (setns(m->own_netns_fd, CLONE_NEWNET) < 0) {
 		mgr_err("cannot return to our network namespace: %s", strerror(errno));
 		abort(); /* every later socket would land in the wrong namespace */
 	}
-	return e;
+	return r;
+}
+
+static int diag_socket_cb(void *arg)
+{
+	(void)arg;
+	return diag_socket();
+}
+
+int mgr_netns_diag_socket(struct mgr *m, ssize_t idx)
+{
+	/* a socket stays in the namespace it was made in: enter, make, come back */
+	return mgr_netns_run(m, idx, diag_socket_cb, NULL);
 }
 
 ssize_t mgr_netns_find(struct mgr *m, uint64_t ino)

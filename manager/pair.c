@@ -113,16 +113,14 @@ void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c)
 		}
 }
 
-static int sock_is(int fd, int family, int type)
+/* Is @fd a socket of @family (0: AF_INET or AF_INET6), @type and @proto (0: any)? */
+static bool sock_is(int fd, int family, int type, int proto)
 {
-	int v;
-	socklen_t l = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || v != family)
-		return -EINVAL;
-	l = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != type)
-		return -EINVAL;
-	return 0;
+	int d, t, p;
+	return mgr_sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &d) == 0 &&
+	       (family ? d == family : d == AF_INET || d == AF_INET6) &&
+	       mgr_sockopt_int(fd, SOL_SOCKET, SO_TYPE, &t) == 0 && t == type &&
+	       (!proto || (mgr_sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &p) == 0 && p == proto));
 }
 
 /* The slot named by a pairing request, still PAIRING with its token, or NULL. */
@@ -140,10 +138,8 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 {
 	if (!m->offers || !m->hdr->pair_ok)
 		return -EOPNOTSUPP;
-	if (nfds != 2 || (sock_is(fds[0], AF_INET, SOCK_STREAM) < 0 &&
-			  sock_is(fds[0], AF_INET6, SOCK_STREAM) < 0))
-		return -EINVAL;
-	if (sock_is(fds[1], AF_UNIX, SOCK_STREAM) < 0)
+	if (nfds != 2 || !sock_is(fds[0], 0, SOCK_STREAM, IPPROTO_TCP) ||
+	    !sock_is(fds[1], AF_UNIX, SOCK_STREAM, 0))
 		return -EINVAL;
 	if (!pairing_slot(m, req))
 		return -ESTALE;
@@ -268,6 +264,11 @@ static void hint_one(struct mgr *m, const struct xio_endpoint *ep, uint64_t ns)
 		mgr_mkdir_p(path, m->dir_mode, m->o.gid);
 }
 
+static int addrs_of_here(void *arg)
+{
+	return getifaddrs(arg) < 0 ? -errno : 0;
+}
+
 /* Addresses of network namespace @ns (ours or one we hold), for a wildcard listener. */
 static void hint_wildcard(struct mgr *m, uint64_t ns, uint16_t port, bool v4, bool v6)
 {
@@ -276,14 +277,8 @@ static void hint_wildcard(struct mgr *m, uint64_t ns, uint16_t port, bool v4, bo
 
 	if (ns != m->own_netns && idx < 0)
 		return;
-	if (idx >= 0 && setns(m->netns[idx].fd, CLONE_NEWNET) < 0)
-		return;
-	int r = getifaddrs(&ifa); /* its netlink socket is made in @ns */
-	if (idx >= 0 && setns(m->own_netns_fd, CLONE_NEWNET) < 0) {
-		mgr_err("cannot return to our network namespace: %s", strerror(errno));
-		abort();
-	}
-	if (r < 0)
+	/* getifaddrs' netlink socket is made in the namespace we are in */
+	if (mgr_netns_run(m, idx, addrs_of_here, &ifa) < 0)
 		return;
 	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
 		struct xio_endpoint ep;

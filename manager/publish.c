@@ -31,14 +31,6 @@
 /* An entry younger than this may be bound but not listening yet. */
 #define RV_YOUNG_SEC 5
 
-static int sockopt_int(int fd, int level, int name, int *v)
-{
-	socklen_t len = sizeof(*v);
-
-	*v = 0;
-	return getsockopt(fd, level, name, v, &len) < 0 ? -errno : 0;
-}
-
 /* The TCP listener must be real: stream, IP, TCP, listening. */
 static int check_tcp_listener(int fd, struct xio_endpoint *ep, bool *dual)
 {
@@ -46,9 +38,9 @@ static int check_tcp_listener(int fd, struct xio_endpoint *ep, bool *dual)
 	socklen_t sl = sizeof(ss);
 	int type, proto, acc, v6only = 1;
 
-	if (sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
-	    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || proto != IPPROTO_TCP ||
-	    sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc) < 0 || acc != 1)
+	if (mgr_sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
+	    mgr_sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &proto) < 0 || proto != IPPROTO_TCP ||
+	    mgr_sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc) < 0 || acc != 1)
 		return -EPERM;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
 	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
@@ -56,7 +48,7 @@ static int check_tcp_listener(int fd, struct xio_endpoint *ep, bool *dual)
 	if (xio_ep_from_sockaddr(ep, (struct sockaddr *)&ss, sl) < 0)
 		return -EPERM;
 	if (ss.ss_family == AF_INET6)
-		sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only);
+		mgr_sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only);
 	/* an IPv6 wildcard listener that is not v6-only also serves IPv4 clients */
 	*dual = ss.ss_family == AF_INET6 && !v6only && xio_ep_is_any(ep);
 	return 0;
@@ -69,8 +61,8 @@ static int check_unix_socket(int fd)
 	socklen_t sl = sizeof(sa);
 	int dom, type;
 
-	if (sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &dom) < 0 || dom != AF_UNIX ||
-	    sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM)
+	if (mgr_sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &dom) < 0 || dom != AF_UNIX ||
+	    mgr_sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM)
 		return -EINVAL;
 	if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0 || sl > sizeof(sa_family_t))
 		return -EINVAL;
@@ -178,9 +170,9 @@ static int check_unix_listener(int fd)
 {
 	int dom, type, acc;
 
-	if (sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &dom) < 0 || dom != AF_UNIX ||
-	    sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
-	    sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc) < 0 || acc != 1)
+	if (mgr_sockopt_int(fd, SOL_SOCKET, SO_DOMAIN, &dom) < 0 || dom != AF_UNIX ||
+	    mgr_sockopt_int(fd, SOL_SOCKET, SO_TYPE, &type) < 0 || type != SOCK_STREAM ||
+	    mgr_sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc) < 0 || acc != 1)
 		return -EINVAL;
 	return 0;
 }

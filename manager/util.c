@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Small helpers: messages, randomness, directories, /proc/meminfo. */
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +54,14 @@ static int mkdir_one(const char *path, mode_t mode, gid_t gid)
 	if (stat(path, &st) < 0)
 		return -errno;
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int mgr_sockopt_int(int fd, int level, int name, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	*v = 0;
+	return getsockopt(fd, level, name, v, &len) < 0 ? -errno : 0;
 }
 
 int mgr_mkdir_p(const char *path, mode_t mode, gid_t gid)
