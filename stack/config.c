@@ -20,17 +20,22 @@ static bool env_flag(const char *name)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
-/* Non-negative decimal or -1 when absent or malformed (then the default applies). */
-static int env_uint(const char *name)
+/* Decimal in 0..@max, or -1 when absent or malformed (then the default applies). */
+static long env_ulong(const char *name, long max)
 {
 	const char *v = secure_getenv(name);
 	char *end;
 	if (!v || !*v)
 		return -1;
 	long n = strtol(v, &end, 10);
-	if (*end || n < 0 || n > 1000000)
+	if (*end || n < 0 || n > max)
 		return -1;
-	return (int)n;
+	return n;
+}
+
+static int env_uint(const char *name)
+{
+	return (int)env_ulong(name, 1000000);
 }
 
 bool xio_domain_name_ok(const char *d)
@@ -56,6 +61,7 @@ static void config_load(void)
 	config.disabled = env_flag("XIO_DISABLE");
 	config.no_fallback = env_flag("XIO_NO_FALLBACK");
 	config.spin_us = env_uint("XIO_SPIN_US");
+	config.pair_wait_us = env_ulong("XIO_PAIR_WAIT_US", 10000000);
 	config.log = env_uint("XIO_LOG");
 	if (config.log < 0)
 		config.log = env_flag("XIO_LOG") ? 1 : 0;

@@ -60,12 +60,18 @@
 
 static uint64_t pair_wait_us(void)
 {
-	const char *v = secure_getenv("XIO_PAIR_WAIT_US");
-	char *end;
-	if (!v || !*v)
-		return PAIR_WAIT_US;
-	unsigned long long n = strtoull(v, &end, 10);
-	return *end || n > 10000000ull ? PAIR_WAIT_US : n;
+	long v = xio_config()->pair_wait_us;
+	return v < 0 ? PAIR_WAIT_US : (uint64_t)v;
+}
+
+/* stat() of <rundir>/<domain>/@rel, without attaching. Returns 0 or -1. */
+static int domain_stat(const char *rel, struct stat *st)
+{
+	char base[256], path[512];
+	if (xio_domain_dir(base, sizeof(base)) < 0 ||
+	    snprintf(path, sizeof(path), "%s/%s", base, rel) >= (int)sizeof(path))
+		return -1;
+	return stat(path, st);
 }
 
 /*
@@ -75,24 +81,20 @@ static uint64_t pair_wait_us(void)
  */
 static bool listener_known(const struct xio_endpoint *dst)
 {
-	char base[256], key[XIO_KEY_MAX], path[512];
+	char key[XIO_KEY_MAX], rel[XIO_KEY_MAX + 8];
 	struct stat st;
 
-	if (xio_domain_dir(base, sizeof(base)) < 0 || xio_listener_key(dst, key, sizeof(key)) < 0)
+	if (xio_listener_key(dst, key, sizeof(key)) < 0)
 		return false;
-	if (snprintf(path, sizeof(path), "%s/pods/%s", base, key) >= (int)sizeof(path))
-		return false;
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink > 2;
+	snprintf(rel, sizeof(rel), "pods/%s", key);
+	return domain_stat(rel, &st) == 0 && S_ISDIR(st.st_mode) && st.st_nlink > 2;
 }
 
 /* The manager leaves <dir>/services when it was given --service-cidr. */
 static bool services_configured(void)
 {
-	char base[256], path[300];
 	struct stat st;
-	return xio_domain_dir(base, sizeof(base)) == 0 &&
-	       snprintf(path, sizeof(path), "%s/services", base) < (int)sizeof(path) &&
-	       stat(path, &st) == 0;
+	return domain_stat("services", &st) == 0;
 }
 
 /* Is @dst in one of the domain's service ranges (addresses the node DNATs to pods)? */

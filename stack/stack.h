@@ -40,12 +40,13 @@ bool xio_domain_name_ok(const char *d);
 #define XIO_DOMAIN_RULE "[A-Za-z0-9_.-]{1,32}, not . or .."
 
 struct xio_config {
-	bool disabled;	  /* XIO_DISABLE=1 */
-	bool no_fallback; /* XIO_NO_FALLBACK=1: connect fails instead of TCP */
-	int spin_us;	  /* XIO_SPIN_US, -1 = default */
-	int log;	  /* XIO_LOG level, 0 = silent */
-	char domain[64];  /* XIO_DOMAIN, default "xio" */
-	char rundir[200]; /* XIO_RUNDIR, default "/run/xio" */
+	bool disabled;	   /* XIO_DISABLE=1 */
+	bool no_fallback;  /* XIO_NO_FALLBACK=1: connect fails instead of TCP */
+	int spin_us;	   /* XIO_SPIN_US, -1 = default */
+	long pair_wait_us; /* XIO_PAIR_WAIT_US, -1 = default (pair.c) */
+	int log;	   /* XIO_LOG level, 0 = silent */
+	char domain[64];   /* XIO_DOMAIN, default "xio" */
+	char rundir[200];  /* XIO_RUNDIR, default "/run/xio" */
 };
 
 /*
