@@ -29,6 +29,7 @@ import time
 
 import bench_chain
 import bench_pods
+import procnet
 
 SRC = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(SRC)
@@ -193,16 +194,7 @@ class Bench:
 
     @staticmethod
     def listening(port):
-        want = ":%04X" % port
-        for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-            try:
-                for line in open(f).readlines()[1:]:
-                    x = line.split()
-                    if x[1].endswith(want) and x[3] == "0A":
-                        return True
-            except OSError:
-                pass
-        return False
+        return procnet.listening(port)
 
     def wait_listen(self, p, port=None, path=None, timeout=10.0):
         end = time.monotonic() + timeout

@@ -24,20 +24,9 @@ import subprocess
 import sys
 import time
 
+import procnet
+
 MODES = ["tcp", "xio", "xio-zc"]
-
-
-def _listening(port):
-    want = ":%04X" % port
-    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            for line in open(f).readlines()[1:]:
-                x = line.split()
-                if x[1].endswith(want) and x[3] == "0A":
-                    return True
-        except OSError:
-            pass
-    return False
 
 
 def drive(argv):
@@ -58,7 +47,7 @@ def drive(argv):
             p = subprocess.Popen(st, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
             procs.append(p)
             end = time.monotonic() + 10
-            while not _listening(port):
+            while not procnet.listening(port):
                 if p.poll() is not None or time.monotonic() > end:
                     sys.exit("stage %s did not listen" % " ".join(st))
                 time.sleep(0.005)

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import time
 
+import procnet
+
 POD_A, POD_B = "10.78.1.2", "10.78.2.2"
 
 
@@ -68,20 +70,6 @@ class Pods:
         return int(v[0]) + int(v[1]) if len(v) == 2 else 0
 
 
-def listening_in(pid, port):
-    """Is @port listening in the network namespace of process @pid?"""
-    want = ":%04X" % port
-    for f in ("tcp", "tcp6"):
-        try:
-            for line in open("/proc/%d/net/%s" % (pid, f)).readlines()[1:]:
-                x = line.split()
-                if x[1].endswith(want) and x[3] == "0A":
-                    return True
-        except OSError:
-            pass
-    return False
-
-
 def case_pods(self):
     Failure = self.Failure
     case = "pods"
@@ -113,7 +101,7 @@ def case_pods(self):
             while time.monotonic() < end:
                 if p.poll() is not None:
                     raise Failure("%s exited before listening" % p.bench_name)
-                if listening_in(p.pid, port):
+                if procnet.listening(port, p.pid):
                     return
                 time.sleep(0.01)
             raise Failure("%s did not listen" % p.bench_name)
