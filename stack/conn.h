@@ -30,6 +30,7 @@ struct xio_conn {
 
 	/* What the kernel told us about the AF_UNIX peer (learned while draining). */
 	_Atomic bool peer_eof;		  /* peer will send nothing more (FIN) */
+	_Atomic bool sock_eof;		  /* our socket reads EOF: the peer's end is closed */
 	_Atomic bool peer_gone;		  /* peer's socket closed entirely (HUP) */
 	_Atomic int error;		  /* pending error for SO_ERROR / next call */
 	_Atomic bool reset;		  /* the connection is reset (TCP RST): HUP */
