@@ -144,10 +144,12 @@ void xio_bufs_publish(struct xio_slot *s, bool server, int kfd)
 	socklen_t l = sizeof(lock);
 	bool known = xio_sys.getsockopt(kfd, SOL_SOCKET, SO_BUF_LOCK, &lock, &l) == 0;
 	l = sizeof(snd);
-	if (xio_sys.getsockopt(kfd, SOL_SOCKET, SO_SNDBUF, &snd, &l) < 0)
+	if ((!known || (lock & BUF_LOCK_SND)) &&
+	    xio_sys.getsockopt(kfd, SOL_SOCKET, SO_SNDBUF, &snd, &l) < 0)
 		snd = 0;
 	l = sizeof(rcv);
-	if (xio_sys.getsockopt(kfd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0)
+	if ((!known || (lock & BUF_LOCK_RCV)) &&
+	    xio_sys.getsockopt(kfd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0)
 		rcv = 0;
 	if (!known) /* before 5.14: a size other than the unconnected socket's default was set */
 		lock = (snd != (int)sysctl_field("/proc/sys/net/ipv4/tcp_wmem", 1, 16384)
