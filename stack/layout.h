@@ -102,8 +102,9 @@ struct xio_dir {
 	/* waiters asleep on the consumer end's socket, whatever they wait for */
 	_Atomic uint32_t sleepers;
 	/*
-	 * Buffer sizes as getsockopt reports them (0: not known yet, the kernel's
-	 * default): the producer's SO_SNDBUF and the consumer's SO_RCVBUF. Set at
+	 * Buffer sizes as getsockopt reports them (0: not known yet, the server's
+	 * before accept: the kernel's default): the producer's SO_SNDBUF and the
+	 * consumer's SO_RCVBUF. Set at
 	 * connect and accept and by setsockopt, read by both ends on every send
 	 * and receive: together they bound the bytes in flight (xio_buf_limit,
 	 * stack/conn.h), as they bound a TCP connection's.
