@@ -159,8 +159,7 @@ void xio_bufs_publish(struct xio_slot *s, bool server, int kfd)
 			    ? BUF_LOCK_RCV
 			    : 0);
 	int tx = server ? XIO_DIR_S2C : XIO_DIR_C2S;
-	/* Defaults resolved here: ends in network namespaces of other sysctls agree on the limit.
-	 */
+	/* Defaults resolved here: ends whose namespaces differ in sysctls agree on the limit. */
 	atomic_store(&s->dir[tx].sndbuf,
 		     (lock & BUF_LOCK_SND) && snd > 0 ? (uint32_t)snd : xio_default_sndbuf());
 	atomic_store(&s->dir[!tx].rcvbuf,
