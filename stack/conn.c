@@ -11,7 +11,8 @@
  *   The woken consumer drains the bytes, then clears data_bell_pending, then
  *   re-checks the ring, so a record published in between is never missed.
  * - The same with writers_waiting / space_bell_pending when a producer waits
- *   for room; consumers ring once a third of the ring is free.
+ *   for room; consumers ring once a third of the ring is free, or a third of
+ *   the bytes in flight SO_SNDBUF/SO_RCVBUF allow when that is less (dir_room).
  * Both ends spin for xio_spin_us() before they block. No syscall happens
  * while both sides are awake.
  */
@@ -240,6 +241,40 @@ static int lock_consumer(struct xio_conn *c)
 	return lock_dir(c, &c->rxd->rlock, c->rx, &c->rx->cons, &c->rcvtimeo);
 }
 
+/* ---- room for a writer ------------------------------------------------ */
+
+/*
+ * Bytes a writer may queue in direction @d (ring @r) now, and in *@bound the
+ * size that room counts against: the ring's capacity, or the bytes in flight
+ * the writer's SO_SNDBUF and the reader's SO_RCVBUF allow when that is less
+ * (xio_buf_limit; record headers count, as skb overhead counts on TCP).
+ * Sending, POLLOUT and the space doorbell all ask here, so a writer the
+ * limit stopped is woken as one the full ring stopped.
+ */
+static size_t dir_room(const struct rte_ring *r, struct xio_dir *d, size_t *bound)
+{
+	size_t cap = xio_ring_capacity(r), room = xio_ring_room(r);
+	uint32_t snd = atomic_load_explicit(&d->sndbuf, memory_order_relaxed);
+	uint32_t rcv = atomic_load_explicit(&d->rcvbuf, memory_order_relaxed);
+	size_t lim =
+	    xio_buf_limit(snd ? snd : xio_default_sndbuf(), rcv ? rcv : xio_default_rcvbuf());
+	if (lim >= cap) {
+		*bound = cap;
+		return room;
+	}
+	size_t used = xio_ring_used(r) + XIO_RING_ESIZE; /* and the next record's length */
+	size_t left = lim > used ? lim - used : 0;
+	*bound = lim;
+	return left < room ? left : room;
+}
+
+/* Room for a writer, as TCP's POLLOUT: a third of the bound is free. */
+static bool dir_writable(const struct rte_ring *r, struct xio_dir *d)
+{
+	size_t bound, room = dir_room(r, d, &bound);
+	return room >= bound / 3;
+}
+
 /* ---- doorbells -------------------------------------------------------- */
 
 static inline void bell_data(struct xio_conn *c, int fd)
@@ -255,8 +290,7 @@ void xio_conn_bell_space(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
-	    xio_ring_room(c->rx) >= xio_ring_capacity(c->rx) / 3 &&
-	    !atomic_exchange(&c->rxd->space_bell_pending, 1))
+	    dir_writable(c->rx, c->rxd) && !atomic_exchange(&c->rxd->space_bell_pending, 1))
 		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
@@ -392,8 +426,7 @@ unsigned xio_conn_ready(struct xio_conn *c)
 		ev |= POLLERR;
 	if ((eof && c->shut_wr) || reset)
 		ev |= POLLHUP;
-	if (c->shut_wr || reset || atomic_load(&c->peer_gone) ||
-	    xio_ring_room(c->tx) >= xio_ring_capacity(c->tx) / 3)
+	if (c->shut_wr || reset || atomic_load(&c->peer_gone) || dir_writable(c->tx, c->txd))
 		ev |= POLLOUT | POLLWRNORM;
 	return ev;
 }
@@ -792,7 +825,9 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	}
 	while (done < total) {
-		size_t n = xio_ring_put(c->tx, &cur, total - done);
+		size_t bound, room = dir_room(c->tx, c->txd, &bound);
+		size_t n =
+		    room ? xio_ring_put(c->tx, &cur, total - done < room ? total - done : room) : 0;
 		if (n > 0) {
 			done += n;
 			c->txd->bytes += n;
