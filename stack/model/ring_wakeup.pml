@@ -160,18 +160,25 @@ inline wait_for(e, ev)
 	:: ready(e, ev) -> break	/* xio_wait: scan (the spin too) */
 	:: else ->
 		/* cw_announce: xio_conn_wait_prepare() (counters up, fence), local_waiters++,
-		 * and the company test for the slices */
-		sleepers[e]++;
-		if
-		:: ev == IN -> readers_sleeping[1 - e]++
-		:: else -> writers_waiting[e]++
-		fi;
-		local_waiters[e]++;
+		 * and the company test for the slices. One step: the peer reads only
+		 * readers_sleeping/writers_waiting; the split steps of the C code only
+		 * let another thread of this end see company a moment early (a
+		 * timeout more, never a wake-up less). */
+		atomic {
+			sleepers[e]++;
+			if
+			:: ev == IN -> readers_sleeping[1 - e]++
+			:: else -> writers_waiting[e]++
+			fi;
+			local_waiters[e]++;
 #ifndef POLLERS
-		foreign = (sleepers[e] > local_waiters[e]);
+			foreign = (sleepers[e] > local_waiters[e])
 #elif !defined(MUTANT_NO_COMPANY)
-		foreign = (sleepers[e] > 1);	/* xio_conn_has_company(): poll and epoll */
+			foreign = (sleepers[e] > 1)	/* xio_conn_has_company(): poll and epoll */
+#else
+			skip
 #endif
+		};
 		/* cw_sleep, under wait_lock: look again (what came before the announcement
 		 * rings no doorbell), then become the poller or a follower. One step: the
 		 * other threads of this end change poller only under the same lock, and
@@ -229,8 +236,13 @@ inline wait_for(e, ev)
 		local_waiters[e]--;
 		sleepers[e]--;
 		if
-		:: ev == IN -> readers_sleeping[1 - e]--; data_bell_pending[1 - e] = 0
-		:: else -> writers_waiting[e]--; space_bell_pending[e] = 0
+		:: ev == IN -> readers_sleeping[1 - e]--
+		:: else -> writers_waiting[e]--
+		fi;
+		/* then the own flag cleared (a doorbell may come again) */
+		if
+		:: ev == IN -> data_bell_pending[1 - e] = 0
+		:: else -> space_bell_pending[e] = 0
 		fi
 	od;
 #ifdef MUTANT_NO_RECHECK
