@@ -93,7 +93,8 @@ class Bench:
         self.notes = {}  # case -> list of extra lines
         self.findings = []  # product misbehaviour seen during the run
         self.failed = []
-        self.ports = iter(range(19000, 20000))
+        self.port_range = a.ports
+        self.ports = iter(range(a.ports[0], a.ports[1] + 1))
         self.quick = a.quick
         self.reps = 3 if a.quick else 5
         self.build_dir = os.path.abspath(a.build_dir)
@@ -190,7 +191,7 @@ class Bench:
                 continue
             finally:
                 s.close()
-        raise Failure("no free port in 19000-19999")
+        raise Failure("no free port in %d-%d" % self.port_range)
 
     @staticmethod
     def listening(port):
@@ -1496,7 +1497,7 @@ http {
             self.domain = "bench"
             self.rundir = os.path.join(self.tmp, "run")
             os.makedirs(self.rundir)
-        self.idle_domain = "bench-idle"
+        self.idle_domain = self.domain + "-idle"
         self.slots = 320  # 256 connections at once (cases 4 and 5) and some to spare
         self.managers = []
         self.manager_lines = {}
@@ -1541,6 +1542,13 @@ Bench.case_pods = bench_pods.case_pods
 Bench.case_chain = bench_chain.case_chain
 
 
+def port_range(s):
+    lo, _, hi = s.partition("-")
+    if not (lo.isdigit() and hi.isdigit() and 0 < int(lo) <= int(hi) < 65536):
+        raise argparse.ArgumentTypeError("not a port range LO-HI: %r" % s)
+    return int(lo), int(hi)
+
+
 def main():
     ap = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n")[0])
     g = ap.add_mutually_exclusive_group()
@@ -1550,6 +1558,8 @@ def main():
     ap.add_argument("--domain", help="use this domain (and its manager if one runs) instead of "
                     "a private one")
     ap.add_argument("--only", help="comma-separated cases: " + ",".join(CASES))
+    ap.add_argument("--ports", type=port_range, default=(19000, 19999),
+                    help="TCP ports of the servers, LO-HI (default 19000-19999)")
     ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR") or os.path.join(ROOT, "build"))
     ap.add_argument("--bench-bin", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--report-only", action="store_true",
