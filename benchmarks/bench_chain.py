@@ -26,6 +26,7 @@ import time
 
 import procnet
 
+ORDER = 100
 MODES = ["tcp", "xio", "xio-zc"]
 
 

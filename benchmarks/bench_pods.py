@@ -16,6 +16,7 @@ import time
 
 import procnet
 
+ORDER = 90
 POD_A, POD_B = "10.78.1.2", "10.78.2.2"
 
 
