@@ -121,7 +121,7 @@ def run(b):
         for prog_name, point, key in (("xio-bench-pingpong", "ping-pong 64 B", "pp"),
                                       ("xio-bench-shortconn", "short connections", "sc")):
             prog = os.path.join(b.bench_bin, prog_name)
-            with b.servers("%s-%s" % (case, key)) as s:
+            with b.server_group("%s-%s" % (case, key)) as s:
                 for mode in MODES:
                     port = b.port()
                     ep = "tcp:%s:%d" % (POD_B, port)
@@ -138,7 +138,7 @@ def run(b):
                               prog, "client", ep, str(min(secs, 2))],
                           show=lambda v: "%.0f conn/s" % v["rate"])
         # wrk -> nginx
-        with b.servers(case) as s:
+        with b.server_group(case) as s:
             for mode in MODES:
                 b.nginx(s, mode, srv(mode), addr=POD_B, name="nginx-pods-" + mode)
             time.sleep(0.2)

@@ -21,7 +21,7 @@ def run(b):
         "against the same plain server's `--unixsocket`."
         % (b.redis_version, n1, n16)]
     sock = os.path.join(b.tmp, "redis.sock")
-    with b.servers(case) as srv:
+    with b.server_group(case) as srv:
         for mode in ("tcp", "xio", "xio-spin"):
             port = b.port()
             argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",

@@ -19,7 +19,7 @@ def run(b):
         "(HTTP/1.1 keepalive). Both nginx workers run on the server CPU. wrk cannot use a "
         "Unix socket, so there is no Unix-socket column. X-IO columns: nginx and wrk both "
         "under xio-run." % (b.nginx_version, secs)]
-    with b.servers(case) as srv:
+    with b.server_group(case) as srv:
         for mode in MODES:
             b.nginx(srv, mode, b.srv(mode))
         time.sleep(0.2)  # both workers up

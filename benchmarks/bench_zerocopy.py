@@ -108,7 +108,7 @@ def run(b):
     for size in sizes:
         points.append((size_label(size, unit=True), size))
         b.xval[points[-1][0]] = size
-    with b.servers(case) as srv:
+    with b.server_group(case) as srv:
         for mode in modes:
             port = b.port()
             try:

@@ -4,11 +4,14 @@ check, the measured loop, the output parsers, the tables and the plot helpers.
 A case is a module bench_<case>.py beside this file (see bench.py for what it defines).
 It gets one Bench object, `b`, and calls:
 
-  b.servers(case) / b.prog_servers(case, prog, modes)   servers per mode, stopped at exit
-  b.sweep(case, points, modes, client, show, ...)       the loop: for each point, REPS
-        repetitions, each running every mode in turn (interleaved run by run); every run is
-        measured, parsed and, for X-IO modes, checked with xio-stat (b.measure)
-  b.notes[case], b.records, b.findings, b.failed        what the report shows
+  b.prog_servers(case, prog, modes), b.server_group(case)
+        servers, one per mode (mode -> endpoint), stopped when the `with` block ends
+  b.sweep(case, points, modes, client, show, ...)
+        the loop: for each point, REPS repetitions, each running every mode in turn
+        (interleaved run by run); every run is measured, parsed and, for X-IO modes,
+        checked with xio-stat (b.measure)
+  b.notes[case], b.records, b.findings, b.failed, b.xval
+        what the report shows
 
 Every process is started pinned with taskset (b.prefix: server CPU or client CPU, and
 xio-run for the X-IO modes) and killed only by its pid.
@@ -375,8 +378,8 @@ class Bench:
         raise Failure("%s did not listen within %.0f s" % (p.bench_name, timeout))
 
     # ---- servers ------------------------------------------------------------------------
-    def servers(self, case):
-        """An empty set of servers for @case: `with b.servers(case) as srv: srv.start(...)`."""
+    def server_group(self, case):
+        """An empty set of servers for @case: `with b.server_group(case) as srv: srv.start(...)`."""
         return Servers(self, case)
 
     def prog_servers(self, case, prog, modes):
@@ -397,6 +400,12 @@ class Bench:
             srv.__exit__(None, None, None)
             raise
         return srv
+
+    def servers(self, prog, modes, case):
+        """{mode: (process, endpoint)}: prog_servers() as a case written against the one-class
+        bench.py calls it (the caller stops them)."""
+        s = self.prog_servers(case, prog, modes)
+        return {m: (s.procs[m], s[m]) for m in s}
 
     @contextlib.contextmanager
     def server_once(self, case, mode, argv, port, wait_exit=False):
