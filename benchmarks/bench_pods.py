@@ -118,25 +118,19 @@ def run(b):
               show=lambda v: "%.2f Gbit/s" % v["gbps"], parse=benchlib.iperf3,
               server=iperf3_server, slots=lambda streams: streams + 1)
         # ping-pong and short connections: one server per mode
-        for prog_name, point, key in (("xio-bench-pingpong", "ping-pong 64 B", "pp"),
-                                      ("xio-bench-shortconn", "short connections", "sc")):
+        for prog_name, point, key, args, show in (
+                ("xio-bench-pingpong", "ping-pong 64 B", "pp", ["64", str(min(secs, 1))],
+                 lambda v: "p50 %.2f µs, p99 %.2f µs" % (v["p50_us"], v["p99_us"])),
+                ("xio-bench-shortconn", "short connections", "sc", [str(min(secs, 2))],
+                 lambda v: "%.0f conn/s" % v["rate"])):
             prog = os.path.join(b.bench_bin, prog_name)
             with b.server_group("%s-%s" % (case, key)) as s:
                 for mode in MODES:
                     port = b.port()
                     ep = "tcp:%s:%d" % (POD_B, port)
                     s.start(mode, srv(mode) + [prog, "server", ep], port=port, ep=ep)
-                if key == "pp":
-                    sweep([(point, None)], servers=s,
-                          client=lambda x, mode, ep: cli(mode) + [
-                              prog, "client", ep, "64", str(min(secs, 1))],
-                          show=lambda v: "p50 %.2f µs, p99 %.2f µs" % (v["p50_us"],
-                                                                        v["p99_us"]))
-                else:
-                    sweep([(point, None)], servers=s,
-                          client=lambda x, mode, ep: cli(mode) + [
-                              prog, "client", ep, str(min(secs, 2))],
-                          show=lambda v: "%.0f conn/s" % v["rate"])
+                sweep([(point, None)], servers=s, show=show,
+                      client=lambda x, mode, ep: cli(mode) + [prog, "client", ep] + args)
         # wrk -> nginx
         with b.server_group(case) as s:
             for mode in MODES:
