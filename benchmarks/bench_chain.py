@@ -24,8 +24,11 @@ import subprocess
 import sys
 import time
 
+import benchlib
 import procnet
 
+ORDER = 100
+CASE = "chain"
 MODES = ["tcp", "xio", "xio-zc"]
 
 
@@ -68,22 +71,16 @@ def drive(argv):
                 p.wait()
 
 
-def case_chain(self):
-    Failure = self.Failure
-    case = "chain"
-    secs = 0.5 if self.quick else 2.0
+def run(b):
+    case = CASE
+    secs = 0.5 if b.quick else 2.0
     sizes = [64, 65536]
-    prog = None
-    for d in (self.bench_bin, self.bin):
-        f = os.path.join(d, "xio-bench-zc-chain")
-        if os.access(f, os.X_OK):
-            prog = f
-            break
+    prog = b.prog("xio-bench-zc-chain")
     if not prog:
-        raise Failure("xio-bench-zc-chain is not built (benchmarks/zc_chain.c)")
+        raise benchlib.Failure("xio-bench-zc-chain is not built (benchmarks/zc_chain.c)")
     # source and relay 2 on one CPU, relay 1 and the sink on the other: every hop crosses CPUs
-    cpus = [self.srv_cpu, self.cli_cpu, self.srv_cpu, self.cli_cpu]
-    self.notes[case] = [
+    cpus = [b.srv_cpu, b.cli_cpu, b.srv_cpu, b.cli_cpu]
+    b.notes[case] = [
         "A chain of four processes, source → relay → relay → sink, each hop its own TCP "
         "connection (`benchmarks/zc_chain.c`): each relay reads the message's sequence number "
         "and bumps its hop count in place; the sink checks every byte. One message in flight "
@@ -94,24 +91,22 @@ def case_chain(self):
         "copy on each side); X-IO zero-copy: `xio_tx` of an `xio_malloc`'d buffer, each relay "
         "`xio_rx` + `xio_tx` of the very same buffer, only a 16-byte descriptor per hop. "
         "Stages on CPUs %s (sink first)." % (secs, "/".join(str(c) for c in cpus))]
-    for size in sizes:
-        point = "%d B" % size if size < 1024 else "%d KiB" % (size >> 10)
-        for rep in range(1, self.reps + 1):
-            for mode in MODES:
-                run_mode = "xio" if mode == "xio-zc" else mode
-                pre = [self.prefix(run_mode, c) for c in cpus]
-                opts = [] if mode == "xio-zc" else ["--copy"]
-                ports = [self.port() for _ in range(4)]
-                argv = [sys.executable, os.path.abspath(__file__), "drive", prog, str(size),
-                        str(secs), json.dumps(pre), json.dumps(opts), json.dumps(ports)]
-                rec = self.measure(case, point, mode, rep, argv, secs + 60, self.kv,
-                                   lambda v: 3 * v["bytes"], slots=4)
-                self.progress(rec, lambda v: "p50 %.1f µs, p99 %.1f µs, %.0f msgs/s" % (
-                    v["p50_us"], v["p99_us"], v["msgs_per_s"]))
+
+    def client(size, mode, ep):  # the whole chain is one measured run: drive() below
+        pre = [b.prefix("xio" if mode == "xio-zc" else mode, c) for c in cpus]
+        opts = [] if mode == "xio-zc" else ["--copy"]
+        ports = [b.port() for _ in range(4)]
+        return [sys.executable, os.path.abspath(__file__), "drive", prog, str(size),
+                str(secs), json.dumps(pre), json.dumps(opts), json.dumps(ports)]
+
+    b.sweep(case, [(benchlib.size_label(n, unit=True), n) for n in sizes], MODES, client,
+            lambda v: "p50 %.1f µs, p99 %.1f µs, %.0f msgs/s" % (
+                v["p50_us"], v["p99_us"], v["msgs_per_s"]),
+            payload=lambda v: 3 * v["bytes"], slots=4, timeout=secs + 60)
 
 
-def report_chain(self, sect, summary):
-    P = self.points("chain")
+def report(b, r):
+    P = b.points(CASE)
     if not P:
         return
     body = []
@@ -119,18 +114,18 @@ def report_chain(self, sect, summary):
     for key, unit in (("p50_us", "p50 end-to-end µs (3 hops)"),
                       ("p99_us", "p99 end-to-end µs (3 hops)"),
                       ("msgs_per_s", "messages/s")):
-        b, m = self.table("chain", P, MODES, key, [("xio-zc", "tcp"), ("xio-zc", "xio")], unit)
+        t, m = b.table(CASE, P, MODES, key, [("xio-zc", "tcp"), ("xio-zc", "xio")], unit)
         med[key] = m
-        body += b + [""]
-    sect("10. Service chain: source → relay → relay → sink", "chain", body)
+        body += t + [""]
+    r.section("10. Service chain: source → relay → relay → sink", CASE, body)
     m = med["p50_us"]
     zs, zb, tb = m.get(("64 B", "xio-zc")), m.get(("64 KiB", "xio-zc")), m.get(("64 KiB", "tcp"))
     if zs and zb:
-        summary.append(("chain: zero-copy p50 at 64 KiB ≤ 1.5× at 64 B", "%.2f×" % (zb / zs),
-                        zb <= 1.5 * zs))
+        r.target("chain: zero-copy p50 at 64 KiB ≤ 1.5× at 64 B", "%.2f×" % (zb / zs),
+                 zb <= 1.5 * zs)
     if zb and tb:
-        summary.append(("chain: zero-copy ≥ 10× faster than kernel TCP at 64 KiB (p50)",
-                        "%.1f×" % (tb / zb), tb >= 10 * zb))
+        r.target("chain: zero-copy ≥ 10× faster than kernel TCP at 64 KiB (p50)",
+                 "%.1f×" % (tb / zb), tb >= 10 * zb)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,17 @@ Each X-IO run is checked as everywhere (xio-stat bytes), and the pod's veth
 counters are recorded beside it: a carried run moves almost nothing over veth.
 """
 
+import functools
 import os
-import signal
 import subprocess
 import time
 
-import procnet
+import benchlib
+from benchlib import conns
 
+ORDER = 90
+CASE = "pods"
+MODES = ["tcp", "xio"]
 POD_A, POD_B = "10.78.1.2", "10.78.2.2"
 
 
@@ -70,12 +74,10 @@ class Pods:
         return int(v[0]) + int(v[1]) if len(v) == 2 else 0
 
 
-def case_pods(self):
-    Failure = self.Failure
-    case = "pods"
-    secs = 1 if self.quick else 3
-    modes = ["tcp", "xio"]
-    self.notes[case] = [
+def run(b):
+    case = CASE
+    secs = 1 if b.quick else 3
+    b.notes[case] = [
         "Two pods on one node: network namespaces with a routed veth pair each (a /32, proxy "
         "ARP on the node side, as Calico does), server in pod B, client in pod A. \"kernel TCP\" "
         "is the pods' real path over veth and the node's routing; \"X-IO\" runs both ends under "
@@ -87,116 +89,64 @@ def case_pods(self):
         "nginx's workers run as nobody, so this run's manager has `--group nogroup`). Both pods "
         "have `net.ipv4.tcp_tw_reuse=1` (loopback has it by default), or the short connections "
         "of kernel TCP and X-IO alike run out of ports." % secs]
-    pods = Pods(self)
-    domain = self.domain + "-pods"
+    pods = Pods(b)
+    domain = b.domain + "-pods"
     try:
         pods.setup()
-        self.managers.append(self.start_manager(domain, self.slots, group="nogroup"))
+        b.managers.append(b.start_manager(domain, b.slots, group="nogroup"))
 
-        def pre(mode, cpu, ns):
-            return ["ip", "netns", "exec", ns] + self.prefix(mode, cpu, domain)
+        def srv(mode):  # server prefix: in pod B
+            return ["ip", "netns", "exec", pods.bb] + b.srv(mode, domain)
 
-        def wait_port(p, port):
-            end = time.monotonic() + 10
-            while time.monotonic() < end:
-                if p.poll() is not None:
-                    raise Failure("%s exited before listening" % p.bench_name)
-                if procnet.listening(port, p.pid):
-                    return
-                time.sleep(0.01)
-            raise Failure("%s did not listen" % p.bench_name)
+        def cli(mode):  # client prefix: in pod A
+            return ["ip", "netns", "exec", pods.a] + b.cli(mode, domain)
 
-        def run(point, mode, rep, argv, parse, payload, slots=1):
-            v0 = pods.veth_bytes()
-            rec = self.measure(case, point, mode, rep, argv, secs + 60, parse, payload,
-                               domain=domain, slots=slots)
-            rec["veth_bytes"] = pods.veth_bytes() - v0
-            return rec
+        # every run in this domain, with the bytes over pod A's veth beside it
+        sweep = functools.partial(b.sweep, case, modes=MODES, domain=domain,
+                                  probe=("veth_bytes", pods.veth_bytes), timeout=secs + 60)
 
-        # iperf3, 1 and 4 streams
-        for streams in (1, 4):
-            point = "iperf3 P=%d" % streams
-            for rep in range(1, self.reps + 1):
-                for mode in modes:
-                    port = self.port()
-                    sp = self.start(pre(mode, self.srv_cpu, pods.bb) +
-                                    ["iperf3", "-s", "-B", POD_B, "-p", str(port), "-1"],
-                                    "%s-iperf3-server-%s-%d" % (case, mode, port))
-                    try:
-                        wait_port(sp, port)
-                        argv = pre(mode, self.cli_cpu, pods.a) + [
-                            "iperf3", "-c", POD_B, "-p", str(port), "-t", str(secs), "-l", "128K",
-                            "-P", str(streams), "-J"]
-                        rec = run(point, mode, rep, argv, self.iperf3, lambda v: v["bytes"],
-                                  slots=streams + 1)
-                        self.progress(rec, lambda v: "%.2f Gbit/s" % v["gbps"])
-                    finally:
-                        try:
-                            sp.wait(timeout=5)
-                        except subprocess.TimeoutExpired:
-                            self.stop(sp)
+        # iperf3, 1 and 4 streams: a server per run
+        def iperf3_server(streams, mode):
+            port = b.port()
+            return b.server_once(case, mode, srv(mode) + ["iperf3", "-s", "-B", POD_B, "-p",
+                                                          str(port), "-1"], port, wait_exit=True)
+
+        sweep([("iperf3 P=%d" % n, n) for n in (1, 4)],
+              client=lambda streams, mode, port: cli(mode) + [
+                  "iperf3", "-c", POD_B, "-p", str(port), "-t", str(secs), "-l", "128K",
+                  "-P", str(streams), "-J"],
+              show=lambda v: "%.2f Gbit/s" % v["gbps"], parse=benchlib.iperf3,
+              server=iperf3_server, slots=lambda streams: streams + 1)
         # ping-pong and short connections: one server per mode
-        for prog_name, point, key in (("xio-bench-pingpong", "ping-pong 64 B", "pp"),
-                                      ("xio-bench-shortconn", "short connections", "sc")):
-            prog = os.path.join(self.bench_bin, prog_name)
-            srv = {}
-            try:
-                for mode in modes:
-                    port = self.port()
+        for prog_name, point, key, args, show in (
+                ("xio-bench-pingpong", "ping-pong 64 B", "pp", ["64", str(min(secs, 1))],
+                 lambda v: "p50 %.2f µs, p99 %.2f µs" % (v["p50_us"], v["p99_us"])),
+                ("xio-bench-shortconn", "short connections", "sc", [str(min(secs, 2))],
+                 lambda v: "%.0f conn/s" % v["rate"])):
+            prog = os.path.join(b.bench_bin, prog_name)
+            with b.server_group("%s-%s" % (case, key)) as s:
+                for mode in MODES:
+                    port = b.port()
                     ep = "tcp:%s:%d" % (POD_B, port)
-                    p = self.start(pre(mode, self.srv_cpu, pods.bb) + [prog, "server", ep],
-                                   "%s-%s-server-%s" % (case, key, mode),
-                                   stdout=subprocess.DEVNULL)
-                    wait_port(p, port)
-                    srv[mode] = ep
-                for rep in range(1, self.reps + 1):
-                    for mode in modes:
-                        if key == "pp":
-                            argv = pre(mode, self.cli_cpu, pods.a) + [
-                                prog, "client", srv[mode], "64", str(min(secs, 1))]
-                            rec = run(point, mode, rep, argv, self.kv, lambda v: v["bytes"])
-                            self.progress(rec, lambda v: "p50 %.2f µs, p99 %.2f µs" %
-                                          (v["p50_us"], v["p99_us"]))
-                        else:
-                            argv = pre(mode, self.cli_cpu, pods.a) + [
-                                prog, "client", srv[mode], str(min(secs, 2))]
-                            rec = run(point, mode, rep, argv, self.kv, lambda v: v["bytes"])
-                            self.progress(rec, lambda v: "%.0f conn/s" % v["rate"])
-            finally:
-                for p in list(self.procs):
-                    if getattr(p, "bench_name", "").startswith("%s-%s-server" % (case, key)):
-                        self.stop(p)
+                    s.start(mode, srv(mode) + [prog, "server", ep], port=port, ep=ep)
+                sweep([(point, None)], servers=s, show=show,
+                      client=lambda x, mode, ep: cli(mode) + [prog, "client", ep] + args)
         # wrk -> nginx
-        srv = {}
-        try:
-            for mode in modes:
-                port = self.port()
-                d, conf = self.nginx_site("nginx-pods-" + mode, POD_B, port)
-                p = self.start(pre(mode, self.srv_cpu, pods.bb) +
-                               ["nginx", "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
-                               "%s-nginx-%s" % (case, mode))
-                wait_port(p, port)
-                srv[mode] = (p, "http://%s:%d/1k.bin" % (POD_B, port))
+        with b.server_group(case) as s:
+            for mode in MODES:
+                b.nginx(s, mode, srv(mode), addr=POD_B, name="nginx-pods-" + mode)
             time.sleep(0.2)
-            for n in (1, 16, 64):
-                point = "wrk %d conn%s" % (n, "" if n == 1 else "s")
-                for rep in range(1, self.reps + 1):
-                    for mode in modes:
-                        argv = pre(mode, self.cli_cpu, pods.a) + [
-                            "wrk", "-t", "1", "-c", str(n), "-d", "%ds" % secs, "--latency",
-                            srv[mode][1]]
-                        rec = run(point, mode, rep, argv, self.wrk,
-                                  lambda v: v["requests"] * 1024, slots=n)
-                        self.progress(rec, lambda v: "%.0f req/s" % v["rps"])
-        finally:
-            for p, _ in srv.values():
-                self.stop(p, signal.SIGTERM)
+            sweep([("wrk " + conns(n), n) for n in (1, 16, 64)], servers=s,
+                  client=lambda n, mode, url: cli(mode) + [
+                      "wrk", "-t", "1", "-c", str(n), "-d", "%ds" % secs, "--latency", url],
+                  show=lambda v: "%.0f req/s" % v["rps"], parse=benchlib.wrk,
+                  payload=lambda v: v["requests"] * 1024, slots=lambda n: n)
     finally:
         pods.cleanup()
 
 
-def report_pods(self, sect, summary):
-    P = [p for p in self.points("pods")]
+def report(b, r):
+    P = b.points(CASE)
     if not P:
         return
     ratio = [("xio", "tcp")]
@@ -210,34 +160,34 @@ def report_pods(self, sect, summary):
     for pts, key, unit in rows:
         if not pts:
             continue
-        b, m = self.table("pods", pts, ["tcp", "xio"], key, ratio, unit)
+        t, m = b.table(CASE, pts, MODES, key, ratio, unit)
         med[key] = m
-        body += b + [""]
-    veth = [r["veth_bytes"] for r in self.records
-            if r["case"] == "pods" and r["mode"] == "xio" and "veth_bytes" in r]
+        body += t + [""]
+    veth = [x["veth_bytes"] for x in b.records
+            if x["case"] == CASE and x["mode"] == "xio" and "veth_bytes" in x]
     if veth:
         body.append("Bytes over pod A's veth during X-IO runs: at most %d per run (the kernel's "
                     "TCP handshakes and FINs only)." % max(veth))
-    sect("9. Pods: two network namespaces over veth", "pods", body)
+    r.section("9. Pods: two network namespaces over veth", CASE, body)
 
-    def r(key, pt):
+    def ratio_of(key, pt):
         m = med.get(key, {})
-        a, b = m.get((pt, "xio")), m.get((pt, "tcp"))
-        return a / b if a and b else None
+        x, t = m.get((pt, "xio")), m.get((pt, "tcp"))
+        return x / t if x and t else None
     for pt in [p for p in P if p.startswith("iperf3")]:
-        x = r("gbps", pt)
+        x = ratio_of("gbps", pt)
         if x:
-            summary.append(("pods: %s ≥ 5× veth TCP" % pt, "%.2f×" % x, x >= 5))
+            r.target("pods: %s ≥ 5× veth TCP" % pt, "%.2f×" % x, x >= 5)
     for key, lim in (("p50_us", 0.1),):
         pt = "ping-pong 64 B"
-        x = r(key, pt)
+        x = ratio_of(key, pt)
         if x:
-            summary.append(("pods: 64 B ping-pong p50 ≤ 0.1× veth TCP", "%.2f×" % x, x <= lim))
+            r.target("pods: 64 B ping-pong p50 ≤ 0.1× veth TCP", "%.2f×" % x, x <= lim)
     pt = "short connections"
-    x = r("rate", pt)
+    x = ratio_of("rate", pt)
     if x:
-        summary.append(("pods: short connections ≥ 1.0× veth TCP", "%.2f×" % x, x >= 1.0))
+        r.target("pods: short connections ≥ 1.0× veth TCP", "%.2f×" % x, x >= 1.0)
     for pt in [p for p in P if p.startswith("wrk")]:
-        x = r("rps", pt)
+        x = ratio_of("rps", pt)
         if x:
-            summary.append(("pods: %s ≥ 2× veth TCP" % pt, "%.2f×" % x, x >= 2))
+            r.target("pods: %s ≥ 2× veth TCP" % pt, "%.2f×" % x, x >= 2)
