@@ -86,6 +86,7 @@ struct xio_listener {
 	_Atomic pid_t owner;	    /* the process the wait set belongs to */
 	int waitfd, timer, event;   /* -1 until made */
 	bool event_on;		    /* the eventfd is signalled */
+	int accept_err;		    /* taking a connection in failed (EMFILE...): accept says so */
 	struct held *pending;	    /* waiting for bytes or the due time */
 	struct held *ready, **ready_tail; /* acceptable, in the order they became so */
 };
@@ -602,8 +603,12 @@ static void sweep(struct xio_listener *l, int tcp)
 		defer = 0;
 	while (defer > 0) {
 		int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (u < 0)
+		if (u < 0) {
+			/* the helper stays readable: the application's accept must hear why */
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				l->accept_err = errno;
 			break;
+		}
 		struct xio_conn *c = NULL;
 		int r = handshake(l, tcp, u, &c);
 		if (r == NUDGED) {
@@ -665,7 +670,10 @@ static int accept_held(struct xio_listener *l, int tcp, struct sockaddr *sa, soc
 {
 	pthread_mutex_lock(&l->defer_lock);
 	sweep(l, tcp);
-	int r = l->ready ? deliver(l, l->ready, sa, len, flags, conn) : -EAGAIN;
+	int r = l->ready	? deliver(l, l->ready, sa, len, flags, conn)
+		: l->accept_err ? -l->accept_err
+				: -EAGAIN;
+	l->accept_err = 0;
 	rearm(l);
 	pthread_mutex_unlock(&l->defer_lock);
 	return r;
@@ -677,7 +685,7 @@ bool xio_listener_acceptable(struct xio_listener *l, int fd)
 		return true; /* the wait set is only the helper: it was readable */
 	pthread_mutex_lock(&l->defer_lock);
 	sweep(l, fd);
-	bool r = l->ready != NULL;
+	bool r = l->ready != NULL || l->accept_err;
 	pthread_mutex_unlock(&l->defer_lock);
 	return r;
 }
