@@ -89,10 +89,13 @@ struct xio_listener {
 	int accept_err;		    /* taking a connection in failed (EMFILE...): accept says so */
 	struct held *pending;	    /* waiting for bytes or the due time */
 	struct held *ready, **ready_tail; /* acceptable, in the order they became so */
+	struct xio_listener
+	    *next_all; /* all listeners of the process (fork: see listeners_forked) */
 };
 
 struct held;
 static pid_t self(void);
+static void listed(struct xio_listener *l, bool add);
 static void release_held(struct held **list, bool ours);
 static void release_wait_set(struct xio_listener *l);
 static void rearm(struct xio_listener *l);
@@ -139,6 +142,7 @@ void xio_listener_put(struct xio_listener *l)
 {
 	if (atomic_fetch_sub(&l->refs, 1) != 1)
 		return;
+	listed(l, false);
 	pthread_mutex_lock(&l->defer_lock);
 	release_wait_set(l);
 	pthread_mutex_unlock(&l->defer_lock);
@@ -222,6 +226,7 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	l->waitfd = l->timer = l->event = -1;
 	l->ready_tail = &l->ready;
 	set_name(l, rep.path);
+	listed(l, true);
 	if (xio_listener_helper_fd(l) == l->helper) {
 		xio_listener_put(l); /* no wait set: nothing could watch the listener */
 		return XIO_NOT_CARRIED;
@@ -420,14 +425,59 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 static _Atomic pid_t self_pid;
 static pthread_once_t self_once = PTHREAD_ONCE_INIT;
 
-static void self_after_fork_child(void)
+/* The listeners of this process, for fork. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct xio_listener *all_listeners;
+
+static void listeners_fork_prepare(void)
+{
+	pthread_mutex_lock(&all_lock);
+	for (struct xio_listener *l = all_listeners; l; l = l->next_all)
+		pthread_mutex_lock(&l->defer_lock);
+}
+
+static void listeners_fork_parent(void)
+{
+	for (struct xio_listener *l = all_listeners; l; l = l->next_all)
+		pthread_mutex_unlock(&l->defer_lock);
+	pthread_mutex_unlock(&all_lock);
+}
+
+/*
+ * A forked child does not get what its parent holds: a held connection was
+ * not accepted before the fork, so on TCP the child would have no fd of it,
+ * and a copy of its stream here would keep the client from seeing the
+ * parent's close. The child drops its copies (and the parent's wait set).
+ */
+static void listeners_forked(void)
 {
 	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+	for (struct xio_listener *l = all_listeners; l; l = l->next_all) {
+		release_wait_set(l); /* not ours: closes the copies only */
+		pthread_mutex_unlock(&l->defer_lock);
+	}
+	pthread_mutex_unlock(&all_lock);
 }
 
 static void self_init(void)
 {
-	pthread_atfork(NULL, NULL, self_after_fork_child);
+	pthread_atfork(listeners_fork_prepare, listeners_fork_parent, listeners_forked);
+}
+
+static void listed(struct xio_listener *l, bool add)
+{
+	pthread_once(&self_once, self_init);
+	pthread_mutex_lock(&all_lock);
+	struct xio_listener **pp = &all_listeners;
+	while (*pp && *pp != l)
+		pp = &(*pp)->next_all;
+	if (add && !*pp) {
+		l->next_all = all_listeners;
+		all_listeners = l;
+	} else if (!add && *pp) {
+		*pp = l->next_all;
+	}
+	pthread_mutex_unlock(&all_lock);
 }
 
 static pid_t self(void)
