@@ -7,7 +7,8 @@
 #
 # While apt-get runs, a policy-rc.d that returns 101 stops packages from
 # starting their own daemons (no systemd is assumed); it is removed again
-# afterwards unless it was there before.
+# afterwards unless it was there before. A server the installation started
+# anyway (apache2, pgbouncer, postgres, ...) is stopped afterwards.
 set -euo pipefail
 
 PACKAGES=(
@@ -29,6 +30,9 @@ PACKAGES=(
 	iptables
 	# compatibility tests (test/compat): servers and clients people run every day
 	nginx-light wrk apache2-utils redis-server redis-tools memcached libmemcached-tools
+	# ... and servers whose listeners set TCP_DEFER_ACCEPT: apache2 (its default
+	# AcceptFilter), pgbouncer in front of PostgreSQL (initdb, postgres, pgbench)
+	apache2 pgbouncer postgresql
 	# ... and servers that hand connections to children through stdio and sandboxes
 	git openssh-server openssh-client
 	# benchmarks/run: PNG plots with Debian's /usr/bin/python3
@@ -86,8 +90,21 @@ fi
 cleanup() { if ((created_policy)); then rm -f "$policy"; fi; }
 trap cleanup EXIT
 
+# Daemons of the packages above that a maintainer script might start anyway
+# (a policy-rc.d that was there and does not return 101, a script that
+# starts its server without invoke-rc.d): those running before are left alone.
+DAEMONS=(apache2 pgbouncer postgres redis-server memcached nginx sshd)
+daemons_before=" $(pgrep -d ' ' -x "$(IFS='|'; echo "${DAEMONS[*]}")" || true) "
+
 export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 apt-get update -q </dev/null
 apt-get install "${apt_opts[@]}" --no-install-recommends "${PACKAGES[@]}" </dev/null
+
+# New daemons (detached: parent init) were started by the installation: stop them.
+for pid in $(pgrep -x -P 1 "$(IFS='|'; echo "${DAEMONS[*]}")" || true); do
+	[[ $daemons_before == *" $pid "* ]] && continue
+	echo "install-deps: stopping $(cat "/proc/$pid/comm" 2>/dev/null) (pid $pid), started by the installation" >&2
+	kill -TERM "$pid" 2>/dev/null || true
+done
 echo "install-deps: done"

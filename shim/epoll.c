@@ -525,8 +525,8 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 		uint64_t v;
 		if (!it) /* the nested-readiness eventfd: re-signalled after the wait if needed */
 			(void)!real.read(s->evfd, &v, sizeof(v));
-		else if (it->listener)
-			it->helper_ready = true;
+		else if (it->listener) /* not while TCP_DEFER_ACCEPT holds all back */
+			it->helper_ready = xio_listener_acceptable(it->listener, it->fd);
 		else if (!item_stale(it)) {
 			xio_conn_drain(it->conn, it->fd);
 			if ((sev[i].events & EPOLLHUP) && xio_conn_sock_eof(it->conn)) {

@@ -22,6 +22,30 @@ static ssize_t do_send(struct fd_entry *e, int fd, const struct iovec *iov, int 
 	return shim_ret(xio_conn_send(e->conn, fd, iov, n, flags, e->nonblock));
 }
 
+/*
+ * TCP Fast Open from the client: sendto/sendmsg with MSG_FASTOPEN and an
+ * address on a socket not connected yet. It is connect (carried if it can
+ * be) and then send: a carried connection has no handshake to save. On
+ * kernel TCP it is Fast Open without a cookie: a non-blocking socket answers
+ * EINPROGRESS and nothing was sent, as the kernel does then.
+ */
+static ssize_t fastopen(int fd, const struct iovec *iov, int n, int flags,
+			const struct sockaddr *sa, socklen_t salen)
+{
+	int r = connect(fd, sa, salen);
+	int err = errno;
+	struct fd_entry *e = shim_conn(fd);
+	flags &= ~MSG_FASTOPEN;
+	if (e && (r == 0 || err == EINPROGRESS))
+		return do_send(e, fd, iov, n, flags); /* carried: connected already */
+	if (r < 0) {
+		errno = err;
+		return -1;
+	}
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	return real.sendmsg(fd, &m, flags);
+}
+
 XIO_EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
 	SHIM_INIT();
@@ -129,9 +153,11 @@ XIO_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 {
 	SHIM_INIT();
 	struct fd_entry *e = shim_conn(fd);
+	struct iovec v = {(void *)buf, len};
+	if (!e && (flags & MSG_FASTOPEN) && sa)
+		return fastopen(fd, &v, 1, flags, sa, salen);
 	if (!e)
 		return real.sendto(fd, buf, len, flags, sa, salen);
-	struct iovec v = {(void *)buf, len};
 	return do_send(e, fd, &v, 1, flags); /* a connected TCP socket ignores the address */
 }
 
@@ -162,6 +188,10 @@ XIO_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	SHIM_INIT();
 	struct fd_entry *e = shim_conn(fd);
+	if (!e && msg && (flags & MSG_FASTOPEN) && msg->msg_name && !msg->msg_controllen &&
+	    msg->msg_iovlen <= IOV_MAX)
+		return fastopen(fd, msg->msg_iov, (int)msg->msg_iovlen, flags, msg->msg_name,
+				msg->msg_namelen);
 	if (!e) {
 		if (msg && msg->msg_controllen > 0)
 			shim_demote_passed(fd, msg); /* X-IO fds leaving: for whom? */

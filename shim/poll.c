@@ -194,7 +194,8 @@ static int pw_finish(struct xio_waiter *w, int ready, int kr, bool announced)
 			    (short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
 		} else if (m[i].e && m[i].e->kind == FD_LISTENER) {
 			fds[i].revents = k[i].revents;
-			if (k[m[i].helper_idx].revents & POLLIN)
+			if ((k[m[i].helper_idx].revents & POLLIN) &&
+			    xio_listener_acceptable(m[i].e->listener, fds[i].fd))
 				fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
 		} else {
 			fds[i].revents = k[i].revents;

@@ -81,6 +81,11 @@ static void resolve(void)
 		.dup3 = real.dup3,
 		.shutdown = real.shutdown,
 		.ioctl = real.ioctl,
+		.read = real.read,
+		.write = real.write,
+		.epoll_create1 = real.epoll_create1,
+		.epoll_ctl = real.epoll_ctl,
+		.epoll_wait = real.epoll_wait,
 	};
 	*(void **)&xio_sys.syscall = dlsym(RTLD_NEXT, "syscall");
 	__atomic_store_n(&shim_ready, 1, __ATOMIC_RELEASE);

@@ -36,26 +36,6 @@ static bool tcp_closed(int fd)
 	       ti.tcpi_state == TCP_CLOSE;
 }
 
-/*
- * Options set before listen() that X-IO cannot honour keep the listener plain
- * TCP: counted (xio-stat) and true.
- */
-static bool tcp_only_options(int fd)
-{
-	int v = 0;
-	socklen_t l = sizeof(v);
-	if (real.getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &l) == 0 && v > 0) {
-		xio_count_decline(XIO_FB_LISTENER_DEFER_ACCEPT);
-		return true;
-	}
-	l = sizeof(v);
-	if (real.getsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &v, &l) == 0 && v > 0) {
-		xio_count_decline(XIO_FB_LISTENER_FASTOPEN);
-		return true;
-	}
-	return false;
-}
-
 static bool fd_nonblock(int fd)
 {
 	int fl = real.fcntl(fd, F_GETFL);
@@ -284,8 +264,7 @@ XIO_EXPORT int listen(int fd, int backlog)
 	SHIM_INIT();
 	int r = real.listen(fd, backlog);
 	struct fd_entry *e = fdt_get(fd);
-	if (r < 0 || (e && e->kind != FD_KERNEL) || xio_config()->disabled || !is_tcp_socket(fd) ||
-	    tcp_only_options(fd))
+	if (r < 0 || (e && e->kind != FD_KERNEL) || xio_config()->disabled || !is_tcp_socket(fd))
 		return r;
 	struct xio_listener *l;
 	if (xio_listener_open(fd, &l) == 0)
@@ -455,27 +434,14 @@ XIO_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len
 	return (int)shim_ret(xio_conn_getsockopt(e->conn, fd, level, name, val, len));
 }
 
-/* Listener options X-IO cannot honour: the listener goes back to plain TCP. */
-static bool listener_needs_tcp(int level, int name, const void *val, socklen_t len)
-{
-	int v = 0;
-	if (level != IPPROTO_TCP || !val || len < (socklen_t)sizeof(int))
-		return false;
-	memcpy(&v, val, sizeof(v));
-	return v > 0 && (name == TCP_DEFER_ACCEPT || name == TCP_FASTOPEN);
-}
-
 XIO_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	SHIM_INIT();
 	struct fd_entry *l = fdt_get(fd);
-	if (l && l->kind == FD_LISTENER && listener_needs_tcp(level, name, val, len)) {
+	if (l && l->kind == FD_LISTENER && level == IPPROTO_TCP && name == TCP_DEFER_ACCEPT) {
 		int r = real.setsockopt(fd, level, name, val, len);
-		if (r == 0) {
-			fdt_clear(fd); /* unpublish: clients find no rendezvous and use TCP */
-			xio_count_fallback(name == TCP_DEFER_ACCEPT ? XIO_FB_LISTENER_DEFER_ACCEPT
-								    : XIO_FB_LISTENER_FASTOPEN);
-		}
+		if (r == 0) /* the kernel's rounding decides the time, as for its own connections */
+			xio_listener_defer_changed(l->listener, fd);
 		return r;
 	}
 	struct fd_entry *e = shim_conn(fd);

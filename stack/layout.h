@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 9u
+#define XIO_LAYOUT_VERSION 10u
 #define XIO_CACHELINE	   64
 #define XIO_SVC_MAX	   4 /* service address ranges (--service-cidr) */
 
@@ -46,10 +46,6 @@
 	X(NO_DOMAIN_ACCESS, "no_domain_access", "client",                                          \
 	  "this process may not join the domain (uid/group): counted only by one that "            \
 	  "mapped it before (a forked child that dropped privileges)")                             \
-	X(LISTENER_DEFER_ACCEPT, "listener_defer_accept", "server",                                \
-	  "listener has TCP_DEFER_ACCEPT (set before or after listen)")                            \
-	X(LISTENER_FASTOPEN, "listener_fastopen", "server",                                        \
-	  "listener has TCP_FASTOPEN (set before or after listen)")                                \
 	X(LISTENER_NO_DOMAIN_ACCESS, "listener_no_domain_access", "server",                        \
 	  "the manager's control socket refused a process that mapped the domain before "          \
 	  "(privileges dropped after fork)")                                                       \

@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +32,22 @@
 #define REFRESH_NS 1000000000ull
 /* handshake(): the connection was a manager's nudge, not an offer. */
 #define NUDGED 1
+/* What the wait set's entries are (epoll data); a held connection is its struct held. */
+#define WAIT_HELPER 0
+#define WAIT_TIMER  1
+#define WAIT_EVENT  2
+
+/*
+ * A connection TCP_DEFER_ACCEPT holds back: claimed (the client is
+ * connected, as on TCP), not yet handed to the application, which sees it
+ * once its first bytes (or EOF) arrive or the defer time is over.
+ */
+struct held {
+	struct held *next;
+	struct xio_conn *conn;
+	int u;		/* its AF_UNIX stream, moved high while held */
+	int64_t due_ns; /* CLOCK_MONOTONIC: acceptable from then on without data */
+};
 
 struct xio_listener {
 	_Atomic int refs;
@@ -50,7 +70,35 @@ struct xio_listener {
 	struct xio_porthold *hold; /* shared with the connections accepted from it */
 	struct xio_porthold_addr hold_addr;
 	_Atomic bool closed; /* xio_listener_closing() saw the application close an fd of it */
+	/*
+	 * TCP_DEFER_ACCEPT. poll and epoll watch the wait set (an epoll fd of
+	 * this process, made again in a forked child) instead of the helper: it
+	 * holds the helper, and while connections are held their streams (the
+	 * peer rings one on its first bytes), a timer for the earliest due and
+	 * an eventfd that stays readable while connections are acceptable. So
+	 * the wait set is readable when a connection may be acceptable, and
+	 * xio_listener_acceptable() says whether one is. One fd watched whether
+	 * the option is set or not: setting and clearing it keeps registrations.
+	 */
+	_Atomic int defer_s;	    /* as the kernel reads it back (seconds); 0: not set */
+	_Atomic bool holding;	    /* held or ready connections exist (read without the lock) */
+	pthread_mutex_t defer_lock; /* what follows */
+	_Atomic pid_t owner;	    /* the process the wait set belongs to */
+	int waitfd, timer, event;   /* -1 until made */
+	bool event_on;		    /* the eventfd is signalled */
+	int accept_err;		    /* taking a connection in failed (EMFILE...): accept says so */
+	struct held *pending;	    /* waiting for bytes or the due time */
+	struct held *ready, **ready_tail; /* acceptable, in the order they became so */
+	struct xio_listener
+	    *next_all; /* all listeners of the process (fork: see listeners_forked) */
 };
+
+struct held;
+static pid_t self(void);
+static void listed(struct xio_listener *l, bool add);
+static void release_held(struct held **list, bool ours);
+static void release_wait_set(struct xio_listener *l);
+static void rearm(struct xio_listener *l);
 
 /* The options a port holder copies (the address is the one getsockname gave at listen). */
 static void read_opts(struct xio_listener *l, int fd)
@@ -85,11 +133,6 @@ static void set_name(struct xio_listener *l, const char *path)
 	l->name[n] = 0;
 }
 
-int xio_listener_helper_fd(const struct xio_listener *l)
-{
-	return l->helper;
-}
-
 void xio_listener_get(struct xio_listener *l)
 {
 	atomic_fetch_add(&l->refs, 1);
@@ -99,6 +142,10 @@ void xio_listener_put(struct xio_listener *l)
 {
 	if (atomic_fetch_sub(&l->refs, 1) != 1)
 		return;
+	listed(l, false);
+	pthread_mutex_lock(&l->defer_lock);
+	release_wait_set(l);
+	pthread_mutex_unlock(&l->defer_lock);
 	xio_helper_fd(l->helper, false);
 	xio_sys.close(l->helper);
 	if (atomic_load(&l->closed))
@@ -175,7 +222,16 @@ int xio_listener_open(int fd, struct xio_listener **out)
 	atomic_init(&l->refs, 1);
 	atomic_init(&l->checked_ns, xio_mono_ns());
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->defer_lock, NULL);
+	l->waitfd = l->timer = l->event = -1;
+	l->ready_tail = &l->ready;
 	set_name(l, rep.path);
+	listed(l, true);
+	if (xio_listener_helper_fd(l) == l->helper) {
+		xio_listener_put(l); /* no wait set: nothing could watch the listener */
+		return XIO_NOT_CARRIED;
+	}
+	xio_listener_defer_changed(l, fd); /* set before listen() */
 	*out = l;
 	return 0;
 fail:
@@ -239,6 +295,14 @@ void xio_listener_withdraw(struct xio_listener *l, int tcp)
 	int u;
 	while ((u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
 		xio_sys.close(u);
+	pthread_mutex_lock(&l->defer_lock);
+	if (atomic_load(&l->owner) == self()) {
+		release_held(&l->pending, true);
+		release_held(&l->ready, true);
+		l->ready_tail = &l->ready;
+		rearm(l);
+	}
+	pthread_mutex_unlock(&l->defer_lock);
 }
 
 /* Read the client's offer, waiting briefly if it has not arrived yet. */
@@ -355,9 +419,358 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 	return *out ? 0 : -ENOMEM;
 }
 
+/* ---- TCP_DEFER_ACCEPT: connections held until their first bytes ----- */
+
+/* getpid() once per process: poll asks for the wait set on every call. */
+static _Atomic pid_t self_pid;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+/* The listeners of this process, for fork. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct xio_listener *all_listeners;
+
+static void listeners_fork_prepare(void)
+{
+	pthread_mutex_lock(&all_lock);
+	for (struct xio_listener *l = all_listeners; l; l = l->next_all)
+		pthread_mutex_lock(&l->defer_lock);
+}
+
+static void listeners_fork_parent(void)
+{
+	for (struct xio_listener *l = all_listeners; l; l = l->next_all)
+		pthread_mutex_unlock(&l->defer_lock);
+	pthread_mutex_unlock(&all_lock);
+}
+
+/*
+ * A forked child does not get what its parent holds: a held connection was
+ * not accepted before the fork, so on TCP the child would have no fd of it,
+ * and a copy of its stream here would keep the client from seeing the
+ * parent's close. The child drops its copies (and the parent's wait set).
+ */
+static void listeners_forked(void)
+{
+	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+	for (struct xio_listener *l = all_listeners; l; l = l->next_all) {
+		release_wait_set(l); /* not ours: closes the copies only */
+		pthread_mutex_unlock(&l->defer_lock);
+	}
+	pthread_mutex_unlock(&all_lock);
+}
+
+static void self_init(void)
+{
+	pthread_atfork(listeners_fork_prepare, listeners_fork_parent, listeners_forked);
+}
+
+static void listed(struct xio_listener *l, bool add)
+{
+	pthread_once(&self_once, self_init);
+	pthread_mutex_lock(&all_lock);
+	struct xio_listener **pp = &all_listeners;
+	while (*pp && *pp != l)
+		pp = &(*pp)->next_all;
+	if (add && !*pp) {
+		l->next_all = all_listeners;
+		all_listeners = l;
+	} else if (!add && *pp) {
+		*pp = l->next_all;
+	}
+	pthread_mutex_unlock(&all_lock);
+}
+
+static pid_t self(void)
+{
+	pthread_once(&self_once, self_init);
+	pid_t p = atomic_load_explicit(&self_pid, memory_order_relaxed);
+	if (!p) {
+		p = getpid();
+		atomic_store_explicit(&self_pid, p, memory_order_relaxed);
+	}
+	return p;
+}
+
+static void close_helper(int *fd)
+{
+	if (*fd < 0)
+		return;
+	xio_helper_fd(*fd, false);
+	xio_sys.close(*fd);
+	*fd = -1;
+}
+
+static int keep_helper(int fd)
+{
+	fd = xio_fd_move_high(fd);
+	xio_helper_fd(fd, true);
+	return fd;
+}
+
+static void wait_add(struct xio_listener *l, int fd, uint64_t tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+	(void)xio_sys.epoll_ctl(l->waitfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/*
+ * Let go of held connections. @ours: this process holds them (closing the
+ * listener: their clients see the connection closed, as the kernel resets
+ * what waits in the queue of a closed listener); otherwise they are copies
+ * a forked child inherited, which stay the parent's.
+ */
+static void release_held(struct held **list, bool ours)
+{
+	for (struct held *h = *list, *next; h; h = next) {
+		next = h->next;
+		close_helper(&h->u);
+		if (ours) {
+			xio_conn_watch(h->conn, false);
+			xio_conn_put(h->conn);
+		}
+		free(h);
+	}
+	*list = NULL;
+}
+
+/* Everything of the wait set (lock held). */
+static void release_wait_set(struct xio_listener *l)
+{
+	bool ours = atomic_load(&l->owner) == self();
+	release_held(&l->pending, ours);
+	release_held(&l->ready, ours);
+	l->ready_tail = &l->ready;
+	close_helper(&l->waitfd);
+	close_helper(&l->timer);
+	close_helper(&l->event);
+	l->event_on = false;
+	atomic_store(&l->holding, false);
+}
+
+/*
+ * This process's wait set (lock held): a forked child makes its own, since
+ * what a process holds is in its memory. Returns its fd or -errno.
+ */
+static int wait_set(struct xio_listener *l)
+{
+	if (atomic_load(&l->owner) == self() && l->waitfd >= 0)
+		return l->waitfd;
+	release_wait_set(l);
+	int w = xio_sys.epoll_create1(EPOLL_CLOEXEC);
+	if (w < 0)
+		return -errno;
+	l->waitfd = keep_helper(w);
+	wait_add(l, l->helper, WAIT_HELPER);
+	atomic_store(&l->owner, self());
+	return l->waitfd;
+}
+
+/* The timer and the eventfd, made when the first connection is held (lock held). */
+static int hold_fds(struct xio_listener *l)
+{
+	if (l->timer < 0) {
+		int t = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (t < 0)
+			return -errno;
+		l->timer = keep_helper(t);
+		wait_add(l, l->timer, WAIT_TIMER);
+	}
+	if (l->event < 0) {
+		int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (e < 0)
+			return -errno;
+		l->event = keep_helper(e);
+		wait_add(l, l->event, WAIT_EVENT);
+	}
+	return 0;
+}
+
+/* Timer at the earliest due, eventfd readable iff something is acceptable (lock held). */
+static void rearm(struct xio_listener *l)
+{
+	atomic_store(&l->holding, l->pending || l->ready);
+	if (l->timer >= 0) {
+		int64_t due = INT64_MAX;
+		for (struct held *h = l->pending; h; h = h->next)
+			due = h->due_ns < due ? h->due_ns : due;
+		struct itimerspec its = {0};
+		if (l->pending) {
+			due = due > 0 ? due : 1; /* 0 disarms */
+			its.it_value.tv_sec = due / 1000000000;
+			its.it_value.tv_nsec = due % 1000000000;
+		}
+		(void)timerfd_settime(l->timer, TFD_TIMER_ABSTIME, &its, NULL);
+	}
+	if (l->event >= 0 && (l->ready != NULL) != l->event_on) {
+		uint64_t v = 1;
+		if (l->ready)
+			(void)!xio_sys.write(l->event, &v, sizeof(v));
+		else
+			(void)!xio_sys.read(l->event, &v, sizeof(v));
+		l->event_on = l->ready != NULL;
+	}
+}
+
+/* A new rendezvous connection @u, handshake done: hold it (lock held). */
+static void hold(struct xio_listener *l, struct xio_conn *c, int u, int64_t due_ns)
+{
+	struct held *h = hold_fds(l) == 0 ? calloc(1, sizeof(*h)) : NULL;
+	if (!h) {
+		/* cannot wait for its bytes: the application gets it now */
+		h = calloc(1, sizeof(*h));
+		if (!h) {
+			xio_conn_put(c);
+			xio_sys.close(u);
+			return;
+		}
+		due_ns = 0;
+	}
+	h->conn = c;
+	h->u = keep_helper(u);
+	h->due_ns = due_ns;
+	/* the peer rings our stream on every arrival from now on; bytes before are in the ring */
+	xio_conn_watch(c, true);
+	wait_add(l, h->u, (uint64_t)(uintptr_t)h);
+	struct held **pp = &l->pending;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = h;
+}
+
+/*
+ * Take new rendezvous connections in, hold them while TCP_DEFER_ACCEPT says
+ * so, and move those whose bytes (or EOF) arrived or whose time is over to
+ * the ready list (lock held). Like the kernel, which accepts a silent
+ * connection once the last SYN-ACK of the defer period is answered, after
+ * the seconds getsockopt reports.
+ */
+static void sweep(struct xio_listener *l, int tcp)
+{
+	int defer = atomic_load(&l->defer_s);
+	int64_t now = xio_mono_ns();
+
+	if (wait_set(l) < 0)
+		defer = 0;
+	while (defer > 0) {
+		int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (u < 0) {
+			/* the helper stays readable: the application's accept must hear why */
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				l->accept_err = errno;
+			break;
+		}
+		struct xio_conn *c = NULL;
+		int r = handshake(l, tcp, u, &c);
+		if (r == NUDGED) {
+			xio_sys.close(u);
+			refresh(l, tcp);
+		} else if (r < 0) {
+			xio_log(1, "dropped a rendezvous connection: %s", strerror(-r));
+			xio_sys.close(u);
+		} else {
+			hold(l, c, u, now + (int64_t)defer * 1000000000);
+		}
+	}
+	/* Streams the kernel saw ring or hang up: the peer sent something or went away. */
+	struct epoll_event ev[64];
+	int n = l->pending ? xio_sys.epoll_wait(l->waitfd, ev, 64, 0) : 0;
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u64 > WAIT_EVENT)
+			((struct held *)ev[i].data.ptr)->due_ns = 0;
+	for (struct held **pp = &l->pending, *h; (h = *pp);) {
+		if (defer > 0 && h->due_ns > now &&
+		    !(xio_conn_ready(h->conn) & (POLLIN | POLLHUP | POLLERR))) {
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		(void)xio_sys.epoll_ctl(l->waitfd, EPOLL_CTL_DEL, h->u, NULL);
+		xio_conn_watch(h->conn, false);
+		h->next = NULL;
+		*l->ready_tail = h;
+		l->ready_tail = &h->next;
+	}
+	rearm(l);
+}
+
+/* Hand the held connection @h to the application as accept4 would (lock held). */
+static int deliver(struct xio_listener *l, struct held *h, struct sockaddr *sa, socklen_t *len,
+		   int flags, struct xio_conn **conn)
+{
+	/* the lowest free number, as accept gives: programs that select() need it */
+	int fd = xio_sys.fcntl(h->u, (flags & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	if (fd < 0)
+		return -errno; /* stays first in line */
+	if (!(flags & SOCK_NONBLOCK))
+		(void)xio_sys.fcntl(fd, F_SETFL, O_RDWR);
+	l->ready = h->next;
+	if (!l->ready)
+		l->ready_tail = &l->ready;
+	close_helper(&h->u);
+	if (sa && len)
+		(void)xio_ep_to_sockaddr(&h->conn->tuple.remote, l->family, sa, len);
+	*conn = h->conn;
+	free(h);
+	return fd;
+}
+
+/* accept from the held connections: the fd, or -EAGAIN when none is acceptable. */
+static int accept_held(struct xio_listener *l, int tcp, struct sockaddr *sa, socklen_t *len,
+		       int flags, struct xio_conn **conn)
+{
+	pthread_mutex_lock(&l->defer_lock);
+	sweep(l, tcp);
+	int r = l->ready	? deliver(l, l->ready, sa, len, flags, conn)
+		: l->accept_err ? -l->accept_err
+				: -EAGAIN;
+	l->accept_err = 0;
+	rearm(l);
+	pthread_mutex_unlock(&l->defer_lock);
+	return r;
+}
+
+bool xio_listener_acceptable(struct xio_listener *l, int fd)
+{
+	if (!atomic_load(&l->defer_s) && !atomic_load(&l->holding))
+		return true; /* the wait set is only the helper: it was readable */
+	pthread_mutex_lock(&l->defer_lock);
+	sweep(l, fd);
+	bool r = l->ready != NULL || l->accept_err;
+	pthread_mutex_unlock(&l->defer_lock);
+	return r;
+}
+
+void xio_listener_defer_changed(struct xio_listener *l, int fd)
+{
+	int v = 0;
+	socklen_t n = sizeof(v);
+	if (xio_sys.getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &n) < 0 || v < 0)
+		v = 0;
+	atomic_store(&l->defer_s, v);
+	pthread_mutex_lock(&l->defer_lock);
+	if (l->pending || l->ready || atomic_load(&l->owner) != self())
+		sweep(l, fd); /* cleared: what was held is acceptable now, and its pollers woken */
+	pthread_mutex_unlock(&l->defer_lock);
+}
+
+int xio_listener_helper_fd(struct xio_listener *l)
+{
+	if (atomic_load(&l->owner) == self() && l->waitfd >= 0)
+		return l->waitfd;
+	pthread_mutex_lock(&l->defer_lock);
+	int w = wait_set(l);
+	pthread_mutex_unlock(&l->defer_lock);
+	return w >= 0 ? w : l->helper;
+}
+
 static int accept_xio(struct xio_listener *l, int tcp, struct sockaddr *sa, socklen_t *len,
 		      int flags, struct xio_conn **conn)
 {
+	if (atomic_load(&l->defer_s) || atomic_load(&l->holding)) {
+		int r = accept_held(l, tcp, sa, len, flags, conn);
+		if (r != -EAGAIN || atomic_load(&l->defer_s))
+			return r;
+	}
 	for (;;) {
 		/*
 		 * The fd gets exactly the flags accept4() was asked for; the
@@ -469,7 +882,7 @@ int xio_listener_accept(struct xio_listener *l, int fd, struct sockaddr *sa, soc
 		if (r >= 0 || (r != -EAGAIN && r != -EWOULDBLOCK))
 			return r;
 		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
-				      {.fd = l->helper, .events = POLLIN}};
+				      {.fd = xio_listener_helper_fd(l), .events = POLLIN}};
 		if (!nonblock) {
 			/*
 			 * Look again for a while before sleeping: the next client often

@@ -97,14 +97,26 @@ struct xio_listener;
  */
 int xio_listener_open(int fd, struct xio_listener **out);
 
-/* The AF_UNIX listener the shim must watch next to @fd in poll/epoll. */
 /*
  * TCP listener @tcp is about to go to a program that accepts from the TCP
  * socket only (exec; dovecot's imap-login, postfix's smtpd): remove its
  * rendezvous, so that new clients use TCP, and turn away queued offers.
  */
 void xio_listener_withdraw(struct xio_listener *l, int tcp);
-int xio_listener_helper_fd(const struct xio_listener *l);
+/*
+ * The fd the shim must watch next to the TCP listener in poll/epoll (an
+ * epoll set of this process, the same whether TCP_DEFER_ACCEPT is set or
+ * not): readable when an X-IO connection may be acceptable.
+ */
+int xio_listener_helper_fd(struct xio_listener *l);
+/*
+ * The fd of xio_listener_helper_fd() was readable: is an X-IO connection
+ * acceptable from @l (app fd @fd)? False while TCP_DEFER_ACCEPT holds back
+ * every connection that arrived (no bytes yet, time not over).
+ */
+bool xio_listener_acceptable(struct xio_listener *l, int fd);
+/* TCP_DEFER_ACCEPT was set or cleared on @fd, a TCP listener of @l. */
+void xio_listener_defer_changed(struct xio_listener *l, int fd);
 
 /*
  * Accept one connection, X-IO or TCP, from listener @l on app fd @fd.

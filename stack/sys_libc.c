@@ -7,6 +7,7 @@
  * (test/fault/stack_calls_libc.sh checks that).
  */
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -34,6 +35,11 @@ void xio_sys_use_libc(void)
 		.dup3 = dup3,
 		.shutdown = shutdown,
 		.ioctl = ioctl,
+		.read = read,
+		.write = write,
+		.epoll_create1 = epoll_create1,
+		.epoll_ctl = epoll_ctl,
+		.epoll_wait = epoll_wait,
 		.syscall = syscall,
 	};
 }

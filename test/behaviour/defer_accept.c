@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Proves: a listener with TCP_DEFER_ACCEPT (nginx "listen ... deferred",
- * haproxy) does not report a connection before its first bytes arrive: with
- * a client connected but silent, poll on the listener stays quiet for 300 ms
- * and a non-blocking accept says EAGAIN; once the client writes, the
- * listener is readable at once and the accepted connection has the byte
- * waiting. X-IO must honour this or leave such a listener to TCP
- * (docs/DESIGN.md, "Rendezvous and trust"); either way the bytes arrive.
+ * haproxy, apache2's default AcceptFilter) does not report a connection
+ * before its first bytes arrive: with a client connected but silent, poll on
+ * the listener stays quiet for 300 ms and a non-blocking accept says EAGAIN;
+ * once the client writes, the listener is readable at once and the accepted
+ * connection has the byte waiting. Under X-IO the listener and both ends
+ * are carried (such listeners were left to TCP before).
  */
 #include <poll.h>
 
@@ -24,11 +24,13 @@ int main(void)
 	struct sockaddr_in a = sin_of("127.0.0.1", 0);
 	OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
 	OK(listen(l, 8));
+	require_xio_listener(l);
 	socklen_t len = sizeof(a);
 	OK(getsockname(l, (struct sockaddr *)&a, &len));
 	set_nonblock(l, 1);
 
 	int c = connect_lo(ntohs(a.sin_port));
+	require_xio(c);
 	struct pollfd p = {.fd = l, .events = POLLIN};
 	CHECK_EQ(poll(&p, 1, 300), 0);
 	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
@@ -36,6 +38,8 @@ int main(void)
 	write_all(c, "x", 1);
 	CHECK_EQ(poll(&p, 1, 1000), 1);
 	int s = OK(accept(l, NULL, NULL));
+	require_xio(s);
+	CHECK_ERR(accept(l, NULL, NULL), EAGAIN);
 	set_nonblock(s, 1);
 	CHECK_EQ(read(s, &b, 1), 1);
 	CHECK_EQ(b, 'x');

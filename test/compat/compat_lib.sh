@@ -398,3 +398,14 @@ bench_check() {
 		fail "redis-benchmark: $(tr '\r' '\n' <"$logf" | grep -i error | head -n 2 | tr '\n' ' ')"
 	fi
 }
+
+# ---- listener options ------------------------------------------------------------
+
+# listener_defer PID PORT: TCP_DEFER_ACCEPT (seconds) on PID's listener on PORT.
+listener_defer() {
+	local out
+	out=$("${PLAIN[@]}" "$PY" "$COMPAT_DIR/listener_opts.py" "$1" "$2") ||
+		fail "cannot read the options of pid $1's listener on port $2"
+	out=${out#defer_accept=}
+	echo "${out%% *}"
+}

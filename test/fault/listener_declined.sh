@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Listeners X-IO declines are counted by reason on the server side, and the
 # connections to them still work over kernel TCP (xio-stat bytes +0):
-#   - TCP_DEFER_ACCEPT before listen, and after it: listener_defer_accept
-#   - TCP_FASTOPEN before listen: listener_fastopen
 #   - a forked child that dropped its privileges (to nobody) before listen,
 #     while its parent maps the domain: listener_no_domain_access, counted
 #     in the domain's memory it still maps
@@ -71,9 +69,6 @@ check() {
 	wait "$spid" || fail "$label: the server failed: $(cat "$WORK/server_$label.err")"
 }
 
-check defer_before defer_before listener_defer_accept "${XRUN[@]}"
-check defer_after defer_after listener_defer_accept "${XRUN[@]}"
-check fastopen fastopen listener_fastopen "${XRUN[@]}"
 check privdrop privdrop listener_no_domain_access "${XRUN[@]}"
 [[ ! -s $WORK/server_privdrop.err ]] || fail "the library printed without XIO_LOG: $(cat "$WORK/server_privdrop.err")"
 

@@ -4,9 +4,6 @@
     listen_decline.py MODE PORT READY [PORT2]
 
 MODE is one of
-  defer_before  TCP_DEFER_ACCEPT set before listen()
-  defer_after   TCP_DEFER_ACCEPT set after listen() (the listener is unpublished)
-  fastopen      TCP_FASTOPEN set before listen()
   plain         nothing special (for a process that may not join the domain)
   privdrop      listen on PORT2 first (published: this process maps the domain),
                 then fork; the child drops to nobody/nogroup and serves on PORT
@@ -39,13 +36,7 @@ def serve(s, mode, ready):
 
 def main():
     mode, port, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if mode == "defer_before":
-        serve(listener(port, before=(socket.TCP_DEFER_ACCEPT, 1)), mode, ready)
-    elif mode == "defer_after":
-        serve(listener(port, after=(socket.TCP_DEFER_ACCEPT, 1)), mode, ready)
-    elif mode == "fastopen":
-        serve(listener(port, before=(socket.TCP_FASTOPEN, 5)), mode, ready)
-    elif mode == "plain":
+    if mode == "plain":
         serve(listener(port), mode, ready)
     elif mode == "privdrop":
         first = listener(int(sys.argv[4]))
