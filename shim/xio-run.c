@@ -22,18 +22,23 @@
 #include <unistd.h>
 
 #include "stack.h"
+#include "supervise.h"
 #include "sys.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: xio-run [--domain NAME] [--spin US] [--no-fallback] [-v] CMD [ARGS...]\n"
+		"usage: xio-run [--domain NAME] [--spin US] [--no-fallback] [--syscalls] [-v] CMD "
+		"[ARGS...]\n"
 		"Run CMD with its TCP connections to local peers that also run under X-IO\n"
 		"carried over shared memory; everything else stays kernel TCP.\n\n"
 		"  -d, --domain NAME   X-IO domain (default $XIO_DOMAIN or \"xio\")\n"
 		"  -s, --spin US       spin this many microseconds before sleeping\n"
 		"  -n, --no-fallback   fail connects X-IO cannot carry (ECONNREFUSED) instead\n"
 		"                      of using kernel TCP (for testing)\n"
+		"      --syscalls      carry CMD's connections by supervising its system calls\n"
+		"                      (seccomp), as for Go and static programs, which xio-run\n"
+		"                      recognises by itself\n"
 		"  -v, --verbose       log X-IO decisions on stderr (XIO_LOG=1)\n"
 		"  -h, --help          this text\n"
 		"      --version       print the version\n");
@@ -177,18 +182,64 @@ static void start_manager(const char *bindir, const char *rundir, const char *do
 			ok ? rundir : "programs will use kernel TCP");
 }
 
+/* The file execvp() would run for @cmd, in @out; false when there is none. */
+static bool find_program(const char *cmd, char *out, size_t len)
+{
+	if (strchr(cmd, '/')) {
+		snprintf(out, len, "%s", cmd);
+		return access(out, X_OK) == 0;
+	}
+	const char *path = getenv("PATH");
+	char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+	bool found = false;
+	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d && !found;
+	     d = strtok_r(NULL, ":", &save))
+		found = (size_t)snprintf(out, len, "%s/%s", *d ? d : ".", cmd) < len &&
+			access(out, X_OK) == 0;
+	free(copy);
+	return found;
+}
+
+/*
+ * A program whose socket calls the preload never sees (Go, static, or
+ * --syscalls): put it under the seccomp supervisor (supervise/). Where that is
+ * not available it runs on kernel TCP and xio-stat counts why.
+ */
+static void supervise(const char *cmd, bool forced, bool verbose)
+{
+	char path[PATH_MAX];
+	enum xio_sv_kind k = forced ? XIO_SV_FORCED : XIO_SV_NONE;
+	if (!forced && find_program(cmd, path, sizeof(path)))
+		k = xio_sv_classify(path);
+	if (k == XIO_SV_NONE) {
+		if (verbose)
+			fprintf(stderr, "xio-run: %s: preload (LD_PRELOAD)\n", cmd);
+		return;
+	}
+	int r = xio_sv_start();
+	if (r < 0) {
+		xio_count_decline(XIO_FB_SUPERVISE_UNAVAILABLE);
+		if (verbose)
+			fprintf(
+			    stderr,
+			    "xio-run: %s: %s, seccomp supervisor unavailable (%s): kernel TCP\n",
+			    cmd, xio_sv_kind_name(k), strerror(-r));
+	} else if (verbose) {
+		fprintf(stderr, "xio-run: %s: %s: seccomp supervisor (user notification)\n", cmd,
+			xio_sv_kind_name(k));
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"domain", required_argument, 0, 'd'},
-					     {"spin", required_argument, 0, 's'},
-					     {"no-fallback", no_argument, 0, 'n'},
-					     {"verbose", no_argument, 0, 'v'},
-					     {"help", no_argument, 0, 'h'},
-					     {"version", no_argument, 0, 'V'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+	    {"domain", required_argument, 0, 'd'}, {"spin", required_argument, 0, 's'},
+	    {"no-fallback", no_argument, 0, 'n'},  {"verbose", no_argument, 0, 'v'},
+	    {"syscalls", no_argument, 0, 'S'},	   {"help", no_argument, 0, 'h'},
+	    {"version", no_argument, 0, 'V'},	   {0, 0, 0, 0}};
 	const char *domain = getenv("XIO_DOMAIN");
 	const char *spin = NULL;
-	bool verbose = false, no_fallback = false;
+	bool verbose = false, no_fallback = false, syscalls = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+d:s:nvh", opts, NULL)) != -1) {
@@ -211,6 +262,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			break;
+		case 'S':
+			syscalls = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -293,6 +347,7 @@ int main(int argc, char **argv)
 	else if (alive)
 		start_manager(bindir, rundir, domain, verbose);
 
+	supervise(argv[optind], syscalls, verbose);
 	execvp(argv[optind], argv + optind);
 	int e = errno;
 	fprintf(stderr, "xio-run: %s: %s\n", argv[optind], strerror(e));
