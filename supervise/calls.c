@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,13 +44,20 @@ struct sv_listener {
 static struct sv_listener *listeners;
 static int nlisteners, listeners_cap;
 
+/*
+ * Is our copy @fd of a program's fd one of our listeners? Every epoll file has
+ * the one inode of anon_inode:[eventpoll]: the inode only rules out other
+ * files, kcmp(KCMP_FILE) says which epoll it is.
+ */
 static struct sv_listener *listener_of(int fd)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0)
+	if (nlisteners == 0 || fstat(fd, &st) < 0)
 		return NULL;
+	pid_t me = getpid();
 	for (int i = 0; i < nlisteners; i++)
-		if (listeners[i].ino == st.st_ino && listeners[i].dev == st.st_dev)
+		if (listeners[i].ino == st.st_ino && listeners[i].dev == st.st_dev &&
+		    syscall(SYS_kcmp, me, me, KCMP_FILE, fd, listeners[i].ep) == 0)
 			return &listeners[i];
 	return NULL;
 }
