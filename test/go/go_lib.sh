@@ -9,10 +9,13 @@
 # carriage here: xio-stat counts the connections (conns_total) and their
 # demotions (demoted), lo stays quiet (< 5 % of the payload) while every
 # byte arrives checked, and the program's sockets are AF_UNIX (ss -x).
-# shellcheck source=test/integration/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+# (test/compat's tests source compat_lib.sh first, which has sourced lib.sh.)
+if ! declare -F xio_test_init >/dev/null; then
+	# shellcheck source=test/integration/lib.sh
+	source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+fi
 
-GO_DIR=$SOURCE_DIR/test/go
+GO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 XIOGO= STATIC_ECHO=
 
 # go_init NAME: xio_test_init, then build what the test runs.
