@@ -218,6 +218,7 @@ static void supervise(const char *cmd, bool forced, bool verbose)
 	}
 	int r = xio_sv_start();
 	if (r < 0) {
+		xio_sys_use_libc(); /* the stack's calls, for counting */
 		xio_count_decline(XIO_FB_SUPERVISE_UNAVAILABLE);
 		if (verbose)
 			fprintf(

@@ -78,3 +78,29 @@ assert_kernel() {
 unix_sockets() {
 	ss -Hxp state established 2>/dev/null | grep -c "pid=$1," || true
 }
+
+# supervisor_of WORD: pids of the supervisors (xio-run processes that never
+# exec'd: their executable is still xio-run) whose command line contains WORD.
+supervisor_of() {
+	local d run found=1
+	run=$(readlink -f "$XIO_BIN/xio-run")
+	for d in /proc/[0-9]*; do
+		[[ $(readlink "$d/exe" 2>/dev/null) == "$run" ]] || continue
+		proc_alive "${d#/proc/}" || continue
+		if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$1"; then
+			echo "${d#/proc/}"
+			found=0
+		fi
+	done
+	return $found
+}
+
+# wait_line FILE TEXT [SECONDS]: wait until FILE has a line containing TEXT.
+wait_line() {
+	local i
+	for ((i = 0; i < ${3:-10} * 100; i++)); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.01
+	done
+	fail "no '$2' in $1 after ${3:-10} s: $(tail -n 3 "$1" 2>/dev/null)"
+}

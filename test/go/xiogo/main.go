@@ -12,6 +12,9 @@
 //	xiogo stream ADDR SECONDS         io.Copy into ADDR for SECONDS: prints Gbit/s
 //	xiogo pingpong ADDR N [SIZE]      N round trips of SIZE (64) bytes with an echo server: prints p50/p99 us
 //	xiogo addrs ADDR                  dial and print LocalAddr/RemoteAddr (must be TCP)
+//	xiogo redial ADDR BYTES PAUSE_MS  echo BYTES on one connection with a pause halfway
+//	                                  (written to stdout: "paused"), then dial again and say how it went
+//	xiogo spawn ADDR BYTES CONNS      fork and exec this program as echo-client (children under the same supervisor)
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,7 +231,45 @@ func main() {
 		c := dial(a[0])
 		fmt.Printf("local %v remote %v\n", c.LocalAddr(), c.RemoteAddr())
 		c.Close()
+	case "redial":
+		redial(a[0], atoi(a[1]), atoi(a[2]))
+	case "spawn":
+		cmd := exec.Command(os.Args[0], "echo-client", a[0], a[1], a[2])
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			die("child: %v", err)
+		}
 	default:
 		die("unknown mode %s", os.Args[1])
 	}
+}
+
+func redial(addr string, n, pauseMs int) {
+	c := dial(addr)
+	out, in := pattern(n, 3), make([]byte, n)
+	half := n / 2
+	echo := func(from, to int) {
+		if _, err := c.Write(out[from:to]); err != nil {
+			die("write: %v", err)
+		}
+		if _, err := io.ReadFull(c, in[from:to]); err != nil {
+			die("read: %v", err)
+		}
+	}
+	echo(0, half)
+	fmt.Println("paused")
+	time.Sleep(time.Duration(pauseMs) * time.Millisecond)
+	echo(half, n)
+	if !bytes.Equal(in, out) {
+		die("echo differs")
+	}
+	fmt.Printf("ok %d bytes echoed and checked across the pause\n", n)
+	c.Close()
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		fmt.Printf("second dial: %v\n", err)
+		return
+	}
+	c2.Close()
+	fmt.Println("second dial: ok")
 }
