@@ -81,7 +81,7 @@ def case_go(self):
             with open(conf, "w") as f:
                 f.write("{\n\tadmin off\n\tauto_https off\n}\nhttp://127.0.0.1:%d {\n"
                         "\troot * %s\n\tfile_server\n}\n" % (port, www))
-            env = dict(os.environ, HOME=d, XDG_DATA_HOME=d, XDG_CONFIG_HOME=d)
+            env = self.env(dict(HOME=d, XDG_DATA_HOME=d, XDG_CONFIG_HOME=d))
             p = subprocess.Popen(self.prefix(mode, self.srv_cpu) +
                                  ["caddy", "run", "--config", conf, "--adapter", "caddyfile"],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ if ! declare -F xio_test_init >/dev/null; then
 fi
 
 GO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-XIOGO= STATIC_ECHO=
+XIOGO='' STATIC_ECHO=''
 
 # go_init NAME: xio_test_init, then build what the test runs.
 go_init() {
