@@ -9,7 +9,11 @@
 #   3. a supervised Go program that forks and execs a client: the child is
 #      under the same supervisor and carried;
 #   4. the supervisor unavailable (XIO_SUPERVISE=0): the program runs on
-#      kernel TCP and xio-stat counts supervise_unavailable.
+#      kernel TCP and xio-stat counts supervise_unavailable;
+#   5. a seccomp filter with a listener already installed above xio-run (a
+#      sandbox that supervises; here an outer xio-run --syscalls that carries
+#      nothing, XIO_DISABLE=1): the kernel refuses a second listener (EBUSY),
+#      the program runs on kernel TCP, counted the same way.
 # Threads connecting at once: test/go/static_echo.sh (4 threads) and
 # compat_go_nethttp (8 goroutines).
 # shellcheck source=test/go/go_lib.sh
@@ -117,4 +121,18 @@ u1=$(xio_field fallback.supervise_unavailable)
 ((u1 == u0 + 1)) || fail "supervise_unavailable went from $u0 to $u1, want +1"
 # The server is supervised and published, but the client's calls stay the kernel's.
 assert_kernel "Go client without the supervisor" $((2 * 2 * bytes))
+
+# ---- 5. a listener above us ---------------------------------------------------------
+u0=$(xio_field fallback.supervise_unavailable)
+sv_start
+XIO_DISABLE=1 timeout 60 "${XRUN[@]}" --syscalls env -u XIO_DISABLE "$XIO_BIN/xio-run" --domain "$DOMAIN" -v \
+	"$XIOGO" echo-client "127.0.0.1:$xport" "$bytes" 2 >"$WORK/nested.log" 2>&1 ||
+	fail "nested: $(tail -n 2 "$WORK/nested.log")"
+sv_end
+grep -q 'ok 2 connections' "$WORK/nested.log" || fail "nested: $(tail -n 2 "$WORK/nested.log")"
+grep -q 'seccomp supervisor unavailable (Device or resource busy)' "$WORK/nested.log" ||
+	fail "xio-run -v under another listener: $(grep xio-run: "$WORK/nested.log")"
+u1=$(xio_field fallback.supervise_unavailable)
+((u1 == u0 + 1)) || fail "supervise_unavailable went from $u0 to $u1, want +1"
+assert_kernel "Go client under another supervisor" $((2 * 2 * bytes))
 log "PASS"
