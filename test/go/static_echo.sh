@@ -2,8 +2,10 @@
 # A `gcc -static` echo server and client under xio-run (no dynamic loader, so
 # no preload): xio-run says it uses its seccomp supervisor, 8 connections of
 # 1 MiB (4 threads connecting at once) are carried by X-IO and every byte is
-# checked; the names (getsockname/getpeername) are TCP's. Then the same
-# programs on kernel TCP (XIO_DISABLE=1) give the same result.
+# checked; the names (getsockname/getpeername) are TCP's. A preloaded client
+# (socat) against the static server, and the static client against a
+# preloaded server (socat's echo), are carried too. Then the static client on
+# kernel TCP (XIO_DISABLE=1) gives the same result.
 # shellcheck source=test/go/go_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/go_lib.sh"
 go_init static_echo
@@ -23,6 +25,24 @@ timeout 60 "${XRUN[@]}" -v "$STATIC_ECHO" client "$port" "$bytes" "$conns" 4 >"$
 sv_end
 grep -q "ok $conns connections" "$WORK/client.log" || fail "client: $(tail -n 2 "$WORK/client.log")"
 assert_supervised "static client -> static server" $((2 * bytes * conns)) "$conns"
+
+# Mixed: socat (preloaded) -> static server, static client -> socat (preloaded) echo.
+head -c "$bytes" /dev/urandom >"$WORK/in.bin"
+sv_start
+timeout 30 "${XRUN[@]}" socat -t 10 - "TCP:127.0.0.1:$port" <"$WORK/in.bin" >"$WORK/out.bin" 2>"$WORK/socat.log" ||
+	fail "socat client: $(tail -n 2 "$WORK/socat.log")"
+sv_end
+cmp -s "$WORK/in.bin" "$WORK/out.bin" || fail "socat -> static server: the echo differs"
+assert_supervised "socat (preloaded) -> static server" $((2 * bytes)) 1
+sport=$(free_port)
+"${XRUN[@]}" socat "TCP-LISTEN:$sport,bind=127.0.0.1,reuseaddr,fork" EXEC:cat >"$WORK/socat-srv.log" 2>&1 &
+wait_port "$sport" 10 $!
+sv_start
+timeout 60 "${XRUN[@]}" "$STATIC_ECHO" client "$sport" "$bytes" 2 >"$WORK/client-mixed.log" 2>&1 ||
+	fail "static client -> socat: $(tail -n 3 "$WORK/client-mixed.log")"
+sv_end
+grep -q "ok 2 connections" "$WORK/client-mixed.log" || fail "static client -> socat: $(tail -n 2 "$WORK/client-mixed.log")"
+assert_supervised "static client -> socat (preloaded) echo" $((2 * 2 * bytes)) 2
 
 # The same on kernel TCP: same result, lo carries it.
 sv_start
