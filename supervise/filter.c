@@ -117,6 +117,11 @@ static void supervisor(int sock)
 				close(null);
 			}
 		}
+	/* Nothing of the program's stays open here (a pipe held would keep its reader waiting). */
+	int high = sock > 2 ? sock : 3;
+	if (sock > 3)
+		syscall(SYS_close_range, 3, sock - 1, 0);
+	syscall(SYS_close_range, high + 1, ~0U, 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN); /* ^C is for the program; we leave when it does */
 	signal(SIGHUP, SIG_IGN);

@@ -50,10 +50,31 @@ int sv_write(struct sv_req *r, uint64_t addr, const void *buf, size_t len)
 	return 0;
 }
 
+/* The thread group of thread @tid (/proc/TID/status), or -1. */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	int tgid = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return tgid;
+}
+
 int sv_getfd(struct sv_req *r, int fd)
 {
 	if (r->pidfd < 0) {
 		r->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r->n.pid, PIDFD_THREAD);
+		if (r->pidfd < 0 && errno == EINVAL) {
+			/* Before Linux 6.9 a pidfd names a thread group: its leader's pid. */
+			pid_t g = tgid_of((pid_t)r->n.pid);
+			if (g > 0)
+				r->pidfd = (int)syscall(SYS_pidfd_open, g, 0);
+		}
 		if (r->pidfd < 0)
 			return -errno;
 		if (!still_valid(r))
