@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -45,6 +46,24 @@ static struct sv_listener *listeners;
 static int nlisteners, listeners_cap;
 
 /*
+ * Without kcmp (a kernel built without CONFIG_KCMP): does the epoll file @fd
+ * watch our fd @tcp? Its fdinfo names the fds we registered, in our numbers.
+ */
+static bool watches(int fd, int tcp)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(path, "re");
+	bool found = false;
+	int t;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "tfd: %d", &t) == 1 && t == tcp;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
  * Is our copy @fd of a program's fd one of our listeners? Every epoll file has
  * the one inode of anon_inode:[eventpoll]: the inode only rules out other
  * files, kcmp(KCMP_FILE) says which epoll it is.
@@ -55,10 +74,13 @@ static struct sv_listener *listener_of(int fd)
 	if (nlisteners == 0 || fstat(fd, &st) < 0)
 		return NULL;
 	pid_t me = getpid();
-	for (int i = 0; i < nlisteners; i++)
-		if (listeners[i].ino == st.st_ino && listeners[i].dev == st.st_dev &&
-		    syscall(SYS_kcmp, me, me, KCMP_FILE, fd, listeners[i].ep) == 0)
+	for (int i = 0; i < nlisteners; i++) {
+		if (listeners[i].ino != st.st_ino || listeners[i].dev != st.st_dev)
+			continue;
+		long k = syscall(SYS_kcmp, me, me, KCMP_FILE, fd, listeners[i].ep);
+		if (k == 0 || (k < 0 && errno == ENOSYS && watches(fd, listeners[i].tcp)))
 			return &listeners[i];
+	}
 	return NULL;
 }
 
