@@ -17,7 +17,9 @@
  * getsockname/getpeername, get/setsockopt: answered as TCP would for the
  *   fds we installed (a listener: its TCP socket; a connection: the stack).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <netinet/in.h>
@@ -40,6 +42,8 @@ struct sv_listener {
 	ino_t ino;
 	int ep, tcp;
 	struct xio_listener *l;
+	pid_t holders[8]; /* processes seen listening or accepting on it */
+	int nholders;
 };
 
 static struct sv_listener *listeners;
@@ -121,6 +125,90 @@ static int put_name(struct sv_req *r, uint64_t sa, uint64_t lenp, const void *na
 	    (e = sv_write(r, lenp, &len, sizeof(len))) < 0)
 		return e == -ENOENT ? e : -EFAULT;
 	return 0;
+}
+
+static void note_holder(struct sv_listener *l, struct sv_req *r)
+{
+	pid_t p = sv_tgid((pid_t)r->n.pid);
+	for (int i = 0; i < l->nholders; i++)
+		if (l->holders[i] == p)
+			return;
+	if (p <= 0)
+		return;
+	int n = (int)(sizeof(l->holders) / sizeof(l->holders[0]));
+	if (l->nholders == n)
+		memmove(l->holders, l->holders + 1, (size_t)(n - 1) * sizeof(pid_t));
+	else
+		l->nholders++;
+	l->holders[l->nholders - 1] = p;
+}
+
+/*
+ * Has every process that used @l closed the program's fd of it (the epoll
+ * file)? The supervisor does not see close(); it looks when the port is
+ * wanted again. False when it cannot tell.
+ */
+static bool orphaned(struct sv_listener *l)
+{
+	pid_t me = getpid();
+	for (int i = 0; i < l->nholders; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)l->holders[i]);
+		DIR *d = opendir(path);
+		if (!d)
+			continue; /* gone */
+		struct dirent *e;
+		bool held = false;
+		while (!held && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			long k =
+			    syscall(SYS_kcmp, l->holders[i], me, KCMP_FILE, atoi(e->d_name), l->ep);
+			held = k == 0 || (k < 0 && errno != EBADF && errno != ESRCH);
+		}
+		closedir(d);
+		if (held)
+			return false;
+	}
+	return true;
+}
+
+/* The program closed @l: give its port back (new clients are refused, as by the kernel). */
+static void release(struct sv_listener *l)
+{
+	xio_listener_withdraw(l->l, l->tcp);
+	xio_listener_put(l->l);
+	close(l->tcp);
+	close(l->ep);
+	*l = listeners[--nlisteners];
+}
+
+/* bind: a port we still hold for a listener the program has closed is released first. */
+static long on_bind(struct sv_req *r)
+{
+	const __u64 *a = r->n.data.args;
+	struct sockaddr_storage ss;
+	socklen_t len = (socklen_t)a[2];
+	if (nlisteners == 0 || len < sizeof(sa_family_t) || len > sizeof(ss) ||
+	    sv_read(r, a[1], &ss, len) < 0 || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return SV_CONTINUE;
+	in_port_t port = ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						 : ((struct sockaddr_in6 *)&ss)->sin6_port;
+	for (int i = 0; i < nlisteners && port; i++) {
+		struct sockaddr_storage ls;
+		socklen_t ll = sizeof(ls);
+		if (getsockname(listeners[i].tcp, (struct sockaddr *)&ls, &ll) < 0)
+			continue;
+		in_port_t lp = ls.ss_family == AF_INET ? ((struct sockaddr_in *)&ls)->sin_port
+						       : ((struct sockaddr_in6 *)&ls)->sin6_port;
+		if (lp == port && orphaned(&listeners[i])) {
+			xio_log(1, "supervisor: port %u of a closed listener released",
+				ntohs(port));
+			release(&listeners[i]);
+			i--;
+		}
+	}
+	return SV_CONTINUE;
 }
 
 static long on_connect(struct sv_req *r)
@@ -215,6 +303,7 @@ static long on_listen(struct sv_req *r)
 	}
 	listeners[nlisteners++] =
 	    (struct sv_listener){.dev = st.st_dev, .ino = st.st_ino, .ep = ep, .tcp = s, .l = l};
+	note_holder(&listeners[nlisteners - 1], r);
 	return 0;
 kernel_ep:
 	if (ep >= 0)
@@ -239,6 +328,7 @@ static long on_accept(struct sv_req *r, int flags, int *wait_fd)
 		return SV_CONTINUE;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
+	note_holder(l, r);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct xio_conn *c = NULL;
@@ -344,6 +434,8 @@ long sv_handle(struct sv_req *r, int *wait_fd)
 		return on_connect(r);
 	case SYS_listen:
 		return on_listen(r);
+	case SYS_bind:
+		return on_bind(r);
 	case SYS_accept:
 		return on_accept(r, 0, wait_fd);
 	case SYS_accept4:

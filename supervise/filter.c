@@ -24,8 +24,9 @@
 #include "sys.h"
 
 /* The calls the supervisor sees; every other call never leaves the kernel. */
-static const int notified[] = {SYS_connect,	SYS_accept,	 SYS_accept4,	 SYS_listen,
-			       SYS_getsockname, SYS_getpeername, SYS_setsockopt, SYS_getsockopt};
+static const int notified[] = {SYS_connect,	SYS_accept,	SYS_accept4,
+			       SYS_listen,	SYS_bind,	SYS_getsockname,
+			       SYS_getpeername, SYS_setsockopt, SYS_getsockopt};
 #define NNOTIFIED (int)(sizeof(notified) / sizeof(notified[0]))
 
 static int install_filter(void)

@@ -51,7 +51,7 @@ int sv_write(struct sv_req *r, uint64_t addr, const void *buf, size_t len)
 }
 
 /* The thread group of thread @tid (/proc/TID/status), or -1. */
-static pid_t tgid_of(pid_t tid)
+pid_t sv_tgid(pid_t tid)
 {
 	char path[64], line[128];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
@@ -71,7 +71,7 @@ int sv_getfd(struct sv_req *r, int fd)
 		r->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r->n.pid, PIDFD_THREAD);
 		if (r->pidfd < 0 && errno == EINVAL) {
 			/* Before Linux 6.9 a pidfd names a thread group: its leader's pid. */
-			pid_t g = tgid_of((pid_t)r->n.pid);
+			pid_t g = sv_tgid((pid_t)r->n.pid);
 			if (g > 0)
 				r->pidfd = (int)syscall(SYS_pidfd_open, g, 0);
 		}

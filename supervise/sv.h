@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct sv_req {
 	int nfd;		/* the filter's listener */
@@ -31,6 +32,9 @@ bool sv_cloexec(struct sv_req *r, int fd);
 int sv_install(struct sv_req *r, int src, int fd, bool cloexec);
 /* Put our @src at a new fd of the caller and answer the call with its number: 0 or -errno. */
 int sv_install_answer(struct sv_req *r, int src, bool cloexec);
+
+/* The thread group (process) of thread @tid, or -1. */
+pid_t sv_tgid(pid_t tid);
 
 /* Handle the call (calls.c); *wait_fd is set with SV_PENDING. */
 long sv_handle(struct sv_req *r, int *wait_fd);

@@ -13,7 +13,10 @@
 #   5. a seccomp filter with a listener already installed above xio-run (a
 #      sandbox that supervises; here an outer xio-run --syscalls that carries
 #      nothing, XIO_DISABLE=1): the kernel refuses a second listener (EBUSY),
-#      the program runs on kernel TCP, counted the same way.
+#      the program runs on kernel TCP, counted the same way;
+#   6. a Go server that closes its listener and listens again on the same
+#      port, three times (the supervisor, which held the listener's TCP
+#      socket, gives the port back when the program binds it again).
 # Threads connecting at once: test/go/static_echo.sh (4 threads) and
 # compat_go_nethttp (8 goroutines).
 # shellcheck source=test/go/go_lib.sh
@@ -135,4 +138,32 @@ grep -q 'seccomp supervisor unavailable (Device or resource busy)' "$WORK/nested
 u1=$(xio_field fallback.supervise_unavailable)
 ((u1 == u0 + 1)) || fail "supervise_unavailable went from $u0 to $u1, want +1"
 assert_kernel "Go client under another supervisor" $((2 * 2 * bytes))
+
+# ---- 6. a listener closed and opened again on the same port --------------------------
+relisten() { # LABEL RUNNER...
+	local label=$1 port i
+	shift
+	port=$(free_port)
+	"$@" "$XIOGO" relisten "127.0.0.1:$port" 3 >"$WORK/relisten-$label.log" 2>&1 &
+	local spid=$!
+	for ((i = 0; i < 3; i++)); do
+		wait_port "$port" 10 "$spid"
+		timeout 20 "$@" "$XIOGO" echo-client "127.0.0.1:$port" 100000 1 >>"$WORK/relisten-$label.log" 2>&1 ||
+			fail "$label: connection $i to the re-opened listener: $(tail -n 2 "$WORK/relisten-$label.log")"
+		# the next listen comes once the server has closed this one
+		for ((k = 0; k < 200; k++)); do
+			(($(grep -c '^listening' "$WORK/relisten-$label.log") > i + 1)) && break
+			proc_alive "$spid" || break
+			sleep 0.01
+		done
+	done
+	wait "$spid" || fail "$label: the server failed: $(grep -v '^ok\|^listening' "$WORK/relisten-$label.log" | tail -n 2)"
+	(($(grep -c '^listening' "$WORK/relisten-$label.log") == 3)) || fail "$label: not 3 listens"
+	log "$label: listened 3 times on port $port, one connection each"
+}
+sv_start
+relisten xio "${XRUN[@]}"
+sv_end
+((CD >= 3)) || fail "relisten: X-IO made $CD connections, want 3"
+relisten tcp "${PLAIN[@]}"
 log "PASS"

@@ -15,6 +15,7 @@
 //	xiogo redial ADDR BYTES PAUSE_MS  echo BYTES on one connection with a pause halfway
 //	                                  (written to stdout: "paused"), then dial again and say how it went
 //	xiogo spawn ADDR BYTES CONNS      fork and exec this program as echo-client (children under the same supervisor)
+//	xiogo relisten ADDR N             N times: listen on ADDR, echo one connection, close the listener
 package main
 
 import (
@@ -231,6 +232,17 @@ func main() {
 		c := dial(a[0])
 		fmt.Printf("local %v remote %v\n", c.LocalAddr(), c.RemoteAddr())
 		c.Close()
+	case "relisten":
+		for i := 0; i < atoi(a[1]); i++ {
+			l := listen(a[0])
+			c, err := l.Accept()
+			if err != nil {
+				die("accept: %v", err)
+			}
+			io.Copy(c, c)
+			c.Close()
+			l.Close()
+		}
 	case "redial":
 		redial(a[0], atoi(a[1]), atoi(a[2]))
 	case "spawn":
