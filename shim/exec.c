@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "demote.h"
+#include "elfprog.h"
 #include "shim.h"
 
 extern char **environ;
@@ -100,31 +101,10 @@ static char *const *fixed_env(char *const envp[])
 #define SELF_MACHINE EM_NONE /* not checked */
 #endif
 
-/* Does the ELF file @fd name a program interpreter (dynamic loader)? */
-static bool has_interp(int fd, const unsigned char *h)
-{
-	bool is64 = h[EI_CLASS] == ELFCLASS64;
-	uint64_t phoff;
-	unsigned phnum, phentsize;
-	if (is64) {
-		const Elf64_Ehdr *e = (const Elf64_Ehdr *)h;
-		phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
-	} else {
-		const Elf32_Ehdr *e = (const Elf32_Ehdr *)h;
-		phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
-	}
-	for (unsigned i = 0; i < phnum && i < 256; i++) {
-		uint32_t type;
-		if (pread(fd, &type, sizeof(type), (off_t)(phoff + (uint64_t)i * phentsize)) !=
-		    (ssize_t)sizeof(type))
-			return true; /* cannot tell: assume the usual */
-		if (type == PT_INTERP)
-			return true;
-	}
-	return false;
-}
-
-/* Will the program at @path load this library? No when static or set-user/group-ID. */
+/*
+ * Will the program at @path load this library and call it? No when static,
+ * set-user/group-ID, or Go (raw system calls).
+ */
 static bool loads_preload(const char *path, int depth)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -145,8 +125,10 @@ static bool loads_preload(const char *path, int depth)
 		/* Another class or machine (a 32-bit program) cannot load this library. */
 		uint16_t machine;
 		memcpy(&machine, h + offsetof(Elf64_Ehdr, e_machine), sizeof(machine));
-		ok = has_interp(fd, h) && h[EI_CLASS] == SELF_CLASS &&
+		ok = xio_elf_has_interp(fd, h) && h[EI_CLASS] == SELF_CLASS &&
 		     (SELF_MACHINE == EM_NONE || machine == SELF_MACHINE);
+		/* Go loads the library when linked dynamically but reads its fds itself. */
+		ok = ok && !xio_elf_is_go(fd, h);
 	}
 	if (n >= 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
 		       ((st.st_mode & S_ISGID) && st.st_gid != getegid())))

@@ -16,6 +16,7 @@
 //	                                  (written to stdout: "paused"), then dial again and say how it went
 //	xiogo spawn ADDR BYTES CONNS      fork and exec this program as echo-client (children under the same supervisor)
 //	xiogo relisten ADDR N             N times: listen on ADDR, echo one connection, close the listener
+//	xiogo fd-echo FD BYTES            as echo-client, on a connection inherited as fd FD
 package main
 
 import (
@@ -243,6 +244,8 @@ func main() {
 			c.Close()
 			l.Close()
 		}
+	case "fd-echo":
+		fdEcho(atoi(a[0]), atoi(a[1]))
 	case "redial":
 		redial(a[0], atoi(a[1]), atoi(a[2]))
 	case "spawn":
@@ -284,4 +287,25 @@ func redial(addr string, n, pauseMs int) {
 	}
 	c2.Close()
 	fmt.Println("second dial: ok")
+}
+
+func fdEcho(fd, n int) {
+	c, err := net.FileConn(os.NewFile(uintptr(fd), "inherited"))
+	if err != nil {
+		die("fd %d: %v", fd, err)
+	}
+	out := pattern(n, 5)
+	go func() {
+		if _, err := c.Write(out); err != nil {
+			die("write: %v", err)
+		}
+	}()
+	in := make([]byte, n)
+	if _, err := io.ReadFull(c, in); err != nil {
+		die("read: %v", err)
+	}
+	if !bytes.Equal(in, out) {
+		die("fd %d: the echo differs (doorbell bytes read as data?)", fd)
+	}
+	fmt.Printf("ok %d bytes echoed on inherited fd %d, checked\n", n, fd)
 }
