@@ -77,8 +77,9 @@ static int manager_alive(const char *rundir, const char *domain)
  * xio-run starts, so its environment goes without them.
  */
 static const char *const library_vars[] = {
-    "XIO_DISABLE",     "XIO_DOMAIN", "XIO_RUNDIR",	   "XIO_SPIN_US",      "XIO_LOG",
-    "XIO_NO_FALLBACK", "XIO_DEMOTE", "XIO_DEMOTE_WAIT_MS", "XIO_MGR_READY_FD", NULL};
+    "XIO_DISABLE",	"XIO_DOMAIN",	   "XIO_RUNDIR", "XIO_SPIN_US",
+    "XIO_LOG",		"XIO_NO_FALLBACK", "XIO_DEMOTE", "XIO_DEMOTE_WAIT_MS",
+    "XIO_MGR_READY_FD", "XIO_RUN",	   NULL};
 
 static bool is_library_var(const char *entry)
 {
@@ -231,16 +232,53 @@ static void supervise(const char *cmd, bool forced, bool verbose)
 	}
 }
 
+/*
+ * Started by a preloaded program (a script under xio-run, or the preload's
+ * exec of a Go or static program): start again without the library in this
+ * process, so that the supervisor's socket calls are the kernel's, not the
+ * library's. The system call itself: the library's execve would put
+ * LD_PRELOAD back. The program still gets the library (LD_PRELOAD below).
+ */
+static void drop_preload(char **argv)
+{
+	extern char **environ;
+	const char *pre = getenv("LD_PRELOAD");
+	if (!pre || !strstr(pre, "libxio_preload"))
+		return;
+	char *rest = without_preload(pre), *v = NULL;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!rest || !env || (*rest && asprintf(&v, "LD_PRELOAD=%s", rest) < 0))
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			env[k++] = environ[i];
+	if (*rest)
+		env[k++] = v;
+	env[k] = NULL;
+	xio_raw_syscall3(SYS_execve, (long)"/proc/self/exe", (long)argv, (long)env);
+	free(env); /* could not: go on with the library */
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"domain", required_argument, 0, 'd'}, {"spin", required_argument, 0, 's'},
-	    {"no-fallback", no_argument, 0, 'n'},  {"verbose", no_argument, 0, 'v'},
-	    {"syscalls", no_argument, 0, 'S'},	   {"help", no_argument, 0, 'h'},
-	    {"version", no_argument, 0, 'V'},	   {0, 0, 0, 0}};
+	drop_preload(argv);
+	static const struct option opts[] = {{"domain", required_argument, 0, 'd'},
+					     {"spin", required_argument, 0, 's'},
+					     {"no-fallback", no_argument, 0, 'n'},
+					     {"verbose", no_argument, 0, 'v'},
+					     {"syscalls", no_argument, 0, 'S'},
+					     {"argv0", required_argument, 0, 'A'},
+					     {"help", no_argument, 0, 'h'},
+					     {"version", no_argument, 0, 'V'},
+					     {0, 0, 0, 0}};
 	const char *domain = getenv("XIO_DOMAIN");
 	const char *spin = NULL;
 	bool verbose = false, no_fallback = false, syscalls = false;
+	const char *argv0 = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+d:s:nvh", opts, NULL)) != -1) {
@@ -266,6 +304,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			syscalls = true;
+			break;
+		case 'A':
+			argv0 = optarg; /* internal: the preload's exec of a Go or static program */
 			break;
 		case 'h':
 			usage(stdout);
@@ -348,8 +389,23 @@ int main(int argc, char **argv)
 	else if (alive)
 		start_manager(bindir, rundir, domain, verbose);
 
+	/* What a preloaded program execs that the preload cannot follow comes back here. */
+	char self[PATH_MAX];
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (sl > 0) {
+		self[sl] = 0;
+		setenv("XIO_RUN", self, 1);
+	}
 	supervise(argv[optind], syscalls, verbose);
-	execvp(argv[optind], argv + optind);
+	if (argv0) {
+		/* The exact file, with the program's own argv[0]. */
+		const char *file = argv[optind];
+		argv[optind] = (char *)argv0;
+		execv(file, argv + optind);
+		argv[optind] = (char *)file;
+	} else {
+		execvp(argv[optind], argv + optind);
+	}
 	int e = errno;
 	fprintf(stderr, "xio-run: %s: %s\n", argv[optind], strerror(e));
 	return e == ENOENT ? 127 : 126;
