@@ -47,6 +47,9 @@ PACKAGES=(
 	# test/k8s: parse packaging/k8s's manifests (Debian's /usr/bin/python3);
 	# a musl program, to show what LD_PRELOAD does in an Alpine image
 	python3-yaml musl-tools
+	# Go and static programs under xio-run's seccomp supervisor (test/go,
+	# benchmarks/bench_go.py): the Go toolchain, and real Go servers and clients
+	golang-go caddy etcd-server etcd-client
 )
 # test/k8s/manifests.sh: kubectl decodes the manifests offline. Debian's
 # kubernetes-client, unless another package already owns /usr/bin/kubectl

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "demote.h"
+#include "elfprog.h"
 #include "shim.h"
 
 extern char **environ;
@@ -100,31 +101,10 @@ static char *const *fixed_env(char *const envp[])
 #define SELF_MACHINE EM_NONE /* not checked */
 #endif
 
-/* Does the ELF file @fd name a program interpreter (dynamic loader)? */
-static bool has_interp(int fd, const unsigned char *h)
-{
-	bool is64 = h[EI_CLASS] == ELFCLASS64;
-	uint64_t phoff;
-	unsigned phnum, phentsize;
-	if (is64) {
-		const Elf64_Ehdr *e = (const Elf64_Ehdr *)h;
-		phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
-	} else {
-		const Elf32_Ehdr *e = (const Elf32_Ehdr *)h;
-		phoff = e->e_phoff, phnum = e->e_phnum, phentsize = e->e_phentsize;
-	}
-	for (unsigned i = 0; i < phnum && i < 256; i++) {
-		uint32_t type;
-		if (pread(fd, &type, sizeof(type), (off_t)(phoff + (uint64_t)i * phentsize)) !=
-		    (ssize_t)sizeof(type))
-			return true; /* cannot tell: assume the usual */
-		if (type == PT_INTERP)
-			return true;
-	}
-	return false;
-}
-
-/* Will the program at @path load this library? No when static or set-user/group-ID. */
+/*
+ * Will the program at @path load this library and call it? No when static,
+ * set-user/group-ID, or Go (raw system calls).
+ */
 static bool loads_preload(const char *path, int depth)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -145,8 +125,10 @@ static bool loads_preload(const char *path, int depth)
 		/* Another class or machine (a 32-bit program) cannot load this library. */
 		uint16_t machine;
 		memcpy(&machine, h + offsetof(Elf64_Ehdr, e_machine), sizeof(machine));
-		ok = has_interp(fd, h) && h[EI_CLASS] == SELF_CLASS &&
+		ok = xio_elf_has_interp(fd, h) && h[EI_CLASS] == SELF_CLASS &&
 		     (SELF_MACHINE == EM_NONE || machine == SELF_MACHINE);
+		/* Go loads the library when linked dynamically but reads its fds itself. */
+		ok = ok && !xio_elf_is_go(fd, h);
 	}
 	if (n >= 0 && (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
 		       ((st.st_mode & S_ISGID) && st.st_gid != getegid())))
@@ -319,8 +301,62 @@ static void before_exec(const char *path, const posix_spawn_file_actions_t *fa)
 	}
 }
 
+/* A 64-bit x86-64 program that is static or Go: the preload cannot follow it, xio-run's supervisor
+ * can. */
+static bool wants_supervisor(const char *path)
+{
+#if defined(__x86_64__)
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return false;
+	Elf64_Ehdr eh;
+	const unsigned char *h = (const unsigned char *)&eh;
+	bool want = pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) &&
+		    !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+		    eh.e_machine == EM_X86_64 &&
+		    (xio_elf_is_go(fd, h) || !xio_elf_has_interp(fd, h));
+	real.close(fd);
+	return want;
+#else
+	(void)path;
+	return false;
+#endif
+}
+
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+
+/*
+ * Exec @path through the xio-run that started us (XIO_RUN in @envp), which
+ * puts it under its seccomp supervisor: "xio-run --syscalls --argv0 ARGV0 --
+ * PATH ARGS...". Returns only when that exec failed (then the caller execs
+ * @path itself).
+ */
+static void exec_supervised(execve_fn next, const char *path, char *const argv[],
+			    char *const envp[])
+{
+	const char *run = env_get(envp, "XIO_RUN");
+	if (!run || !*run || xio_config()->disabled || !wants_supervisor(path))
+		return;
+	int n = 0;
+	while (argv && argv[n])
+		n++;
+	char **a = calloc((size_t)n + 7, sizeof(*a));
+	if (!a)
+		return;
+	int k = 0;
+	a[k++] = (char *)"xio-run";
+	a[k++] = (char *)"--syscalls";
+	a[k++] = (char *)"--argv0";
+	a[k++] = (char *)(n ? argv[0] : path);
+	a[k++] = (char *)"--";
+	a[k++] = (char *)path;
+	for (int i = 1; i < n; i++)
+		a[k++] = argv[i];
+	a[k] = NULL;
+	next(run, a, envp);
+	free(a);
+}
 
 XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
@@ -329,7 +365,9 @@ XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	if (!next)
 		next = (execve_fn)shim_next("execve");
 	before_exec(path, NULL);
-	return next(path, argv, fixed_env(envp));
+	char *const *env = fixed_env(envp);
+	exec_supervised(next, path, argv, env);
+	return next(path, argv, env);
 }
 
 XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -338,9 +376,16 @@ XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	static execvpe_fn next;
 	if (!next)
 		next = (execvpe_fn)shim_next("execvpe");
+	static execve_fn exec_next;
+	if (!exec_next)
+		exec_next = (execve_fn)shim_next("execve");
 	char buf[PATH_MAX];
-	before_exec(search_path(file, buf, sizeof(buf)), NULL);
-	return next(file, argv, fixed_env(envp));
+	const char *path = search_path(file, buf, sizeof(buf));
+	before_exec(path, NULL);
+	char *const *env = fixed_env(envp);
+	if (path && strchr(path, '/')) /* found on PATH as execvpe will */
+		exec_supervised(exec_next, path, argv, env);
+	return next(file, argv, env);
 }
 
 XIO_EXPORT int execv(const char *path, char *const argv[])

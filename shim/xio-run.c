@@ -22,18 +22,23 @@
 #include <unistd.h>
 
 #include "stack.h"
+#include "supervise.h"
 #include "sys.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: xio-run [--domain NAME] [--spin US] [--no-fallback] [-v] CMD [ARGS...]\n"
+		"usage: xio-run [--domain NAME] [--spin US] [--no-fallback] [--syscalls] [-v] CMD "
+		"[ARGS...]\n"
 		"Run CMD with its TCP connections to local peers that also run under X-IO\n"
 		"carried over shared memory; everything else stays kernel TCP.\n\n"
 		"  -d, --domain NAME   X-IO domain (default $XIO_DOMAIN or \"xio\")\n"
 		"  -s, --spin US       spin this many microseconds before sleeping\n"
 		"  -n, --no-fallback   fail connects X-IO cannot carry (ECONNREFUSED) instead\n"
 		"                      of using kernel TCP (for testing)\n"
+		"      --syscalls      carry CMD's connections by supervising its system calls\n"
+		"                      (seccomp), as for Go and static programs, which xio-run\n"
+		"                      recognises by itself\n"
 		"  -v, --verbose       log X-IO decisions on stderr (XIO_LOG=1)\n"
 		"  -h, --help          this text\n"
 		"      --version       print the version\n");
@@ -72,8 +77,9 @@ static int manager_alive(const char *rundir, const char *domain)
  * xio-run starts, so its environment goes without them.
  */
 static const char *const library_vars[] = {
-    "XIO_DISABLE",     "XIO_DOMAIN", "XIO_RUNDIR",	   "XIO_SPIN_US",      "XIO_LOG",
-    "XIO_NO_FALLBACK", "XIO_DEMOTE", "XIO_DEMOTE_WAIT_MS", "XIO_MGR_READY_FD", NULL};
+    "XIO_DISABLE",	"XIO_DOMAIN",	   "XIO_RUNDIR", "XIO_SPIN_US",
+    "XIO_LOG",		"XIO_NO_FALLBACK", "XIO_DEMOTE", "XIO_DEMOTE_WAIT_MS",
+    "XIO_MGR_READY_FD", "XIO_RUN",	   NULL};
 
 static bool is_library_var(const char *entry)
 {
@@ -177,18 +183,102 @@ static void start_manager(const char *bindir, const char *rundir, const char *do
 			ok ? rundir : "programs will use kernel TCP");
 }
 
+/* The file execvp() would run for @cmd, in @out; false when there is none. */
+static bool find_program(const char *cmd, char *out, size_t len)
+{
+	if (strchr(cmd, '/')) {
+		snprintf(out, len, "%s", cmd);
+		return access(out, X_OK) == 0;
+	}
+	const char *path = getenv("PATH");
+	char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+	bool found = false;
+	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d && !found;
+	     d = strtok_r(NULL, ":", &save))
+		found = (size_t)snprintf(out, len, "%s/%s", *d ? d : ".", cmd) < len &&
+			access(out, X_OK) == 0;
+	free(copy);
+	return found;
+}
+
+/*
+ * A program whose socket calls the preload never sees (Go, static, or
+ * --syscalls): put it under the seccomp supervisor (supervise/). Where that is
+ * not available it runs on kernel TCP and xio-stat counts why.
+ */
+static void supervise(const char *cmd, bool forced, bool verbose)
+{
+	char path[PATH_MAX];
+	enum xio_sv_kind k = forced ? XIO_SV_FORCED : XIO_SV_NONE;
+	if (!forced && find_program(cmd, path, sizeof(path)))
+		k = xio_sv_classify(path);
+	if (k == XIO_SV_NONE) {
+		if (verbose)
+			fprintf(stderr, "xio-run: %s: preload (LD_PRELOAD)\n", cmd);
+		return;
+	}
+	int r = xio_sv_start();
+	if (r < 0) {
+		xio_sys_use_libc(); /* the stack's calls, for counting */
+		xio_count_decline(XIO_FB_SUPERVISE_UNAVAILABLE);
+		if (verbose)
+			fprintf(
+			    stderr,
+			    "xio-run: %s: %s, seccomp supervisor unavailable (%s): kernel TCP\n",
+			    cmd, xio_sv_kind_name(k), strerror(-r));
+	} else if (verbose) {
+		fprintf(stderr, "xio-run: %s: %s: seccomp supervisor (user notification)\n", cmd,
+			xio_sv_kind_name(k));
+	}
+}
+
+/*
+ * Started by a preloaded program (a script under xio-run, or the preload's
+ * exec of a Go or static program): start again without the library in this
+ * process, so that the supervisor's socket calls are the kernel's, not the
+ * library's. The system call itself: the library's execve would put
+ * LD_PRELOAD back. The program still gets the library (LD_PRELOAD below).
+ */
+static void drop_preload(char **argv)
+{
+	extern char **environ;
+	const char *pre = getenv("LD_PRELOAD");
+	if (!pre || !strstr(pre, "libxio_preload"))
+		return;
+	char *rest = without_preload(pre), *v = NULL;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!rest || !env || (*rest && asprintf(&v, "LD_PRELOAD=%s", rest) < 0))
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			env[k++] = environ[i];
+	if (*rest)
+		env[k++] = v;
+	env[k] = NULL;
+	xio_raw_syscall3(SYS_execve, (long)"/proc/self/exe", (long)argv, (long)env);
+	free(env); /* could not: go on with the library */
+}
+
 int main(int argc, char **argv)
 {
+	drop_preload(argv);
 	static const struct option opts[] = {{"domain", required_argument, 0, 'd'},
 					     {"spin", required_argument, 0, 's'},
 					     {"no-fallback", no_argument, 0, 'n'},
 					     {"verbose", no_argument, 0, 'v'},
+					     {"syscalls", no_argument, 0, 'S'},
+					     {"argv0", required_argument, 0, 'A'},
 					     {"help", no_argument, 0, 'h'},
 					     {"version", no_argument, 0, 'V'},
 					     {0, 0, 0, 0}};
 	const char *domain = getenv("XIO_DOMAIN");
 	const char *spin = NULL;
-	bool verbose = false, no_fallback = false;
+	bool verbose = false, no_fallback = false, syscalls = false;
+	const char *argv0 = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+d:s:nvh", opts, NULL)) != -1) {
@@ -211,6 +301,12 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			break;
+		case 'S':
+			syscalls = true;
+			break;
+		case 'A':
+			argv0 = optarg; /* internal: the preload's exec of a Go or static program */
 			break;
 		case 'h':
 			usage(stdout);
@@ -293,7 +389,23 @@ int main(int argc, char **argv)
 	else if (alive)
 		start_manager(bindir, rundir, domain, verbose);
 
-	execvp(argv[optind], argv + optind);
+	/* What a preloaded program execs that the preload cannot follow comes back here. */
+	char self[PATH_MAX];
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (sl > 0) {
+		self[sl] = 0;
+		setenv("XIO_RUN", self, 1);
+	}
+	supervise(argv[optind], syscalls, verbose);
+	if (argv0) {
+		/* The exact file, with the program's own argv[0]. */
+		const char *file = argv[optind];
+		argv[optind] = (char *)argv0;
+		execv(file, argv + optind);
+		argv[optind] = (char *)file;
+	} else {
+		execvp(argv[optind], argv + optind);
+	}
 	int e = errno;
 	fprintf(stderr, "xio-run: %s: %s\n", argv[optind], strerror(e));
 	return e == ENOENT ? 127 : 126;

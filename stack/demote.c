@@ -756,7 +756,9 @@ static int demote_again(struct xio_conn *c, int fd)
 	return r;
 }
 
-int xio_conn_demote(struct xio_conn *c, int fd)
+/* @wait_peer: wait (bounded) for the peer to move its ring in-band, see xio_conn_demote_nowait().
+ */
+static int demote(struct xio_conn *c, int fd, bool wait_peer)
 {
 	struct xio_demote *d = dm(c);
 	int me = end_of(c);
@@ -764,9 +766,6 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 	uint64_t deadline = xio_mono_us() + (uint64_t)ms * 1000 + 1000;
 	int r;
 
-	const char *off = secure_getenv("XIO_DEMOTE");
-	if (off && strcmp(off, "0") == 0)
-		return 0; /* switched off: the fd leaves as it is (the receiver reads doorbells) */
 	note_fd(c, fd);
 	uint32_t st = atomic_load(&d->state);
 	if (st == XIO_DEMOTE_ACTIVE && is_demoter(c))
@@ -792,7 +791,7 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 		/* Another process of our end got there first. */
 		pthread_mutex_unlock(&c->rxd->rlock);
 		pthread_mutex_unlock(&c->txd->wlock);
-		return xio_conn_demote(c, fd);
+		return demote(c, fd, wait_peer);
 	}
 	bool closed = true;
 	for (int e = 0; e < 2; e++) {
@@ -830,7 +829,7 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 	xio_log(1, "connection on fd %d demoted to an in-band stream", fd);
 
 	/* Wait for the peer to copy its ring in-band, unless the peer is this very process. */
-	if (xio_conn_peer_is_local(c))
+	if (!wait_peer || xio_conn_peer_is_local(c))
 		return 0;
 	while (!atomic_load(&d->moved) && atomic_load(&d->state) == XIO_DEMOTE_ACTIVE &&
 	       xio_mono_us() < deadline) {
@@ -857,6 +856,19 @@ failed:
 	fail(c, strerror(-r));
 	poison(fd);
 	return r;
+}
+
+int xio_conn_demote(struct xio_conn *c, int fd)
+{
+	const char *off = secure_getenv("XIO_DEMOTE");
+	if (off && strcmp(off, "0") == 0)
+		return 0; /* switched off: the fd leaves as it is (the receiver reads doorbells) */
+	return demote(c, fd, true);
+}
+
+int xio_conn_demote_nowait(struct xio_conn *c, int fd)
+{
+	return demote(c, fd, false);
 }
 
 /* ---- who receives an SCM_RIGHTS message ------------------------------------------------ */

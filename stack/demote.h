@@ -23,6 +23,15 @@ struct xio_iov_cursor;
 int xio_conn_demote(struct xio_conn *c, int fd);
 
 /*
+ * The same for a connection that has not carried a byte yet and whose end
+ * leaves for a program under xio-run's seccomp supervisor (supervise/): no
+ * wait for the peer, which does its part on its next call (the supervisor
+ * serves other calls meanwhile, the peer's accept among them). XIO_DEMOTE=0
+ * does not apply: such a program can read nothing else.
+ */
+int xio_conn_demote_nowait(struct xio_conn *c, int fd);
+
+/*
  * Would every process that holds the other end of the AF_UNIX socket @u
  * (the receiver of an SCM_RIGHTS message sent on @u) adopt an X-IO fd?
  * False when unknown.

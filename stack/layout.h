@@ -50,7 +50,10 @@
 	  "the manager's control socket refused a process that mapped the domain before "          \
 	  "(privileges dropped after fork)")                                                       \
 	X(LISTENER_REFUSED, "listener_refused", "server", "the manager refused to publish")        \
-	X(LISTENER_ERROR, "listener_error", "server", "any other error while publishing")
+	X(LISTENER_ERROR, "listener_error", "server", "any other error while publishing")          \
+	X(SUPERVISE_UNAVAILABLE, "supervise_unavailable", "client",                                \
+	  "a Go or static program under xio-run: seccomp user notification unavailable "           \
+	  "(old kernel, sandbox, a filter with a listener already), so kernel TCP")
 
 #define XIO_FB_ENUM_(e, name, side, what) XIO_FB_##e,
 enum xio_fallback { XIO_FALLBACK_REASONS(XIO_FB_ENUM_) XIO_FB_MAX };

@@ -1,0 +1,3 @@
+module xiogo
+
+go 1.19
