@@ -22,6 +22,15 @@ rounds=$(pick 2 12)
 bytes=$(pick $((64 << 20)) $((1 << 30)))
 pairs=4
 
+# The checker itself: one byte flipped before it is sent must be caught.
+rc=0
+env FVOLUME_CORRUPT_AT=3000000 "${XRUN[@]}" "$FV" 127.0.0.1 "$(free_port)" --bytes 8M --pairs 2 \
+	--seed 99 >"$WORK/corrupt.log" 2>&1 || rc=$?
+((rc == 2)) && grep -q 'CORRUPT: pair 0 at stream offset 3000000' "$WORK/corrupt.log" ||
+	fail "a flipped byte went unnoticed (exit $rc): $(tail -n 3 "$WORK/corrupt.log" | tr '\n' ' ')"
+log "checker: a byte flipped at offset 3000000 is reported (exit 2)"
+sleep 0.5
+
 verified=0
 t_all=$(now_ms)
 x_all=$(xio_bytes)

@@ -23,6 +23,9 @@
  * there. A byte that is not the stream's (lost, duplicated, reordered), a
  * byte past N, EOF before N or no progress for T ms (default 30000) fails.
  *
+ * FVOLUME_CORRUPT_AT=OFF: the client end of pair 0 flips the byte at offset
+ * OFF of its stream before sending it (tests the checker: must exit 2).
+ *
  * Exit: 0 all verified, 2 corruption, 3 early EOF / reset, 4 stall, 1 other.
  * Last line: "fvolume: ok pairs=P bytes=N verified=B ms=..".
  */
@@ -46,12 +49,14 @@ struct end {
 	uint64_t rs_tx, rs_rx;
 	uint64_t seed_tx, seed_rx;
 	int32_t shut, eof;
+	int32_t is_client, pad;
 };
 
 static uint64_t g_total = 64u << 20;
 static int g_pairs = 4;
 static uint64_t g_seed = 1;
 static long g_stall_ms = 30000;
+static long long g_corrupt_at = -1; /* FVOLUME_CORRUPT_AT: flip that byte of pair 0's upstream */
 static const char *g_who = "main";
 static uint8_t *g_buf, *g_peek;
 
@@ -88,6 +93,9 @@ static bool do_send(struct end *e, int fd, int i, uint64_t limit)
 	if (n > limit - e->sent)
 		n = (size_t)(limit - e->sent);
 	fp_fill(g_buf, e->seed_tx, e->sent, n);
+	if (i == 0 && e->is_client && g_corrupt_at >= 0 && (uint64_t)g_corrupt_at >= e->sent &&
+	    (uint64_t)g_corrupt_at < e->sent + n)
+		g_buf[(uint64_t)g_corrupt_at - e->sent] ^= 0x5a; /* the checker's own test */
 	unsigned how = (unsigned)(fp_rand(&e->rs_tx) % 4);
 	ssize_t r;
 	if (how == 0) {
@@ -282,9 +290,16 @@ static int wait_rc(pid_t pid, const char *what)
 	return WEXITSTATUS(st);
 }
 
+/* The exit code that says most: corruption over a stall over an error over an early end. */
 static int worst(int a, int b)
 {
-	return a > b ? a : b;
+	static const int rank[] = {
+	    [RC_OK] = 0, [RC_EARLY] = 1, [RC_ERR] = 2, [RC_STALL] = 3, [RC_CORRUPT] = 4};
+	if (a < 0 || a > RC_STALL)
+		a = RC_ERR;
+	if (b < 0 || b > RC_STALL)
+		b = RC_ERR;
+	return rank[a] >= rank[b] ? a : b;
 }
 
 static bool preloaded(void)
@@ -412,6 +427,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	g_buf = malloc(BUF_MAX);
 	g_peek = malloc(BUF_MAX);
+	if (getenv("FVOLUME_CORRUPT_AT"))
+		g_corrupt_at = atoll(getenv("FVOLUME_CORRUPT_AT"));
 	if (!g_buf || !g_peek)
 		return RC_ERR;
 	if (argc >= 3 && (!strcmp(argv[1], "helper") || !strcmp(argv[1], "plain"))) {
@@ -451,7 +468,8 @@ int main(int argc, char **argv)
 		fcntl(cfd[i], F_SETFL, fcntl(cfd[i], F_GETFL) | O_NONBLOCK);
 		fcntl(sfd[i], F_SETFL, fcntl(sfd[i], F_GETFL) | O_NONBLOCK);
 		uint64_t up = g_seed * 1000 + (uint64_t)i * 2 + 1, down = up + 1;
-		ce[i] = (struct end){.seed_tx = up,
+		ce[i] = (struct end){.is_client = 1,
+				     .seed_tx = up,
 				     .seed_rx = down,
 				     .rs_tx = g_seed * 7 + (uint64_t)i,
 				     .rs_rx = g_seed * 13 + (uint64_t)i};
