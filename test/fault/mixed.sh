@@ -479,5 +479,10 @@ log "runs: $summary"
 ((nerr == 0)) || log "errors (tolerated: a peer or the manager went away under them), see below:"
 ((nerr == 0)) || head -n 60 "$WORK/errors.log"
 log "manager samples: $(wc -l <"$WORK/mem.samples"), lifetimes checked $mem_lives, worst growth $mem_worst KiB"
+# what the tolerated errors were: client, exit status and last line, counted
+kinds=$(awk '/^---- / { if (k != "") c[k]++; k = $2 " exit " $6; next } { last[k] = $0; l = $0
+	gsub(/[0-9]+/, "N", l); kk[k] = l } END { if (k != "") c[k]++
+	for (x in c) printf "%dx %s (%s); ", c[x], x, substr(kk[x], 1, 70) }' "$WORK/errors.log" 2>/dev/null || true)
+[[ -n $kinds ]] && figure mixed_errors "tolerated client errors of the last mixed soak: $kinds"
 figure mixed "$minutes min (${el_run} s) of nginx+wrk, redis-server+redis-benchmark, iperf3 -P 4 and checksummed fpeer streams at once in one domain; ${kills} client SIGKILLs, ${mgr_restarts} manager restarts (SIGKILL), ${srv_restarts} redis-server restarts; client runs: ${summary%, }; X-IO carried $((x_acc / 1000000)) MB, lo $((l_run / 1000000)) MB ($((l_down / 1000000)) MB of it while the manager was down); $((fpv / 1000000)) MB verified by completed fpeer runs, 0 corrupt; no hang; slots_in_use $slots1 / bufs_in_use $bufs1 after the last clean round ($slots0 / $bufs0 after the first), 0 after exit; manager private memory: worst growth ${mem_worst} KiB over $mem_lives lifetimes (from $WARM_S s in to the end of each); fds: start $(tr '\n' ' ' <"$WORK/fds.start" | sed 's/ $//'), end $(tr '\n' ' ' <"$WORK/fds.end" | sed 's/ $//')"
 log "PASS"
