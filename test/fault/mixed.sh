@@ -167,6 +167,7 @@ client_cmd() {
 		BOUND=30
 		;;
 	redis)
+		# shellcheck disable=SC2054 # -t takes a comma-separated list
 		CMD=(redis-benchmark -p "$P_RED" -q -n 20000 -t get,set -d 1000)
 		BOUND=60
 		;;
@@ -222,7 +223,7 @@ run_client() {
 		else
 			class=ok
 			if [[ $name == fpeer ]]; then
-				echo "$(sed -n 's/.*recv=\([0-9]*\) .*/\1/p' "$WORK/c-$name.log" | tail -n 1)" >>"$WORK/fpeer.verified"
+				sed -n 's/.*recv=\([0-9]*\) .*/\1/p' "$WORK/c-$name.log" | tail -n 1 >>"$WORK/fpeer.verified"
 			fi
 		fi
 	fi
