@@ -52,6 +52,8 @@ wait_case() {
 	fi
 	cpid=$!
 	sleep 0.5
+	# a loaded machine may take longer to start the client (python)
+	for ((i = 0; i < 45 && $(xio_field conns_open) < 1; i++)); do sleep 0.1; done
 	(($(xio_field conns_open) >= 1)) || fail "$name: not an X-IO connection"
 	if [[ $waiter == server ]]; then wpid=$spid ppid=$cpid; else wpid=$cpid ppid=$spid; fi
 	kill -STOP "$ppid"
