@@ -37,7 +37,7 @@ static int do_fcntl(int fd, int cmd, long arg)
 		return r;
 	if (!e || e->kind == FD_KERNEL) {
 		if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-			fdt_clear(r); /* a number whose close we may have missed */
+			fdt_clear(r);		    /* a number whose close we may have missed */
 			shim_fresh_forget(r, true); /* socket.c: a second fd of a socket */
 		}
 		return r;
@@ -93,8 +93,7 @@ XIO_EXPORT int ioctl(int fd, unsigned long req, ...)
 			return 0;
 		}
 		if (req == SIOCATMARK) {
-			/* Urgent data exists only on a demoted connection (stack/conn.c). */
-			int m = xio_demoted(e->conn) ? xio_demote_atmark(e->conn, fd) : 0;
+			int m = xio_conn_atmark(e->conn, fd);
 			if (m < 0) {
 				errno = -m;
 				return -1;

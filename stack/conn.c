@@ -65,6 +65,7 @@ struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool ser
 	c->elems = d->ring_bytes / XIO_RING_ESIZE;
 	c->port_holder = -1;
 	atomic_init(&c->refs, 1);
+	atomic_init(&c->ops, &xio_ring_ops);
 	pthread_mutex_init(&c->drain_lock, NULL);
 	pthread_mutex_init(&c->wait_lock, NULL);
 	pthread_condattr_t ca;
@@ -406,11 +407,9 @@ void xio_conn_note_fd(struct xio_conn *c, int fd)
 		atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
 }
 
-unsigned xio_conn_ready(struct xio_conn *c)
+static unsigned ring_ready(struct xio_conn *c)
 {
 	unsigned ev = 0;
-	if (__builtin_expect(xio_demoted(c), 0))
-		return xio_demote_ready(c);
 	xio_conn_check_abort(c);
 	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_sane(c->tx, c->elems), 0))
 		corrupt(c);
@@ -528,11 +527,8 @@ unsigned xio_conn_waiters(struct xio_conn *c)
 	return atomic_load(&c->rxd->sleepers);
 }
 
-bool xio_conn_has_company(struct xio_conn *c)
+static bool ring_has_company(struct xio_conn *c)
 {
-	/* Demoted: the kernel's writability is not a doorbell, waiters must look in slices. */
-	if (__builtin_expect(xio_demoted(c), 0))
-		return true;
 	/* Waiters on our end's socket, whatever each waits for (a reader and a writer thread too).
 	 */
 	return atomic_load(&c->rxd->sleepers) > 1;
@@ -577,7 +573,7 @@ static int cw_scan(struct xio_waiter *w)
 {
 	struct conn_waiter *q = (struct conn_waiter *)w;
 	/* Demoted: the caller goes in-band (we may hold the lock its switch needs). */
-	return xio_demoted(q->c) || (xio_conn_ready(q->c) & q->want);
+	return xio_conn_in_band(q->c) || (ring_ready(q->c) & q->want);
 }
 
 /* A close shows in the kernel only: a reader waiting for EOF must not spin for nothing. */
@@ -714,10 +710,8 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 	return r > 0 ? 0 : r == 0 ? -EAGAIN : -errno;
 }
 
-int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+static int ring_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
-	if (__builtin_expect(xio_demoted(c), 0))
-		return xio_demote_wait(c, fd, events & (POLLIN | POLLOUT | POLLPRI), timeout_ms);
 	return wait_for(c, fd, events & (POLLIN | POLLOUT), timeout_ms);
 }
 
@@ -767,16 +761,14 @@ void xio_conn_check_peer(struct xio_conn *c, int fd)
 	learn_peer_state(c, fd);
 }
 
-ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
-		      bool nonblock)
+static ssize_t ring_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+			 bool nonblock)
 {
 	size_t total = iov_total(iov, iovcnt), done = 0;
 	struct xio_iov_cursor cur;
 	ssize_t err = 0;
 	int timeout = xio_timeval_ms(&c->sndtimeo);
 
-	if (__builtin_expect(xio_demoted(c), 0))
-		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
 	xio_conn_check_abort(c);
 	xio_conn_check_peer(c, fd);
@@ -808,7 +800,7 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		int r = xio_conn_demote(c, fd);
 		if (r < 0)
 			return r;
-		if (xio_demoted(c))
+		if (xio_conn_in_band(c))
 			return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 		flags &= ~MSG_OOB; /* XIO_DEMOTE=0: in band, as before */
 	}
@@ -820,7 +812,8 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	int lr = lock_producer(c);
 	if (lr < 0)
 		return lr;
-	if (__builtin_expect(xio_demoted(c), 0)) {
+	if (xio_conn_in_band(c)) {
+		/* Demoted by another thread or process of our end while we took the lock. */
 		pthread_mutex_unlock(&c->txd->wlock);
 		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	}
@@ -842,7 +835,7 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		}
 		int r = wait_for(c, fd, POLLOUT, timeout);
-		if (__builtin_expect(xio_demoted(c), 0)) {
+		if (xio_conn_in_band(c)) {
 			/* Demoted while we waited: the rest goes in-band after the ring's bytes. */
 			pthread_mutex_unlock(&c->txd->wlock);
 			ssize_t k = xio_demote_send_rest(c, fd, &cur, flags, nonblock);
@@ -875,8 +868,8 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	return err;
 }
 
-ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
-		      bool nonblock)
+static ssize_t ring_recv(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+			 bool nonblock)
 {
 	size_t total = iov_total(iov, iovcnt), done = 0;
 	struct xio_iov_cursor cur;
@@ -885,11 +878,7 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	int timeout = xio_timeval_ms(&c->rcvtimeo);
 
 	if (flags & MSG_OOB)
-		/* Urgent data is only ever sent on a demoted connection (xio_conn_send). */
-		return xio_demoted(c) ? xio_demote_recv(c, fd, iov, iovcnt, flags, nonblock)
-				      : -EINVAL;
-	if (__builtin_expect(xio_demoted(c), 0))
-		return xio_demote_recv(c, fd, iov, iovcnt, flags, nonblock);
+		return -EINVAL; /* urgent data is only ever sent on a demoted connection (send) */
 	atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
 	if (c->shut_rd)
 		return 0;
@@ -900,7 +889,8 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	int lr = lock_consumer(c);
 	if (lr < 0)
 		return lr;
-	if (__builtin_expect(xio_demoted(c), 0)) {
+	if (xio_conn_in_band(c)) {
+		/* Demoted by another thread or process of our end while we took the lock. */
 		pthread_mutex_unlock(&c->rxd->rlock);
 		return xio_demote_recv(c, fd, iov, iovcnt, flags, nonblock);
 	}
@@ -959,7 +949,7 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 			break;
 		}
 		int r = wait_for(c, fd, POLLIN, timeout);
-		if (__builtin_expect(xio_demoted(c), 0)) {
+		if (xio_conn_in_band(c)) {
 			/* Demoted while we waited: the socket carries the bytes from now on. */
 			pthread_mutex_unlock(&c->rxd->rlock);
 			if (done > 0 && !waitall)
@@ -980,12 +970,10 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 	return err;
 }
 
-int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
+static int ring_shutdown(struct xio_conn *c, int fd, int how)
 {
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
-	if (__builtin_expect(xio_demoted(c), 0))
-		return xio_demote_shutdown(c, fd, how);
 	if (how != SHUT_WR)
 		c->shut_rd = true;
 	if (how != SHUT_RD && !atomic_exchange(&c->shut_wr, true)) {
@@ -998,7 +986,7 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 		atomic_store_explicit(&c->txd->shut_wr, 1, memory_order_release);
 		bell_data(c, fd);
 		/* Demoted meanwhile: the peer reads the socket now, give it the kernel's FIN. */
-		if (__builtin_expect(xio_demoted(c), 0))
+		if (xio_conn_in_band(c))
 			return xio_demote_shutdown(c, fd, SHUT_WR);
 		/*
 		 * Between pods the kernel's TCP connection stays open beside ours: its FIN
@@ -1016,10 +1004,8 @@ bool xio_conn_sock_eof(struct xio_conn *c)
 	return atomic_load_explicit(&c->sock_eof, memory_order_relaxed);
 }
 
-int xio_conn_inq(struct xio_conn *c)
+static int ring_inq(struct xio_conn *c)
 {
-	if (__builtin_expect(xio_demoted(c), 0))
-		return xio_demote_inq(c);
 	if (lock_consumer(c) < 0)
 		return 0;
 	ssize_t n = xio_ring_readable(c->rx, c->rxd->rd_off);
@@ -1027,14 +1013,10 @@ int xio_conn_inq(struct xio_conn *c)
 	return n < 0 ? 0 : (int)n;
 }
 
-void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
+static void ring_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
 {
 	xio_conn_check_abort(c); /* a FIN in the slot is an edge now, not at the next look */
 	*in_seq = c->rx->prod.tail ^ (atomic_load(&c->peer_eof) ? 0x80000000u : 0);
-	if (__builtin_expect(xio_demoted(c), 0)) {
-		static _Atomic uint32_t looks; /* in-band: the kernel knows the edges, we do not */
-		*in_seq = atomic_fetch_add(&looks, 1);
-	}
 	*nospace_seq = atomic_load_explicit(&c->nospace, memory_order_relaxed);
 }
 
@@ -1047,4 +1029,78 @@ int xio_conn_outq(struct xio_conn *c)
 	 */
 	(void)c;
 	return 0;
+}
+
+/* Urgent data exists only on a demoted connection (ring_send). */
+static int ring_atmark(struct xio_conn *c, int fd)
+{
+	(void)c;
+	(void)fd;
+	return 0;
+}
+
+/* ---- the entry points: through the connection's operations (conn.h) ---- */
+
+const struct xio_conn_ops xio_ring_ops = {
+    .send = ring_send,
+    .recv = ring_recv,
+    .ready = ring_ready,
+    .wait = ring_wait,
+    .shutdown = ring_shutdown,
+    .inq = ring_inq,
+    .atmark = ring_atmark,
+    .edges = ring_edges,
+    .has_company = ring_has_company,
+};
+
+ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+		      bool nonblock)
+{
+	return xio_conn_ops(c)->send(c, fd, iov, iovcnt, flags, nonblock);
+}
+
+ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+		      bool nonblock)
+{
+	return xio_conn_ops(c)->recv(c, fd, iov, iovcnt, flags, nonblock);
+}
+
+unsigned xio_conn_ready(struct xio_conn *c)
+{
+	return xio_conn_ops(c)->ready(c);
+}
+
+int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+{
+	return xio_conn_ops(c)->wait(c, fd, events, timeout_ms);
+}
+
+int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
+{
+	return xio_conn_ops(c)->shutdown(c, fd, how);
+}
+
+int xio_conn_inq(struct xio_conn *c)
+{
+	return xio_conn_ops(c)->inq(c);
+}
+
+int xio_conn_atmark(struct xio_conn *c, int fd)
+{
+	return xio_conn_ops(c)->atmark(c, fd);
+}
+
+void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
+{
+	xio_conn_ops(c)->edges(c, in_seq, nospace_seq);
+}
+
+bool xio_conn_has_company(struct xio_conn *c)
+{
+	return xio_conn_ops(c)->has_company(c);
+}
+
+bool xio_conn_is_demoted(struct xio_conn *c)
+{
+	return xio_conn_in_band(c);
 }

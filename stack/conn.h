@@ -12,9 +12,12 @@
 #include "stack.h"
 
 struct rte_ring;
+struct xio_conn_ops;
 
 struct xio_conn {
 	_Atomic int refs;
+	/* What its calls do: the ring's, or once demoted the in-band stream's (xio_conn_ops()). */
+	const struct xio_conn_ops *_Atomic ops;
 	struct xio_domain *dom;
 	struct xio_slot *slot;
 	struct rte_ring *tx, *rx;
@@ -66,6 +69,57 @@ struct xio_conn {
 	/* Demotion (demote.c): 1 + an fd of this process on our socket, 0 = none seen yet. */
 	_Atomic int fd_hint;
 };
+
+/*
+ * The operations of a connection (docs/DESIGN.md, "Demotion"): the ring's
+ * (conn.c) until the connection is demoted, then the in-band stream's on its
+ * AF_UNIX socket (demote.c). The public xio_conn_* entry points call through
+ * the table; the ring's operations contain no demotion branch except where
+ * a demotion can happen while they are inside (after taking a lock, after
+ * waiting), and those go through xio_conn_ops() too.
+ */
+struct xio_conn_ops {
+	ssize_t (*send)(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+			bool nonblock);
+	ssize_t (*recv)(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
+			bool nonblock);
+	unsigned (*ready)(struct xio_conn *c);
+	int (*wait)(struct xio_conn *c, int fd, unsigned events, int timeout_ms);
+	int (*shutdown)(struct xio_conn *c, int fd, int how);
+	int (*inq)(struct xio_conn *c);
+	int (*atmark)(struct xio_conn *c, int fd); /* SIOCATMARK: 1, 0 or -errno */
+	void (*edges)(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq);
+	bool (*has_company)(struct xio_conn *c);
+};
+
+extern const struct xio_conn_ops xio_ring_ops;	 /* conn.c */
+extern const struct xio_conn_ops xio_demote_ops; /* demote.c */
+
+/*
+ * The one place where a connection becomes in-band. The demoter switches
+ * its own table when it publishes the demotion (demote.c); every other
+ * process and every fork sees the slot's shared state change here, on its
+ * next call: one load of a line that stays in the cache while nothing changes.
+ * The switch is one-way.
+ */
+static inline const struct xio_conn_ops *xio_conn_ops(struct xio_conn *c)
+{
+	const struct xio_conn_ops *o = atomic_load_explicit(&c->ops, memory_order_acquire);
+	if (__builtin_expect(o == &xio_ring_ops, 1) &&
+	    __builtin_expect(atomic_load_explicit(&c->slot->demote.state, memory_order_acquire) !=
+				 XIO_DEMOTE_NONE,
+			     0)) {
+		atomic_store_explicit(&c->ops, &xio_demote_ops, memory_order_release);
+		o = &xio_demote_ops;
+	}
+	return o;
+}
+
+/* Has the connection been demoted (or failed to be)? Switches its operations if it has. */
+static inline bool xio_conn_in_band(struct xio_conn *c)
+{
+	return __builtin_expect(xio_conn_ops(c) != &xio_ring_ops, 0);
+}
 
 /* connect.c, shared with pair.c: the client's steps once a connection is X-IO's. */
 struct xio_sock_opts;

@@ -306,9 +306,16 @@ static int move_tx(struct xio_conn *c, int fd, uint64_t deadline)
 	return r;
 }
 
+/* This process changed the state: its calls are in-band from now on (conn.h, xio_conn_ops). */
+static void go_in_band(struct xio_conn *c)
+{
+	atomic_store_explicit(&c->ops, &xio_demote_ops, memory_order_release);
+}
+
 static void fail(struct xio_conn *c, const char *why)
 {
 	atomic_store(&dm(c)->state, XIO_DEMOTE_FAILED);
+	go_in_band(c);
 	if (!atomic_exchange(&c->reset, true))
 		atomic_store(&c->error, ECONNRESET);
 	xio_log(1, "demotion failed (%s): connection reset", why);
@@ -529,7 +536,7 @@ static bool only_urgent(int fd)
 	return xio_sys.recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN;
 }
 
-unsigned xio_demote_ready(struct xio_conn *c)
+static unsigned demote_ready(struct xio_conn *c)
 {
 	struct xio_demote *d = dm(c);
 	int me = end_of(c);
@@ -563,12 +570,13 @@ unsigned xio_demote_ready(struct xio_conn *c)
 	return ev;
 }
 
-int xio_demote_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+static int demote_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
+	events &= POLLIN | POLLOUT | POLLPRI;
 	uint64_t deadline = timeout_ms >= 0 ? xio_mono_us() + (uint64_t)timeout_ms * 1000 : 0;
 	note_fd(c, fd);
 	for (;;) {
-		if (xio_demote_ready(c) & (events | POLLERR | POLLHUP))
+		if (demote_ready(c) & (events | POLLERR | POLLHUP))
 			return 0;
 		int left = -1;
 		if (timeout_ms >= 0) {
@@ -605,7 +613,7 @@ int xio_demote_shutdown(struct xio_conn *c, int fd, int how)
 	return xio_sys.shutdown(fd, how) < 0 ? -errno : 0;
 }
 
-int xio_demote_atmark(struct xio_conn *c, int fd)
+static int demote_atmark(struct xio_conn *c, int fd)
 {
 	struct xio_demote *d = dm(c);
 	int me = end_of(c), m = 0;
@@ -643,7 +651,7 @@ static int inq_to_mark(int fd, int n)
 	return k >= 0 && (size_t)k < want ? (int)k : n;
 }
 
-int xio_demote_inq(struct xio_conn *c)
+static int demote_inq(struct xio_conn *c)
 {
 	int fd = hint_fd(c), n = 0;
 	size_t ring = is_demoter(c) ? 0 : xio_ring_unread(c->rx, c->rxd->rd_off);
@@ -654,6 +662,34 @@ int xio_demote_inq(struct xio_conn *c)
 		n = inq_to_mark(fd, n);
 	return (int)ring + n;
 }
+
+static void demote_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
+{
+	static _Atomic uint32_t looks; /* in-band: the kernel knows the edges, we do not */
+	xio_conn_check_abort(c);
+	*in_seq = atomic_fetch_add(&looks, 1);
+	*nospace_seq = atomic_load_explicit(&c->nospace, memory_order_relaxed);
+}
+
+/* The kernel's writability is not a doorbell: waiters must look in slices. */
+static bool demote_has_company(struct xio_conn *c)
+{
+	(void)c;
+	return true;
+}
+
+/* A demoted connection's operations (conn.h): the ring's are never called again. */
+const struct xio_conn_ops xio_demote_ops = {
+    .send = xio_demote_send,
+    .recv = xio_demote_recv,
+    .ready = demote_ready,
+    .wait = demote_wait,
+    .shutdown = xio_demote_shutdown,
+    .inq = demote_inq,
+    .atmark = demote_atmark,
+    .edges = demote_edges,
+    .has_company = demote_has_company,
+};
 
 /* ---- the demoter ------------------------------------------------------------------ */
 
@@ -816,6 +852,7 @@ static int demote(struct xio_conn *c, int fd, bool wait_peer)
 	atomic_store(&d->moved, 0);
 	atomic_store(&d->who, (uint32_t)me);
 	atomic_store_explicit(&d->state, XIO_DEMOTE_ACTIVE, memory_order_release);
+	go_in_band(c);
 	r = skip_bells(c, fd, me, true);
 	/* Our FIN was in the slot: the peer reads our ring, then the socket's EOF. */
 	if (atomic_load(&c->txd->shut_wr))
@@ -994,9 +1031,4 @@ bool xio_demote_receiver_preloaded(int u, bool has_name)
 	}
 	closedir(proc);
 	return all && holders > 0;
-}
-
-bool xio_conn_is_demoted(struct xio_conn *c)
-{
-	return xio_demoted(c);
 }

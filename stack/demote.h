@@ -40,13 +40,6 @@ bool xio_demote_receiver_preloaded(int u, bool has_name);
 
 /* ---- hooks of the data path (stack/conn.c) ------------------------------- */
 
-/* Has the connection been demoted (or failed to be)? One load on the fast path. */
-static inline bool xio_demoted(const struct xio_conn *c)
-{
-	return atomic_load_explicit(&c->slot->demote.state, memory_order_acquire) !=
-	       XIO_DEMOTE_NONE;
-}
-
 /* A doorbell byte from our end, unless demotion closed the way: send()'s result (0: not sent). */
 ssize_t xio_demote_bell(struct xio_conn *c, int fd, int flags);
 
@@ -60,7 +53,10 @@ void xio_demote_poke(struct xio_conn *c, int fd);
 /* The last fd of this process on @c is being closed. */
 void xio_demote_before_close(struct xio_conn *c, int fd);
 
-/* The data path of a demoted connection. */
+/*
+ * The data path of a demoted connection: its operations are xio_demote_ops
+ * (conn.h). The ring's call these when a demotion comes while they wait.
+ */
 ssize_t xio_demote_send(struct xio_conn *c, int fd, const struct iovec *iov, int iovcnt, int flags,
 			bool nonblock);
 ssize_t xio_demote_send_rest(struct xio_conn *c, int fd, const struct xio_iov_cursor *cur,
@@ -69,11 +65,6 @@ ssize_t xio_demote_recv(struct xio_conn *c, int fd, const struct iovec *iov, int
 			bool nonblock);
 ssize_t xio_demote_recv_rest(struct xio_conn *c, int fd, const struct xio_iov_cursor *cur,
 			     int flags, bool nonblock);
-unsigned xio_demote_ready(struct xio_conn *c);
-int xio_demote_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms);
 int xio_demote_shutdown(struct xio_conn *c, int fd, int how);
-int xio_demote_inq(struct xio_conn *c);
-/* SIOCATMARK of a demoted connection: 1 at the urgent mark, 0 before it, or -errno. */
-int xio_demote_atmark(struct xio_conn *c, int fd);
 
 #endif

@@ -210,6 +210,8 @@ void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
 bool xio_conn_sock_eof(struct xio_conn *c);
 int xio_conn_inq(struct xio_conn *c);
 int xio_conn_outq(struct xio_conn *c);
+/* SIOCATMARK: 1 at the urgent mark, 0 before it (always, unless demoted: urgent data), -errno. */
+int xio_conn_atmark(struct xio_conn *c, int fd);
 
 /* getsockname/getpeername as TCP would answer, in the family @family the app used. */
 int xio_conn_name(struct xio_conn *c, bool peer, struct sockaddr *sa, socklen_t *len);

@@ -220,7 +220,7 @@ ssize_t xio_zc_tx(struct xio_conn *c, int fd, void *buf, size_t len, bool nonblo
 	struct xio_pool *p = &c->dom->pool;
 	uint32_t idx, off, slot, gen;
 
-	if (p->nbufs == 0 || xio_demoted(c))
+	if (p->nbufs == 0 || xio_conn_in_band(c))
 		return -ENOTSUP;
 	if (xio_pool_locate(p, buf, &idx, &off) < 0)
 		return xio_pool_find(buf) ? -EXDEV : -EINVAL; /* another generation's pool */
@@ -325,7 +325,7 @@ ssize_t xio_zc_rx(struct xio_conn *c, int fd, void **buf, bool nonblock)
 	struct xio_pool *p = &c->dom->pool;
 	uint32_t slot;
 
-	if (p->nbufs == 0 || xio_demoted(c))
+	if (p->nbufs == 0 || xio_conn_in_band(c))
 		return -ENOTSUP;
 	if (conn_slot(c, &slot) < 0)
 		return -EINVAL;
@@ -354,7 +354,7 @@ ssize_t xio_zc_send_reserve(struct xio_conn *c, int fd, size_t len, void **ptr, 
 {
 	if (tx_hold.c)
 		return -EBUSY; /* one reservation per thread */
-	if (xio_demoted(c))
+	if (xio_conn_in_band(c))
 		return -ENOTSUP; /* a plain byte stream on the socket now: no ring to write into */
 	if (len == 0)
 		return -EINVAL;
@@ -427,7 +427,7 @@ ssize_t xio_zc_recv_peek(struct xio_conn *c, int fd, const void **ptr, bool nonb
 
 	if (rx_hold.c)
 		return -EBUSY; /* one peek per thread */
-	if (xio_demoted(c))
+	if (xio_conn_in_band(c))
 		return -ENOTSUP;
 	if (p->nbufs && conn_slot(c, &slot) < 0)
 		return -EINVAL;
