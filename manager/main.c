@@ -273,6 +273,10 @@ static int setup(struct mgr *m)
 		mgr_err("cannot open our network namespace: %s", strerror(-r));
 		return MGR_EXIT_ERROR;
 	}
+	if (mgr_ports_init(m) < 0) {
+		mgr_err("out of memory");
+		return MGR_EXIT_ERROR;
+	}
 	if (mgr_pair_init(m) < 0) {
 		mgr_err("out of memory");
 		return MGR_EXIT_ERROR;
@@ -312,6 +316,7 @@ static void teardown(struct mgr *m)
 	if (m->base)
 		event_base_free(m->base);
 	mgr_pair_close(m);
+	mgr_ports_close(m);
 	mgr_netns_close(m);
 	free(m->seen);
 	if (m->mz) {
