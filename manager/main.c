@@ -303,6 +303,12 @@ static int setup(struct mgr *m)
 
 static void teardown(struct mgr *m)
 {
+	/*
+	 * Members see us gone (layout.h, alive): the kernel would mark the
+	 * mutex at our exit, but the EAL unmaps the memory before that.
+	 */
+	if (m->hdr)
+		pthread_mutex_unlock(&m->hdr->alive);
 	mgr_control_close(m);
 	if (m->pid_path[0])
 		unlink(m->pid_path);
