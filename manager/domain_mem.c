@@ -77,6 +77,7 @@ void mgr_slot_clear(struct xio_slot *s)
 {
 	uint32_t index = s->index, off0 = s->ring_off[0], off1 = s->ring_off[1];
 	uint32_t rb = s->ring_bytes;
+	uint16_t port = s->port; /* held by the manager for the slot's whole life */
 	size_t from = offsetof(struct xio_slot, index);
 
 	memset((char *)s + from, 0, sizeof(*s) - from);
@@ -84,6 +85,7 @@ void mgr_slot_clear(struct xio_slot *s)
 	s->ring_off[0] = off0;
 	s->ring_off[1] = off1;
 	s->ring_bytes = rb;
+	s->port = port;
 	dir_init_locks(&s->dir[0]);
 	dir_init_locks(&s->dir[1]);
 	rte_ring_reset((struct rte_ring *)((char *)s + off0));
@@ -204,7 +206,8 @@ int mgr_mem_init(struct mgr *m)
 	pthread_mutexattr_init(&robust_attr);
 	pthread_mutexattr_setpshared(&robust_attr, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&robust_attr, PTHREAD_MUTEX_ROBUST);
-	/* A thread that holds a direction (reserve/peek) and sends again gets EDEADLK, not a hang. */
+	/* A thread that holds a direction (reserve/peek) and sends again gets EDEADLK, not a hang.
+	 */
 	pthread_mutexattr_settype(&robust_attr, PTHREAD_MUTEX_ERRORCHECK);
 
 	m->mz = rte_memzone_reserve_aligned(ZONE_NAME, len, SOCKET_ID_ANY, 0, (unsigned)page);
@@ -227,6 +230,16 @@ int mgr_mem_init(struct mgr *m)
 	h->nslots = m->o.nslots;
 	h->slot_size = m->slot_size;
 	h->ring_bytes = m->o.ring_bytes;
+	/*
+	 * Our liveness for the members (layout.h): locked by this, the main
+	 * thread, and never unlocked; the kernel marks it when we are gone.
+	 */
+	pthread_mutex_init(&h->alive, &robust_attr);
+	r = pthread_mutex_lock(&h->alive);
+	if (r != 0) {
+		mgr_err("cannot lock the liveness mutex: %s", strerror(r));
+		return -r;
+	}
 	if (m->o.nbufs) {
 		struct stat st;
 		h->bufs_meta_off = m->bufs_meta_off;

@@ -273,6 +273,10 @@ static int setup(struct mgr *m)
 		mgr_err("cannot open our network namespace: %s", strerror(-r));
 		return MGR_EXIT_ERROR;
 	}
+	if (mgr_ports_init(m) < 0) {
+		mgr_err("out of memory");
+		return MGR_EXIT_ERROR;
+	}
 	if (mgr_pair_init(m) < 0) {
 		mgr_err("out of memory");
 		return MGR_EXIT_ERROR;
@@ -299,6 +303,12 @@ static int setup(struct mgr *m)
 
 static void teardown(struct mgr *m)
 {
+	/*
+	 * Members see us gone (layout.h, alive): the kernel would mark the
+	 * mutex at our exit, but the EAL unmaps the memory before that.
+	 */
+	if (m->hdr)
+		pthread_mutex_unlock(&m->hdr->alive);
 	mgr_control_close(m);
 	if (m->pid_path[0])
 		unlink(m->pid_path);
@@ -312,6 +322,7 @@ static void teardown(struct mgr *m)
 	if (m->base)
 		event_base_free(m->base);
 	mgr_pair_close(m);
+	mgr_ports_close(m);
 	mgr_netns_close(m);
 	free(m->seen);
 	if (m->mz) {

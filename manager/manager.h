@@ -127,6 +127,10 @@ struct mgr {
 
 	/* pairing across namespaces: the offer of each PAIRING slot (pair.c) */
 	struct mgr_offer *offers;
+
+	/* the client port of each slot: a bound TCP socket per slot, or -1 (ports.c) */
+	int *port_fds;
+	uint32_t n_port_fds;
 };
 
 /* options.c */
@@ -155,7 +159,7 @@ int mgr_layout(struct mgr *m);
 /* Reserve and initialise the memzone, find and verify its fd. */
 int mgr_mem_init(struct mgr *m);
 /*
- * Zero a slot except index/ring_off/ring_bytes, empty its rings, re-init its
+ * Zero a slot except index/ring_off/ring_bytes/port, empty its rings, re-init its
  * mutexes, and free the zero-copy buffers that were in flight on it.
  */
 void mgr_slot_clear(struct xio_slot *s);
@@ -263,6 +267,15 @@ void mgr_netns_ref(struct mgr *m, uint64_t ino, int delta);
 /* Forget namespaces nothing refers to any more (closing their fd lets them die). */
 void mgr_netns_prune(struct mgr *m);
 void mgr_netns_close(struct mgr *m);
+
+/* ports.c */
+/*
+ * Hold one TCP port per slot (a bound, not listening socket on the wildcard
+ * address of our namespace) and write it into the slot; sets the header's
+ * ports_netns and ports_family. Slots without one keep port 0.
+ */
+int mgr_ports_init(struct mgr *m);
+void mgr_ports_close(struct mgr *m);
 
 /* sweep.c */
 /* Free slots whose connections are gone. Returns the number still in use. */

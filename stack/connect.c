@@ -102,23 +102,9 @@ static uint64_t rv_clock;
 static pthread_mutex_t rv_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t rv_once = PTHREAD_ONCE_INIT;
 
-/* getpid() once per process (a syscall each time since glibc 2.25); for xio-stat and spreading. */
-static _Atomic pid_t self_pid;
-
 static void rv_after_fork_child(void)
 {
 	pthread_mutex_init(&rv_lock, NULL);
-	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
-}
-
-static pid_t cached_pid(void)
-{
-	pid_t p = atomic_load_explicit(&self_pid, memory_order_relaxed);
-	if (!p) {
-		p = getpid();
-		atomic_store_explicit(&self_pid, p, memory_order_relaxed);
-	}
-	return p;
 }
 
 static void rv_init(void)
@@ -393,9 +379,22 @@ static int find_rendezvous(const struct xio_endpoint *dst, struct rv_entry *e,
 	return -1;
 }
 
+/* The address we appear to come from (@local is the wildcard or what the application bound). */
+static void pick_local_address(const struct xio_endpoint *dst, struct xio_endpoint *local)
+{
+	if (xio_ep_is_any(local)) {
+		*local = *dst;
+		if (xio_ep_is_v4(dst) && xio_ep_is_loopback(dst))
+			local->addr[15] = 1, local->addr[14] = 0,
+			local->addr[13] = 0; /* 127.0.0.1 */
+	}
+}
+
 /*
- * The address we appear to come from, and a port of our own from the kernel.
- * @local holds what getsockname() said of the application's socket.
+ * The old way, where the manager holds no port for us: bind the
+ * application's socket (the kernel picks the port) and read the port back;
+ * the socket is then kept as the connection's port holder. @local holds
+ * what getsockname() said of the application's socket.
  */
 static int pick_local(int fd, int family, const struct xio_endpoint *dst,
 		      struct xio_endpoint *local)
@@ -405,12 +404,7 @@ static int pick_local(int fd, int family, const struct xio_endpoint *dst,
 
 	if (local->port != 0)
 		return 0; /* bound by the application */
-	if (xio_ep_is_any(local)) {
-		*local = *dst;
-		if (xio_ep_is_v4(dst) && xio_ep_is_loopback(dst))
-			local->addr[15] = 1, local->addr[14] = 0,
-			local->addr[13] = 0; /* 127.0.0.1 */
-	}
+	pick_local_address(dst, local);
 	local->port = 0;
 	sl = sizeof(ss);
 	if (xio_ep_to_sockaddr(local, family, (struct sockaddr *)&ss, &sl) < 0 ||
@@ -503,6 +497,9 @@ static int holder_base_read(void)
  * Keep the application's bound TCP socket as a port holder (a high, close-on-
  * exec helper fd): kernel TCP must not hand our local port to anyone else
  * while the connection lives, as it would not for a real TCP connection.
+ * Only where the manager holds no port for the connection (see
+ * manager/ports.c): the application bound its own, another network
+ * namespace, a connection between namespaces (pair.c).
  */
 int xio_connect_hold_port(int fd)
 {
@@ -533,184 +530,303 @@ int xio_connect_take_over_fd(int fd, int u, bool *nonblock)
 	return 0;
 }
 
-int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
-		     const struct xio_sock_opts *known, struct xio_conn **out, bool *nonblock)
-{
-	const struct xio_config *cfg = xio_config();
+/*
+ * One client connect, step by step (xio_conn_connect): what the application
+ * asked for, where to find its server, our end, the slot, our local
+ * address, the offer, and the fd the application gets.
+ */
+struct connect_job {
+	/* the call */
+	int fd;
+	const struct sockaddr *sa;
+	socklen_t len;
+	const struct xio_sock_opts *known;
+	/* connect_target */
 	struct xio_endpoint dst, local;
-	struct xio_domain *d = NULL;
-	enum xio_fallback why = XIO_FB_ERROR;
+	int family;
+	/* connect_find */
+	struct xio_domain *d;
+	struct rv_entry *e; /* our copy of the cache entry of dst (kilobytes: not on the stack) */
+	int k;		    /* the key whose entries serve dst */
+	uint64_t now;	    /* CLOCK_MONOTONIC ns */
+	/* connect_end, connect_slot, connect_local */
+	int u; /* our AF_UNIX end, -1 */
+	struct xio_slot *s;
+	uint32_t token;
+	pid_t pid;
+	bool try_pair;	 /* no entry here: try a pairing across namespaces (pair.c) */
+	bool own_holder; /* the application's socket holds our port (the old way) */
+	enum xio_fallback why;
+};
+
+/*
+ * Step 1: the destination, the socket's family and whether the application
+ * bound it: known from the shim, or one getsockname(). Returns 0 or
+ * XIO_NOT_CARRIED (not ours to carry: nothing is counted).
+ */
+static int connect_target(struct connect_job *j)
+{
+	const struct xio_sock_opts *known = j->known;
 	struct sockaddr_storage lss;
 	socklen_t lsl = sizeof(lss);
+
+	if (xio_ep_from_sockaddr(&j->dst, j->sa, j->len) < 0 || j->dst.port == 0 ||
+	    xio_ep_is_any(&j->dst))
+		return XIO_NOT_CARRIED;
+	if (known && known->unbound && (known->family == AF_INET || known->family == AF_INET6)) {
+		memset(&j->local, 0, sizeof(j->local));
+		if (known->family == AF_INET)
+			j->local.addr[10] = j->local.addr[11] = 0xff; /* 0.0.0.0, v4-mapped */
+		j->local.family = (uint16_t)known->family;
+		j->family = known->family;
+		return 0;
+	}
+	if (xio_sys.getsockname(j->fd, (struct sockaddr *)&lss, &lsl) < 0 ||
+	    xio_ep_from_sockaddr(&j->local, (struct sockaddr *)&lss, lsl) < 0)
+		return XIO_NOT_CARRIED;
+	j->family = lss.ss_family;
+	return 0;
+}
+
+/*
+ * Step 2: the rendezvous entries of a listener for dst, confirmed by a TCP
+ * socket holding its port. Returns 0, or a fallback (j->try_pair: unless
+ * pair.c finds the server in another network namespace).
+ */
+static int connect_find(struct connect_job *j)
+{
 	bool dirty;
 
-	if (cfg->disabled)
-		return XIO_NOT_CARRIED;
-	if (xio_ep_from_sockaddr(&dst, sa, len) < 0 || dst.port == 0 || xio_ep_is_any(&dst))
-		return XIO_NOT_CARRIED;
-	/* The socket's family and whether the application bound it: known, or one call. */
-	int family;
-	if (known && known->unbound && (known->family == AF_INET || known->family == AF_INET6)) {
-		memset(&local, 0, sizeof(local));
-		if (known->family == AF_INET)
-			local.addr[10] = local.addr[11] = 0xff; /* 0.0.0.0, v4-mapped */
-		local.family = (uint16_t)known->family;
-		family = known->family;
-	} else {
-		if (xio_sys.getsockname(fd, (struct sockaddr *)&lss, &lsl) < 0 ||
-		    xio_ep_from_sockaddr(&local, (struct sockaddr *)&lss, lsl) < 0)
-			return XIO_NOT_CARRIED;
-		family = lss.ss_family;
-	}
-
-	/* Our copy of the cache entry of @dst (kilobytes: not on small thread stacks). */
-	struct rv_entry *e = malloc(sizeof(*e));
-	if (!e)
+	j->e = malloc(sizeof(*j->e));
+	if (!j->e)
 		return not_carried(XIO_FB_ERROR);
-	int k = find_rendezvous(&dst, e, &d, &why, &dirty);
-	if (k < 0) {
+	j->k = find_rendezvous(&j->dst, j->e, &j->d, &j->why, &dirty);
+	if (j->k < 0) {
 		if (dirty)
-			rv_store(e);
-		free(e);
-		if ((why == XIO_FB_REMOTE || why == XIO_FB_NO_RENDEZVOUS) &&
-		    !xio_ep_is_loopback(&dst)) {
-			/* Maybe a server in another network namespace of this node. */
-			int r =
-			    xio_pair_connect(fd, sa, len, &dst, family, known, out, nonblock, &why);
-			if (r != XIO_NOT_CARRIED)
-				return r;
+			rv_store(j->e);
+		if ((j->why == XIO_FB_REMOTE || j->why == XIO_FB_NO_RENDEZVOUS) &&
+		    !xio_ep_is_loopback(&j->dst)) {
+			j->try_pair = true; /* maybe a server in another network namespace */
+			return XIO_NOT_CARRIED;
 		}
-		return not_carried(why);
+		return not_carried(j->why);
 	}
-	struct rv_key *rk = &e->key[k];
-	uint64_t now = xio_mono_ns();
-	if (!rk->port_ok_ns || now - rk->port_ok_ns > RV_PORT_TTL_NS) {
-		if (!port_is_taken(&dst)) {
+	struct rv_key *rk = &j->e->key[j->k];
+	j->now = xio_mono_ns();
+	if (!rk->port_ok_ns || j->now - rk->port_ok_ns > RV_PORT_TTL_NS) {
+		if (!port_is_taken(&j->dst)) {
 			rk->trusted = false;
-			rv_store(e);
-			free(e);
-			return not_carried(
-			    XIO_FB_NO_RENDEZVOUS); /* an entry with no TCP listener behind it */
+			rv_store(j->e);
+			/* an entry with no TCP listener behind it */
+			return not_carried(XIO_FB_NO_RENDEZVOUS);
 		}
-		rk->port_ok_ns = now;
+		rk->port_ok_ns = j->now;
 		dirty = true;
 	}
 	if (dirty)
-		rv_store(e);
-	if (pick_local(fd, family, &dst, &local) < 0) {
-		free(e);
-		return not_carried(XIO_FB_ERROR);
-	}
+		rv_store(j->e);
+	return 0;
+}
 
-	int u = xio_sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+/*
+ * Step 3: our AF_UNIX end (non-blocking: a full rendezvous backlog must say
+ * EAGAIN) and its inode, for the slot. Out of fds, the control connection
+ * gives its number up (it is reopened when needed): a carried connection
+ * then costs the application no more fds than a TCP one.
+ */
+static int connect_end(struct connect_job *j, uint64_t *ino)
+{
 	struct stat st;
-	if (u < 0 || fstat(u, &st) < 0) {
-		if (u >= 0)
-			xio_sys.close(u);
-		free(e);
-		return not_carried(XIO_FB_ERROR);
-	}
-	uint32_t token;
-	struct xio_slot *s = xio_connect_alloc_slot(d, st.st_ino, &token);
-	if (!s) {
-		xio_sys.close(u);
-		free(e);
-		return not_carried(XIO_FB_DOMAIN_FULL);
-	}
-	pthread_once(&rv_once, rv_init); /* the fork handler that forgets the pid */
-	pid_t pid = cached_pid();
-	s->client = local;
-	s->server = dst;
-	s->client_pid = pid;
-	s->netns[0] = xio_netns_ino();
-	xio_bufs_publish(s, false, fd); /* before the offer: the server may write at once */
+	j->u = xio_sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (j->u < 0 && errno == EMFILE && xio_control_give_up_fd())
+		j->u = xio_sys.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (j->u < 0)
+		return -errno;
+	if (fstat(j->u, &st) < 0)
+		return -errno;
+	*ino = st.st_ino;
+	return 0;
+}
 
-	/* Name the client end so that an exec'd image or an SCM_RIGHTS receiver can adopt it. */
+/*
+ * Step 4: our local address and port. An unbound socket in the manager's
+ * network namespace takes the port the manager holds for our slot
+ * (manager/ports.c): no system call. Otherwise the old way: the
+ * application's socket is bound (pick_local) and kept as the port holder.
+ */
+static int connect_local(struct connect_job *j)
+{
+	const struct xio_domain_hdr *h = j->d->hdr;
+	uint16_t port = j->s->port; /* shared memory: read once */
+	uint32_t need = xio_ep_is_v4(&j->dst) ? XIO_PORTS_V4 : XIO_PORTS_V6;
+
+	if (j->local.port == 0 && port != 0 && (h->ports_family & need) &&
+	    h->ports_netns == xio_netns_ino()) {
+		pick_local_address(&j->dst, &j->local);
+		j->local.port = port;
+		j->own_holder = false;
+		return 0;
+	}
+	j->own_holder = true;
+	return pick_local(j->fd, j->family, &j->dst, &j->local);
+}
+
+/*
+ * Step 5: fill the slot and name our end, so that an exec'd image or an
+ * SCM_RIGHTS receiver can adopt it.
+ */
+static int connect_name(struct connect_job *j)
+{
 	struct sockaddr_un an;
 	socklen_t anl;
-	int r = xio_conn_abstract_name(&an, &anl, d->generation, s->index, token);
-	if (r == 0 && xio_sys.bind(u, (struct sockaddr *)&an, anl) < 0)
+
+	j->s->client = j->local;
+	j->s->server = j->dst;
+	j->s->client_pid = j->pid;
+	j->s->netns[0] = xio_netns_ino();
+	xio_bufs_publish(j->s, false, j->fd); /* before the offer: the server may write at once */
+	int r = xio_conn_abstract_name(&an, &anl, j->d->generation, j->s->index, j->token);
+	if (r == 0 && xio_sys.bind(j->u, (struct sockaddr *)&an, anl) < 0)
 		r = -errno;
-	if (r < 0) {
-		xio_slot_abort(d->hdr, s, token);
-		xio_sys.close(u);
-		free(e);
-		return not_carried(XIO_FB_ERROR);
-	}
-	r = -ECONNREFUSED;
-	why = XIO_FB_NO_RENDEZVOUS;
-	/*
-	 * Spread connections over a SO_REUSEPORT group, as the kernel's hash
-	 * does: entries that refused lately go last (pass 0 skips them).
-	 */
+	return r;
+}
+
+/*
+ * Step 6: connect our end to an entry and send the offer. Spreads
+ * connections over a SO_REUSEPORT group, as the kernel's hash does: entries
+ * that refused lately go last (pass 0 skips them). Returns 0 or -errno with
+ * j->why set.
+ */
+static int connect_offer(struct connect_job *j)
+{
 	static _Atomic unsigned spread;
+	struct rv_key *rk = &j->e->key[j->k];
 	struct candidates *cd = &rk->cand;
 	unsigned n = (unsigned)cd->n;
-	unsigned first = atomic_fetch_add(&spread, 1) + (unsigned)pid;
+	unsigned first = atomic_fetch_add(&spread, 1) + (unsigned)j->pid;
 	bool refused = false;
+	int r = -ECONNREFUSED;
+
+	j->why = XIO_FB_NO_RENDEZVOUS;
 	for (int pass = 0; pass < 2 && r < 0; pass++)
 		for (unsigned i = 0; i < n; i++) {
-			unsigned j = (first + i) % n;
-			bool recent = cd->refused_ns[j] && now - cd->refused_ns[j] < RV_REFUSED_NS;
+			unsigned x = (first + i) % n;
+			bool recent =
+			    cd->refused_ns[x] && j->now - cd->refused_ns[x] < RV_REFUSED_NS;
 			if (recent != (pass == 1))
 				continue;
-			r = connect_entry(u, rk->dir, cd->name[j]);
+			r = connect_entry(j->u, rk->dir, cd->name[x]);
 			if (r == 0)
 				break;
 			if (r == -EAGAIN) {
-				why = XIO_FB_BACKLOG;
+				j->why = XIO_FB_BACKLOG;
 			} else {
-				cd->refused_ns[j] = now;
+				cd->refused_ns[x] = j->now;
 				refused = true;
 			}
 		}
 	if (refused) {
 		rk->checked_ns = 0; /* look at the directory again next time */
-		rv_store(e);
+		rv_store(j->e);
 	}
-	free(e);
-	struct xio_hs_offer o = {.generation = d->generation,
-				 .slot = s->index,
-				 .token = token,
+	if (r < 0)
+		return r;
+	struct xio_hs_offer o = {.generation = j->d->generation,
+				 .slot = j->s->index,
+				 .token = j->token,
 				 .layout_version = XIO_LAYOUT_VERSION,
-				 .pid = pid,
-				 .client = local,
-				 .server = dst};
+				 .pid = j->pid,
+				 .client = j->local,
+				 .server = j->dst};
 	xio_msg_init(&o.hdr, XIO_HS_OFFER, sizeof(o));
-	if (r == 0)
-		r = xio_slot_offer(s, token);
+	r = xio_slot_offer(j->s, j->token);
 	if (r == 0 &&
-	    xio_sys.send(u, &o, sizeof(o), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(o))
+	    xio_sys.send(j->u, &o, sizeof(o), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(o))
 		r = -EIO;
+	return r;
+}
+
+/*
+ * Step 7: the offer is out. The connection object, the options the
+ * application set, and our end in place of its TCP socket. Returns 0 or
+ * -errno (TCP is no longer an option: that would make two connections).
+ */
+static int connect_finish(struct connect_job *j, struct xio_conn **out, bool *nonblock)
+{
+	struct xio_conn *c = xio_conn_new(j->d, j->s, false);
+	if (!c)
+		return -ENOMEM;
+	c->family = j->family;
+	c->token = j->token;
+	c->tuple.local = j->local;
+	c->tuple.remote = j->dst;
+	xio_connect_inherit_options(c, j->fd, j->known);
+	if (j->own_holder)
+		c->port_holder = xio_connect_hold_port(j->fd);
+	int r = xio_connect_take_over_fd(j->fd, j->u, nonblock);
 	if (r < 0) {
-		/* Never offered: give the slot back. Offered: the sweep reclaims it. */
-		xio_slot_abort(d->hdr, s, token);
-		xio_sys.close(u);
-		return not_carried(why);
-	}
-	struct xio_conn *c = xio_conn_new(d, s, false);
-	if (!c) {
-		xio_sys.close(u);
-		return -ENOMEM; /* the offer is out: TCP would mean two connections */
-	}
-	c->family = family;
-	c->token = token;
-	c->tuple.local = local;
-	c->tuple.remote = dst;
-	xio_connect_inherit_options(c, fd, known);
-	c->port_holder = xio_connect_hold_port(fd);
-	r = xio_connect_take_over_fd(fd, u, nonblock);
-	if (r < 0) {
-		xio_sys.close(u);
 		xio_conn_put(c);
 		return r;
 	}
+	j->u = -1; /* it is j->fd now */
 	/*
 	 * A connection this young has nothing to learn from the kernel yet: the
 	 * send path's liveness check (once a millisecond) starts from now.
 	 */
-	atomic_store_explicit(&c->peer_checked_us, now / 1000, memory_order_relaxed);
+	atomic_store_explicit(&c->peer_checked_us, j->now / 1000, memory_order_relaxed);
 	xio_conn_register(c);
 	*out = c;
 	return 0;
+}
+
+int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
+		     const struct xio_sock_opts *known, struct xio_conn **out, bool *nonblock)
+{
+	struct connect_job j = {
+	    .fd = fd, .sa = sa, .len = len, .known = known, .u = -1, .why = XIO_FB_ERROR};
+	uint64_t ino = 0;
+	int r;
+
+	if (xio_config()->disabled)
+		return XIO_NOT_CARRIED;
+	r = connect_target(&j);
+	if (r != 0)
+		return r;
+	r = connect_find(&j);
+	if (j.try_pair) {
+		free(j.e);
+		r = xio_pair_connect(fd, sa, len, &j.dst, j.family, known, out, nonblock, &j.why);
+		return r != XIO_NOT_CARRIED ? r : not_carried(j.why);
+	}
+	if (r != 0)
+		goto out;
+	j.pid = xio_self_pid();
+	r = connect_end(&j, &ino);
+	if (r < 0) {
+		r = not_carried(XIO_FB_ERROR);
+		goto out;
+	}
+	j.s = xio_connect_alloc_slot(j.d, ino, &j.token);
+	if (!j.s) {
+		r = not_carried(XIO_FB_DOMAIN_FULL);
+		goto out;
+	}
+	if (connect_local(&j) < 0 || connect_name(&j) < 0) {
+		xio_slot_abort(j.d->hdr, j.s, j.token);
+		r = not_carried(XIO_FB_ERROR);
+		goto out;
+	}
+	r = connect_offer(&j);
+	if (r < 0) {
+		/* Never offered: give the slot back. Offered: the sweep reclaims it. */
+		xio_slot_abort(j.d->hdr, j.s, j.token);
+		r = not_carried(j.why);
+		goto out;
+	}
+	r = connect_finish(&j, out, nonblock);
+out:
+	if (j.u >= 0)
+		xio_sys.close(j.u);
+	free(j.e);
+	return r;
 }

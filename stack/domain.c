@@ -2,6 +2,7 @@
 /* Lazy attach to the domain through the manager's control socket (see domain.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,39 @@ static struct xio_domain *_Atomic all_domains;
 static int control_fd = -1;
 static pid_t control_pid; /* the process that opened control_fd */
 
+/* getpid() once per process (a system call each time since glibc 2.25). */
+static _Atomic pid_t self_pid;
+static pthread_once_t self_pid_once = PTHREAD_ONCE_INIT;
+
+static void self_pid_forget(void)
+{
+	atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+}
+
+static void self_pid_init(void)
+{
+	pthread_atfork(NULL, NULL, self_pid_forget);
+}
+
+pid_t xio_self_pid(void)
+{
+	pid_t p = atomic_load_explicit(&self_pid, memory_order_relaxed);
+	if (!p) {
+		pthread_once(&self_pid_once, self_pid_init); /* the fork handler that forgets it */
+		p = getpid();
+		atomic_store_explicit(&self_pid, p, memory_order_relaxed);
+	}
+	return p;
+}
+
+bool xio_manager_alive(const struct xio_domain *d)
+{
+	/* glibc's mutex starts with its futex word: the owner's tid, plus the kernel's flags. */
+	_Static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0, "futex word first");
+	unsigned w = __atomic_load_n((const unsigned *)&d->hdr->alive, __ATOMIC_ACQUIRE);
+	return (w & FUTEX_TID_MASK) != 0 && !(w & FUTEX_OWNER_DIED);
+}
+
 int xio_domain_dir(char *buf, size_t len)
 {
 	const struct xio_config *c = xio_config();
@@ -49,7 +83,7 @@ static int control_open(void)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char dir[sizeof(sa.sun_path)];
 
-	if (control_fd >= 0 && control_pid == getpid())
+	if (control_fd >= 0 && control_pid == xio_self_pid())
 		return control_fd;
 	control_fd = -1; /* inherited across fork: the parent's, leave it alone */
 	if (xio_domain_dir(dir, sizeof(dir)) < 0 ||
@@ -65,22 +99,22 @@ static int control_open(void)
 		return -e;
 	}
 	control_fd = xio_fd_move_high(fd);
-	control_pid = getpid();
+	control_pid = xio_self_pid();
 	xio_helper_fd(control_fd, true);
 	return control_fd;
 }
 
 static void control_drop(void)
 {
-	if (control_fd >= 0 && control_pid == getpid()) {
+	if (control_fd >= 0 && control_pid == xio_self_pid()) {
 		xio_helper_fd(control_fd, false);
 		xio_sys.close(control_fd);
 	}
 	control_fd = -1;
 }
 
-static ssize_t control_call_locked(const void *req, size_t req_len, const int *fds, int nfds,
-				   void *reply, size_t reply_len, int *reply_fd)
+static ssize_t control_call_once(const void *req, size_t req_len, const int *fds, int nfds,
+				 void *reply, size_t reply_len, int *reply_fd)
 {
 	int fd = control_open();
 	if (fd < 0)
@@ -100,6 +134,22 @@ static ssize_t control_call_locked(const void *req, size_t req_len, const int *f
 		*reply_fd = got ? rfd : -1;
 	else if (got)
 		xio_sys.close(rfd);
+	return n;
+}
+
+/*
+ * Nobody watches the control connection between calls (the manager's
+ * liveness is read from shared memory): a connection that went dead since
+ * (a manager that restarted, one that dropped us) is found here, and the
+ * call is made once more on a new one.
+ */
+static ssize_t control_call_locked(const void *req, size_t req_len, const int *fds, int nfds,
+				   void *reply, size_t reply_len, int *reply_fd)
+{
+	bool had = control_fd >= 0 && control_pid == xio_self_pid();
+	ssize_t n = control_call_once(req, req_len, fds, nfds, reply, reply_len, reply_fd);
+	if (had && (n == -ECONNRESET || n == -EPIPE || n == -ENOTCONN))
+		n = control_call_once(req, req_len, fds, nfds, reply, reply_len, reply_fd);
 	return n;
 }
 
@@ -207,26 +257,27 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 }
 
 /*
- * Is the control connection of this process alive? A manager that exited or
- * was killed leaves it readable (EOF) or hung up; it never sends unasked.
+ * May this process go on using @d for new connections without asking the
+ * manager? Yes while the manager of @d lives (shared memory: no system
+ * call) and this process is known to it: it has its own control connection,
+ * or lives in the manager's own network namespace (a forked child there
+ * needs no HELLO; a child in a pod must tell the manager of its namespace).
  */
-static bool control_alive_locked(void)
+static bool current_ok_locked(const struct xio_domain *d)
 {
-	if (control_fd < 0 || control_pid != getpid())
-		return false;
-	struct pollfd p = {.fd = control_fd, .events = POLLIN};
-	if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN | POLLNVAL))) {
-		control_drop();
+	if (!xio_manager_alive(d)) {
+		control_drop(); /* the dead manager's */
 		return false;
 	}
-	return true;
+	return (control_fd >= 0 && control_pid == xio_self_pid()) ||
+	       d->hdr->ports_netns == xio_netns_ino();
 }
 
 struct xio_domain *xio_domain_get(enum xio_fallback *why)
 {
 	pthread_mutex_lock(&domain_lock);
 	struct xio_domain *d = current;
-	bool forked = d && control_pid != getpid();
+	bool forked = d && control_pid != xio_self_pid();
 	/*
 	 * Without a live control connection we do not know whether the manager
 	 * still runs, nor its generation: ask (HELLO). A manager that went away
@@ -234,7 +285,7 @@ struct xio_domain *xio_domain_get(enum xio_fallback *why)
 	 * has a new generation, which we map next to the old (connections of
 	 * the old one keep theirs).
 	 */
-	if (!control_alive_locked() || !d) {
+	if (!d || !current_ok_locked(d)) {
 		int err;
 		struct xio_domain *n = attach_locked(why, &err);
 		/*
@@ -259,7 +310,27 @@ struct xio_domain *xio_domain_peek(void)
 void xio_domain_after_fork_child(void)
 {
 	pthread_mutex_init(&domain_lock, NULL);
+	self_pid_forget();
 	control_fd = -1;
+}
+
+bool xio_control_give_up_fd(void)
+{
+	bool dropped = false;
+	if (pthread_mutex_trylock(&domain_lock) != 0)
+		return false;
+	struct xio_domain *d = current;
+	/*
+	 * Only where nothing needs the connection: the manager learns a pod's
+	 * namespace from it (its sweep must look there while we live).
+	 */
+	if (d && control_fd >= 0 && control_pid == xio_self_pid() &&
+	    d->hdr->ports_netns == xio_netns_ino()) {
+		control_drop();
+		dropped = true;
+	}
+	pthread_mutex_unlock(&domain_lock);
+	return dropped;
 }
 
 void xio_count_decline(enum xio_fallback why)

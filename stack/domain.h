@@ -9,6 +9,7 @@
 #ifndef XIO_DOMAIN_H
 #define XIO_DOMAIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -64,6 +65,21 @@ uint64_t xio_netns_ino(void);
 void xio_conns_after_fork_child(void);
 /* In the parent after fork: its connections are now shared with the child. */
 void xio_conns_after_fork_parent(void);
+
+/*
+ * Is the manager of @d alive? Reads the futex word of its liveness mutex
+ * (layout.h, xio_domain_hdr.alive): no system call.
+ */
+bool xio_manager_alive(const struct xio_domain *d);
+
+/* This process's pid, read once (reset in a forked child). */
+pid_t xio_self_pid(void);
+
+/*
+ * Out of file descriptors: close the control connection if nothing needs it
+ * now (it is reopened on the next request). Returns true if one was freed.
+ */
+bool xio_control_give_up_fd(void);
 
 /* Forget the control connection (after fork: the child opens its own). */
 void xio_domain_after_fork_child(void);

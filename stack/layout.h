@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 10u
+#define XIO_LAYOUT_VERSION 11u
 #define XIO_CACHELINE	   64
 #define XIO_SVC_MAX	   4 /* service address ranges (--service-cidr) */
 
@@ -175,6 +175,15 @@ struct xio_slot {
 	_Atomic uint64_t server_ino;	/* inode of the server's AF_UNIX end */
 	int32_t client_pid, server_pid; /* for xio-stat only, never for liveness */
 	_Atomic int32_t last_cpu[2];	/* 1 + CPU each end last waited on; no spin when equal */
+	/*
+	 * The TCP port the manager holds for this slot (a kernel socket bound to
+	 * the wildcard address of its own network namespace, never closed while
+	 * it runs), 0: none. A client in that namespace whose socket is unbound
+	 * takes it as its local port: no kernel socket of its own (stack/connect.c).
+	 */
+	uint16_t port;
+	uint16_t pad16;
+	uint32_t pad32;
 	struct xio_endpoint client, server;	 /* as the client sees them: local, remote */
 	struct xio_endpoint srv_local, srv_peer; /* as the server sees them (NAT, DNAT) */
 	uint64_t netns[2]; /* network namespace inode of each end (client, server); for xio-stat */
@@ -268,7 +277,21 @@ struct xio_domain_hdr {
 	 */
 	_Atomic uint64_t pair_announcing_until;
 	_Atomic uint32_t pair_announcing; /* clients in that window now (the deadline bounds it) */
+	/*
+	 * The manager's liveness, read without a system call: a robust mutex its
+	 * main thread locks at start and never unlocks. While the manager lives
+	 * the futex word is its thread id; when it exits or is killed the kernel
+	 * sets FUTEX_OWNER_DIED in it (robust list). Members only read the word
+	 * (xio_manager_alive); nobody else ever locks it.
+	 */
+	alignas(XIO_CACHELINE) pthread_mutex_t alive;
+	/* Network namespace (inode) in which the slots' ports (xio_slot.port) are held. */
+	uint64_t ports_netns;
+	uint32_t ports_family; /* XIO_PORTS_V4 | XIO_PORTS_V6: what the holders cover */
 };
+
+#define XIO_PORTS_V4 0x1u /* slot ports are held for IPv4 */
+#define XIO_PORTS_V6 0x2u /* ... and for IPv6 (a dual-stack holder) */
 
 #define XIO_DOMAIN_HUGEPAGES 0x1u /* flags: memory is hugepage backed */
 

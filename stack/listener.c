@@ -409,7 +409,7 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 	if (fstat(u, &st) < 0)
 		return -errno;
 	/* The answer: claiming the slot accepts; returning an error closes the stream (refused). */
-	r = xio_slot_claim(s, o.token, st.st_ino, getpid());
+	r = xio_slot_claim(s, o.token, st.st_ino, xio_self_pid());
 	if (r < 0)
 		return r;
 	/* What getsockname says on an accepted socket: the address the client reached. */
