@@ -189,9 +189,18 @@ void mgr_slot_clear(struct xio_slot *s)
 		struct rte_ring *r = mgr_ring(s, d);
 		if (!r)
 			continue;
-		rte_ring_reset(r);
-		/* nobody uses the slot now: every data page goes back */
-		punch(r, 0, (uint64_t)pool.ring_count * ESIZE);
+		if (!pool.rings) {
+			rte_ring_reset(r);
+			continue;
+		}
+		/*
+		 * Nobody uses the slot now: every page goes back, the header's
+		 * too; whoever takes the slot next writes a new header
+		 * (stack/connect.c).
+		 */
+		uint64_t at = (uint64_t)((char *)r - pool.rings);
+		(void)fallocate(pool.rings_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)at, (off_t)pool.ring_stride);
 	}
 	/* Buffers sent on this connection and never received: nobody can reach them now. */
 	uint32_t i = slot_number(s);
@@ -227,13 +236,16 @@ uint32_t mgr_pool_sweep(struct mgr *m)
 	return held;
 }
 
-static int slot_init(struct mgr *m, struct xio_slot *s, uint32_t index, uint32_t token)
+/*
+ * A free slot. Its rings stay holes in the ring file until a client takes
+ * the slot and writes their headers (stack/connect.c): an idle domain holds
+ * no ring memory at all.
+ */
+static void slot_init(struct mgr *m, struct xio_slot *s, uint32_t index, uint32_t token)
 {
-	uint32_t count = m->o.ring_bytes / ESIZE;
 	/* Where a member sees the ring file: right after its map_len bytes of zone
 	 * (stack/domain.c). */
 	uint64_t slot_at = m->mem.hdr_delta + m->slots_off + (uint64_t)index * m->slot_size;
-	char name[RTE_RING_NAMESIZE];
 
 	memset(s, 0, sizeof(*s));
 	s->index = index;
@@ -241,16 +253,9 @@ static int slot_init(struct mgr *m, struct xio_slot *s, uint32_t index, uint32_t
 	for (int d = 0; d < 2; d++) {
 		uint64_t in_file = (2 * (uint64_t)index + (uint64_t)d) * m->ring_stride;
 		s->ring_off[d] = m->mem.map_len - slot_at + in_file;
-		/* rte_ring_init only writes the header: names need not be unique */
-		snprintf(name, sizeof(name), "x%u_%d", index, d);
-		int r = rte_ring_init((struct rte_ring *)(pool.rings + in_file), name, count,
-				      RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (r < 0)
-			return r;
 		dir_init_locks(&s->dir[d]);
 	}
 	atomic_store_explicit(&s->state, XIO_SLOT_WORD(token, XIO_SLOT_FREE), memory_order_release);
-	return 0;
 }
 
 /* Where the zone lives in its segment file, as a HELLO reply describes it. */
@@ -393,7 +398,7 @@ int mgr_mem_init(struct mgr *m)
 		return -ENOMEM;
 	r = mgr_random(tokens, m->o.nslots * sizeof(*tokens));
 	for (uint32_t i = 0; r == 0 && i < m->o.nslots; i++)
-		r = slot_init(m, xio_slot_at(h, i), i, tokens[i]);
+		slot_init(m, xio_slot_at(h, i), i, tokens[i]);
 	free(tokens);
 	if (r < 0)
 		return r;

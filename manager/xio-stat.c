@@ -300,6 +300,13 @@ static void print_prometheus(const char *domain, const struct xio_ctl_stats *s)
 		    s->processes);
 	prom_metric("xio_memory_bytes", "gauge", "Shared memory the domain reserved, bytes.",
 		    domain, s->memory_bytes);
+	prom_metric(
+	    "xio_memory_in_use_bytes", "gauge",
+	    "Shared memory in use: the reserved memory plus the ring pages backed now, bytes.",
+	    domain, s->memory_bytes + s->rings_in_use);
+	prom_metric("xio_memory_limit_bytes", "gauge",
+		    "Shared memory the domain can come to: reserved plus every ring full, bytes.",
+		    domain, s->memory_bytes + s->rings_limit);
 	prom_metric("xio_ring_memory_bytes", "gauge",
 		    "Ring memory in use: pages of the ring file backed now, bytes.", domain,
 		    s->rings_in_use);

@@ -43,7 +43,7 @@ static void conntab_init(void)
 }
 
 /* Ring offsets of a slot, checked against the trusted geometry of its domain. */
-static bool slot_sane(const struct xio_domain *d, const struct xio_slot *s)
+bool xio_slot_sane(const struct xio_domain *d, const struct xio_slot *s)
 {
 	uint64_t ring_mem = xio_ring_memsize(d->ring_bytes / XIO_RING_ESIZE);
 	if (d->rings) {
@@ -66,7 +66,7 @@ static bool slot_sane(const struct xio_domain *d, const struct xio_slot *s)
 
 struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool server)
 {
-	if (!slot_sane(d, s))
+	if (!xio_slot_sane(d, s))
 		return NULL;
 	struct xio_conn *c = calloc(1, sizeof(*c));
 	if (!c)

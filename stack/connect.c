@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "ring.h"
 #include "slot.h"
 #include "sys.h"
 
@@ -483,6 +484,15 @@ struct xio_slot *xio_connect_alloc_slot(struct xio_domain *d, uint64_t client_in
 		xio_control_call(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL);
 		s = xio_slot_alloc(d->hdr, client_ino, token);
 	}
+	/*
+	 * In a ring file, a free slot's rings are holes (the manager gave their
+	 * pages back): the slot's new owner writes their headers. Garbage
+	 * offsets are left to xio_conn_new() to refuse.
+	 */
+	if (s && d->rings && xio_slot_sane(d, s))
+		for (int k = 0; k < 2; k++)
+			xio_ring_init((struct rte_ring *)((char *)s + s->ring_off[k]),
+				      d->ring_bytes / XIO_RING_ESIZE);
 	return s;
 }
 
