@@ -10,9 +10,10 @@
  * echoes whatever it reads. The client is one thread: it opens CONNS
  * connections, keeps one SIZE-byte message in flight on each, and counts
  * completed round trips for SECONDS after a 0.1 s warm-up. It prints
- *   conns=N msgs=M secs=S rate=R p50_us=X p99_us=Y bytes=B
+ *   conns=N msgs=M secs=S rate=R p50_us=X p99_us=Y bytes=B connect_us=C
  * rate is round trips per second over all connections; the percentiles are
- * of one message's round trip; bytes counts payload both ways. With `hold`
+ * of one message's round trip; bytes counts payload both ways; connect_us is
+ * the mean time of one connect (with its epoll_ctl) while opening them. With `hold`
  * the client then prints "holding CONNS" and keeps its connections open,
  * idle, until it is killed (tests look at the domain's memory meanwhile).
  *
@@ -106,6 +107,7 @@ static int client(const struct bench_ep *ep, int nconns, size_t size, double sec
 	char *msg = malloc(size), *buf = malloc(1 << 16);
 	memset(msg, 'm', size);
 	int ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t t_conn = bench_now_ns();
 	for (int i = 0; i < nconns; i++) {
 		c[i].fd = bench_connect(ep);
 		if (c[i].fd < 0)
@@ -115,6 +117,7 @@ static int client(const struct bench_ep *ep, int nconns, size_t size, double sec
 		if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, c[i].fd, &ev) < 0)
 			bench_die("epoll_ctl");
 	}
+	t_conn = bench_now_ns() - t_conn;
 	for (int i = 0; i < nconns; i++) {
 		c[i].sent_ns = bench_now_ns();
 		if (write_all_nb(c[i].fd, msg, size) < 0)
@@ -158,9 +161,10 @@ static int client(const struct bench_ep *ep, int nconns, size_t size, double sec
 	}
 	double el = (double)(bench_now_ns() - t_meas) / 1e9;
 	double p50 = bench_pct_us(&s, 50, 0);
-	printf("conns=%d msgs=%zu secs=%.3f rate=%.1f p50_us=%.2f p99_us=%.2f bytes=%llu\n", nconns,
-	       s.n, el, (double)s.n / el, p50, bench_pct_us(&s, 99, 1),
-	       (unsigned long long)(turns * size * 2));
+	printf("conns=%d msgs=%zu secs=%.3f rate=%.1f p50_us=%.2f p99_us=%.2f bytes=%llu "
+	       "connect_us=%.1f\n",
+	       nconns, s.n, el, (double)s.n / el, p50, bench_pct_us(&s, 99, 1),
+	       (unsigned long long)(turns * size * 2), (double)t_conn / 1e3 / nconns);
 	if (hold) {
 		/* the answers to the last messages, so that every connection is idle */
 		for (int i = 0; i < nconns; i++) {
