@@ -116,6 +116,7 @@ struct mgr {
 	int rings_fd;
 	uint64_t ring_stride, rings_len;
 	bool full_logged; /* "domain full" was said (sweep.c) */
+	bool sweep_trims; /* this sweep is the timer's: it trims rings (sweep.c) */
 
 	/* event loop */
 	struct event_base *base;

@@ -174,8 +174,9 @@ static void judge(struct mgr *m, struct snap *p, const struct mgr_inoset *live, 
 }
 
 /*
- * Give back ring pages (domain_mem.c) of a connection's rings: once a ring
- * has gone a whole sweep without traffic, or once it has moved on by more
+ * Give back ring pages (domain_mem.c) of a connection's rings, in the
+ * timer's sweeps (one a second): once a ring has gone a whole period without
+ * traffic, or once it has moved on by more
  * than TRIM_BYTES since its pages were last given back. A connection so
  * costs what it carried lately, not its ring size, and a busy ring is
  * trimmed at most once per sweep.
@@ -243,7 +244,7 @@ uint32_t mgr_sweep(struct mgr *m)
 		in_use++;
 		if (m->seen[i].word != w)
 			m->seen[i] = (struct mgr_seen){.word = w, .since_ns = now};
-		if (st == XIO_SLOT_ESTABLISHED)
+		if (st == XIO_SLOT_ESTABLISHED && m->sweep_trims)
 			trim_rings(m, i);
 		sn[n++] = (struct snap){
 		    .i = i,
@@ -289,7 +290,10 @@ static void sweep_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Only the timer's passes trim rings: "idle" means a whole period without traffic. */
+	m->sweep_trims = true;
 	uint32_t busy = mgr_sweep(m);
+	m->sweep_trims = false;
 	if (busy + mgr_pool_sweep(m) > 0) /* zero-copy buffers held: see domain_mem.c */
 		mgr_sweep_arm(m);
 }
