@@ -448,6 +448,29 @@ static int connect_entry(int u, const char *dir, const char *name)
 	return r < 0 ? -e : 0;
 }
 
+/*
+ * Every listener's backlog was full: wait for room (the kernel wakes a
+ * blocking AF_UNIX connect when the listener accepts) up to
+ * RV_BACKLOG_WAIT_US, as a TCP client's SYN to a full accept queue is tried
+ * again rather than given up. A burst of connects to a server that accepts a
+ * little slower than they come stays on X-IO.
+ */
+#define RV_BACKLOG_WAIT_US 200000
+
+static int connect_entry_wait(int u, const char *dir, const char *name)
+{
+	struct timeval tv = {.tv_sec = 0, .tv_usec = RV_BACKLOG_WAIT_US}, none = {0, 0};
+	int fl = xio_sys.fcntl(u, F_GETFL);
+
+	if (fl < 0 || xio_sys.fcntl(u, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -EAGAIN;
+	(void)xio_sys.setsockopt(u, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int r = connect_entry(u, dir, name);
+	(void)xio_sys.setsockopt(u, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	(void)xio_sys.fcntl(u, F_SETFL, fl);
+	return r == -EINTR ? -EAGAIN : r;
+}
+
 /* Carry over what the application already set on its TCP socket. */
 void xio_connect_inherit_options(struct xio_conn *c, int fd, const struct xio_sock_opts *known)
 {
@@ -657,6 +680,7 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	unsigned n = (unsigned)cd->n;
 	unsigned first = atomic_fetch_add(&spread, 1) + (unsigned)pid;
 	bool refused = false;
+	int full = -1; /* the first entry whose backlog was full */
 	for (int pass = 0; pass < 2 && r < 0; pass++)
 		for (unsigned i = 0; i < n; i++) {
 			unsigned j = (first + i) % n;
@@ -668,11 +692,15 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 				break;
 			if (r == -EAGAIN) {
 				why = XIO_FB_BACKLOG;
+				if (full < 0)
+					full = (int)j;
 			} else {
 				cd->refused_ns[j] = now;
 				refused = true;
 			}
 		}
+	if (r < 0 && full >= 0)
+		r = connect_entry_wait(u, rk->dir, cd->name[full]);
 	if (refused) {
 		rk->checked_ns = 0; /* look at the directory again next time */
 		rv_store(e);
