@@ -623,7 +623,7 @@ class Bench:
                         mem[mode] = (st.get("memory_in_use", 0), st.get("memory_bytes", 0),
                                      st.get("conns_open", 0), st.get("fallback_total", 0))
                     else:
-                        mem[mode] = (self.sockstat_tcp_mem() - tcp0,)
+                        mem[mode] = (max(0, self.sockstat_tcp_mem() - tcp0),)
                 finally:
                     self.stop(p)
             if mem.get("xio") and mem.get("tcp"):
@@ -633,8 +633,8 @@ class Bench:
                     "slots, 1 MiB rings in a sparse ring file; domain %s). Idle after a short "
                     "ping-pong, X-IO carried %d of them (%d fallbacks) with %.0f MiB of domain "
                     "memory in use (%.0f MiB of it reserved for slots and zero-copy buffers, the "
-                    "rest ring pages); kernel TCP held %.0f MiB of socket buffers (sockstat) for "
-                    "the same connections." % (n, point, dom, carried, fb, used / 2**20,
+                    "rest ring pages); kernel TCP held %.0f MiB of socket buffers (sockstat "
+                    "`TCP: mem`, socket structures not counted) for the same connections." % (n, point, dom, carried, fb, used / 2**20,
                                                reserved / 2**20, mem["tcp"][0] / 2**20))
         finally:
             for p, _ in srv.values():
