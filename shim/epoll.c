@@ -31,6 +31,7 @@
 
 #include "clock.h"
 #include "shim.h"
+#include "wait.h"
 
 struct ep_item {
 	int fd;
@@ -470,18 +471,18 @@ static void join_sleepers(struct ep_set *s, struct ep_item *it)
 }
 
 /*
- * After the peer's FIN a connection's socket reads EOF for good: the shadow
- * would report it at once, forever (F8). Such an item is watched for
- * HUP/ERR only. The peer can no longer ring it either, so a writer waiting
- * for room must re-check the ring in slices: returns whether one does.
- * Caller holds the set's lock.
+ * After the peer's close a connection's socket reads EOF for good: the
+ * shadow would report it at once, forever (F8). Such an item is watched for
+ * HUP/ERR only. Nobody can ring it either, so a writer waiting for room
+ * re-checks the ring in slices: returns whether one does. (A FIN alone
+ * travels in the slot.) Caller holds the set's lock.
  */
 static bool quiet_eof(struct ep_set *s)
 {
 	bool slices = false;
 	for (int i = 0; i < s->n; i++) {
 		struct ep_item *it = s->items[i];
-		if (!it->conn || item_stale(it) || !(xio_conn_ready(it->conn) & POLLRDHUP))
+		if (!it->conn || item_stale(it) || !xio_conn_sock_eof(it->conn))
 			continue;
 		if (!it->quiet) {
 			struct epoll_event sev = {.events = 0, .data.ptr = it};
@@ -492,10 +493,6 @@ static bool quiet_eof(struct ep_set *s)
 	}
 	return slices;
 }
-
-/* As the blocking path (stack/conn.c wait_for): from 1 ms (a reader draining the ring) to 10 ms. */
-#define EOF_SLICE_MIN_NS 1000000
-#define EOF_SLICE_MAX_NS 10000000
 
 /*
  * We drained a doorbell another waiter of this process may be sleeping on,
@@ -538,12 +535,11 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 			it->helper_ready = true;
 		else if (!item_stale(it)) {
 			xio_conn_drain(it->conn, it->fd);
-			if ((sev[i].events & EPOLLHUP) && (xio_conn_ready(it->conn) & POLLRDHUP)) {
+			if ((sev[i].events & EPOLLHUP) && xio_conn_sock_eof(it->conn)) {
 				/*
-				 * HUP cannot be masked and stays: both halves shut or the
-				 * peer gone, the socket has nothing more to tell us once
-				 * drained to its EOF (a drain may stop at doorbell bytes
-				 * before it) (F8).
+				 * HUP cannot be masked and stays: the peer gone, the socket has
+				 * nothing more to tell us once drained to its EOF (a drain may stop
+				 * at doorbell bytes before it) (F8).
 				 */
 				real.epoll_ctl(s->shadow, EPOLL_CTL_DEL, it->fd, NULL);
 				it->quiet = true;
@@ -603,11 +599,72 @@ static int kernel_wait(int epfd, struct epoll_event *ev, int max, const struct t
 	return real.epoll_pwait(epfd, ev, max, ms, mask);
 }
 
+/* epoll_wait's front-end of the readiness engine (stack/wait.h). */
+struct ep_waiter {
+	struct xio_waiter w;
+	struct ep_set *s;
+	int epfd, max;
+	struct epoll_event *ev;
+	const sigset_t *mask;
+};
+
+static int ew_scan(struct xio_waiter *w)
+{
+	struct ep_waiter *e = (struct ep_waiter *)w;
+	pthread_mutex_lock(&e->s->lock);
+	int n = collect(e->s, e->ev, e->max);
+	pthread_mutex_unlock(&e->s->lock);
+	return n;
+}
+
+static bool ew_announce(struct xio_waiter *w)
+{
+	struct ep_waiter *e = (struct ep_waiter *)w;
+	pthread_mutex_lock(&e->s->lock);
+	bool company = announce(e->s, true);
+	pthread_mutex_unlock(&e->s->lock);
+	return company;
+}
+
+static bool ew_quiet_eof(struct xio_waiter *w)
+{
+	struct ep_waiter *e = (struct ep_waiter *)w;
+	pthread_mutex_lock(&e->s->lock);
+	bool slices = quiet_eof(e->s);
+	pthread_mutex_unlock(&e->s->lock);
+	return slices;
+}
+
+/* Kernel results go after the @ready X-IO ones. */
+static int ew_sleep(struct xio_waiter *w, const struct timespec *tp, int ready)
+{
+	struct ep_waiter *e = (struct ep_waiter *)w;
+	/* A merge pass must not let the caller's mask deliver a pending signal (see poll.c). */
+	int k = kernel_wait(e->epfd, e->ev + ready, e->max - ready, tp, ready ? NULL : e->mask);
+	return k < 0 && ready ? 0 : k;
+}
+
+static int ew_finish(struct xio_waiter *w, int ready, int k, bool announced)
+{
+	struct ep_waiter *e = (struct ep_waiter *)w;
+	int n = 0;
+	pthread_mutex_lock(&e->s->lock);
+	if (announced)
+		announce(e->s, false);
+	if (k > 0)
+		k = filter_kernel(e->s, e->ev + ready, k);
+	/* Items reported before the wait must not appear twice in one result. */
+	if (k >= 0 && ready == 0 && k < e->max)
+		n = collect(e->s, e->ev + k, e->max - k);
+	pthread_mutex_unlock(&e->s->lock);
+	return k < 0 ? 0 : ready + k + n;
+}
+
 static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns,
 		   const sigset_t *mask)
 {
 	struct ep_set *s = set_of(epfd);
-	struct timespec ts, *tp;
+	struct timespec ts;
 	int64_t deadline = timeout_ns >= 0 ? xio_mono_ns() + timeout_ns : -1;
 
 	if (!s || max <= 0) {
@@ -632,81 +689,25 @@ static int ep_wait(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns
 	} else {
 		ep_set_get(s);
 	}
-	int spin_us = 0;
+	struct ep_waiter ew = {.w = {.scan = ew_scan,
+				     .announce = ew_announce,
+				     .quiet_eof = ew_quiet_eof,
+				     .sleep = ew_sleep,
+				     .finish = ew_finish,
+				     .deadline_ns = deadline},
+			       .s = s,
+			       .epfd = epfd,
+			       .ev = ev,
+			       .max = max,
+			       .mask = mask};
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < s->n; i++)
 		if (s->items[i]->conn) {
 			int v = xio_conn_spin_us(s->items[i]->conn);
-			spin_us = v > spin_us ? v : spin_us;
+			ew.w.spin_us = v > ew.w.spin_us ? v : ew.w.spin_us;
 		}
 	pthread_mutex_unlock(&s->lock);
-	int64_t spin_end = xio_mono_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
-	int result;
-
-	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		int n = collect(s, ev, max);
-		pthread_mutex_unlock(&s->lock);
-		if (n > 0) {
-			int k = real.epoll_wait(epfd, ev + n, max - n, 0);
-			if (k > 0) {
-				pthread_mutex_lock(&s->lock);
-				k = filter_kernel(s, ev + n, k);
-				pthread_mutex_unlock(&s->lock);
-			}
-			result = n + (k > 0 ? k : 0);
-			break;
-		}
-		int64_t now = xio_mono_ns();
-		if (now < spin_end && (deadline < 0 || now < deadline))
-			continue;
-		pthread_mutex_lock(&s->lock);
-		bool company = announce(s, true);
-		n = collect(s, ev, max);
-		bool slices = quiet_eof(s);
-		pthread_mutex_unlock(&s->lock);
-		tp = NULL;
-		if (n > 0 || deadline >= 0 || company || slices) {
-			int64_t d = n > 0	    ? 0
-				    : deadline >= 0 ? deadline - xio_mono_ns()
-						    : INT64_MAX;
-			if (d < 0)
-				d = 0;
-			if (company && d > 5000000)
-				d = 5000000; /* see xio_conn_has_company() */
-			if (slices && d > eof_slice)
-				d = eof_slice;
-			if (slices)
-				eof_slice = eof_slice * 2 > EOF_SLICE_MAX_NS ? EOF_SLICE_MAX_NS
-									     : eof_slice * 2;
-			ts = (struct timespec){d / 1000000000, d % 1000000000};
-			tp = &ts;
-		}
-		int k = kernel_wait(epfd, ev + n, max - n, tp, mask);
-		int saved = errno;
-		pthread_mutex_lock(&s->lock);
-		announce(s, false);
-		if (k > 0)
-			k = filter_kernel(s, ev + n, k);
-		/* Items already reported before the wait must not appear twice in one result. */
-		if (k >= 0 && n == 0 && k < max)
-			n = collect(s, ev + k, max - k);
-		pthread_mutex_unlock(&s->lock);
-		if (k < 0) {
-			if (n > 0) {
-				result = n;
-				break;
-			}
-			errno = saved;
-			result = -1;
-			break;
-		}
-		if (n + k > 0 || (deadline >= 0 && xio_mono_ns() >= deadline)) {
-			result = n + k;
-			break;
-		}
-		spin_end = 0; /* woken by a stale doorbell: sleep again without spinning */
-	}
+	int result = xio_wait(&ew.w);
 	/*
 	 * Watched from outside, or waited on by another process too (fork): we may
 	 * have drained the doorbell the others sleep on, so the set's eventfd says

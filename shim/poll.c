@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "shim.h"
+#include "wait.h"
 
 #define STACK_FDS 64
 
@@ -53,11 +54,11 @@ static void prepare(struct pollfd *fds, const struct pollfd *k, nfds_t n, const 
 }
 
 /*
- * After the peer's FIN a connection's socket reads EOF for good: asking the
- * kernel for POLLIN there would return at once, forever (F8). Such a socket
- * is watched for HUP/ERR only. The peer can no longer ring it either, so a
- * writer waiting for room must re-check the ring in slices: returns whether
- * one does.
+ * After the peer's close a connection's socket reads EOF for good: asking
+ * the kernel for POLLIN there would return at once, forever (F8). Such a
+ * socket is watched for HUP/ERR only. Nobody can ring it either, so a writer
+ * waiting for room re-checks the ring in slices: returns whether one does.
+ * (A FIN alone travels in the slot and leaves the socket working.)
  */
 static bool quiet_eof(const struct pollfd *fds, struct pollfd *k, nfds_t n, const struct pmap *m)
 {
@@ -70,16 +71,12 @@ static bool quiet_eof(const struct pollfd *fds, struct pollfd *k, nfds_t n, cons
 			    fds[i].events; /* the kernel's readiness is the connection's */
 			continue;
 		}
-		bool eof = xio_conn_ready(m[i].e->conn) & POLLRDHUP;
+		bool eof = xio_conn_sock_eof(m[i].e->conn);
 		k[i].events = eof ? 0 : POLLIN;
 		slices = slices || (eof && (fds[i].events & POLLOUT));
 	}
 	return slices;
 }
-
-/* As the blocking path (stack/conn.c wait_for): from 1 ms (a reader draining the ring) to 10 ms. */
-#define EOF_SLICE_MIN_NS 1000000
-#define EOF_SLICE_MAX_NS 10000000
 
 /*
  * The most common poll of all (a runtime's timeout socket: one fd, no mask):
@@ -115,11 +112,103 @@ static int poll_one(struct fd_entry *e, struct pollfd *p, const struct timespec 
 	}
 }
 
+/* poll's front-end of the readiness engine (stack/wait.h). */
+struct poll_waiter {
+	struct xio_waiter w;
+	struct pollfd *fds, *k; /* the caller's set; the kernel's (conns ask for doorbells) */
+	const struct pmap *m;
+	nfds_t n, nk;
+	bool only_conns; /* nothing but X-IO fds: ready ones need no syscall */
+	const sigset_t *mask;
+};
+
+static int pw_scan(struct xio_waiter *w)
+{
+	struct poll_waiter *p = (struct poll_waiter *)w;
+	return scan_conns(p->fds, p->n, p->m);
+}
+
+static bool pw_announce(struct xio_waiter *w)
+{
+	struct poll_waiter *p = (struct poll_waiter *)w;
+	prepare(p->fds, p->k, p->n, p->m, true);
+	/* Another waiter on one of our sockets may drain our doorbell: slices (as epoll). */
+	bool company = false;
+	for (nfds_t i = 0; i < p->n && !company; i++)
+		if (p->m[i].e && p->m[i].e->kind == FD_CONN &&
+		    !xio_conn_is_demoted(p->m[i].e->conn))
+			company = xio_conn_has_company(p->m[i].e->conn);
+	return company;
+}
+
+static bool pw_quiet_eof(struct xio_waiter *w)
+{
+	struct poll_waiter *p = (struct poll_waiter *)w;
+	return quiet_eof(p->fds, p->k, p->n, p->m);
+}
+
+static int pw_sleep(struct xio_waiter *w, const struct timespec *tp, int ready)
+{
+	struct poll_waiter *p = (struct poll_waiter *)w;
+	if (ready && p->only_conns)
+		return 0; /* no kernel fd to merge */
+	/*
+	 * With X-IO fds already ready this is only a merge pass: like the
+	 * kernel, which restores the mask unless it returns EINTR, it must not
+	 * let the caller's mask deliver a pending signal.
+	 */
+	int r = real.ppoll(p->k, p->nk, tp, ready ? NULL : p->mask);
+	if (r < 0 && ready) {
+		for (nfds_t i = 0; i < p->nk; i++)
+			p->k[i].revents = 0;
+		return 0;
+	}
+	return r;
+}
+
+static int pw_finish(struct xio_waiter *w, int ready, int kr, bool announced)
+{
+	struct poll_waiter *p = (struct poll_waiter *)w;
+	struct pollfd *fds = p->fds, *k = p->k;
+	const struct pmap *m = p->m;
+	(void)ready;
+	if (announced) {
+		prepare(fds, k, p->n, m, false);
+		/*
+		 * HUP cannot be masked and stays: the peer gone, the socket has
+		 * nothing more to tell us once drained to its EOF (a drain may stop
+		 * at doorbell bytes before it) (F8).
+		 */
+		for (nfds_t i = 0; i < p->n; i++)
+			if (m[i].e && m[i].e->kind == FD_CONN && (k[i].revents & POLLHUP) &&
+			    xio_conn_sock_eof(m[i].e->conn))
+				k[i].fd = -1;
+	}
+	if (kr < 0)
+		return 0;
+	int count = 0;
+	for (nfds_t i = 0; i < p->n; i++) {
+		if (m[i].e && m[i].e->kind == FD_CONN) {
+			unsigned ev = xio_conn_ready(m[i].e->conn);
+			fds[i].revents =
+			    (short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
+		} else if (m[i].e && m[i].e->kind == FD_LISTENER) {
+			fds[i].revents = k[i].revents;
+			if (k[m[i].helper_idx].revents & POLLIN)
+				fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+		} else {
+			fds[i].revents = k[i].revents;
+		}
+		count += fds[i].revents != 0;
+	}
+	return count;
+}
+
 int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *mask)
 {
 	struct pmap mstack[STACK_FDS], *m = mstack;
 	struct pollfd kstack[STACK_FDS * 2], *k = kstack;
-	nfds_t nk = n, extra = 0;
+	nfds_t extra = 0;
 	int result = -1;
 
 	bool mixed = false;
@@ -166,104 +255,30 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 			extra++;
 		}
 	}
-	nk = n + extra;
-	int64_t deadline =
-	    timeout ? xio_mono_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec : -1;
-	int spin_us = 0;
-	for (nfds_t i = 0; i < n; i++)
+	struct poll_waiter pw = {
+	    .w = {.scan = pw_scan,
+		  .announce = pw_announce,
+		  .quiet_eof = pw_quiet_eof,
+		  .sleep = pw_sleep,
+		  .finish = pw_finish,
+		  .deadline_ns =
+		      timeout ? xio_mono_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec
+			      : -1},
+	    .fds = fds,
+	    .k = k,
+	    .m = m,
+	    .n = n,
+	    .nk = n + extra,
+	    .only_conns = true,
+	    .mask = mask};
+	for (nfds_t i = 0; i < n; i++) {
+		pw.only_conns = pw.only_conns && m[i].e && m[i].e->kind == FD_CONN;
 		if (m[i].e && m[i].e->kind == FD_CONN) {
 			int s = xio_conn_spin_us(m[i].e->conn);
-			spin_us = s > spin_us ? s : spin_us;
+			pw.w.spin_us = s > pw.w.spin_us ? s : pw.w.spin_us;
 		}
-	int64_t spin_end = xio_mono_ns() + (int64_t)spin_us * 1000, eof_slice = EOF_SLICE_MIN_NS;
-
-	bool only_conns = true;
-	for (nfds_t i = 0; i < n; i++)
-		only_conns = only_conns && m[i].e && m[i].e->kind == FD_CONN;
-
-	for (;;) {
-		int ready = scan_conns(fds, n, m);
-		/* Nothing but X-IO fds and some ready: no kernel fd to merge, no syscall. */
-		if (ready && only_conns) {
-			result = ready;
-			break;
-		}
-		struct timespec zero = {0, 0}, left, *tp = &zero;
-		bool prepared = false;
-		if (!ready) {
-			int64_t now = xio_mono_ns();
-			if (now < spin_end && (deadline < 0 || now < deadline))
-				continue; /* spin: the peer is probably about to answer */
-			prepare(fds, k, n, m, true);
-			prepared = true;
-			ready = scan_conns(fds, n, m);
-			bool slices = quiet_eof(fds, k, n, m);
-			if (!ready && (deadline >= 0 || slices)) {
-				int64_t d = deadline >= 0 ? deadline - xio_mono_ns() : INT64_MAX;
-				if (slices && d > eof_slice)
-					d = eof_slice;
-				if (slices)
-					eof_slice = eof_slice * 2 > EOF_SLICE_MAX_NS
-							? EOF_SLICE_MAX_NS
-							: eof_slice * 2;
-				left.tv_sec = d > 0 ? d / 1000000000 : 0;
-				left.tv_nsec = d > 0 ? d % 1000000000 : 0;
-				tp = &left;
-			} else if (!ready) {
-				tp = NULL;
-			}
-		}
-		/*
-		 * With X-IO fds already ready this is only a merge pass: like the
-		 * kernel, which restores the mask unless it returns EINTR, it must not
-		 * let the caller's mask deliver a pending signal.
-		 */
-		int r = real.ppoll(k, nk, tp, ready ? NULL : mask);
-		int saved = errno;
-		if (r < 0 && saved == EINTR && ready) {
-			r = 0;
-			for (nfds_t i = 0; i < nk; i++)
-				k[i].revents = 0;
-		}
-		if (prepared) {
-			prepare(fds, k, n, m, false);
-			/*
-			 * HUP cannot be masked and stays: both halves shut or the peer gone,
-			 * the socket has nothing more to tell us once drained to its EOF
-			 * (a drain may stop at doorbell bytes before it) (F8).
-			 */
-			for (nfds_t i = 0; i < n; i++)
-				if (m[i].e && m[i].e->kind == FD_CONN && (k[i].revents & POLLHUP) &&
-				    (xio_conn_ready(m[i].e->conn) & POLLRDHUP))
-					k[i].fd = -1;
-		}
-		if (r < 0) {
-			errno = saved;
-			break;
-		}
-		int count = 0;
-		for (nfds_t i = 0; i < n; i++) {
-			if (m[i].e && m[i].e->kind == FD_CONN) {
-				unsigned ev = xio_conn_ready(m[i].e->conn);
-				fds[i].revents =
-				    (short)(ev & ((unsigned)fds[i].events | POLLERR | POLLHUP));
-			} else if (m[i].e && m[i].e->kind == FD_LISTENER) {
-				fds[i].revents = k[i].revents;
-				if (k[m[i].helper_idx].revents & POLLIN)
-					fds[i].revents |=
-					    (short)(fds[i].events & (POLLIN | POLLRDNORM));
-			} else {
-				fds[i].revents = k[i].revents;
-			}
-			count += fds[i].revents != 0;
-		}
-		if (count > 0 || (deadline >= 0 && xio_mono_ns() >= deadline)) {
-			result = count;
-			break;
-		}
-		/* A doorbell without news (stale or meant for another waiter): sleep again. */
-		spin_end = 0;
 	}
+	result = xio_wait(&pw.w);
 	if (m != mstack) {
 		free(m);
 		free(k);

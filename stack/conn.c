@@ -11,7 +11,8 @@
  *   The woken consumer drains the bytes, then clears data_bell_pending, then
  *   re-checks the ring, so a record published in between is never missed.
  * - The same with writers_waiting / space_bell_pending when a producer waits
- *   for room; consumers ring once a third of the ring is free.
+ *   for room; consumers ring once a third of the ring is free, or a third of
+ *   the bytes in flight SO_SNDBUF/SO_RCVBUF allow when that is less (dir_room).
  * Both ends spin for xio_spin_us() before they block. No syscall happens
  * while both sides are awake.
  */
@@ -33,6 +34,7 @@
 #include "ring.h"
 #include "slot.h"
 #include "sys.h"
+#include "wait.h"
 
 static struct xio_conntab conntab;
 static pthread_once_t conntab_once = PTHREAD_ONCE_INIT;
@@ -250,6 +252,40 @@ static int lock_consumer(struct xio_conn *c)
 	return lock_dir(c, &c->rxd->rlock, c->rx, &c->rx->cons, &c->rcvtimeo);
 }
 
+/* ---- room for a writer ------------------------------------------------ */
+
+/*
+ * Bytes a writer may queue in direction @d (ring @r) now, and in *@bound the
+ * size that room counts against: the ring's capacity, or the bytes in flight
+ * the writer's SO_SNDBUF and the reader's SO_RCVBUF allow when that is less
+ * (xio_buf_limit; record headers count, as skb overhead counts on TCP).
+ * Sending, POLLOUT and the space doorbell all ask here, so a writer the
+ * limit stopped is woken as one the full ring stopped.
+ */
+static size_t dir_room(const struct rte_ring *r, struct xio_dir *d, size_t *bound)
+{
+	size_t cap = xio_ring_capacity(r), room = xio_ring_room(r);
+	uint32_t snd = atomic_load_explicit(&d->sndbuf, memory_order_relaxed);
+	uint32_t rcv = atomic_load_explicit(&d->rcvbuf, memory_order_relaxed);
+	size_t lim =
+	    xio_buf_limit(snd ? snd : xio_default_sndbuf(), rcv ? rcv : xio_default_rcvbuf());
+	if (lim >= cap) {
+		*bound = cap;
+		return room;
+	}
+	size_t used = xio_ring_used(r) + XIO_RING_ESIZE; /* and the next record's length */
+	size_t left = lim > used ? lim - used : 0;
+	*bound = lim;
+	return left < room ? left : room;
+}
+
+/* Room for a writer, as TCP's POLLOUT: a third of the bound is free. */
+static bool dir_writable(const struct rte_ring *r, struct xio_dir *d)
+{
+	size_t bound, room = dir_room(r, d, &bound);
+	return room >= bound / 3;
+}
+
 /* ---- doorbells -------------------------------------------------------- */
 
 static inline void bell_data(struct xio_conn *c, int fd)
@@ -265,8 +301,7 @@ void xio_conn_bell_space(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
-	    xio_ring_room(c->rx) >= xio_ring_capacity(c->rx) / 3 &&
-	    !atomic_exchange(&c->rxd->space_bell_pending, 1))
+	    dir_writable(c->rx, c->rxd) && !atomic_exchange(&c->rxd->space_bell_pending, 1))
 		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
@@ -301,6 +336,7 @@ static void drain(struct xio_conn *c, int fd)
 	 */
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		struct pollfd p = {.fd = fd, .events = 0};
+		atomic_store(&c->sock_eof, true);
 		atomic_store(&c->peer_eof, true);
 		/* The server closed without claiming the slot: refused, a reset for the client. */
 		if (!c->server &&
@@ -308,11 +344,10 @@ static void drain(struct xio_conn *c, int fd)
 		    !atomic_exchange(&c->reset, true))
 			atomic_store(&c->error, ECONNRESET);
 		/*
-		 * HUP means both halves of our socket are shut. With only the peer's
-		 * FIN that is its close; but once we shut down our side too, two
-		 * half-closes look the same while the peer still reads what we sent
-		 * (F16). The shutdown flags in the slot tell a FIN from a close: the
-		 * shim sets them before the kernel's shutdown.
+		 * The FIN travels in the slot (xio_conn_shutdown), so EOF here is
+		 * the peer's close, or a demoted end's kernel FIN (demote.c). Both
+		 * FINs given, a close loses nothing (TIME_WAIT): only then is HUP
+		 * not "gone" (F16).
 		 */
 		bool fin_in = atomic_load(&c->rxd->shut_wr),
 		     fin_out = atomic_load(&c->txd->shut_wr);
@@ -361,6 +396,13 @@ static bool lowat_met(struct xio_conn *c)
  */
 void xio_conn_check_abort(struct xio_conn *c)
 {
+	/*
+	 * The peer's FIN, stored after its last record (xio_conn_shutdown): the
+	 * acquire load makes those records visible before EOF is believed.
+	 */
+	if (!atomic_load_explicit(&c->peer_eof, memory_order_relaxed) &&
+	    atomic_load_explicit(&c->rxd->shut_wr, memory_order_acquire))
+		atomic_store(&c->peer_eof, true);
 	if (__builtin_expect(atomic_load_explicit(&c->rxd->reset, memory_order_acquire), 0) &&
 	    !atomic_exchange(&c->reset, true)) {
 		atomic_store(&c->error, atomic_load(&c->rxd->shut_wr) ? EPIPE : ECONNRESET);
@@ -395,8 +437,7 @@ unsigned xio_conn_ready(struct xio_conn *c)
 		ev |= POLLERR;
 	if ((eof && c->shut_wr) || reset)
 		ev |= POLLHUP;
-	if (c->shut_wr || reset || atomic_load(&c->peer_gone) ||
-	    xio_ring_room(c->tx) >= xio_ring_capacity(c->tx) / 3)
+	if (c->shut_wr || reset || atomic_load(&c->peer_gone) || dir_writable(c->tx, c->txd))
 		ev |= POLLOUT | POLLWRNORM;
 	return ev;
 }
@@ -523,45 +564,46 @@ int xio_conn_spin_us(struct xio_conn *c)
 }
 
 /*
- * Block until @events may be ready or @timeout_ms passes.
- *
- * Every waiter announces its interest in shared memory, but within this
- * process only one thread at a time (the poller) sleeps in poll() on the
- * socket and drains it; the others wait on the connection's condition
- * variable and are woken after every drain. A doorbell consumed by one
- * thread can therefore never leave another asleep (a reader and a writer
- * thread on one fd). A waiter in another process sharing the socket still
- * could: with such company the poller sleeps in short slices.
+ * The blocking calls' front-end of the readiness engine (wait.h): one
+ * connection, its socket, one event. Every waiter announces its interest in
+ * shared memory, but within this process only one thread at a time (the
+ * poller) sleeps in poll() on the socket and drains it; the others wait on
+ * the connection's condition variable and are woken after every drain. A
+ * doorbell consumed by one thread can therefore never leave another asleep
+ * (a reader and a writer thread on one fd). A waiter in another process
+ * sharing the socket still could: with such company the engine sleeps in
+ * short slices.
  */
+struct conn_waiter {
+	struct xio_waiter w;
+	struct xio_conn *c;
+	int fd;
+	unsigned events, want;
+	bool hup; /* the socket said HUP: final, and it cannot be masked */
+};
+
 static void learn_peer_state(struct xio_conn *c, int fd);
 
-static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+static int cw_scan(struct xio_waiter *w)
 {
-	const unsigned want = events | POLLERR | POLLHUP;
-	uint64_t spin = (uint64_t)xio_conn_spin_us(c);
-	if (spin) {
-		uint64_t start = xio_mono_us(), now = start, end = start + spin;
-		do {
-			for (int i = 0; i < 64; i++) {
-				if (xio_demoted(c) || (xio_conn_ready(c) & want))
-					return 0;
-				rte_pause();
-			}
-			/*
-			 * The peer's FIN or close shows in the kernel, not in the ring:
-			 * look there too while spinning (after the first 5 us, which
-			 * most answers take less than), or a reader waiting for EOF
-			 * (the server of a short connection) spins to the end for nothing.
-			 */
-			if ((events & POLLIN) && now - start >= 5)
-				learn_peer_state(c, fd);
-		} while ((now = xio_mono_us()) < end);
-	}
-	uint64_t deadline = timeout_ms >= 0 ? xio_mono_us() + (uint64_t)timeout_ms * 1000 : 0;
-	int r = 0, eof_ms = 1;
-	bool hup = false; /* the socket said HUP: final, and it cannot be masked */
+	struct conn_waiter *q = (struct conn_waiter *)w;
+	/* Demoted: the caller goes in-band (we may hold the lock its switch needs). */
+	return xio_demoted(q->c) || (xio_conn_ready(q->c) & q->want);
+}
 
-	xio_conn_wait_prepare(c, events);
+/* A close shows in the kernel only: a reader waiting for EOF must not spin for nothing. */
+static void cw_peek(struct xio_waiter *w)
+{
+	struct conn_waiter *q = (struct conn_waiter *)w;
+	if (q->events & POLLIN)
+		learn_peer_state(q->c, q->fd);
+}
+
+static bool cw_announce(struct xio_waiter *w)
+{
+	struct conn_waiter *q = (struct conn_waiter *)w;
+	struct xio_conn *c = q->c;
+	xio_conn_wait_prepare(c, q->events);
 	pthread_mutex_lock(&c->wait_lock);
 	if (c->wait_pid != getpid()) {
 		/* Inherited through fork: the parent's waiters are not ours. */
@@ -569,92 +611,118 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		c->local_waiters = 0;
 		c->poller = false;
 	}
-	c->local_waiters++;
-	for (;;) {
-		/* Demoted: the caller goes in-band (we may hold the lock its switch needs). */
-		if (xio_demoted(c) || (xio_conn_ready(c) & want))
-			break;
-		int left = -1;
-		if (timeout_ms >= 0) {
-			uint64_t now = xio_mono_us();
-			if (now >= deadline) {
-				r = -EAGAIN;
-				break;
-			}
-			left = (int)((deadline - now + 999) / 1000);
-		}
-		if (c->poller) {
-			/* Another thread polls the socket: wait for its next drain. */
-			uint64_t seq = c->wake_seq;
-			struct timespec ts = xio_deadline_ts(
-			    CLOCK_MONOTONIC, (left >= 0 ? (uint64_t)left : 100) * 1000000u);
-			while (c->poller && seq == c->wake_seq &&
-			       pthread_cond_timedwait(&c->wait_cv, &c->wait_lock, &ts) == 0)
-				;
-			continue;
-		}
-		c->poller = true;
-		int local = c->local_waiters; /* read under the lock (F15) */
+	int local = ++c->local_waiters; /* read under the lock (F15) */
+	bool forked = c->forked;
+	pthread_mutex_unlock(&c->wait_lock);
+	/*
+	 * A waiter in another process could steal our doorbell (no condvar spans
+	 * processes): with such company, or on a connection inherited across
+	 * fork, sleep in slices.
+	 */
+	return forked || atomic_load(&c->rxd->sleepers) > (uint32_t)local;
+}
+
+static bool cw_quiet_eof(struct xio_waiter *w)
+{
+	return atomic_load(&((struct conn_waiter *)w)->c->sock_eof);
+}
+
+/* Sleep as the poller, or as a follower until the poller's next drain. */
+static int cw_sleep(struct xio_waiter *w, const struct timespec *tp, int ready)
+{
+	struct conn_waiter *q = (struct conn_waiter *)w;
+	struct xio_conn *c = q->c;
+	int fd = q->fd;
+	if (ready)
+		return 0;
+	int ms = tp ? (int)((tp->tv_sec * 1000000000LL + tp->tv_nsec + 999999) / 1000000) : -1;
+	pthread_mutex_lock(&c->wait_lock);
+	/* Under the lock: a drain by the poller is either seen here or wakes us below. */
+	if (cw_scan(w)) {
 		pthread_mutex_unlock(&c->wait_lock);
-		/*
-		 * A doorbell flag left set with no byte in the socket (a peer killed
-		 * between the two, or garbage) would silence the peer for good: clear it.
-		 */
-		if (atomic_load(&c->rxd->data_bell_pending) ||
-		    atomic_load(&c->txd->space_bell_pending)) {
-			struct pollfd q = {.fd = fd, .events = POLLIN};
-			if (xio_sys.poll(&q, 1, 0) == 0) {
-				atomic_store(&c->rxd->data_bell_pending, 0);
-				atomic_store(&c->txd->space_bell_pending, 0);
-				atomic_thread_fence(memory_order_seq_cst);
-				if (xio_conn_ready(c) & want) {
-					pthread_mutex_lock(&c->wait_lock);
-					c->poller = false;
-					break;
-				}
-			}
-		}
-		/*
-		 * A waiter in another process could steal our doorbell (no condvar
-		 * spans processes): with such company, or on a connection inherited
-		 * across fork, sleep in slices.
-		 */
-		bool foreign = atomic_load(&c->rxd->sleepers) > (uint32_t)local;
-		/*
-		 * After the peer's FIN our socket reads EOF forever (POLLIN would spin)
-		 * and the peer can no longer send us doorbells: look for HUP only, and
-		 * re-check the ring in slices.
-		 */
-		bool eof = atomic_load(&c->peer_eof);
-		int cap = foreign ? 5 : c->forked ? 10 : -1;
-		if (eof) {
-			/* From 1 ms (a reader draining the ring: keep up) to 10 ms (idle). */
-			cap = cap > 0 && cap < eof_ms ? cap : eof_ms;
-			eof_ms = eof_ms * 2 > 10 ? 10 : eof_ms * 2;
-		}
-		int slice = cap > 0 && (left < 0 || left > cap) ? cap : left;
-		struct pollfd p = {.fd = hup ? -1 : fd, .events = eof ? 0 : POLLIN};
-		int pr = xio_sys.poll(&p, 1, slice);
-		int e = errno;
-		if (pr > 0)
-			drain(c, fd);
-		/* Once drained to its EOF (a drain may stop at doorbell bytes before it). */
-		hup = hup || (pr > 0 && (p.revents & POLLHUP) && atomic_load(&c->peer_eof));
-		pthread_mutex_lock(&c->wait_lock);
-		c->poller = false;
-		c->wake_seq++;
-		pthread_cond_broadcast(&c->wait_cv);
-		if (pr < 0) {
-			r = -e;
-			break;
+		return 0;
+	}
+	if (c->poller) {
+		uint64_t seq = c->wake_seq;
+		struct timespec ts =
+		    xio_deadline_ts(CLOCK_MONOTONIC, (ms >= 0 ? (uint64_t)ms : 100) * 1000000u);
+		while (c->poller && seq == c->wake_seq &&
+		       pthread_cond_timedwait(&c->wait_cv, &c->wait_lock, &ts) == 0)
+			;
+		pthread_mutex_unlock(&c->wait_lock);
+		return 0;
+	}
+	c->poller = true;
+	pthread_mutex_unlock(&c->wait_lock);
+	/*
+	 * A doorbell flag left set with no byte in the socket (a peer killed
+	 * between the two, or garbage) would silence the peer for good: clear it.
+	 */
+	int pr = 0, e = 0;
+	if (atomic_load(&c->rxd->data_bell_pending) || atomic_load(&c->txd->space_bell_pending)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (xio_sys.poll(&p, 1, 0) == 0) {
+			atomic_store(&c->rxd->data_bell_pending, 0);
+			atomic_store(&c->txd->space_bell_pending, 0);
+			atomic_thread_fence(memory_order_seq_cst);
+			if (cw_scan(w))
+				goto done;
 		}
 	}
-	c->local_waiters--;
-	if (c->local_waiters > 0)
-		pthread_cond_broadcast(&c->wait_cv); /* a follower takes over polling */
+	/* After the peer's close only HUP is news (POLLIN would say EOF forever). */
+	bool eof = atomic_load(&c->sock_eof);
+	struct pollfd p = {.fd = q->hup ? -1 : fd, .events = eof ? 0 : POLLIN};
+	pr = xio_sys.poll(&p, 1, ms);
+	e = errno;
+	if (pr > 0)
+		drain(c, fd);
+	/* Once drained to its EOF (a drain may stop at doorbell bytes before it). */
+	q->hup = q->hup || (pr > 0 && (p.revents & POLLHUP) && atomic_load(&c->sock_eof));
+done:
+	pthread_mutex_lock(&c->wait_lock);
+	c->poller = false;
+	c->wake_seq++;
+	pthread_cond_broadcast(&c->wait_cv);
 	pthread_mutex_unlock(&c->wait_lock);
-	xio_conn_wait_finish(c, -1, events);
-	return r;
+	errno = e;
+	return pr < 0 ? -1 : 0;
+}
+
+static int cw_finish(struct xio_waiter *w, int ready, int k, bool announced)
+{
+	struct conn_waiter *q = (struct conn_waiter *)w;
+	struct xio_conn *c = q->c;
+	(void)ready;
+	(void)k;
+	if (announced) {
+		pthread_mutex_lock(&c->wait_lock);
+		if (--c->local_waiters > 0)
+			pthread_cond_broadcast(&c->wait_cv); /* a follower takes over polling */
+		pthread_mutex_unlock(&c->wait_lock);
+		xio_conn_wait_finish(c, -1, q->events);
+	}
+	return cw_scan(w);
+}
+
+/* Block until @events may be ready (0), @timeout_ms passes (-EAGAIN), or a signal (-EINTR). */
+static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
+{
+	struct conn_waiter q = {
+	    .w = {.scan = cw_scan,
+		  .peek = cw_peek,
+		  .announce = cw_announce,
+		  .quiet_eof = cw_quiet_eof,
+		  .sleep = cw_sleep,
+		  .finish = cw_finish,
+		  .spin_us = xio_conn_spin_us(c),
+		  .deadline_ns =
+		      timeout_ms >= 0 ? xio_mono_ns() + (int64_t)timeout_ms * 1000000 : -1},
+	    .c = c,
+	    .fd = fd,
+	    .events = events,
+	    .want = events | POLLERR | POLLHUP};
+	int r = xio_wait(&q.w);
+	return r > 0 ? 0 : r == 0 ? -EAGAIN : -errno;
 }
 
 int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
@@ -768,7 +836,9 @@ ssize_t xio_conn_send(struct xio_conn *c, int fd, const struct iovec *iov, int i
 		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	}
 	while (done < total) {
-		size_t n = xio_ring_put(c->tx, &cur, total - done);
+		size_t bound, room = dir_room(c->tx, c->txd, &bound);
+		size_t n =
+		    room ? xio_ring_put(c->tx, &cur, total - done < room ? total - done : room) : 0;
 		if (n > 0) {
 			done += n;
 			c->txd->bytes += n;
@@ -930,11 +1000,17 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 	if (how != SHUT_WR)
 		c->shut_rd = true;
 	if (how != SHUT_RD && !atomic_exchange(&c->shut_wr, true)) {
-		atomic_store(&c->txd->shut_wr, 1);
-		/* The kernel carries the FIN: the peer's AF_UNIX end reads EOF after our records.
+		/*
+		 * The FIN travels in the slot, after our last record (release), with
+		 * a doorbell for a sleeping reader. Not the kernel's shutdown: a
+		 * socket at EOF can no longer carry the peer's doorbells to us, and
+		 * a writer to a half-closed peer would have to poll in slices.
 		 */
-		if (xio_sys.shutdown(fd, SHUT_WR) < 0)
-			return -errno;
+		atomic_store_explicit(&c->txd->shut_wr, 1, memory_order_release);
+		bell_data(c, fd);
+		/* Demoted meanwhile: the peer reads the socket now, give it the kernel's FIN. */
+		if (__builtin_expect(xio_demoted(c), 0))
+			return xio_demote_shutdown(c, fd, SHUT_WR);
 		/*
 		 * Between pods the kernel's TCP connection stays open beside ours: its FIN
 		 * goes in the same order as the application's, so TIME-WAIT lands on the
@@ -944,6 +1020,11 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how)
 			xio_sys.shutdown(c->port_holder, SHUT_WR);
 	}
 	return 0;
+}
+
+bool xio_conn_sock_eof(struct xio_conn *c)
+{
+	return atomic_load_explicit(&c->sock_eof, memory_order_relaxed);
 }
 
 int xio_conn_inq(struct xio_conn *c)
@@ -959,6 +1040,7 @@ int xio_conn_inq(struct xio_conn *c)
 
 void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)
 {
+	xio_conn_check_abort(c); /* a FIN in the slot is an edge now, not at the next look */
 	*in_seq = c->rx->prod.tail ^ (atomic_load(&c->peer_eof) ? 0x80000000u : 0);
 	if (__builtin_expect(xio_demoted(c), 0)) {
 		static _Atomic uint32_t looks; /* in-band: the kernel knows the edges, we do not */

@@ -30,6 +30,7 @@ struct xio_conn {
 
 	/* What the kernel told us about the AF_UNIX peer (learned while draining). */
 	_Atomic bool peer_eof;		  /* peer will send nothing more (FIN) */
+	_Atomic bool sock_eof;		  /* our socket reads EOF: the peer's end is closed */
 	_Atomic bool peer_gone;		  /* peer's socket closed entirely (HUP) */
 	_Atomic int error;		  /* pending error for SO_ERROR / next call */
 	_Atomic bool reset;		  /* the connection is reset (TCP RST): HUP */
@@ -120,6 +121,43 @@ void xio_conn_corrupt(struct xio_conn *c);
 
 /* Did the peer abort (SO_LINGER {1, 0})? Then the connection is reset, its error pending. */
 void xio_conn_check_abort(struct xio_conn *c);
+
+/*
+ * Bytes in flight one direction allows: the writer's SO_SNDBUF plus the
+ * reader's SO_RCVBUF (@sndbuf, @rcvbuf: what getsockopt reports, the set
+ * value doubled), less a quarter of the sum but never more than 16 KiB.
+ * Measured on kernel TCP over loopback (6.18, a sender that fills with
+ * non-blocking sends a receiver that does not read, settled after 100 ms),
+ * both set to 1 KiB gives 5,184 bytes (this: 5,184), 4 KiB 12,288
+ * (12,288), 16 KiB 57,344 (49,152), 32 KiB 114,688 (114,688), 64 KiB
+ * 255,204 (245,760), 256 KiB 982,669 (1,032,192), 512 KiB 2,030,821
+ * (2,080,768): within 15 %. The kernel's own sum is not a formula (skb
+ * overhead, receive-window rounding, a send size goal bounded by half the
+ * peer's window: a large SO_SNDBUF facing a 1 KiB SO_RCVBUF holds only 43 %
+ * of it there). docs/DESIGN.md, "Buffer sizes". The ring's capacity bounds
+ * it in any case.
+ */
+static inline size_t xio_buf_limit(uint32_t sndbuf, uint32_t rcvbuf)
+{
+	uint64_t sum = (uint64_t)sndbuf + rcvbuf;
+	uint64_t cut = sum / 4 < 16384 ? sum / 4 : 16384;
+	return (size_t)(sum - cut);
+}
+
+/*
+ * Publish this end's buffer sizes in slot @s (the writer's SO_SNDBUF of the
+ * direction we send, the reader's SO_RCVBUF of the one we receive), taken
+ * from kernel TCP socket @kfd: the client's own before connect, the listener
+ * (or the accepted kernel socket) on the server, whose options an accepted
+ * socket inherits. Sizes the program did not set are the kernel's defaults
+ * (net.ipv4.tcp_wmem, tcp_rmem). The client, which writes first, clears the
+ * server's until it accepts.
+ */
+void xio_bufs_publish(struct xio_slot *s, bool server, int kfd);
+
+/* The kernel's default SO_SNDBUF / SO_RCVBUF of an established loopback TCP connection. */
+uint32_t xio_default_sndbuf(void);
+uint32_t xio_default_rcvbuf(void);
 
 /* Room appeared in our receive ring: wake a writer that sleeps for it (a third free). */
 void xio_conn_bell_space(struct xio_conn *c, int fd);

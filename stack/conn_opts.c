@@ -4,9 +4,13 @@
  * would: the application must not see that its fd is an AF_UNIX socket.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "addr.h"
 #include "conn.h"
@@ -72,6 +76,131 @@ static void fill_tcp_info(struct xio_conn *c, struct tcp_info *ti)
 	ti->tcpi_snd_ssthresh = 0x7fffffff;
 	ti->tcpi_rcv_space = (uint32_t)xio_ring_capacity(c->rx);
 	ti->tcpi_unacked = 0;
+}
+
+/* ---- buffer sizes ------------------------------------------------------ */
+
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72 /* Linux 5.14: which of the sizes the program set */
+#endif
+#define BUF_LOCK_SND 1 /* SOCK_SNDBUF_LOCK */
+#define BUF_LOCK_RCV 2 /* SOCK_RCVBUF_LOCK */
+
+/* Field @field (0-based) of the numbers in /proc/sys file @path, or @fallback. */
+static uint32_t sysctl_field(const char *path, int field, uint32_t fallback)
+{
+	char buf[128];
+	long fd = xio_raw_syscall4(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fallback;
+	long n = xio_raw_syscall4(SYS_read, fd, (long)buf, sizeof(buf) - 1, 0);
+	xio_raw_syscall4(SYS_close, fd, 0, 0, 0);
+	if (n <= 0)
+		return fallback;
+	buf[n] = 0;
+	char *p = buf, *end;
+	for (int i = 0;; i++) {
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p)
+			return fallback;
+		if (i == field)
+			return v > 0 && v <= INT_MAX ? (uint32_t)v : fallback;
+		p = end;
+	}
+}
+
+/*
+ * What getsockopt says on an established loopback TCP connection whose
+ * program set no size: SO_SNDBUF is net.ipv4.tcp_wmem's maximum (the
+ * kernel's send-buffer autotuning reaches it during the handshake on lo,
+ * 64 KiB segments), SO_RCVBUF tcp_rmem's default (it grows only as the
+ * program reads). Read once per process.
+ */
+uint32_t xio_default_sndbuf(void)
+{
+	static _Atomic uint32_t v;
+	uint32_t r = atomic_load_explicit(&v, memory_order_relaxed);
+	if (!r)
+		atomic_store_explicit(&v,
+				      r = sysctl_field("/proc/sys/net/ipv4/tcp_wmem", 2, 4194304),
+				      memory_order_relaxed);
+	return r;
+}
+
+uint32_t xio_default_rcvbuf(void)
+{
+	static _Atomic uint32_t v;
+	uint32_t r = atomic_load_explicit(&v, memory_order_relaxed);
+	if (!r)
+		atomic_store_explicit(&v,
+				      r = sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 1, 131072),
+				      memory_order_relaxed);
+	return r;
+}
+
+void xio_bufs_publish(struct xio_slot *s, bool server, int kfd)
+{
+	int lock = 0, snd = 0, rcv = 0;
+	socklen_t l = sizeof(lock);
+	bool known = xio_sys.getsockopt(kfd, SOL_SOCKET, SO_BUF_LOCK, &lock, &l) == 0;
+	l = sizeof(snd);
+	if ((!known || (lock & BUF_LOCK_SND)) &&
+	    xio_sys.getsockopt(kfd, SOL_SOCKET, SO_SNDBUF, &snd, &l) < 0)
+		snd = 0;
+	l = sizeof(rcv);
+	if ((!known || (lock & BUF_LOCK_RCV)) &&
+	    xio_sys.getsockopt(kfd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0)
+		rcv = 0;
+	if (!known) /* before 5.14: a size other than the unconnected socket's default was set */
+		lock = (snd != (int)sysctl_field("/proc/sys/net/ipv4/tcp_wmem", 1, 16384)
+			    ? BUF_LOCK_SND
+			    : 0) |
+		       (rcv != (int)sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 1, 131072)
+			    ? BUF_LOCK_RCV
+			    : 0);
+	int tx = server ? XIO_DIR_S2C : XIO_DIR_C2S;
+	/* Defaults resolved here: ends whose namespaces differ in sysctls agree on the limit. */
+	atomic_store(&s->dir[tx].sndbuf,
+		     (lock & BUF_LOCK_SND) && snd > 0 ? (uint32_t)snd : xio_default_sndbuf());
+	atomic_store(&s->dir[!tx].rcvbuf,
+		     (lock & BUF_LOCK_RCV) && rcv > 0 ? (uint32_t)rcv : xio_default_rcvbuf());
+	if (!server) {
+		atomic_store(&s->dir[!tx].sndbuf, 0);
+		atomic_store(&s->dir[tx].rcvbuf, 0);
+	}
+}
+
+/* A published size, or the default when none is (0). */
+static int buf_size(_Atomic uint32_t *w, bool snd)
+{
+	uint32_t v = atomic_load(w);
+	if (!v)
+		v = snd ? xio_default_sndbuf() : xio_default_rcvbuf();
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/*
+ * SO_SNDBUF, SO_RCVBUF and their *FORCE forms: the kernel applies them to
+ * our AF_UNIX end by the rules it has for TCP too (sock_setsockopt: the
+ * value doubled, clamped to net.core.wmem_max/rmem_max unless *FORCE, which
+ * wants CAP_NET_ADMIN, at least SOCK_MIN_SNDBUF/RCVBUF); what it reports is
+ * published for the peer. (That end carries doorbells of a byte, at most a
+ * few at a time, so its own sizes do not matter until it is demoted, and
+ * then they are the ones the program asked for.)
+ */
+static int set_buf(struct xio_conn *c, int fd, int name, const void *val, socklen_t len)
+{
+	if (xio_sys.setsockopt(fd, SOL_SOCKET, name, val, len) < 0)
+		return -errno;
+	bool snd = name == SO_SNDBUF || name == SO_SNDBUFFORCE;
+	int v = 0;
+	socklen_t l = sizeof(v);
+	if (xio_sys.getsockopt(fd, SOL_SOCKET, snd ? SO_SNDBUF : SO_RCVBUF, &v, &l) < 0)
+		return -errno;
+	atomic_store(snd ? &c->txd->sndbuf : &c->rxd->rcvbuf, v > 0 ? (uint32_t)v : 1u);
+	if (!snd)
+		xio_conn_bell_space(c, fd); /* a larger window: a writer waiting for it goes on */
+	return 0;
 }
 
 static void remember_tcp_opt(struct xio_conn *c, int name, int value)
@@ -147,9 +276,9 @@ int xio_conn_getsockopt(struct xio_conn *c, int fd, int level, int name, void *v
 		case SO_ACCEPTCONN:
 			return put_int(val, len, 0);
 		case SO_SNDBUF:
-			return put_int(val, len, (int)xio_ring_capacity(c->tx));
+			return put_int(val, len, buf_size(&c->txd->sndbuf, true));
 		case SO_RCVBUF:
-			return put_int(val, len, (int)xio_ring_capacity(c->rx));
+			return put_int(val, len, buf_size(&c->rxd->rcvbuf, false));
 		case SO_KEEPALIVE:
 			return put_int(val, len, c->keepalive);
 		case SO_RCVLOWAT:
@@ -238,7 +367,7 @@ int xio_conn_setsockopt(struct xio_conn *c, int fd, int level, int name, const v
 		case SO_RCVBUF:
 		case SO_SNDBUFFORCE:
 		case SO_RCVBUFFORCE:
-			return 0; /* the ring size is fixed per domain; getsockopt tells it */
+			return set_buf(c, fd, name, val, len);
 		case SO_LINGER:
 			if (len < (socklen_t)sizeof(struct linger))
 				return -EINVAL;

@@ -656,6 +656,7 @@ int xio_conn_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	s->server = dst;
 	s->client_pid = pid;
 	s->netns[0] = xio_netns_ino();
+	xio_bufs_publish(s, false, fd); /* before the offer: the server may write at once */
 
 	/* Name the client end so that an exec'd image or an SCM_RIGHTS receiver can adopt it. */
 	struct sockaddr_un an;

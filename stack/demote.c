@@ -296,8 +296,12 @@ static int move_tx(struct xio_conn *c, int fd, uint64_t deadline)
 		r = s;
 	}
 	free(buf);
-	if (r == 0)
+	if (r == 0) {
 		atomic_store(&d->moved, 1);
+		/* Our FIN was in the slot: in-band it is the kernel's, after the bytes. */
+		if (atomic_load(&c->txd->shut_wr))
+			xio_sys.shutdown(fd, SHUT_WR);
+	}
 	pthread_mutex_unlock(&c->txd->rlock);
 	return r;
 }
@@ -814,6 +818,9 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 	atomic_store(&d->who, (uint32_t)me);
 	atomic_store_explicit(&d->state, XIO_DEMOTE_ACTIVE, memory_order_release);
 	r = skip_bells(c, fd, me, true);
+	/* Our FIN was in the slot: the peer reads our ring, then the socket's EOF. */
+	if (atomic_load(&c->txd->shut_wr))
+		xio_sys.shutdown(fd, SHUT_WR);
 	pthread_mutex_unlock(&c->rxd->rlock);
 	pthread_mutex_unlock(&c->txd->wlock);
 	if (r < 0)

@@ -101,6 +101,16 @@ struct xio_dir {
 	_Atomic uint32_t space_bell_pending;
 	/* waiters asleep on the consumer end's socket, whatever they wait for */
 	_Atomic uint32_t sleepers;
+	/*
+	 * Buffer sizes as getsockopt reports them (0: not known yet, the server's
+	 * before accept: the kernel's default): the producer's SO_SNDBUF and the
+	 * consumer's SO_RCVBUF. Set at
+	 * connect and accept and by setsockopt, read by both ends on every send
+	 * and receive: together they bound the bytes in flight (xio_buf_limit,
+	 * stack/conn.h), as they bound a TCP connection's.
+	 */
+	alignas(XIO_CACHELINE) _Atomic uint32_t sndbuf;
+	_Atomic uint32_t rcvbuf;
 };
 
 /* Slot states (low byte of xio_slot.state); the high 32 bits hold the token. */

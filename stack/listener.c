@@ -289,12 +289,13 @@ static struct xio_domain *offer_domain(struct xio_listener *l, int tcp, uint64_t
 /*
  * The server's end of a connection just established in slot @s (by the
  * rendezvous handshake or a proven pairing): registered and counted.
- * @local and @remote are what getsockname and getpeername say.
+ * @local and @remote are what getsockname and getpeername say; @kfd is the
+ * kernel socket whose buffer sizes it inherits (the listener's, as on TCP).
  */
 static struct xio_conn *server_conn(struct xio_listener *l, struct xio_domain *d,
 				    struct xio_slot *s, uint32_t token,
 				    const struct xio_endpoint *local,
-				    const struct xio_endpoint *remote)
+				    const struct xio_endpoint *remote, int kfd)
 {
 	s->server.family = (uint16_t)l->family; /* for adoption after exec */
 	struct xio_conn *c = xio_conn_new(d, s, true);
@@ -309,6 +310,7 @@ static struct xio_conn *server_conn(struct xio_listener *l, struct xio_domain *d
 	s->srv_local = *local;
 	s->srv_peer = *remote;
 	s->netns[1] = xio_netns_ino();
+	xio_bufs_publish(s, true, kfd);
 	/* Nothing to learn from the kernel yet: the send path's liveness check starts from now. */
 	atomic_store_explicit(&c->peer_checked_us, xio_mono_us(), memory_order_relaxed);
 	xio_conn_register(c);
@@ -349,7 +351,7 @@ static int handshake(struct xio_listener *l, int tcp, int u, struct xio_conn **o
 	/* What getsockname says on an accepted socket: the address the client reached. */
 	struct xio_endpoint local = o.server;
 	local.port = l->local.port;
-	*out = server_conn(l, d, s, o.token, &local, &o.client);
+	*out = server_conn(l, d, s, o.token, &local, &o.client, tcp);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -420,7 +422,7 @@ static int accept_paired(struct xio_listener *l, int t, int flags, struct xio_co
 	sl = sizeof(ss);
 	if (xio_sys.getsockname(t, (struct sockaddr *)&ss, &sl) == 0)
 		xio_ep_from_sockaddr(&local, (struct sockaddr *)&ss, sl);
-	struct xio_conn *c = server_conn(l, d, s, token, &local, &peer);
+	struct xio_conn *c = server_conn(l, d, s, token, &local, &peer, t);
 	if (!c) {
 		xio_sys.close(u);
 		return t;

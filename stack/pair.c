@@ -304,6 +304,7 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	s->server = *dst;
 	s->client_pid = getpid();
 	s->netns[0] = xio_netns_ino();
+	xio_bufs_publish(s, false, fd);
 	/* Named as connect.c names its end: an exec'd image or a receiver adopts it by that. */
 	struct sockaddr_un an;
 	socklen_t anl;

@@ -194,6 +194,8 @@ void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events);
 void xio_conn_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq);
 
 /* Bytes waiting to be read (FIONREAD) / not yet read by the peer (SIOCOUTQ). */
+/* Our socket reads EOF: the peer's end is closed (a FIN alone travels in the slot). */
+bool xio_conn_sock_eof(struct xio_conn *c);
 int xio_conn_inq(struct xio_conn *c);
 int xio_conn_outq(struct xio_conn *c);
 

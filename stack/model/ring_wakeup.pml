@@ -2,13 +2,14 @@
  * SPDX-License-Identifier: MIT
  *
  * Promela model of the X-IO ring + doorbell + sleep/wake protocol, as
- * stack/conn.c implements it at commit c902551: xio_conn_send (check_peer,
- * which drains only once the peer shut down, xio_ring_put, bell_data,
+ * stack/conn.c and stack/wait.c implement it: xio_conn_send (check_peer,
+ * which drains only once the peer closed, xio_ring_put, bell_data,
  * wait_for), blocking xio_conn_recv (xio_ring_get, bell_space, wait_for),
- * wait_for (spin, xio_conn_wait_prepare, one poller per process and
- * followers on a condition variable, the poller's clearing of a stale
- * doorbell flag, 5 ms slices with foreign company, xio_conn_wait_finish)
- * and drain. Not modelled: epoll watchers (bell_data also rings for them),
+ * shutdown (the FIN in the slot and a doorbell), wait_for as the engine
+ * runs it (look, announce, look again under wait_lock, one poller per
+ * process and followers on a condition variable, the poller's clearing of
+ * a stale doorbell flag, 5 ms slices with foreign company, withdraw) and
+ * drain. Not modelled: epoll watchers (bell_data also rings for them),
  * non-blocking calls, timeouts. Keep it in step with stack/conn.c. Checked
  * by test/fault/wakeup_model.sh:
  *   - no assertion violation (EOF never overtakes data: a reader that sees
@@ -26,8 +27,10 @@
  * check_peer at the start of a send once the peer has shut down).
  *
  * Granularity: one record per send, one record per receive; the ring holds
- * CAP records; N records per direction, then shutdown(SHUT_WR) (the kernel
- * carries the FIN on the AF_UNIX socket). Every numbered step below is one
+ * CAP records; N records per direction, then shutdown(SHUT_WR), which
+ * stores the FIN in the slot after the last record and rings like a record
+ * (the AF_UNIX socket never reads EOF here: that is the peer's close, after
+ * which every wait ends at once; not modelled). Every numbered step below is one
  * shared-memory or system-call action of the C code; the seq_cst fences of
  * the C code make this interleaving (sequentially consistent) model faithful
  * for the words involved.
@@ -40,6 +43,14 @@
  *                      polls the ring and rings space doorbells as
  *                      bell_space does). The smallest model in which two
  *                      threads of one process wait on, and drain, one fd.
+ *   -DPOLLERS          (with SHARED or DUPLEX) the waiters are those of the
+ *                      poll and epoll front-ends (shim/poll.c, shim/epoll.c):
+ *                      no leader/follower, each sleeps in the kernel on the
+ *                      shared fd and drains it, and with company (another
+ *                      sleeper on the fd: xio_conn_has_company) in 5 ms
+ *                      slices
+ *   -DMUTANT_NO_COMPANY  (with POLLERS) no slices: a reader's drain takes the
+ *                      writer's space doorbell and the checker must find it
  *   -DDUPLEX           both directions, a writer thread and a reader
  *                      thread on each end (a full-duplex application)
  *   -DNOSPIN           leave out the spin phase (smaller state space; the
@@ -71,25 +82,25 @@ byte count[2];			/* records in ring d (rte_ring count from the tails) */
 byte pub[2], cons[2];		/* records ever published / consumed (for the checks) */
 byte readers_sleeping[2], data_bell_pending[2];
 byte writers_waiting[2], space_bell_pending[2];
+bool shut_wr[2];		/* xio_dir.shut_wr: the producer of direction d sent its FIN */
 
 /* ---- kernel: the AF_UNIX socket pair --------------------------------------- */
 bool sock[2];			/* doorbell bytes queued on end e's fd (drain() takes all) */
-bool fin[2];			/* the other end shut down: end e's fd reads EOF after its bytes */
 
 byte sleepers[2];		/* xio_dir.sleepers of the direction end e reads: waiters on e's fd */
 
 /* ---- process-local (struct xio_conn of each end) --------------------------- */
-bool peer_eof[2];		/* learned by drain() */
+bool peer_eof[2];		/* learned from shut_wr (xio_conn_check_abort) */
 bool poller[2];			/* a thread of end e sleeps in poll() on its fd */
 byte local_waiters[2];		/* threads of end e inside wait_for */
 bool done_w[2], done_r[2];
 
 #define room(d)		(CAP - count[d])
-/* xio_conn_ready(): POLLIN when the ring has data or EOF was seen; POLLOUT at a third free */
-#define ready_in(e)	(count[1 - (e)] > 0 || peer_eof[e])
+/* xio_conn_ready(): POLLIN when the ring has data or the FIN is in; POLLOUT at a third free */
+#define ready_in(e)	(count[1 - (e)] > 0 || shut_wr[1 - (e)])
 #define ready_out(e)	(room(e) * 3 >= CAP)
 #define ready(e, ev)	(((ev) == IN && ready_in(e)) || ((ev) == OUT && ready_out(e)))
-#define readable(e)	(sock[e] || fin[e])	/* poll(fd, POLLIN) */
+#define readable(e)	(sock[e])	/* poll(fd, POLLIN) */
 
 /* bell_data() of end e after publishing into direction e: fence; if a reader
  * sleeps and no doorbell is pending (exchange 0 -> 1), one byte to the peer. */
@@ -126,109 +137,107 @@ inline bell_space(e)
 	fi
 }
 
-/* drain(): under drain_lock, recv(MSG_DONTWAIT) of every queued byte (a
- * recv that returns 0 - nothing queued, FIN seen - sets peer_eof); then
+/* drain(): under drain_lock, recv(MSG_DONTWAIT) of every queued byte; then
  * both pending flags of this end are cleared (data_bell_pending of the
  * direction it reads, space_bell_pending of the one it writes) and the
  * followers are woken (wake_seq++, broadcast). */
 inline drain(e)
 {
-	atomic {
-		if
-		:: sock[e] -> sock[e] = false
-		:: else ->
-			if
-			:: fin[e] -> peer_eof[e] = true
-			:: else -> skip
-			fi
-		fi
-	};
+	sock[e] = false;
 	data_bell_pending[1 - e] = 0;
 	space_bell_pending[e] = 0
 }
 
-/* wait_for(c, fd, ev, -1). Followers wait on the condition variable with a
- * 100 ms timeout, so the model lets them re-check at any time. */
+/* wait_for(c, fd, ev, -1): the blocking front-end (stack/conn.c) of the
+ * readiness engine (stack/wait.c xio_wait): look; announce; sleep (under
+ * wait_lock: look again, then become the poller or a follower); withdraw;
+ * look, and round again. Followers wait on the condition variable with a
+ * 100 ms timeout, so the model lets them re-check at any time. The spin is
+ * more looks of the same kind as the first. */
 inline wait_for(e, ev)
 {
-#ifndef NOSPIN
-	/* bounded spin: may see readiness before sleeping */
-	if
-	:: ready(e, ev) -> goto waited
-	:: true -> skip
-	fi;
-#endif
-	/* xio_conn_wait_prepare(): counters up, fence */
-	sleepers[e]++;
-	if
-	:: ev == IN -> readers_sleeping[1 - e]++
-	:: else -> writers_waiting[e]++
-	fi;
-	local_waiters[e]++;
 	do
-	:: /* under wait_lock: check readiness, then become the poller or a follower.
-	    * One step: the other threads of this end change poller only under the
-	    * same lock, and the peer's moves commute with these local ones. */
-	   atomic {
+	:: ready(e, ev) -> break	/* xio_wait: scan (the spin too) */
+	:: else ->
+		/* cw_announce: xio_conn_wait_prepare() (counters up, fence), local_waiters++,
+		 * and the company test for the slices */
+		sleepers[e]++;
 		if
+		:: ev == IN -> readers_sleeping[1 - e]++
+		:: else -> writers_waiting[e]++
+		fi;
+		local_waiters[e]++;
+#ifndef POLLERS
+		foreign = (sleepers[e] > local_waiters[e]);
+#elif !defined(MUTANT_NO_COMPANY)
+		foreign = (sleepers[e] > 1);	/* xio_conn_has_company(): poll and epoll */
+#endif
+		/* cw_sleep, under wait_lock: look again (what came before the announcement
+		 * rings no doorbell), then become the poller or a follower. One step: the
+		 * other threads of this end change poller only under the same lock, and
+		 * the peer's moves commute with these local ones. */
+		atomic {
+			if
 #ifndef MUTANT_NO_RECHECK
-		:: ready(e, ev) -> role = 0
+			:: ready(e, ev) -> role = 0
 #else
-		/* the mutant sleeps once without re-checking what it saw before announcing */
-		:: checked && ready(e, ev) -> role = 0
+			/* the mutant sleeps once without looking after it announced */
+			:: checked && ready(e, ev) -> role = 0
 #endif
-		:: else ->
+			:: else ->
 #ifdef MUTANT_NO_RECHECK
-			checked = true;
+				checked = true;
 #endif
-			if
-			:: !poller[e] -> poller[e] = true; role = 1
-			:: else -> role = 2
+#ifndef POLLERS
+				if
+				:: !poller[e] -> poller[e] = true; role = 1
+				:: else -> role = 2	/* follower: woken by a drain, or after 100 ms */
+				fi
+#else
+				role = 1	/* poll and epoll: every waiter sleeps in the kernel */
+#endif
 			fi
-		fi
-	   };
-	   if
-	   :: role == 0 -> break
-	   :: role == 2 -> role = 0	/* follower: woken by a drain, or after 100 ms */
-	   :: role == 1 ->
-		role = 0;
-		/* a doorbell flag set with no byte in the socket is stale: clear it, re-check */
+		};
 		if
-		:: data_bell_pending[1 - e] || space_bell_pending[e] ->
+		:: role == 1 ->
+			/* a doorbell flag set with no byte in the socket is stale: clear it, look */
 			if
-			:: !readable(e) ->	/* poll(fd, 0) == 0 */
+			:: (data_bell_pending[1 - e] || space_bell_pending[e]) && !readable(e) ->
 				data_bell_pending[1 - e] = 0;
 				space_bell_pending[e] = 0;
 				if
-				:: ready(e, ev) -> poller[e] = false; break
+				:: ready(e, ev) -> role = 3	/* no poll() */
 				:: else -> skip
 				fi
 			:: else -> skip
-			fi
+			fi;
+			if
+			:: role == 3 -> skip
+			:: else ->
+				if
+				:: readable(e) -> drain(e)	/* poll() returned the fd */
+				:: foreign -> skip		/* the 5 ms slice ran out */
+				fi
+			fi;
+			poller[e] = false		/* under wait_lock: wake_seq++, broadcast */
 		:: else -> skip
 		fi;
-		/* foreign company (sleepers beyond this process): 5 ms slices */
-		foreign = (sleepers[e] > local_waiters[e]);
-		if
-		:: readable(e) -> drain(e)	/* poll() returned the fd */
-		:: foreign -> skip		/* the slice ran out */
-		fi;
+		role = 0;
 		foreign = false;
-		poller[e] = false		/* under wait_lock: wake_seq++, broadcast */
-	   fi
+		/* cw_finish: local_waiters--, xio_conn_wait_finish(c, -1, ev): counters
+		 * down, own flag cleared, no drain */
+		local_waiters[e]--;
+		sleepers[e]--;
+		if
+		:: ev == IN -> readers_sleeping[1 - e]--; data_bell_pending[1 - e] = 0
+		:: else -> writers_waiting[e]--; space_bell_pending[e] = 0
+		fi
 	od;
 #ifdef MUTANT_NO_RECHECK
-	checked = false;
-#endif
-	local_waiters[e]--;
-	/* xio_conn_wait_finish(c, -1, ev): counters down, own flag cleared, no drain */
-	sleepers[e]--;
-	if
-	:: ev == IN -> readers_sleeping[1 - e]--; data_bell_pending[1 - e] = 0
-	:: else -> writers_waiting[e]--; space_bell_pending[e] = 0
-	fi;
-waited:
+	checked = false
+#else
 	skip
+#endif
 }
 
 /* xio_conn_send of N one-record writes, then shutdown(SHUT_WR). */
@@ -240,11 +249,10 @@ proctype writer(byte e)
 	do
 	:: pub[e] == NREC(e) -> break
 	:: pub[e] < NREC(e) ->
-		/* check_peer(): at most once a ms, poll(fd, POLLRDHUP, 0); drain on RDHUP/HUP */
+		/* check_peer(): at most once a ms, poll(fd, POLLRDHUP, 0); drains only on
+		 * RDHUP/HUP, which only the peer's close gives (not modelled) */
 		if
-#ifndef MUTANT_CHECK_PEER
-		:: fin[e] -> drain(e)
-#else
+#ifdef MUTANT_CHECK_PEER
 		:: readable(e) -> drain(e)	/* as before 6968c32 (FINDINGS F9) */
 #endif
 		:: true -> skip
@@ -259,7 +267,9 @@ proctype writer(byte e)
 			wait_for(e, OUT)
 		fi
 	od;
-	fin[1 - e] = true;	/* shutdown(fd, SHUT_WR): the peer's fd reads EOF */
+	/* shutdown(SHUT_WR): the FIN after the last record, then a doorbell as for data */
+	shut_wr[e] = true;
+	bell_data(e);
 	done_w[e] = true
 }
 
@@ -289,6 +299,11 @@ proctype reader(byte e)
 		d_step { count[1 - e]--; cons[1 - e]++ };
 		bell_space(e)
 	:: count[1 - e] == 0 ->
+		/* xio_conn_check_abort() (recv's start, xio_conn_ready in wait_for) */
+		if
+		:: shut_wr[1 - e] -> peer_eof[e] = true
+		:: else -> skip
+		fi;
 		if
 		:: peer_eof[e] ->
 			if

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* The readiness engine: see wait.h for the steps and why they are in this order. */
+#include <errno.h>
+#include <rte_pause.h>
+
+#include "clock.h"
+#include "wait.h"
+
+#define PEEK_AFTER_NS	 5000	  /* most answers take less than that */
+#define PEEK_EVERY_NS	 5000	  /* a poll() is about 1 us: at most a fifth of a spin */
+#define COMPANY_SLICE_NS 5000000  /* see xio_conn_has_company() */
+#define EOF_SLICE_MIN_NS 1000000  /* a reader draining the ring: keep up */
+#define EOF_SLICE_MAX_NS 10000000 /* idle */
+
+/* Step 2: true once the spin is over (or there is none), false when ready. */
+static bool spin(struct xio_waiter *w, int64_t spin_end)
+{
+	int64_t start = xio_mono_ns(), now = start, peeked = start;
+	while (now < spin_end && (w->deadline_ns < 0 || now < w->deadline_ns)) {
+		for (int i = 0; i < 16; i++) {
+			if (w->scan(w) > 0)
+				return false;
+			rte_pause();
+		}
+		now = xio_mono_ns();
+		if (w->peek && now - start >= PEEK_AFTER_NS && now - peeked >= PEEK_EVERY_NS) {
+			w->peek(w);
+			peeked = now;
+		}
+	}
+	return true;
+}
+
+/* Step 4's bound: NULL for none, else @ts filled. */
+static struct timespec *sleep_bound(struct xio_waiter *w, int ready, bool company, bool slices,
+				    int64_t *eof_slice, struct timespec *ts)
+{
+	int64_t d = INT64_MAX;
+	if (ready)
+		d = 0;
+	else if (w->deadline_ns >= 0)
+		d = w->deadline_ns - xio_mono_ns();
+	if (d < 0)
+		d = 0;
+	if (company && d > COMPANY_SLICE_NS)
+		d = COMPANY_SLICE_NS;
+	if (slices) {
+		if (d > *eof_slice)
+			d = *eof_slice;
+		*eof_slice = *eof_slice * 2 > EOF_SLICE_MAX_NS ? EOF_SLICE_MAX_NS : *eof_slice * 2;
+	}
+	if (d == INT64_MAX)
+		return NULL;
+	*ts = (struct timespec){d / 1000000000, d % 1000000000};
+	return ts;
+}
+
+int xio_wait(struct xio_waiter *w)
+{
+	int64_t spin_end = w->spin_us > 0 ? xio_mono_ns() + (int64_t)w->spin_us * 1000 : 0;
+	int64_t eof_slice = EOF_SLICE_MIN_NS;
+
+	for (;;) {
+		int ready = w->scan(w);
+		bool announced = false, company = false, slices = false;
+		if (!ready && spin_end && !spin(w, spin_end))
+			continue; /* became ready while spinning: collect it as above */
+		if (!ready) {
+			company = w->announce(w);
+			announced = true;
+			ready = w->scan(w);
+			slices = w->quiet_eof(w);
+		}
+		struct timespec ts, *tp = sleep_bound(w, ready, company, slices, &eof_slice, &ts);
+		int k = w->sleep(w, tp, ready);
+		int saved = errno;
+		int r = w->finish(w, ready, k, announced);
+		if (k < 0) {
+			errno = saved;
+			return -1;
+		}
+		if (r > 0 || (w->deadline_ns >= 0 && xio_mono_ns() >= w->deadline_ns))
+			return r;
+		spin_end = 0; /* a doorbell without news: sleep again, without spinning */
+	}
+}
