@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 9u
+#define XIO_LAYOUT_VERSION 10u
 #define XIO_CACHELINE	   64
 #define XIO_SVC_MAX	   4 /* service address ranges (--service-cidr) */
 
