@@ -17,16 +17,20 @@ fault_init ring_trim
 FP=$FAULT_BIN/fpeer
 rings() { xio_field rings_in_use; }
 
-# stream NAME SIZE PAUSE [fpeer client options...]: a paused, checksummed stream
+# stream NAME SIZE PAUSE [fpeer client options...]: a paused, checksummed stream.
+# --plain (64 KiB read()/write()): with fpeer's random call variants a receiver
+# was seen, now and then, not to wake for the last bytes before the sender's
+# pause, on main's build without the ring file too (a wake-up hazard outside
+# this test's subject, reported).
 stream() {
 	local name=$1 size=$2 pause=$3 port
 	shift 3
 	port=$(free_port)
-	"${XRUN[@]}" "$FP" server 127.0.0.1 "$port" --recv "$size" --progress "$WORK/$name.sp" \
+	"${XRUN[@]}" "$FP" server 127.0.0.1 "$port" --recv "$size" --plain --progress "$WORK/$name.sp" \
 		--ready "$WORK/$name.ready" >"$WORK/$name-server.log" 2>&1 &
 	eval "s_$name=\$!"
 	wait_file "$WORK/$name.ready" 5000
-	"${XRUN[@]}" "$FP" client 127.0.0.1 "$port" --send "$size" --recv 0 --pause-at "$pause" \
+	"${XRUN[@]}" "$FP" client 127.0.0.1 "$port" --send "$size" --recv 0 --plain --pause-at "$pause" \
 		--resume "$WORK/$name.go" --progress "$WORK/$name.cp" "$@" >"$WORK/$name-client.log" 2>&1 &
 	eval "c_$name=\$!"
 }
