@@ -261,6 +261,10 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	}
 	(void)xio_pool_init(&d->pool, h, map, map + rep.map_len, d->slots_off, d->nslots,
 			    d->slot_size);
+	/* a ring tells its slot (a descriptor record read by copy): see xio_pool_of_ring() */
+	d->pool.rings = d->rings;
+	d->pool.rings_len = d->rings_len;
+	d->pool.ring_stride = d->ring_stride;
 	xio_log(1, "attached to domain '%s' generation %llx (%zu bytes, rings %llu bytes)",
 		xio_config()->domain, (unsigned long long)d->generation, d->map_len,
 		(unsigned long long)d->rings_len);
