@@ -3,16 +3,19 @@
  * paper's Fig. 10: message rate against the number of connections).
  *
  *   xio-bench-manyconn server ENDPOINT
- *   xio-bench-manyconn client ENDPOINT CONNS SIZE SECONDS
+ *   xio-bench-manyconn client ENDPOINT CONNS SIZE SECONDS [hold]
  *   xio-bench-manyconn idle ENDPOINT CONNS
  *
  * The server is one thread: a level-triggered epoll loop that accepts and
  * echoes whatever it reads. The client is one thread: it opens CONNS
  * connections, keeps one SIZE-byte message in flight on each, and counts
  * completed round trips for SECONDS after a 0.1 s warm-up. It prints
- *   conns=N msgs=M secs=S rate=R p50_us=X p99_us=Y bytes=B
+ *   conns=N msgs=M secs=S rate=R p50_us=X p99_us=Y bytes=B connect_us=C
  * rate is round trips per second over all connections; the percentiles are
- * of one message's round trip; bytes counts payload both ways.
+ * of one message's round trip; bytes counts payload both ways; connect_us is
+ * the mean time of one connect (with its epoll_ctl) while opening them. With `hold`
+ * the client then prints "holding CONNS" and keeps its connections open,
+ * idle, until it is killed (tests look at the domain's memory meanwhile).
  *
  * `idle` opens CONNS connections, makes one 64-byte round trip on each (so the
  * server has accepted them all), prints "idle CONNS" and then waits in
@@ -24,6 +27,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/epoll.h>
 
 static void set_nonblock(int fd)
@@ -96,13 +100,14 @@ struct cconn {
 	uint64_t sent_ns;
 };
 
-static int client(const struct bench_ep *ep, int nconns, size_t size, double secs)
+static int client(const struct bench_ep *ep, int nconns, size_t size, double secs, bool hold)
 {
 	bench_raise_nofile();
 	struct cconn *c = calloc((size_t)nconns, sizeof(*c));
 	char *msg = malloc(size), *buf = malloc(1 << 16);
 	memset(msg, 'm', size);
 	int ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t t_conn = bench_now_ns();
 	for (int i = 0; i < nconns; i++) {
 		c[i].fd = bench_connect(ep);
 		if (c[i].fd < 0)
@@ -112,6 +117,7 @@ static int client(const struct bench_ep *ep, int nconns, size_t size, double sec
 		if (epoll_ctl(ep_fd, EPOLL_CTL_ADD, c[i].fd, &ev) < 0)
 			bench_die("epoll_ctl");
 	}
+	t_conn = bench_now_ns() - t_conn;
 	for (int i = 0; i < nconns; i++) {
 		c[i].sent_ns = bench_now_ns();
 		if (write_all_nb(c[i].fd, msg, size) < 0)
@@ -155,9 +161,29 @@ static int client(const struct bench_ep *ep, int nconns, size_t size, double sec
 	}
 	double el = (double)(bench_now_ns() - t_meas) / 1e9;
 	double p50 = bench_pct_us(&s, 50, 0);
-	printf("conns=%d msgs=%zu secs=%.3f rate=%.1f p50_us=%.2f p99_us=%.2f bytes=%llu\n", nconns,
-	       s.n, el, (double)s.n / el, p50, bench_pct_us(&s, 99, 1),
-	       (unsigned long long)(turns * size * 2));
+	printf("conns=%d msgs=%zu secs=%.3f rate=%.1f p50_us=%.2f p99_us=%.2f bytes=%llu "
+	       "connect_us=%.1f\n",
+	       nconns, s.n, el, (double)s.n / el, p50, bench_pct_us(&s, 99, 1),
+	       (unsigned long long)(turns * size * 2), (double)t_conn / 1e3 / nconns);
+	if (hold) {
+		/* the answers to the last messages, so that every connection is idle */
+		for (int i = 0; i < nconns; i++) {
+			while (c[i].got < size) {
+				ssize_t r = read(c[i].fd, buf, size - c[i].got);
+				if (r > 0)
+					c[i].got += (size_t)r;
+				else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+					bench_die("read");
+				else
+					poll(&(struct pollfd){.fd = c[i].fd, .events = POLLIN}, 1,
+					     1000);
+			}
+		}
+		printf("holding %d\n", nconns);
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	for (int i = 0; i < nconns; i++)
 		close(c[i].fd);
 	return 0;
@@ -197,14 +223,16 @@ int main(int argc, char **argv)
 	if (argc >= 3 && bench_parse_ep(argv[2], &ep) == 0) {
 		if (strcmp(argv[1], "server") == 0 && argc == 3)
 			return server(&ep);
-		if (strcmp(argv[1], "client") == 0 && argc == 6)
-			return client(&ep, atoi(argv[3]), (size_t)atol(argv[4]), atof(argv[5]));
+		if (strcmp(argv[1], "client") == 0 && (argc == 6 || argc == 7))
+			return client(&ep, atoi(argv[3]), (size_t)atol(argv[4]), atof(argv[5]),
+				      argc == 7 && strcmp(argv[6], "hold") == 0);
 		if (strcmp(argv[1], "idle") == 0 && argc == 4)
 			return idle(&ep, atoi(argv[3]));
 	}
-	fprintf(stderr,
-		"usage: %s server ENDPOINT | client ENDPOINT CONNS SIZE SECONDS | idle ENDPOINT "
-		"CONNS\n",
-		argv[0]);
+	fprintf(
+	    stderr,
+	    "usage: %s server ENDPOINT | client ENDPOINT CONNS SIZE SECONDS [hold] | idle ENDPOINT "
+	    "CONNS\n",
+	    argv[0]);
 	return 2;
 }

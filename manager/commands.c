@@ -74,12 +74,14 @@ static void cmd_hello(struct mgr_client *c)
 	    .hdr_delta = m->mem.hdr_delta,
 	    .layout_version = XIO_LAYOUT_VERSION,
 	    .page_size = m->mem.page_size,
+	    .rings_len = m->rings_len,
 	};
+	int fds[2] = {m->mem.fd, m->rings_fd};
 
 	/* remember the member's namespace so the sweep can see its sockets */
 	if (!c->netns && mgr_netns_add_pid(m, c->pid, &c->netns) == 0 && c->netns)
 		mgr_netns_ref(m, c->netns, 1);
-	mgr_reply(c, &r, sizeof(r), 0, &m->mem.fd, 1);
+	mgr_reply(c, &r, sizeof(r), 0, fds, 2);
 }
 
 /* PUBLISH or REPUBLISH: both take [AF_UNIX socket, TCP listener] and answer a path. */
@@ -161,6 +163,8 @@ static void cmd_stats(struct mgr_client *c)
 	r.bufs_reclaimed = atomic_load_explicit(&h->stats.bufs_reclaimed, memory_order_relaxed);
 	r.hugepages = !!(h->flags & XIO_DOMAIN_HUGEPAGES);
 	r.kill_switch = atomic_load_explicit(&h->kill_switch, memory_order_relaxed);
+	r.rings_in_use = mgr_rings_resident();
+	r.rings_limit = m->rings_len;
 	mgr_reply(c, &r, sizeof(r), 0, NULL, 0);
 }
 
@@ -173,8 +177,8 @@ static void fill_conn(struct xio_ctl_conn *rec, struct xio_slot *s, uint64_t w)
 	rec->server_pid = s->server_pid;
 	rec->bytes_c2s = s->dir[XIO_DIR_C2S].bytes;
 	rec->bytes_s2c = s->dir[XIO_DIR_S2C].bytes;
-	rec->fill_c2s = rte_ring_count((struct rte_ring *)((char *)s + s->ring_off[0])) * 4;
-	rec->fill_s2c = rte_ring_count((struct rte_ring *)((char *)s + s->ring_off[1])) * 4;
+	rec->fill_c2s = rte_ring_count(mgr_ring(s, XIO_DIR_C2S)) * 4;
+	rec->fill_s2c = rte_ring_count(mgr_ring(s, XIO_DIR_S2C)) * 4;
 	rec->slot = s->index;
 	rec->state = XIO_SLOT_STATE(w);
 	rec->srv_local = s->srv_local;

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The domain memory: one memzone holding struct xio_domain_hdr and the
- * slots, each slot followed by its two rings, then the zero-copy buffer pool
- * (one state word per buffer, then the buffers: stack/bufpool.h). Attaching
- * processes get it as (fd, offset, length), so we check at start-up that
- * mapping that fd really shows the zone.
+ * slots, then the zero-copy buffer pool (one state word per buffer, then the
+ * buffers: stack/bufpool.h). Attaching processes get it as (fd, offset,
+ * length), so we check at start-up that mapping that fd really shows the
+ * zone.
+ *
+ * The rings live apart, in the ring file: a sparse memfd of 4 KiB pages,
+ * backed only where a ring was written. Attaching processes map it right
+ * after the zone. The sweep gives back the pages of a ring's free space
+ * (mgr_ring_trim) and a reclaimed slot gives back all of its rings' data
+ * pages, so a connection costs what it carries, not its ring size.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -12,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,7 +48,12 @@ static struct {
 	uint64_t *seen; /* per buffer: state word of the last sweep */
 	uint64_t own_pidns;
 	struct xio_domain_hdr *hdr;
-} pool;
+	/* the ring file, as we map it */
+	char *rings;
+	int rings_fd;
+	uint64_t ring_stride, ring_mem;
+	uint32_t ring_count;
+} pool = {.rings_fd = -1};
 
 int mgr_layout(struct mgr *m)
 {
@@ -51,11 +63,10 @@ int mgr_layout(struct mgr *m)
 
 	if (rs < 0)
 		return (int)rs;
-	stride = ROUND_UP(sizeof(struct xio_slot), XIO_CACHELINE) +
-		 2 * ROUND_UP((uint64_t)rs, XIO_CACHELINE);
-	if (stride > UINT32_MAX)
-		return -E2BIG;
+	stride = ROUND_UP(sizeof(struct xio_slot), XIO_CACHELINE);
 	m->slot_size = (uint32_t)stride;
+	m->ring_stride = ROUND_UP((uint64_t)rs, 4096);
+	m->rings_len = (uint64_t)m->o.nslots * 2 * m->ring_stride;
 	m->slots_off = ROUND_UP(sizeof(struct xio_domain_hdr), XIO_CACHELINE);
 	m->zone_raw = m->slots_off + (uint64_t)m->o.nslots * stride;
 	/* The buffer pool: state words, then the buffers on their own pages. */
@@ -73,9 +84,97 @@ static void dir_init_locks(struct xio_dir *d)
 	pthread_mutex_init(&d->rlock, &robust_attr);
 }
 
+/* Slot number of @s from its address (ours, trusted), or UINT32_MAX. */
+static uint32_t slot_number(const struct xio_slot *s)
+{
+	uint64_t d = (uint64_t)((const char *)s - pool.slots);
+	if ((const char *)s < pool.slots || !pool.slot_size || d % pool.slot_size ||
+	    d / pool.slot_size >= pool.nslots)
+		return UINT32_MAX;
+	return (uint32_t)(d / pool.slot_size);
+}
+
+struct rte_ring *mgr_ring(const struct xio_slot *s, int dir)
+{
+	uint32_t i = slot_number(s);
+	if (!pool.rings) /* no ring file (tests): the rings follow the slot */
+		return (struct rte_ring *)((char *)s + s->ring_off[dir]);
+	if (i == UINT32_MAX)
+		return NULL;
+	return (struct rte_ring *)(pool.rings +
+				   (2 * (uint64_t)i + (uint64_t)dir) * pool.ring_stride);
+}
+
+/* Give back the whole pages of ring bytes [from, to) (offsets in the ring's data). */
+static uint64_t punch(const struct rte_ring *r, uint64_t from, uint64_t to)
+{
+	uint64_t base = (uint64_t)((const char *)r - pool.rings) + sizeof(struct rte_ring);
+	uint64_t a = ROUND_UP(base + from, 4096), b = (base + to) / 4096 * 4096;
+
+	if (!pool.rings || b <= a)
+		return 0;
+	if (fallocate(pool.rings_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)a,
+		      (off_t)(b - a)) < 0)
+		return 0;
+	return b - a;
+}
+
+/*
+ * Take a direction lock without waiting. A dead holder's half operation is
+ * rolled back as the stack does it (stack/conn.c lock_dir).
+ */
+static bool trylock_dir(pthread_mutex_t *mx, struct rte_ring_headtail *ht)
+{
+	int e = pthread_mutex_trylock(mx);
+	if (e == EOWNERDEAD) {
+		pthread_mutex_consistent(mx);
+		ht->head = ht->tail;
+		return true;
+	}
+	return e == 0;
+}
+
+uint64_t mgr_ring_trim(struct xio_slot *s, int dir)
+{
+	struct rte_ring *r = mgr_ring(s, dir);
+	struct xio_dir *x = &s->dir[dir];
+	uint64_t freed = 0;
+
+	if (!r || pool.rings_fd < 0 || !trylock_dir(&x->wlock, &r->prod))
+		return 0;
+	/*
+	 * We hold the producer's lock: nobody writes. Readers only read
+	 * [cons.tail, prod.tail) and only ever move cons.tail on, so the free
+	 * space from a snapshot of cons.tail stays free while we punch it. The
+	 * page the writer goes on with is kept.
+	 */
+	uint32_t size = pool.ring_count, prod = r->prod.tail;
+	uint32_t cons =
+	    atomic_load_explicit((_Atomic uint32_t *)&r->cons.tail, memory_order_acquire);
+	uint32_t used = prod - cons, keep = 4096 / ESIZE;
+	if (r->prod.head == prod && used < size && size - used > keep + 1) {
+		uint32_t from = prod + keep, n = size - used - keep - 1;
+		uint32_t a = from & (size - 1);
+		uint32_t first = n < size - a ? n : size - a;
+		freed += punch(r, (uint64_t)a * ESIZE, ((uint64_t)a + first) * ESIZE);
+		if (n > first)
+			freed += punch(r, 0, (uint64_t)(n - first) * ESIZE);
+	}
+	pthread_mutex_unlock(&x->wlock);
+	return freed;
+}
+
+uint64_t mgr_rings_resident(void)
+{
+	struct stat st;
+	return pool.rings_fd >= 0 && fstat(pool.rings_fd, &st) == 0 ? (uint64_t)st.st_blocks * 512
+								    : 0;
+}
+
 void mgr_slot_clear(struct xio_slot *s)
 {
-	uint32_t index = s->index, off0 = s->ring_off[0], off1 = s->ring_off[1];
+	uint32_t index = s->index;
+	uint64_t off0 = s->ring_off[0], off1 = s->ring_off[1];
 	uint32_t rb = s->ring_bytes;
 	uint16_t port = s->port; /* held by the manager for the slot's whole life */
 	size_t from = offsetof(struct xio_slot, index);
@@ -88,14 +187,27 @@ void mgr_slot_clear(struct xio_slot *s)
 	s->port = port;
 	dir_init_locks(&s->dir[0]);
 	dir_init_locks(&s->dir[1]);
-	rte_ring_reset((struct rte_ring *)((char *)s + off0));
-	rte_ring_reset((struct rte_ring *)((char *)s + off1));
+	for (int d = 0; d < 2; d++) {
+		struct rte_ring *r = mgr_ring(s, d);
+		if (!r)
+			continue;
+		if (!pool.rings) {
+			rte_ring_reset(r);
+			continue;
+		}
+		/*
+		 * Nobody uses the slot now: every page goes back, the header's
+		 * too; whoever takes the slot next writes a new header
+		 * (stack/connect.c).
+		 */
+		uint64_t at = (uint64_t)((char *)r - pool.rings);
+		(void)fallocate(pool.rings_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)at, (off_t)pool.ring_stride);
+	}
 	/* Buffers sent on this connection and never received: nobody can reach them now. */
-	uint64_t d = (uint64_t)((char *)s - pool.slots);
-	if (pool.nbufs && pool.slot_size && d % pool.slot_size == 0 &&
-	    d / pool.slot_size < pool.nslots) {
-		uint32_t n =
-		    xio_pool_reclaim_slot(pool.meta, pool.nbufs, (uint32_t)(d / pool.slot_size));
+	uint32_t i = slot_number(s);
+	if (pool.nbufs && i != UINT32_MAX) {
+		uint32_t n = xio_pool_reclaim_slot(pool.meta, pool.nbufs, i);
 		if (n)
 			atomic_fetch_add_explicit(&pool.hdr->stats.bufs_reclaimed, n,
 						  memory_order_relaxed);
@@ -126,28 +238,26 @@ uint32_t mgr_pool_sweep(struct mgr *m)
 	return held;
 }
 
-static int slot_init(struct mgr *m, struct xio_slot *s, uint32_t index, uint32_t token)
+/*
+ * A free slot. Its rings stay holes in the ring file until a client takes
+ * the slot and writes their headers (stack/connect.c): an idle domain holds
+ * no ring memory at all.
+ */
+static void slot_init(struct mgr *m, struct xio_slot *s, uint32_t index, uint32_t token)
 {
-	uint32_t count = m->o.ring_bytes / ESIZE;
-	uint32_t off = ROUND_UP(sizeof(struct xio_slot), XIO_CACHELINE);
-	uint32_t rs = (uint32_t)ROUND_UP(rte_ring_get_memsize_elem(ESIZE, count), XIO_CACHELINE);
-	char name[RTE_RING_NAMESIZE];
+	/* Where a member sees the ring file: right after its map_len bytes of zone
+	 * (stack/domain.c). */
+	uint64_t slot_at = m->mem.hdr_delta + m->slots_off + (uint64_t)index * m->slot_size;
 
 	memset(s, 0, sizeof(*s));
 	s->index = index;
 	s->ring_bytes = m->o.ring_bytes;
 	for (int d = 0; d < 2; d++) {
-		s->ring_off[d] = off + (uint32_t)d * rs;
-		/* rte_ring_init only writes the header: names need not be unique */
-		snprintf(name, sizeof(name), "x%u_%d", index, d);
-		int r = rte_ring_init((struct rte_ring *)((char *)s + s->ring_off[d]), name, count,
-				      RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (r < 0)
-			return r;
+		uint64_t in_file = (2 * (uint64_t)index + (uint64_t)d) * m->ring_stride;
+		s->ring_off[d] = m->mem.map_len - slot_at + in_file;
 		dir_init_locks(&s->dir[d]);
 	}
 	atomic_store_explicit(&s->state, XIO_SLOT_WORD(token, XIO_SLOT_FREE), memory_order_release);
-	return 0;
 }
 
 /* Where the zone lives in its segment file, as a HELLO reply describes it. */
@@ -193,6 +303,33 @@ static int verify_fd(struct mgr *m)
 		r = -EIO; /* the zone does not lie contiguously in the file */
 	munmap(p, m->mem.map_len);
 	return r;
+}
+
+/* The sparse ring file: reserved, not backed; pages come as rings are written. */
+static int rings_init(struct mgr *m)
+{
+	int fd = memfd_create("xio_rings", MFD_CLOEXEC);
+
+	if (fd < 0 || ftruncate(fd, (off_t)m->rings_len) < 0) {
+		int e = errno;
+		mgr_err("cannot create the ring file (%llu MB): %s",
+			(unsigned long long)(m->rings_len >> 20), strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	void *p =
+	    mmap(NULL, m->rings_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	m->rings_fd = pool.rings_fd = fd;
+	pool.rings = p;
+	pool.ring_stride = m->ring_stride;
+	pool.ring_count = m->o.ring_bytes / ESIZE;
+	return 0;
 }
 
 int mgr_mem_init(struct mgr *m)
@@ -259,18 +396,22 @@ int mgr_mem_init(struct mgr *m)
 	pool.slots = (char *)h + m->slots_off;
 	pool.slot_size = m->slot_size;
 	pool.nslots = m->o.nslots;
+	r = rings_init(m);
+	if (r < 0)
+		return r;
+	h->rings_len = m->rings_len;
+	h->ring_stride = m->ring_stride;
 
+	r = find_fd(m); /* the slots' ring offsets depend on how members map the zone */
+	if (r < 0)
+		return r;
 	tokens = calloc(m->o.nslots, sizeof(*tokens));
 	if (!tokens)
 		return -ENOMEM;
 	r = mgr_random(tokens, m->o.nslots * sizeof(*tokens));
 	for (uint32_t i = 0; r == 0 && i < m->o.nslots; i++)
-		r = slot_init(m, xio_slot_at(h, i), i, tokens[i]);
+		slot_init(m, xio_slot_at(h, i), i, tokens[i]);
 	free(tokens);
-	if (r < 0)
-		return r;
-
-	r = find_fd(m);
 	if (r < 0)
 		return r;
 	if (m->mem.page_size > (uint32_t)sysconf(_SC_PAGESIZE))

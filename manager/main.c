@@ -389,7 +389,7 @@ int main(int argc, char **argv)
 	r = mgr_parse_args(&m.o, argc, argv);
 	if (r)
 		return r > 0 ? MGR_EXIT_OK : MGR_EXIT_USAGE;
-	m.lock_fd = m.ctl_fd = m.own_netns_fd = -1;
+	m.lock_fd = m.ctl_fd = m.own_netns_fd = m.rings_fd = -1;
 	m.mem.fd = -1;
 	TAILQ_INIT(&m.clients);
 	m.dir_mode = m.o.gid != (gid_t)-1 ? 0770 : 0700;
@@ -423,11 +423,12 @@ int main(int argc, char **argv)
 	if (m.o.verbose)
 		fprintf(stderr,
 			"xio-manager: domain '%s' pid %d generation %016" PRIx64
-			", %s memory (%u kB pages), %u slots, %u kB rings, %llu MB, control %s\n",
+			", %s memory (%u kB pages), %u slots, %u kB rings, %llu MB, ring file %llu "
+			"GB (sparse), control %s\n",
 			m.o.domain, (int)getpid(), m.hdr->generation,
 			m.hugepages ? "hugepage" : "ordinary", m.mem.page_size / 1024, m.o.nslots,
 			m.o.ring_bytes / 1024, (unsigned long long)(m.hdr->total_len >> 20),
-			m.ctl_path);
+			(unsigned long long)(m.rings_len >> 30), m.ctl_path);
 	if (ready >= 0)
 		daemon_ready(ready);
 

@@ -85,8 +85,10 @@ struct mgr_netns {
 
 /* What the sweep remembers per slot between runs. */
 struct mgr_seen {
-	uint64_t word;	   /* state word last seen */
-	uint64_t since_ns; /* when it was first seen with that word */
+	uint64_t word;	     /* state word last seen */
+	uint64_t since_ns;   /* when it was first seen with that word */
+	uint32_t tail[2];    /* producer tail of each ring at the last sweep */
+	uint32_t trimmed[2]; /* producer tail when its free pages were last given back */
 };
 
 struct mgr_client;
@@ -110,6 +112,11 @@ struct mgr {
 	uint64_t slots_off;
 	uint64_t bufs_meta_off, bufs_off; /* zero-copy pool, after the slots */
 	struct mgr_memfd mem;
+	/* the ring file (domain_mem.c): 2 rings of ring_stride bytes per slot */
+	int rings_fd;
+	uint64_t ring_stride, rings_len;
+	bool full_logged; /* "domain full" was said (sweep.c) */
+	bool sweep_trims; /* this sweep is the timer's: it trims rings (sweep.c) */
 
 	/* event loop */
 	struct event_base *base;
@@ -163,6 +170,18 @@ int mgr_mem_init(struct mgr *m);
  * mutexes, and free the zero-copy buffers that were in flight on it.
  */
 void mgr_slot_clear(struct xio_slot *s);
+/* The ring @dir of slot @s in our mapping of the ring file (NULL: not one of our slots). */
+struct rte_ring *mgr_ring(const struct xio_slot *s, int dir);
+/*
+ * Give back the pages of the free space of ring @dir of @s, if its writer's
+ * lock is free (never waits). Returns the bytes punched out.
+ */
+uint64_t mgr_ring_trim(struct xio_slot *s, int dir);
+/* Bytes of the ring file backed by memory now. */
+uint64_t mgr_rings_resident(void);
+
+/* sweep.c: say once (per episode) that all slots are in use, given @in_use of them. */
+void mgr_domain_full(struct mgr *m, uint32_t in_use);
 /*
  * Free zero-copy buffers held by processes that are gone (seen held by the
  * same dead pid of our pid namespace in two sweeps). Returns how many

@@ -10,7 +10,7 @@
 
 #include "manager.h"
 
-#define MAX_SLOTS   65536u
+#define MAX_SLOTS   1048576u
 #define MAX_RING_KB 65536u /* 64 MiB per direction */
 #define MAX_BUFS    1048576u
 #define MAX_BUF_KB  65536u
@@ -19,14 +19,16 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: xio-manager [--domain NAME] [--rundir DIR] [--slots N] [--ring-kb K]\n"
+	    "usage: xio-manager [--domain NAME] [--rundir DIR] [--max-conns N] [--ring-kb K]\n"
 	    "                   [--bufs N] [--buf-kb K] [--group GROUP] [--foreground|--daemon]\n"
 	    "                   [--hugepages auto|yes|no] [-v] [--help] [--version]\n"
 	    "\n"
 	    "  --domain NAME     domain to serve ($XIO_DOMAIN, default \"xio\")\n"
 	    "  --rundir DIR      run directory ($XIO_RUNDIR, default /run/xio; without\n"
 	    "                    root: $XDG_RUNTIME_DIR/xio or /tmp/xio-$UID)\n"
-	    "  --slots N         connection slots (default 256)\n"
+	    "  --max-conns N     connection slots: concurrent X-IO connections (default\n"
+	    "                    16384); beyond, connections use kernel TCP (said once)\n"
+	    "  --slots N         the same as --max-conns\n"
 	    "  --ring-kb K       ring capacity per direction, power of two >= 4 (default 1024)\n"
 	    "  --bufs N          zero-copy buffers for xio_malloc, see xio(3); 0: none (default "
 	    "512)\n"
@@ -112,6 +114,7 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 	    {"domain", required_argument, NULL, 'd'},
 	    {"rundir", required_argument, NULL, 'r'},
 	    {"slots", required_argument, NULL, 's'},
+	    {"max-conns", required_argument, NULL, 's'},
 	    {"service-cidr", required_argument, NULL, 'S'},
 	    {"ring-kb", required_argument, NULL, 'k'},
 	    {"group", required_argument, NULL, 'g'},
@@ -132,7 +135,7 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 	int c;
 
 	*o = (struct mgr_opts){
-	    .nslots = 256, .nbufs = 512, .gid = (gid_t)-1, .hugepages = MGR_HP_AUTO};
+	    .nslots = 16384, .nbufs = 512, .gid = (gid_t)-1, .hugepages = MGR_HP_AUTO};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -144,7 +147,7 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 			break;
 		case 's':
 			if (parse_u32(optarg, 1, MAX_SLOTS, &o->nslots) < 0)
-				return bad("--slots wants 1..65536, not '%s'", optarg);
+				return bad("--max-conns wants 1..1048576, not '%s'", optarg);
 			break;
 		case 'k':
 			if (parse_u32(optarg, 4, MAX_RING_KB, &kb) < 0 || (kb & (kb - 1)))

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <rte_ring.h>
 
 #include "clock.h"
 #include "manager.h"
@@ -172,6 +173,51 @@ static void judge(struct mgr *m, struct snap *p, const struct mgr_inoset *live, 
 	p->ok = true;
 }
 
+/*
+ * Give back ring pages (domain_mem.c) of a connection's rings, in the
+ * timer's sweeps (one a second): once a ring has gone a whole period without
+ * traffic, or once it has moved on by more
+ * than TRIM_BYTES since its pages were last given back. A connection so
+ * costs what it carried lately, not its ring size, and a busy ring is
+ * trimmed at most once per sweep.
+ */
+#define TRIM_BYTES (16u << 10)
+
+static void trim_rings(struct mgr *m, uint32_t i)
+{
+	struct xio_slot *s = xio_slot_at(m->hdr, i);
+	struct mgr_seen *sn = &m->seen[i];
+
+	for (int d = 0; d < 2; d++) {
+		struct rte_ring *r = mgr_ring(s, d);
+		if (!r)
+			return;
+		uint32_t tail =
+		    atomic_load_explicit((_Atomic uint32_t *)&r->prod.tail, memory_order_relaxed);
+		bool idle = tail == sn->tail[d];
+		sn->tail[d] = tail;
+		if (tail == sn->trimmed[d] || (!idle && tail - sn->trimmed[d] < TRIM_BYTES / 4))
+			continue;
+		mgr_ring_trim(s, d);
+		sn->trimmed[d] = tail;
+	}
+}
+
+void mgr_domain_full(struct mgr *m, uint32_t in_use)
+{
+	uint32_t n = m->hdr->nslots;
+
+	if (in_use >= n && !m->full_logged) {
+		mgr_err("domain '%s' is full: all %u connection slots are in use; new connections "
+			"use kernel TCP (xio-stat: domain_full) until some close. xio-manager "
+			"--max-conns raises the limit",
+			m->o.domain, n);
+		m->full_logged = true;
+	} else if (in_use < n - n / 10) {
+		m->full_logged = false; /* a new episode is said again */
+	}
+}
+
 uint32_t mgr_sweep(struct mgr *m)
 {
 	struct xio_domain_hdr *h = m->hdr;
@@ -198,6 +244,8 @@ uint32_t mgr_sweep(struct mgr *m)
 		in_use++;
 		if (m->seen[i].word != w)
 			m->seen[i] = (struct mgr_seen){.word = w, .since_ns = now};
+		if (st == XIO_SLOT_ESTABLISHED && m->sweep_trims)
+			trim_rings(m, i);
 		sn[n++] = (struct snap){
 		    .i = i,
 		    .w = w,
@@ -232,6 +280,7 @@ out:
 	mgr_inoset_free(&live);
 	mgr_inoset_free(&again);
 	mgr_netns_prune(m);
+	mgr_domain_full(m, in_use - freed);
 	return in_use - freed;
 }
 
@@ -241,7 +290,10 @@ static void sweep_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Only the timer's passes trim rings: "idle" means a whole period without traffic. */
+	m->sweep_trims = true;
 	uint32_t busy = mgr_sweep(m);
+	m->sweep_trims = false;
 	if (busy + mgr_pool_sweep(m) > 0) /* zero-copy buffers held: see domain_mem.c */
 		mgr_sweep_arm(m);
 }

@@ -160,8 +160,14 @@ static void print_table(const char *domain, const struct xio_ctl_stats *s)
 {
 	printf("domain             %s\n", domain);
 	printf("generation         %016" PRIx64 "\n", s->generation);
-	printf("memory             %s, %" PRIu64 " MiB reserved\n",
-	       s->hugepages ? "hugepages" : "ordinary", s->memory_bytes >> 20);
+	printf("memory             %" PRIu64 " MiB in use, %" PRIu64 " MiB reserved, limit %" PRIu64
+	       " MiB\n",
+	       (s->memory_bytes + s->rings_in_use) >> 20, s->memory_bytes >> 20,
+	       (s->memory_bytes + s->rings_limit) >> 20);
+	printf("  slots, buffers   %" PRIu64 " MiB reserved (%s)\n", s->memory_bytes >> 20,
+	       s->hugepages ? "hugepages" : "ordinary");
+	printf("  rings            %" PRIu64 " MiB in use, limit %" PRIu64 " MiB (sparse file)\n",
+	       s->rings_in_use >> 20, s->rings_limit >> 20);
 	printf("connections open   %" PRIu64 "\n", s->conns_open);
 	printf("connections total  %" PRIu64 "\n", s->conns_total);
 	printf("bytes carried      %" PRIu64 "\n", s->bytes);
@@ -216,18 +222,20 @@ static void print_json(const char *domain, const struct xio_ctl_stats *s, const 
 {
 	char c[64], v[64];
 
-	printf("{\"domain\":\"%s\",\"generation\":\"%016" PRIx64 "\",\"hugepages\":%s,"
-	       "\"conns_open\":%" PRIu64 ",\"conns_total\":%" PRIu64 ",\"bytes\":%" PRIu64
-	       ",\"processes\":%" PRIu64 ",\"slots\":%" PRIu64 ",\"slots_in_use\":%" PRIu64
-	       ",\"slots_reclaimed\":%" PRIu64 ",\"publishes\":%" PRIu64 ",\"demoted\":%" PRIu64
-	       ",\"kill_switch\":%s,\"memory_bytes\":%" PRIu64 ",\"ring_bytes\":%" PRIu64
-	       ",\"bufs\":%" PRIu64 ",\"buf_bytes\":%" PRIu64 ",\"bufs_in_use\":%" PRIu64
-	       ",\"bufs_reclaimed\":%" PRIu64 ",\"fallback\":{",
-	       domain, s->generation, s->hugepages ? "true" : "false", s->conns_open,
-	       s->conns_total, s->bytes, s->processes, s->nslots, s->slots_in_use,
-	       s->slots_reclaimed, s->publishes, s->demoted, s->kill_switch ? "true" : "false",
-	       s->memory_bytes, s->ring_bytes, s->nbufs, s->buf_bytes, s->bufs_in_use,
-	       s->bufs_reclaimed);
+	printf(
+	    "{\"domain\":\"%s\",\"generation\":\"%016" PRIx64 "\",\"hugepages\":%s,"
+	    "\"conns_open\":%" PRIu64 ",\"conns_total\":%" PRIu64 ",\"bytes\":%" PRIu64
+	    ",\"processes\":%" PRIu64 ",\"slots\":%" PRIu64 ",\"slots_in_use\":%" PRIu64
+	    ",\"slots_reclaimed\":%" PRIu64 ",\"publishes\":%" PRIu64 ",\"demoted\":%" PRIu64
+	    ",\"kill_switch\":%s,\"memory_bytes\":%" PRIu64 ",\"ring_bytes\":%" PRIu64
+	    ",\"bufs\":%" PRIu64 ",\"buf_bytes\":%" PRIu64 ",\"bufs_in_use\":%" PRIu64
+	    ",\"bufs_reclaimed\":%" PRIu64 ",\"rings_in_use\":%" PRIu64 ",\"rings_limit\":%" PRIu64
+	    ",\"memory_in_use\":%" PRIu64 ",\"memory_limit\":%" PRIu64 ",\"fallback\":{",
+	    domain, s->generation, s->hugepages ? "true" : "false", s->conns_open, s->conns_total,
+	    s->bytes, s->processes, s->nslots, s->slots_in_use, s->slots_reclaimed, s->publishes,
+	    s->demoted, s->kill_switch ? "true" : "false", s->memory_bytes, s->ring_bytes, s->nbufs,
+	    s->buf_bytes, s->bufs_in_use, s->bufs_reclaimed, s->rings_in_use, s->rings_limit,
+	    s->memory_bytes + s->rings_in_use, s->memory_bytes + s->rings_limit);
 	for (unsigned i = 0; i < XIO_FB_MAX; i++)
 		printf("%s\"%s\":%" PRIu64, i ? "," : "", xio_fallback_name(i), s->fallback[i]);
 	printf("},\"fallback_total\":%" PRIu64 ",\"fallback_connects\":%" PRIu64
@@ -292,6 +300,19 @@ static void print_prometheus(const char *domain, const struct xio_ctl_stats *s)
 		    s->processes);
 	prom_metric("xio_memory_bytes", "gauge", "Shared memory the domain reserved, bytes.",
 		    domain, s->memory_bytes);
+	prom_metric(
+	    "xio_memory_in_use_bytes", "gauge",
+	    "Shared memory in use: the reserved memory plus the ring pages backed now, bytes.",
+	    domain, s->memory_bytes + s->rings_in_use);
+	prom_metric("xio_memory_limit_bytes", "gauge",
+		    "Shared memory the domain can come to: reserved plus every ring full, bytes.",
+		    domain, s->memory_bytes + s->rings_limit);
+	prom_metric("xio_ring_memory_bytes", "gauge",
+		    "Ring memory in use: pages of the ring file backed now, bytes.", domain,
+		    s->rings_in_use);
+	prom_metric("xio_ring_memory_limit_bytes", "gauge",
+		    "Ring memory if every ring of every slot were full, bytes.", domain,
+		    s->rings_limit);
 	prom_metric("xio_slots", "gauge", "Connection slots reserved (one connection each).",
 		    domain, s->nslots);
 	prom_metric("xio_slots_in_use", "gauge", "Connection slots in use.", domain,

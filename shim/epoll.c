@@ -60,7 +60,8 @@ struct ep_set {
 	uint64_t marker;
 	struct ep_item **items; /* in the order they were added */
 	int n, cap;
-	int next; /* where collect() starts: after the last item it reported */
+	int next;	 /* where collect() starts: after the last item it reported */
+	uint64_t purged; /* fdt_closes() when stale items were last looked for */
 };
 
 /* Every set of this process, so fork can mark them shared. */
@@ -236,6 +237,11 @@ static void remove_at(struct ep_set *s, int i)
 
 static void purge_stale(struct ep_set *s)
 {
+	/* Only a freed fd entry makes an item stale: without one, no walk over every item. */
+	uint64_t closes = fdt_closes();
+	if (closes == s->purged)
+		return;
+	s->purged = closes;
 	for (int i = 0; i < s->n; i++)
 		if (item_stale(s->items[i]))
 			remove_at(s, i--);

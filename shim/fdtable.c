@@ -18,7 +18,8 @@ static struct fd_entry *_Atomic *slot_of(int fd, bool create)
 {
 	if (fd < 0 || fd >= NCHUNKS * CHUNK)
 		return NULL;
-	struct fd_entry *_Atomic *c = atomic_load_explicit(&chunks[fd >> CHUNK_BITS], memory_order_acquire);
+	struct fd_entry *_Atomic *c =
+	    atomic_load_explicit(&chunks[fd >> CHUNK_BITS], memory_order_acquire);
 	if (!c && create) {
 		struct fd_entry *_Atomic *n = calloc(CHUNK, sizeof(*n));
 		if (!n)
@@ -50,15 +51,23 @@ void fdt_mark_kernel(int fd)
 	}
 }
 
+/* X-IO entries ever freed: epoll sets look for their stale items only when it moved. */
+static _Atomic uint64_t closes;
+
+uint64_t fdt_closes(void)
+{
+	return atomic_load_explicit(&closes, memory_order_acquire);
+}
+
 static void entry_free(struct fd_entry *e)
 {
 	if (!e || e == &kernel_marker)
 		return;
+	atomic_fetch_add_explicit(&closes, 1, memory_order_release);
 	if (e->kind == FD_CONN) {
 		xio_conn_fd_count(e->conn, -1);
 		xio_conn_put(e->conn);
-	}
-	else if (e->kind == FD_LISTENER)
+	} else if (e->kind == FD_LISTENER)
 		xio_listener_put(e->listener);
 	else if (e->kind == FD_EPOLL)
 		ep_set_put(e->epoll);
@@ -156,6 +165,10 @@ void fdt_set_nonblock(int fd, bool nonblock)
 	struct fd_entry *e = fdt_get(fd);
 	if (!e || e->kind == FD_KERNEL)
 		return;
+	if (e->kind == FD_CONN && !xio_conn_fd_shared(e->conn)) {
+		e->nonblock = nonblock; /* no other fd of it: no need to walk the table */
+		return;
+	}
 	void *obj = e->kind == FD_CONN ? (void *)e->conn : (void *)e->listener;
 	int max = fdt_max();
 	for (int i = 0; i <= max; i++) {

@@ -8,6 +8,7 @@
 #define XIO_FDTABLE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct xio_conn;
 struct xio_listener;
@@ -67,5 +68,7 @@ void fdt_set_nonblock(int fd, bool nonblock);
 
 /* Largest fd number that may have an entry, for close_range. */
 int fdt_max(void);
+/* How many X-IO entries were ever freed (closed or replaced); only ever grows. */
+uint64_t fdt_closes(void);
 
 #endif

@@ -56,7 +56,9 @@ struct xio_pool *xio_pool_find(const void *addr)
 	const char *a = addr;
 
 	for (unsigned i = n; i-- > 0;)
-		if (a >= pools[i]->lo && a < pools[i]->hi)
+		if ((a >= pools[i]->lo && a < pools[i]->hi) ||
+		    (pools[i]->rings && a >= pools[i]->rings &&
+		     (uint64_t)(a - pools[i]->rings) < pools[i]->rings_len))
 			return pools[i];
 	return NULL;
 }
@@ -228,6 +230,14 @@ struct xio_pool *xio_pool_of_ring(const struct rte_ring *r, uint32_t *slot)
 	struct xio_pool *p = xio_pool_find(r);
 	const char *a = (const char *)r;
 
+	if (p && p->rings && a >= p->rings && (uint64_t)(a - p->rings) < p->rings_len) {
+		/* in the ring file: slot i's rings are the (2i)th and (2i + 1)th */
+		uint64_t i = (uint64_t)(a - p->rings) / p->ring_stride / 2;
+		if (i >= p->nslots)
+			return NULL;
+		*slot = (uint32_t)i;
+		return p;
+	}
 	if (!p || a < p->slots || p->slot_size == 0)
 		return NULL;
 	uint64_t i = (uint64_t)(a - p->slots) / p->slot_size;

@@ -47,6 +47,9 @@ struct xio_pool {
 	/* slots, to tell which connection a ring belongs to */
 	const char *slots;
 	uint32_t nslots, slot_size;
+	/* the ring file, when the rings live there (stack/domain.c sets it after init) */
+	const char *rings;
+	uint64_t rings_len, ring_stride;
 };
 
 /*

@@ -45,9 +45,20 @@ static void conntab_init(void)
 }
 
 /* Ring offsets of a slot, checked against the trusted geometry of its domain. */
-static bool slot_sane(const struct xio_domain *d, const struct xio_slot *s)
+bool xio_slot_sane(const struct xio_domain *d, const struct xio_slot *s)
 {
 	uint64_t ring_mem = xio_ring_memsize(d->ring_bytes / XIO_RING_ESIZE);
+	if (d->rings) {
+		/* In the ring file: exactly where the slot's index (from its address) puts them. */
+		uint64_t i = (uint64_t)((const char *)s - ((const char *)d->hdr + d->slots_off)) /
+			     d->slot_size;
+		for (int k = 0; k < 2; k++)
+			if (s->ring_off[k] !=
+			    (uint64_t)(d->rings + (2 * i + (uint64_t)k) * d->ring_stride -
+				       (const char *)s))
+				return false;
+		return s->ring_bytes == d->ring_bytes;
+	}
 	for (int i = 0; i < 2; i++)
 		if (s->ring_off[i] < sizeof(*s) || s->ring_off[i] % XIO_CACHELINE ||
 		    s->ring_off[i] + ring_mem > d->slot_size)
@@ -57,7 +68,7 @@ static bool slot_sane(const struct xio_domain *d, const struct xio_slot *s)
 
 struct xio_conn *xio_conn_new(struct xio_domain *d, struct xio_slot *s, bool server)
 {
-	if (!slot_sane(d, s))
+	if (!xio_slot_sane(d, s))
 		return NULL;
 	struct xio_conn *c = calloc(1, sizeof(*c));
 	if (!c)

@@ -127,6 +127,8 @@ void xio_connect_inherit_options(struct xio_conn *c, int fd, const struct xio_so
 int xio_connect_hold_port(int fd);
 /* A free slot for a client end of inode @client_ino, after a sweep if the domain looked full. */
 struct xio_slot *xio_connect_alloc_slot(struct xio_domain *d, uint64_t client_ino, uint32_t *token);
+/* Are the slot's ring offsets where the trusted geometry of @d puts them? (conn.c) */
+bool xio_slot_sane(const struct xio_domain *d, const struct xio_slot *s);
 int xio_connect_take_over_fd(int fd, int u, bool *nonblock);
 
 /*

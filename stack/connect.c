@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "ring.h"
 #include "slot.h"
 #include "sys.h"
 
@@ -441,6 +442,29 @@ static int connect_entry(int u, const char *dir, const char *name)
 	return r < 0 ? -e : 0;
 }
 
+/*
+ * Every listener's backlog was full: wait for room (the kernel wakes a
+ * blocking AF_UNIX connect when the listener accepts) up to
+ * RV_BACKLOG_WAIT_US, as a TCP client's SYN to a full accept queue is tried
+ * again rather than given up. A burst of connects to a server that accepts a
+ * little slower than they come stays on X-IO.
+ */
+#define RV_BACKLOG_WAIT_US 200000
+
+static int connect_entry_wait(int u, const char *dir, const char *name)
+{
+	struct timeval tv = {.tv_sec = 0, .tv_usec = RV_BACKLOG_WAIT_US}, none = {0, 0};
+	int fl = xio_sys.fcntl(u, F_GETFL);
+
+	if (fl < 0 || xio_sys.fcntl(u, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -EAGAIN;
+	(void)xio_sys.setsockopt(u, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int r = connect_entry(u, dir, name);
+	(void)xio_sys.setsockopt(u, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	(void)xio_sys.fcntl(u, F_SETFL, fl);
+	return r == -EINTR ? -EAGAIN : r;
+}
+
 /* Carry over what the application already set on its TCP socket. */
 void xio_connect_inherit_options(struct xio_conn *c, int fd, const struct xio_sock_opts *known)
 {
@@ -477,6 +501,15 @@ struct xio_slot *xio_connect_alloc_slot(struct xio_domain *d, uint64_t client_in
 		xio_control_call(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), NULL);
 		s = xio_slot_alloc(d->hdr, client_ino, token);
 	}
+	/*
+	 * In a ring file, a free slot's rings are holes (the manager gave their
+	 * pages back): the slot's new owner writes their headers. Garbage
+	 * offsets are left to xio_conn_new() to refuse.
+	 */
+	if (s && d->rings && xio_slot_sane(d, s))
+		for (int k = 0; k < 2; k++)
+			xio_ring_init((struct rte_ring *)((char *)s + s->ring_off[k]),
+				      d->ring_bytes / XIO_RING_ESIZE);
 	return s;
 }
 
@@ -706,6 +739,7 @@ static int connect_offer(struct connect_job *j)
 	unsigned first = atomic_fetch_add(&spread, 1) + (unsigned)j->pid;
 	bool refused = false;
 	int r = -ECONNREFUSED;
+	int full = -1; /* the first entry whose backlog was full */
 
 	j->why = XIO_FB_NO_RENDEZVOUS;
 	for (int pass = 0; pass < 2 && r < 0; pass++)
@@ -720,11 +754,15 @@ static int connect_offer(struct connect_job *j)
 				break;
 			if (r == -EAGAIN) {
 				j->why = XIO_FB_BACKLOG;
+				if (full < 0)
+					full = (int)x;
 			} else {
 				cd->refused_ns[x] = j->now;
 				refused = true;
 			}
 		}
+	if (r < 0 && full >= 0)
+		r = connect_entry_wait(j->u, rk->dir, cd->name[full]);
 	if (refused) {
 		rk->checked_ns = 0; /* look at the directory again next time */
 		rv_store(j->e);

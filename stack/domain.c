@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "domain.h"
+#include "ring.h"
 #include "stack.h"
 #include "sys.h"
 
@@ -113,8 +114,9 @@ static void control_drop(void)
 	control_fd = -1;
 }
 
+/* Up to @max_fds reply fds land in @reply_fds (-1 where none came). */
 static ssize_t control_call_once(const void *req, size_t req_len, const int *fds, int nfds,
-				 void *reply, size_t reply_len, int *reply_fd)
+				 void *reply, size_t reply_len, int *reply_fds, int max_fds)
 {
 	int fd = control_open();
 	if (fd < 0)
@@ -124,16 +126,16 @@ static ssize_t control_call_once(const void *req, size_t req_len, const int *fds
 		control_drop();
 		return n;
 	}
-	int got = 0, rfd = -1;
-	n = xio_recv_with_fds(fd, reply, reply_len, &rfd, &got, 1);
+	int got = 0, rfd[2] = {-1, -1};
+	n = xio_recv_with_fds(fd, reply, reply_len, rfd, &got, reply_fds ? max_fds : 0);
 	if (n <= 0) {
+		for (int i = 0; i < got; i++)
+			xio_sys.close(rfd[i]);
 		control_drop();
 		return n == 0 ? -ECONNRESET : n;
 	}
-	if (reply_fd)
-		*reply_fd = got ? rfd : -1;
-	else if (got)
-		xio_sys.close(rfd);
+	for (int i = 0; reply_fds && i < max_fds; i++)
+		reply_fds[i] = rfd[i];
 	return n;
 }
 
@@ -144,12 +146,14 @@ static ssize_t control_call_once(const void *req, size_t req_len, const int *fds
  * call is made once more on a new one.
  */
 static ssize_t control_call_locked(const void *req, size_t req_len, const int *fds, int nfds,
-				   void *reply, size_t reply_len, int *reply_fd)
+				   void *reply, size_t reply_len, int *reply_fds, int max_fds)
 {
 	bool had = control_fd >= 0 && control_pid == xio_self_pid();
-	ssize_t n = control_call_once(req, req_len, fds, nfds, reply, reply_len, reply_fd);
+	ssize_t n =
+	    control_call_once(req, req_len, fds, nfds, reply, reply_len, reply_fds, max_fds);
 	if (had && (n == -ECONNRESET || n == -EPIPE || n == -ENOTCONN))
-		n = control_call_once(req, req_len, fds, nfds, reply, reply_len, reply_fd);
+		n = control_call_once(req, req_len, fds, nfds, reply, reply_len, reply_fds,
+				      max_fds);
 	return n;
 }
 
@@ -157,7 +161,8 @@ ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nf
 			 size_t reply_len, int *reply_fd)
 {
 	pthread_mutex_lock(&domain_lock);
-	ssize_t n = control_call_locked(req, req_len, fds, nfds, reply, reply_len, reply_fd);
+	ssize_t n = control_call_locked(req, req_len, fds, nfds, reply, reply_len, reply_fd,
+					reply_fd ? 1 : 0);
 	pthread_mutex_unlock(&domain_lock);
 	return n;
 }
@@ -171,16 +176,67 @@ struct xio_domain *xio_domain_by_generation(uint64_t generation)
 	return NULL;
 }
 
+/* Geometry of the header we mapped, against the reply and itself: a mismatch means TCP. */
+static bool hdr_sane(const struct xio_domain_hdr *h, const struct xio_ctl_hello_reply *rep)
+{
+	if (h->magic != XIO_MAGIC || h->layout_version != XIO_LAYOUT_VERSION ||
+	    h->generation != rep->generation ||
+	    rep->hdr_delta + h->slots_off + (uint64_t)h->nslots * h->slot_size > rep->map_len ||
+	    h->ring_bytes < 4096 || (h->ring_bytes & (h->ring_bytes - 1)) ||
+	    h->rings_len != rep->rings_len)
+		return false;
+	if (!h->rings_len) /* the rings follow each slot */
+		return h->slot_size >= sizeof(struct xio_slot) + 2 * (uint64_t)h->ring_bytes;
+	return h->slot_size >= sizeof(struct xio_slot) &&
+	       h->ring_stride >= xio_ring_memsize(h->ring_bytes / XIO_RING_ESIZE) &&
+	       h->ring_stride % 4096 == 0 && h->ring_stride <= h->rings_len / 2 &&
+	       (uint64_t)h->nslots <= h->rings_len / h->ring_stride / 2;
+}
+
+/*
+ * The domain memory and, right after it, the ring file: one reservation, so
+ * that a slot's ring offsets hold in every process (layout.h).
+ */
+static void *map_domain(const struct xio_ctl_hello_reply *rep, int memfd, int ringfd)
+{
+	size_t span = rep->map_len + rep->rings_len, align = rep->page_size;
+	if (!align || (align & (align - 1)) || align > (1u << 30)) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	/* hugetlbfs maps only at addresses aligned to its page size */
+	char *res =
+	    mmap(NULL, span + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	char *base = (char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
+	if (base > res)
+		munmap(res, (size_t)(base - res));
+	if (base + span < res + span + align)
+		munmap(base + span, (size_t)(res + span + align - (base + span)));
+	if (mmap(base, rep->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, memfd,
+		 (off_t)rep->map_offset) == MAP_FAILED ||
+	    (rep->rings_len && mmap(base + rep->map_len, rep->rings_len, PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_FIXED, ringfd, 0) == MAP_FAILED)) {
+		int e = errno;
+		munmap(base, span);
+		errno = e;
+		return MAP_FAILED;
+	}
+	return base;
+}
+
 /* HELLO: the manager's current generation, mapped (once per generation). */
 static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 {
 	struct xio_msg_hdr req;
 	struct xio_ctl_hello_reply rep;
-	int memfd = -1;
+	int fds[2] = {-1, -1};
 
 	*err = 0;
 	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
-	ssize_t n = control_call_locked(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), &memfd);
+	ssize_t n = control_call_locked(&req, sizeof(req), NULL, 0, &rep, sizeof(rep), fds, 2);
+	int memfd = fds[0], ringfd = fds[1];
 	if (n == -EACCES || n == -EPERM) {
 		/* The control socket is the domain's door: its mode and group say who may join. */
 		xio_log(1,
@@ -200,42 +256,45 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	}
 	int r = xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
 	if (r < 0 || rep.hdr.status < 0 || memfd < 0 || rep.layout_version != XIO_LAYOUT_VERSION ||
-	    rep.hdr_delta + sizeof(struct xio_domain_hdr) > rep.map_len) {
+	    rep.hdr_delta + sizeof(struct xio_domain_hdr) > rep.map_len ||
+	    (rep.rings_len && ringfd < 0) || rep.rings_len > (1ull << 46)) {
 		xio_log(1, "manager refused attach or spoke another version");
 		*why = r == -EPROTONOSUPPORT || rep.layout_version != XIO_LAYOUT_VERSION
 			   ? XIO_FB_VERSION
 			   : XIO_FB_NO_MANAGER;
-		if (memfd >= 0)
-			xio_sys.close(memfd);
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				xio_sys.close(fds[i]);
 		return NULL;
 	}
 	struct xio_domain *known = xio_domain_by_generation(rep.generation);
 	if (known) {
 		/* the same manager (our control connection was lost), or a forked child's */
-		xio_sys.close(memfd);
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				xio_sys.close(fds[i]);
 		return known;
 	}
-	void *map = mmap(NULL, rep.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
-			 (off_t)rep.map_offset);
-	xio_sys.close(memfd); /* the mapping keeps the memory alive */
+	size_t span = rep.map_len + rep.rings_len;
+	char *map = map_domain(&rep, memfd, ringfd);
+	/* the mappings keep the memory alive */
+	xio_sys.close(memfd);
+	if (ringfd >= 0)
+		xio_sys.close(ringfd);
 	if (map == MAP_FAILED) {
 		xio_log(1, "cannot map domain memory: %s", strerror(errno));
 		*why = XIO_FB_ERROR;
 		return NULL;
 	}
-	struct xio_domain_hdr *h = (struct xio_domain_hdr *)((char *)map + rep.hdr_delta);
-	if (h->magic != XIO_MAGIC || h->layout_version != XIO_LAYOUT_VERSION ||
-	    h->generation != rep.generation ||
-	    rep.hdr_delta + h->slots_off + (uint64_t)h->nslots * h->slot_size > rep.map_len ||
-	    h->ring_bytes < 4096 || (h->ring_bytes & (h->ring_bytes - 1)) ||
-	    h->slot_size < sizeof(struct xio_slot) + 2 * (uint64_t)h->ring_bytes) {
-		munmap(map, rep.map_len);
+	struct xio_domain_hdr *h = (struct xio_domain_hdr *)(map + rep.hdr_delta);
+	if (!hdr_sane(h, &rep)) {
+		munmap(map, span);
 		*why = XIO_FB_VERSION;
 		return NULL;
 	}
 	struct xio_domain *d = calloc(1, sizeof(*d));
 	if (!d) {
-		munmap(map, rep.map_len);
+		munmap(map, span);
 		*why = XIO_FB_ERROR;
 		return NULL;
 	}
@@ -247,10 +306,20 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	d->slot_size = h->slot_size;
 	d->ring_bytes = h->ring_bytes;
 	d->slots_off = h->slots_off;
-	(void)xio_pool_init(&d->pool, h, map, (char *)map + rep.map_len, d->slots_off, d->nslots,
+	if (rep.rings_len) {
+		d->rings = map + rep.map_len;
+		d->rings_len = rep.rings_len;
+		d->ring_stride = h->ring_stride;
+	}
+	(void)xio_pool_init(&d->pool, h, map, map + rep.map_len, d->slots_off, d->nslots,
 			    d->slot_size);
-	xio_log(1, "attached to domain '%s' generation %llx (%zu bytes)", xio_config()->domain,
-		(unsigned long long)d->generation, d->map_len);
+	/* a ring tells its slot (a descriptor record read by copy): see xio_pool_of_ring() */
+	d->pool.rings = d->rings;
+	d->pool.rings_len = d->rings_len;
+	d->pool.ring_stride = d->ring_stride;
+	xio_log(1, "attached to domain '%s' generation %llx (%zu bytes, rings %llu bytes)",
+		xio_config()->domain, (unsigned long long)d->generation, d->map_len,
+		(unsigned long long)d->rings_len);
 	d->next = atomic_load_explicit(&all_domains, memory_order_relaxed);
 	atomic_store_explicit(&all_domains, d, memory_order_release);
 	return d;

@@ -25,6 +25,9 @@ struct xio_domain {
 	/* Copies taken at attach: shared memory can be scribbled on, these cannot. */
 	uint32_t nslots, slot_size, ring_bytes;
 	uint64_t slots_off;
+	/* The ring file, mapped right after map_len bytes of domain; NULL: rings follow slots. */
+	char *rings;
+	uint64_t rings_len, ring_stride;
 	struct xio_pool pool; /* zero-copy buffers (bufpool.h); nbufs 0 when the domain has none */
 	struct xio_domain *next; /* the generation mapped before this one */
 };

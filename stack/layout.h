@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 11u
+#define XIO_LAYOUT_VERSION 12u
 #define XIO_CACHELINE	   64
 #define XIO_SVC_MAX	   4 /* service address ranges (--service-cidr) */
 
@@ -162,14 +162,17 @@ struct xio_demote {
 #define XIO_DIR_S2C 1 /* server -> client */
 
 /*
- * A connection slot. Followed in memory by its two rte_rings (4-byte
- * elements) at ring_off[XIO_DIR_*] from the start of the slot.
+ * A connection slot. Its two rte_rings (4-byte elements) are at
+ * ring_off[XIO_DIR_*] bytes from the start of the slot. In a manager's domain
+ * they live in the ring file (see struct xio_domain_hdr), which every
+ * process maps right after the domain memory, so the offsets hold in every
+ * process; a domain without a ring file (tests) keeps them after the slot.
  */
 struct xio_slot {
 	alignas(XIO_CACHELINE) _Atomic uint64_t state; /* token << 32 | state */
 	uint32_t index;
-	uint32_t ring_off[2];
-	uint32_t ring_bytes;		/* data capacity of each ring */
+	uint32_t ring_bytes; /* data capacity of each ring */
+	uint64_t ring_off[2];
 	uint64_t alloc_ns;		/* CLOCK_MONOTONIC at allocation */
 	_Atomic uint64_t client_ino;	/* inode of the client's AF_UNIX end */
 	_Atomic uint64_t server_ino;	/* inode of the server's AF_UNIX end */
@@ -258,6 +261,15 @@ struct xio_domain_hdr {
 	uint32_t nbufs;
 	uint32_t buf_size; /* bytes per buffer, a multiple of XIO_CACHELINE */
 	uint32_t pair_ok;  /* the manager can prove pairings (CAP_NET_ADMIN): see stack/pair.c */
+	/*
+	 * The ring file: a sparse shared-memory file (4 KiB pages, backed only
+	 * once touched) with the two rings of every slot, ring_stride bytes
+	 * each, slot i's at (2 i + dir) * ring_stride. The manager gives its
+	 * pages back while a ring is empty and idle (manager/domain_mem.c).
+	 * 0: no ring file, the rings follow each slot.
+	 */
+	uint64_t rings_len;
+	uint64_t ring_stride;
 	/*
 	 * Virtual addresses that the node's netfilter DNATs to pods (Kubernetes
 	 * Services, xio-manager --service-cidr): a connect to one may reach an

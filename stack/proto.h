@@ -65,6 +65,11 @@ struct xio_ctl_hello_reply {
 	uint64_t hdr_delta;  /* offset of struct xio_domain_hdr within that mapping */
 	uint32_t layout_version;
 	uint32_t page_size;
+	/*
+	 * Bytes of the ring file (layout.h), the reply's second fd: mapped from
+	 * offset 0 right after the map_len bytes of the first.
+	 */
+	uint64_t rings_len;
 };
 
 /* PUBLISH request body: the manager derives address and netns from the TCP fd. */
@@ -132,6 +137,8 @@ struct xio_ctl_stats {
 	uint64_t bufs_reclaimed; /* freed by the manager's sweep */
 	uint32_t hugepages;
 	uint32_t kill_switch;
+	uint64_t rings_in_use; /* bytes of the ring file backed by memory now */
+	uint64_t rings_limit;  /* bytes of the ring file: every ring full */
 };
 
 /*

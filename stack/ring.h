@@ -152,6 +152,22 @@ static inline bool xio_ring_sane(const struct rte_ring *r, uint32_t elems)
 	return true; /* still moving: someone is making progress, not corruption */
 }
 
+/*
+ * rte_ring_init() for our rings (single producer, single consumer, empty),
+ * inline: the preload links no DPDK library. Only the header is written.
+ */
+static inline void xio_ring_init(struct rte_ring *r, uint32_t elems)
+{
+	memset(r, 0, sizeof(*r));
+	r->name[0] = 'x';
+	r->flags = RING_F_SP_ENQ | RING_F_SC_DEQ;
+	r->prod.sync_type = RTE_RING_SYNC_ST;
+	r->cons.sync_type = RTE_RING_SYNC_ST;
+	r->size = elems;
+	r->mask = elems - 1;
+	r->capacity = elems - 1;
+}
+
 /* rte_ring_get_memsize_elem() for our rings, inline: the preload links no DPDK library. */
 static inline size_t xio_ring_memsize(uint32_t elems)
 {

@@ -58,7 +58,9 @@ fault_init() {
 
 mgr_pid() { cat "$RUNDIR/$DOMAIN/manager.pid" 2>/dev/null; }
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# VmRSS without RssShmem: the domain's ring pages are shared memory that
+# follows the connections (xio-stat counts it), not the process's own.
+rss_kb() { awk '/^VmRSS:/ { v = $2 } /^RssShmem:/ { s = $2 } END { print v - s }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 wait_file() {
 	local f=$1 max=$2 t0

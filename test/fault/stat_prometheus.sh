@@ -99,6 +99,8 @@ for name in set(helps) | set(types):
 plain = {
     "xio_connections_open": "conns_open", "xio_connections_opened_total": "conns_total",
     "xio_bytes_total": "bytes", "xio_processes": "processes", "xio_memory_bytes": "memory_bytes",
+    "xio_memory_in_use_bytes": "memory_in_use", "xio_memory_limit_bytes": "memory_limit",
+    "xio_ring_memory_bytes": "rings_in_use", "xio_ring_memory_limit_bytes": "rings_limit",
     "xio_slots": "slots", "xio_slots_in_use": "slots_in_use",
     "xio_slot_ring_bytes": "ring_bytes", "xio_slots_reclaimed_total": "slots_reclaimed",
     "xio_buffers": "bufs", "xio_buffers_in_use": "bufs_in_use", "xio_buffer_bytes": "buf_bytes",

@@ -24,12 +24,12 @@
 #include "sys.h"
 
 /* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
-#define FZ_CHECK(c)                                                                       \
-	do {                                                                              \
-		if (!(c)) {                                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                          \
-		}                                                                         \
+#define FZ_CHECK(c)                                                                                \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 #define NSLOTS	4
@@ -104,7 +104,7 @@ static void setup(void)
 	m.o.gid = (gid_t)-1;
 	m.dir_mode = 0700;
 	m.sock_mode = 0600;
-	m.lock_fd = m.ctl_fd = m.own_netns_fd = m.mem.fd = -1;
+	m.lock_fd = m.ctl_fd = m.own_netns_fd = m.mem.fd = m.rings_fd = -1;
 	char tmpl[] = "/tmp/xio-fuzz-ctl.XXXXXX";
 	if (!mkdtemp(tmpl))
 		abort();
@@ -112,6 +112,11 @@ static void setup(void)
 	TAILQ_INIT(&m.clients);
 	if (mgr_layout(&m) < 0 || mgr_netns_init(&m) < 0)
 		abort();
+	/* No ring file here: each slot carries its rings, as manager/domain_mem.c falls back to. */
+	size_t off = (sizeof(struct xio_slot) + 63) & ~(size_t)63;
+	size_t rs = ((size_t)rte_ring_get_memsize_elem(4, RINGCNT) + 63) & ~(size_t)63;
+	m.slot_size = (uint32_t)(off + 2 * rs);
+	m.zone_raw = m.slots_off + (uint64_t)NSLOTS * m.slot_size;
 	m.hdr = aligned_alloc(64, (m.zone_raw + 63) & ~(uint64_t)63);
 	memset(m.hdr, 0, m.zone_raw);
 	m.hdr->magic = XIO_MAGIC;
@@ -122,8 +127,6 @@ static void setup(void)
 	m.hdr->nslots = NSLOTS;
 	m.hdr->slot_size = m.slot_size;
 	m.hdr->ring_bytes = RINGCNT * 4;
-	size_t off = (sizeof(struct xio_slot) + 63) & ~(size_t)63;
-	size_t rs = ((size_t)rte_ring_get_memsize_elem(4, RINGCNT) + 63) & ~(size_t)63;
 	for (uint32_t i = 0; i < NSLOTS; i++) {
 		struct xio_slot *s = xio_slot_at(m.hdr, i);
 		s->index = i;
@@ -183,7 +186,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 			if (c->cmsg_type == SCM_RIGHTS)
-				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
+				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				     k++)
 					close(((int *)CMSG_DATA(c))[k]);
 	}
 	if (cl->dead)
