@@ -12,14 +12,19 @@
 #define EOF_SLICE_MIN_NS 1000000  /* a reader draining the ring: keep up */
 #define EOF_SLICE_MAX_NS 10000000 /* idle */
 
-/* Step 2: true once the spin is over (or there is none), false when ready. */
-static bool spin(struct xio_waiter *w, int64_t spin_end)
+/*
+ * Step 2: what scan found ready while spinning, 0 once the spin is over. A
+ * scan may consume what it reports (epoll's EPOLLET edges, EPOLLONESHOT),
+ * so its results are the caller's and must not be scanned again.
+ */
+static int spin(struct xio_waiter *w, int64_t spin_end)
 {
 	int64_t start = xio_mono_ns(), now = start, peeked = start;
 	while (now < spin_end && (w->deadline_ns < 0 || now < w->deadline_ns)) {
 		for (int i = 0; i < 16; i++) {
-			if (w->scan(w) > 0)
-				return false;
+			int ready = w->scan(w);
+			if (ready > 0)
+				return ready;
 			rte_pause();
 		}
 		now = xio_mono_ns();
@@ -28,7 +33,7 @@ static bool spin(struct xio_waiter *w, int64_t spin_end)
 			peeked = now;
 		}
 	}
-	return true;
+	return 0;
 }
 
 /* Step 4's bound: NULL for none, else @ts filled. */
@@ -63,8 +68,8 @@ int xio_wait(struct xio_waiter *w)
 	for (;;) {
 		int ready = w->scan(w);
 		bool announced = false, company = false, slices = false;
-		if (!ready && spin_end && !spin(w, spin_end))
-			continue; /* became ready while spinning: collect it as above */
+		if (!ready && spin_end)
+			ready = spin(w, spin_end);
 		if (!ready) {
 			company = w->announce(w);
 			announced = true;
