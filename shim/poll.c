@@ -150,8 +150,18 @@ static bool pw_quiet_eof(struct xio_waiter *w)
 static int pw_sleep(struct xio_waiter *w, const struct timespec *tp, int ready)
 {
 	struct poll_waiter *p = (struct poll_waiter *)w;
-	if (ready && p->only_conns)
-		return 0; /* no kernel fd to merge */
+	if (ready && p->only_conns) {
+		/*
+		 * No kernel fd to merge, but a close is news only the sockets hold:
+		 * look at most once a millisecond (as the send path does), or a set
+		 * with one fd always ready never learns that another's peer died.
+		 */
+		static _Atomic int64_t looked;
+		int64_t now = xio_mono_ns();
+		if (now - atomic_load_explicit(&looked, memory_order_relaxed) < 1000000)
+			return 0;
+		atomic_store_explicit(&looked, now, memory_order_relaxed);
+	}
 	/*
 	 * With X-IO fds already ready this is only a merge pass: like the
 	 * kernel, which restores the mask unless it returns EINTR, it must not
@@ -186,6 +196,17 @@ static int pw_finish(struct xio_waiter *w, int ready, int kr, bool announced)
 	}
 	if (kr < 0)
 		return 0;
+	/*
+	 * A merge pass (X-IO fds were ready before any sleep) drains too: a
+	 * socket the kernel reports readable may hold the peer's close, which
+	 * only a drain learns. Without it a set with one connection always
+	 * ready would never learn that another one's peer died (F18: iperf3 -s
+	 * spinning on its streams' EOF, its control connection never reported).
+	 */
+	if (!announced && kr > 0)
+		for (nfds_t i = 0; i < p->n; i++)
+			if (m[i].e && m[i].e->kind == FD_CONN && k[i].revents)
+				xio_conn_drain(m[i].e->conn, fds[i].fd);
 	int count = 0;
 	for (nfds_t i = 0; i < p->n; i++) {
 		if (m[i].e && m[i].e->kind == FD_CONN) {
