@@ -7,6 +7,15 @@
  * xio_conn_recv (read and peek) and a non-blocking xio_conn_send. They must
  * return data that fits, EAGAIN or an error, and never touch memory outside
  * the domain (the domain is followed by a PROT_NONE page; ASan too) or block.
+ *
+ * The elements are written where the reader starts (the consumer index), so
+ * that records at any position, also across the end of the ring's array
+ * (wrap-around), are well formed as often as at index 0. Flags 64 and 128
+ * make the connection demoted (stack/demote.c) as the peer left it: 64
+ * ACTIVE with the client as demoter (we are the peer that must skip the
+ * doorbells and drain the ring), 128 FAILED, both ACTIVE with us as the
+ * demoter; the doorbell count to skip and the in-band bytes that follow
+ * them in our socket come from the last word.
  */
 #include <stdio.h>
 #include <errno.h>
@@ -16,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -24,12 +34,12 @@
 #include "sys.h"
 
 /* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
-#define FZ_CHECK(c)                                                                       \
-	do {                                                                              \
-		if (!(c)) {                                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                          \
-		}                                                                         \
+#define FZ_CHECK(c)                                                                                \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 #define RINGCNT 1024 /* elements */
@@ -47,7 +57,8 @@ static void setup(void)
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	total = slots_off + slot_size;
 	size_t body = (total + pg - 1) / pg * pg;
-	char *map = mmap(NULL, body + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *map =
+	    mmap(NULL, body + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED || mprotect(map + body, pg, PROT_NONE) < 0)
 		abort();
 	h = (struct xio_domain_hdr *)(map + (body - total));
@@ -69,6 +80,7 @@ static void setup(void)
 	xio_sys_use_libc();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
+	setenv("XIO_DEMOTE_WAIT_MS", "0", 1); /* a demoted peer's waits: none */
 }
 
 /* A fresh slot as the manager leaves it (manager/domain_mem.c). */
@@ -79,7 +91,9 @@ static struct xio_slot *fresh_slot(void)
 	s->index = 0;
 	s->ring_bytes = RINGCNT * 4;
 	s->ring_off[0] = (uint32_t)((sizeof(struct xio_slot) + 63) & ~(size_t)63);
-	s->ring_off[1] = s->ring_off[0] + (uint32_t)(((size_t)rte_ring_get_memsize_elem(4, RINGCNT) + 63) & ~(size_t)63);
+	s->ring_off[1] =
+	    s->ring_off[0] +
+	    (uint32_t)(((size_t)rte_ring_get_memsize_elem(4, RINGCNT) + 63) & ~(size_t)63);
 	for (int d = 0; d < 2; d++) {
 		pthread_mutexattr_t a;
 		pthread_mutexattr_init(&a);
@@ -91,6 +105,10 @@ static struct xio_slot *fresh_slot(void)
 				  RING_F_SP_ENQ | RING_F_SC_DEQ) < 0)
 			abort();
 	}
+	struct stat st;
+	if (fstat(sv[1], &st) < 0)
+		abort();
+	atomic_store(&s->server_ino, (uint64_t)st.st_ino); /* sv[1] is our end, as after a claim */
 	atomic_store(&s->state, XIO_SLOT_WORD(7, XIO_SLOT_ESTABLISHED));
 	return s;
 }
@@ -131,16 +149,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->dir[XIO_DIR_C2S].readers_sleeping = w[9];
 	s->dir[XIO_DIR_S2C].writers_waiting = w[10];
 	s->dir[XIO_DIR_S2C].space_bell_pending = w[11];
-	uint32_t *elems = (uint32_t *)(r + 1);
-	memcpy(elems, data, size < RINGCNT * 4 ? size : RINGCNT * 4);
 	if (flags & 16) { /* a ring that is consistent but at a far position */
 		r->prod.head = r->prod.tail = 0x80000000u + (w[12] % RINGCNT);
 		r->cons.head = r->cons.tail = 0x80000000u;
 	}
+	/* the records from where the reader starts, wrapping at the array's end */
+	uint32_t *elems = (uint32_t *)(r + 1);
+	size_t ne = size / 4 < RINGCNT ? size / 4 : RINGCNT;
+	uint32_t at = r->cons.tail % RINGCNT;
+	size_t first = ne < RINGCNT - at ? ne : RINGCNT - at;
+	memcpy(elems + at, data, first * 4);
+	memcpy(elems, data + first * 4, (ne - first) * 4);
+	if (flags & (64 | 128)) {
+		/* demoted: doorbells to skip, then in-band bytes, in our socket */
+		struct xio_demote *d = &s->demote;
+		uint32_t skip = (w[12] >> 8) % 64, inband = (w[12] >> 16) % 64;
+		atomic_store(&d->who, (flags & 64) && (flags & 128) ? 1 : 0);
+		atomic_store(&d->skip[1], skip);
+		char b[128] = {0};
+		memset(b + skip, 'x', inband);
+		if (skip + inband && send(sv[0], b, skip + inband, MSG_DONTWAIT) < 0)
+			abort();
+		atomic_store(&d->state, (flags & 64) ? XIO_DEMOTE_ACTIVE : XIO_DEMOTE_FAILED);
+	}
 
 	(void)xio_conn_ready(c);
 	int inq = xio_conn_inq(c);
-	FZ_CHECK(inq >= 0 && inq <= RINGCNT * 4);
+	FZ_CHECK(inq >= 0 && inq <= RINGCNT * 4 + 64); /* the ring, in-band bytes (demoted) */
 	uint8_t *buf = malloc(4096);
 	for (int i = 0; i < 4; i++) {
 		struct iovec iov = {buf, (flags & 32) ? 1 + (size_t)(w[i] % 4096) : 4096};
@@ -155,9 +190,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(buf);
 out:
 	xio_conn_put(c);
-	/* doorbells the calls may have rung */
+	/* doorbells the calls may have rung, what a demoted call left unread */
 	char junk[4096];
 	while (recv(sv[0], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	while (recv(sv[1], junk, sizeof(junk), MSG_DONTWAIT) > 0)
 		;
 	return 0;
 }
