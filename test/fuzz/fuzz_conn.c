@@ -16,6 +16,13 @@
  * doorbells and drain the ring), 128 FAILED, both ACTIVE with us as the
  * demoter; the doorbell count to skip and the in-band bytes that follow
  * them in our socket come from the last word.
+ *
+ * The domain has a zero-copy buffer pool (NBUFS buffers, the data area
+ * last, before the PROT_NONE page): buffer i is in flight on the slot with
+ * generation i + 1, the last one FREE, so descriptor records can name real
+ * buffers and a record of bytes can be taken as a buffer. Bit 24 of the
+ * last word first reads with the zero-copy calls: xio_zc_recv_peek (bytes
+ * in place, in the ring or a buffer) and xio_zc_recv_consume, then xio_zc_rx.
  */
 #include <stdio.h>
 #include <errno.h>
@@ -28,10 +35,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bufpool.h"
 #include "conn.h"
 #include "ring.h"
 #include "slot.h"
 #include "sys.h"
+#include "zc.h"
 
 /* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
 #define FZ_CHECK(c)                                                                                \
@@ -43,6 +52,8 @@
 	} while (0)
 
 #define RINGCNT 1024 /* elements */
+#define NBUFS	8
+#define BUFSZ	256
 
 static struct xio_domain_hdr *h;
 static struct xio_domain dom;
@@ -54,8 +65,10 @@ static void setup(void)
 	size_t ring_mem = ((size_t)rte_ring_get_memsize_elem(4, RINGCNT) + 63) & ~(size_t)63;
 	size_t slot_size = ((sizeof(struct xio_slot) + 63) & ~(size_t)63) + 2 * ring_mem;
 	size_t slots_off = (sizeof(struct xio_domain_hdr) + 63) & ~(size_t)63;
+	size_t meta_off = (slots_off + slot_size + 63) & ~(size_t)63;
+	size_t data_off = (meta_off + NBUFS * sizeof(struct xio_buf_meta) + 63) & ~(size_t)63;
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	total = slots_off + slot_size;
+	total = data_off + NBUFS * BUFSZ;
 	size_t body = (total + pg - 1) / pg * pg;
 	char *map =
 	    mmap(NULL, body + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -70,7 +83,16 @@ static void setup(void)
 	h->nslots = 1;
 	h->slot_size = (uint32_t)slot_size;
 	h->ring_bytes = RINGCNT * 4;
+	h->bufs_meta_off = meta_off;
+	h->bufs_off = data_off;
+	h->nbufs = NBUFS;
+	h->buf_size = BUFSZ;
 	dom = (struct xio_domain){.hdr = h, .map = h, .map_len = total, .generation = 1};
+	if (xio_pool_init(&dom.pool, h, h, (char *)h + total, slots_off, 1, (uint32_t)slot_size) <
+	    0)
+		abort();
+	for (size_t i = 0; i < NBUFS * BUFSZ; i++)
+		dom.pool.data[i] = (char)i;
 #ifdef FAULT_DOMAIN_HAS_COPIES
 	dom.nslots = 1;
 	dom.slot_size = h->slot_size;
@@ -110,6 +132,11 @@ static struct xio_slot *fresh_slot(void)
 		abort();
 	atomic_store(&s->server_ino, (uint64_t)st.st_ino); /* sv[1] is our end, as after a claim */
 	atomic_store(&s->state, XIO_SLOT_WORD(7, XIO_SLOT_ESTABLISHED));
+	for (uint32_t i = 0; i < NBUFS; i++) { /* in flight here, the last one free */
+		atomic_store(&dom.pool.meta[i].word,
+			     XIO_BUF_WORD(i + 1, i + 1 < NBUFS ? XIO_BUF_SENT : XIO_BUF_FREE, 0));
+		atomic_store(&dom.pool.meta[i].owner_ns, 0);
+	}
 	return s;
 }
 
@@ -176,6 +203,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)xio_conn_ready(c);
 	int inq = xio_conn_inq(c);
 	FZ_CHECK(inq >= 0 && inq <= RINGCNT * 4 + 64); /* the ring, in-band bytes (demoted) */
+	if (w[12] & (1u << 24)) {
+		const char *lo = (const char *)h, *hi = lo + total;
+		const void *p;
+		ssize_t k = xio_zc_recv_peek(c, sv[1], &p, true);
+		if (k > 0) {
+			FZ_CHECK((const char *)p >= lo && (const char *)p + k <= hi);
+			FZ_CHECK(xio_zc_recv_consume(c, sv[1], w[0] % ((size_t)k + 1)) <= 0);
+		}
+		void *b;
+		k = xio_zc_rx(c, sv[1], &b, true);
+		if (k > 0) /* a buffer of the pool, now ours */
+			FZ_CHECK((char *)b >= dom.pool.data && (char *)b + k <= hi && k <= BUFSZ);
+	}
 	uint8_t *buf = malloc(4096);
 	for (int i = 0; i < 4; i++) {
 		struct iovec iov = {buf, (flags & 32) ? 1 + (size_t)(w[i] % 4096) : 4096};

@@ -39,6 +39,9 @@ def rec(payload):
     pad = (-len(payload)) % 4
     return struct.pack("<I", len(payload)) + payload + bytes(pad)
 
+def desc(ln, idx, gen, off):  # a descriptor (zero-copy) record: length, buffer, generation, offset
+    return struct.pack("<IIII", 0x80000000 | ln, idx, gen, off)
+
 def ring_in(head, count, rd_off, ln, flags, elems):
     return struct.pack("<IIIIB", head, count, rd_off, ln, flags) + bytes(3) + elems
 
@@ -54,9 +57,6 @@ write("ring", {
 
 # descriptor records naming buffers of the harness's pool: buffer i is in flight
 # with generation i + 1 (flag bit i + 1 frees it)
-def desc(ln, idx, gen, off):
-    return struct.pack("<IIII", 0x80000000 | ln, idx, gen, off)
-
 d1 = rec(b"ab") + desc(10, 2, 3, 5) + rec(b"xyz") + desc(128, 7, 8, 0)
 write("ring", {
     "desc": ring_in(0, len(d1) // 4, 0, 1000, 0, d1),
@@ -86,6 +86,19 @@ write("conn", {
     "demoted-peer": conn_in(64, ok[:12] + [5 | 3 << 8 | 10 << 16], r1),
     "demoted-failed": conn_in(128, ok, r1),
     "demoter": conn_in(192, ok[:12] + [5 | 2 << 8 | 7 << 16], r1),
+})
+
+# the pool of fuzz_conn: buffer i in flight with generation i + 1, the last free;
+# bit 24 of the last word reads with the zero-copy calls first
+ZC = 1 << 24
+dc = desc(100, 2, 3, 10) + rec(b"xyz") + desc(256, 6, 7, 0)
+okd = [1024, 1023, 1023, 0, len(dc) // 4, 0, 0, 0, 0, 0, 0, 0, 5]
+n1 = len(r1) // 4
+write("conn", {
+    "desc": conn_in(0, okd, dc),
+    "zc-bytes": conn_in(0, [3] + ok[1:12] + [ZC], r1),
+    "zc-desc": conn_in(0, [40] + okd[1:12] + [ZC], dc),
+    "zc-wrapped": conn_in(0, [7, 1023, 1023, 1020, 1020 + n1, 0, 1020] + [0] * 5 + [ZC], r1),
 })
 
 write("ctl", {
