@@ -191,7 +191,9 @@ static void setup_sockets(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, unix_pair) < 0)
 		abort();
 	struct sockaddr_un u = {.sun_family = AF_UNIX};
-	snprintf(u.sun_path, sizeof(u.sun_path), "%s/listener", m.dir);
+	int n = snprintf(u.sun_path, sizeof(u.sun_path), "%s/listener", m.dir);
+	if (n < 0 || (size_t)n >= sizeof(u.sun_path))
+		abort();
 	unix_listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (unix_listener < 0 || bind(unix_listener, (struct sockaddr *)&u, sizeof(u)) < 0 ||
 	    listen(unix_listener, 4) < 0)
