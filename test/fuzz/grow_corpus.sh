@@ -10,7 +10,11 @@
 # status. Nothing in the tree changes; afterwards
 #   test/fuzz/grow_corpus.sh --merge FUZZ_BUILD_DIR WORKDIR NAME...
 # minimizes the scratch corpus into test/fuzz/corpus/NAME (libFuzzer
-# -merge=1: only inputs that add coverage to what is there are added).
+# -merge=1: only inputs that add coverage to what is there are added), and
+#   test/fuzz/grow_corpus.sh --figures WORKDIR NAME...
+# prints each harness's totals over all its runs (one line each, as
+# test/soak-results.md quotes them): wall and CPU time, executions, the last
+# run's coverage, the committed corpus, and the runs that ended in a crash.
 # Needs a clang build (CC=clang cmake -S . -B build-fuzz -DBUILD_TESTING=ON).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +31,20 @@ if [[ ${1:-} == --merge ]]; then
 		after=$(find "$here/corpus/$name" -type f | wc -l)
 		echo "$name: corpus $before -> $after files, $(du -sb "$here/corpus/$name" | cut -f1) bytes" \
 			"($(grep -oE 'MERGE-OUTER: [0-9]+ new files with [0-9]+ new features' "$work/$name/merge.log" | tail -n 1))"
+	done
+	exit 0
+fi
+if [[ ${1:-} == --figures ]]; then
+	work=$2
+	shift 2
+	for name in "$@"; do
+		files=$(find "$here/corpus/$name" -type f | wc -l)
+		bytes=$(find "$here/corpus/$name" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+		awk -F'\t' -v n="fuzz_$name" -v files="$files" -v bytes="$bytes" '
+			{ runs++; wall += $3; cpu += $4; ex += $5; edges = $6; ft = $7
+			  if ($9 != 0 && $9 != 72) crash++ }
+			END { printf "%s (grown corpus): %d runs, %.0f min wall, %.0f s CPU (nice 19), %d executions, coverage %d edges, %d features (last run), corpus in the tree %d files, %d bytes (-merge=1), %d run(s) ended by a crash\n",
+				n, runs, wall / 60, cpu, ex, edges, ft, files, bytes, crash }' "$work/$name/runs.tsv"
 	done
 	exit 0
 fi
