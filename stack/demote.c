@@ -51,6 +51,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -651,16 +652,35 @@ static int inq_to_mark(int fd, int n)
 	return k >= 0 && (size_t)k < want ? (int)k : n;
 }
 
+/*
+ * What the peer's ring still holds for us, checked as xio_conn_inq checks it:
+ * its indices and every record (descriptors against the pool); a corrupt
+ * ring counts nothing (the next read resets the connection). The peer can
+ * write anything there: counted unchecked, indices far apart or a forged
+ * descriptor length made FIONREAD negative or larger than anything queued.
+ */
+static size_t ring_inq(struct xio_conn *c)
+{
+	if (is_demoter(c) || lock_robust(&c->rxd->rlock, -1, &c->rx->cons) < 0)
+		return 0;
+	ssize_t n =
+	    xio_ring_sane(c->rx, c->elems) ? xio_ring_readable(c->rx, c->rxd->rd_off) : -EPROTO;
+	pthread_mutex_unlock(&c->rxd->rlock);
+	return n > 0 ? (size_t)n : 0;
+}
+
 static int demote_inq(struct xio_conn *c)
 {
 	int fd = hint_fd(c), n = 0;
-	size_t ring = is_demoter(c) ? 0 : xio_ring_unread(c->rx, c->rxd->rd_off);
+	size_t ring = ring_inq(c);
 	if (fd >= 0 && atomic_load(&dm(c)->skipped[end_of(c)]) &&
 	    xio_sys.ioctl(fd, FIONREAD, &n) < 0)
 		n = 0;
 	if (n > 0)
 		n = inq_to_mark(fd, n);
-	return (int)ring + n;
+	else
+		n = 0;
+	return ring > (size_t)(INT_MAX - n) ? INT_MAX : (int)ring + n;
 }
 
 static void demote_edges(struct xio_conn *c, uint32_t *in_seq, uint32_t *nospace_seq)

@@ -15,12 +15,16 @@ scratch=$(mktemp -d /tmp/xio-fuzz.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 mkdir "$scratch/corpus" "$scratch/art"
 rc=0
+# the harness's dictionary (test/fuzz/NAME.dict for fuzz_NAME), if it has one
+dict=()
+d=$(dirname "${BASH_SOURCE[0]}")/$(basename "$bin" | sed 's/^fuzz_//').dict
+[[ -f $d ]] && dict=(-dict="$d")
 # -print_funcs=0: naming a newly covered function starts the sanitizer's
 # symbolizer, whose two pipes stay open and looked like a leak to fuzz_ctl's
 # descriptor count (seen once in CI). A crash is still symbolized.
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
 	"$bin" -max_total_time="${XIO_FUZZ_SECONDS:-20}" -timeout=10 -rss_limit_mb=4096 -print_funcs=0 \
-	-print_final_stats=1 -artifact_prefix="$scratch/art/" "$scratch/corpus" "$seed" 2>&1 |
+	-print_final_stats=1 -artifact_prefix="$scratch/art/" "${dict[@]}" "$scratch/corpus" "$seed" 2>&1 |
 	tee "$scratch/log" | grep -vE '^#[0-9]+\s+(NEW|REDUCE|pulse)' || rc=${PIPESTATUS[0]}
 if ((rc != 0)); then
 	for f in "$scratch"/art/*; do

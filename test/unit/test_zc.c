@@ -15,6 +15,7 @@
 
 #include "bufpool.h"
 #include "conn.h"
+#include "demote.h"
 #include "fake_domain.h"
 #include "helpers.h"
 #include "ring.h"
@@ -487,6 +488,44 @@ START_TEST(test_desc_out_of_pool_resets)
 }
 END_TEST
 
+/*
+ * FIONREAD on the peer end of a demoted connection counts what the ring still
+ * holds as the socket path does: a forged descriptor length or indices far
+ * apart (the peer can write anything there) count nothing. Found by fuzz_conn:
+ * the count was negative or larger than anything queued.
+ */
+static void demote_by_client(void)
+{
+	atomic_store(&cli->slot->demote.who, 0); /* the client demoted: srv is the peer */
+	atomic_store(&cli->slot->demote.state, XIO_DEMOTE_ACTIVE);
+}
+
+START_TEST(test_demoted_inq_forged_descriptor)
+{
+	ck_assert_int_eq(cli_write("0123456789", 10), 10);
+	struct rte_ring_zc_data z;
+	ck_assert_uint_eq(rte_ring_enqueue_zc_bulk_elem_start(cli->tx, 4, 4, &z, NULL), 4);
+	ck_assert_uint_eq(z.n1, 4); /* after 4 elements of a 1024-element ring: no wrap */
+	uint32_t rec[4] = {XIO_REC_DESC | 0x7fffffff, 0, 1, 0};
+	memcpy(z.ptr1, rec, sizeof(rec));
+	rte_ring_enqueue_zc_elem_finish(cli->tx, 4);
+	ck_assert_int_eq(xio_conn_inq(srv), 0); /* not demoted: the record is checked */
+	demote_by_client();
+	ck_assert_int_eq(xio_conn_inq(srv), 0);
+}
+END_TEST
+
+START_TEST(test_demoted_inq_indices_apart)
+{
+	ck_assert_int_eq(cli_write("0123456789", 10), 10);
+	/* the producer index 16 elements behind the consumer's: 2^32 - 16 elements "queued" */
+	cli->tx->prod.head = cli->tx->prod.tail = cli->tx->cons.tail - 16;
+	demote_by_client();
+	int n = xio_conn_inq(srv);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
 /* ---- reserve/commit, peek/consume ------------------------------------------------------- */
 
 START_TEST(test_reserve_commit)
@@ -766,7 +805,7 @@ START_TEST(test_replayed_hop_refused)
 	void *g2;
 	ck_assert_int_eq(xio_zc_rx(srv, sv[1], &g2, true), -ECONNRESET);
 	ck_assert_uint_ne(XIO_BUF_GEN(w), gen1); /* each hop has its own generation */
-	ck_assert_uint_eq(word(i), w); /* untouched, still on its way back */
+	ck_assert_uint_eq(word(i), w);		 /* untouched, still on its way back */
 	ck_assert_int_eq(xio_zc_rx(cli, sv[0], &g2, true), 4);
 	ck_assert_ptr_eq(g2, b);
 	ck_assert_int_eq(xio_zc_free(g2), 0);
@@ -897,6 +936,8 @@ static Suite *zc_suite(void)
 	tcase_add_test(io, test_tx_full_ring_keeps_buffer);
 	tcase_add_test(io, test_forged_descriptor_resets);
 	tcase_add_test(io, test_desc_out_of_pool_resets);
+	tcase_add_test(io, test_demoted_inq_forged_descriptor);
+	tcase_add_test(io, test_demoted_inq_indices_apart);
 	tcase_add_test(io, test_eof);
 	tcase_add_test(io, test_tx_to_dead_peer);
 	suite_add_tcase(s, io);
