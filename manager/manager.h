@@ -54,6 +54,7 @@ struct mgr_opts {
 	char domain[XIO_DOMAIN_MAX + 1];
 	char rundir[PATH_MAX];
 	uint32_t nslots;
+	uint32_t hold_ports; /* --hold-ports: slots whose client port the manager holds */
 	uint32_t ring_bytes;
 	uint32_t nbufs;	   /* zero-copy buffers (--bufs), 0: no pool */
 	uint32_t buf_size; /* bytes per buffer (--buf-kb) */

@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: xio-manager [--domain NAME] [--rundir DIR] [--max-conns N] [--ring-kb K]\n"
+	    "                   [--hold-ports N]\n"
 	    "                   [--bufs N] [--buf-kb K] [--group GROUP] [--foreground|--daemon]\n"
 	    "                   [--hugepages auto|yes|no] [-v] [--help] [--version]\n"
 	    "\n"
@@ -28,6 +29,8 @@ static void usage(FILE *f)
 	    "                    root: $XDG_RUNTIME_DIR/xio or /tmp/xio-$UID)\n"
 	    "  --max-conns N     connection slots: concurrent X-IO connections (default\n"
 	    "                    16384); beyond, connections use kernel TCP (said once)\n"
+	    "  --hold-ports N    client ports held for the first N slots (default 1024,\n"
+	    "                    at most an eighth of the ephemeral range); 0: none\n"
 	    "  --slots N         the same as --max-conns\n"
 	    "  --ring-kb K       ring capacity per direction, power of two >= 4 (default 1024)\n"
 	    "  --bufs N          zero-copy buffers for xio_malloc, see xio(3); 0: none (default "
@@ -114,6 +117,7 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 	    {"domain", required_argument, NULL, 'd'},
 	    {"rundir", required_argument, NULL, 'r'},
 	    {"slots", required_argument, NULL, 's'},
+	    {"hold-ports", required_argument, NULL, 'P'},
 	    {"max-conns", required_argument, NULL, 's'},
 	    {"service-cidr", required_argument, NULL, 'S'},
 	    {"ring-kb", required_argument, NULL, 'k'},
@@ -134,8 +138,11 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 	uint32_t buf_kb = 64; /* the largest message of benchmarks/zc_pingpong.c */
 	int c;
 
-	*o = (struct mgr_opts){
-	    .nslots = 16384, .nbufs = 512, .gid = (gid_t)-1, .hugepages = MGR_HP_AUTO};
+	*o = (struct mgr_opts){.nslots = 16384,
+			       .hold_ports = 1024,
+			       .nbufs = 512,
+			       .gid = (gid_t)-1,
+			       .hugepages = MGR_HP_AUTO};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -148,6 +155,10 @@ int mgr_parse_args(struct mgr_opts *o, int argc, char **argv)
 		case 's':
 			if (parse_u32(optarg, 1, MAX_SLOTS, &o->nslots) < 0)
 				return bad("--max-conns wants 1..1048576, not '%s'", optarg);
+			break;
+		case 'P':
+			if (parse_u32(optarg, 0, MAX_SLOTS, &o->hold_ports) < 0)
+				return bad("--hold-ports wants 0..1048576, not '%s'", optarg);
 			break;
 		case 'k':
 			if (parse_u32(optarg, 4, MAX_RING_KB, &kb) < 0 || (kb & (kb - 1)))

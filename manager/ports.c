@@ -75,9 +75,12 @@ fail:;
 }
 
 /*
- * At most half of the node's ephemeral port range (kernel TCP's own
- * connects pick from it too): a manager with more slots holds ports for the
- * first ones only.
+ * At most an eighth of the node's ephemeral port range: kernel TCP's own
+ * binds and connects pick from it too, and every manager of the node (one
+ * per domain) holds its own. Half the range per manager, as first written,
+ * left a node with two managers without ephemeral ports (bind() of port 0
+ * took ~2 ms, connects failed). A manager with more slots holds ports for
+ * the first ones only (--hold-ports, default 1024).
  */
 static uint32_t max_ports(void)
 {
@@ -88,7 +91,7 @@ static uint32_t max_ports(void)
 			lo = 32768, hi = 60999;
 		fclose(f);
 	}
-	return (hi - lo + 1) / 2;
+	return (hi - lo + 1) / 8;
 }
 
 /* Room for one fd per slot besides what the manager needs otherwise. */
@@ -106,6 +109,8 @@ int mgr_ports_init(struct mgr *m)
 {
 	struct xio_domain_hdr *h = m->hdr;
 	uint32_t n = h->nslots, held = 0, cap = max_ports();
+	if (cap > m->o.hold_ports)
+		cap = m->o.hold_ports;
 	int family = AF_INET6;
 	uint16_t port;
 
@@ -132,11 +137,11 @@ int mgr_ports_init(struct mgr *m)
 		held++;
 	}
 	m->n_port_fds = n;
-	if (held < h->nslots)
+	if (held < n) /* fewer than asked: say why it may be */
 		mgr_err(
-		    "holding client ports for %u of %u slots (at most half the ephemeral range: "
-		    "%u; fd limit; ports exhausted); connections in the others hold a port of "
-		    "their own",
+		    "holding client ports for %u of %u slots (--hold-ports, at most an eighth "
+		    "of the ephemeral range: %u; fd limit; ports exhausted); connections in the "
+		    "others hold a port of their own",
 		    held, h->nslots, cap);
 	h->ports_netns = m->own_netns;
 	h->ports_family =
