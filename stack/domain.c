@@ -328,9 +328,10 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 /*
  * May this process go on using @d for new connections without asking the
  * manager? Yes while the manager of @d lives (shared memory: no system
- * call) and this process is known to it: it has its own control connection,
- * or lives in the manager's own network namespace (a forked child there
- * needs no HELLO; a child in a pod must tell the manager of its namespace).
+ * call) and this process has its own control connection. A forked child
+ * says HELLO too, also in the manager's own network namespace: without it,
+ * git daemon's children lost their connections (compat_git_daemon: a push
+ * hung until the daemon's side read EOF).
  */
 static bool current_ok_locked(const struct xio_domain *d)
 {
@@ -338,8 +339,7 @@ static bool current_ok_locked(const struct xio_domain *d)
 		control_drop(); /* the dead manager's */
 		return false;
 	}
-	return (control_fd >= 0 && control_pid == xio_self_pid()) ||
-	       d->hdr->ports_netns == xio_netns_ino();
+	return control_fd >= 0 && control_pid == xio_self_pid();
 }
 
 struct xio_domain *xio_domain_get(enum xio_fallback *why)
