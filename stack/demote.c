@@ -464,6 +464,13 @@ ssize_t xio_demote_recv(struct xio_conn *c, int fd, const struct iovec *iov, int
 	if (c->shut_rd)
 		return 0;
 	note_fd(c, fd);
+	/*
+	 * The peer's side may read what we wrote into our send ring before the
+	 * switch only once we copied it in-band: a caller that learned of the
+	 * demotion before it slept (no wake byte, no drain, no poke) and now
+	 * waits for an answer must copy first, or both wait for ever.
+	 */
+	xio_demote_poke(c, fd);
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	if (!is_demoter(c) && (!atomic_load(&d->skipped[me]) || !xio_ring_empty(c->rx))) {
@@ -576,6 +583,7 @@ static int demote_wait(struct xio_conn *c, int fd, unsigned events, int timeout_
 	events &= POLLIN | POLLOUT | POLLPRI;
 	uint64_t deadline = timeout_ms >= 0 ? xio_mono_us() + (uint64_t)timeout_ms * 1000 : 0;
 	note_fd(c, fd);
+	xio_demote_poke(c, fd); /* our ring's bytes first (see demote_recv) */
 	for (;;) {
 		if (demote_ready(c) & (events | POLLERR | POLLHUP))
 			return 0;
