@@ -46,6 +46,7 @@ struct ep_item {
 	bool quiet;	   /* peer's FIN seen: the shadow watches HUP/ERR only */
 	/* Sleeps announced on the connection for this item, by events (prep_mask). */
 	uint16_t prep[4];
+	bool lone; /* the first of them announced alone: the drain is this set's */
 };
 
 struct ep_set {
@@ -104,17 +105,24 @@ static void item_prepare(struct ep_item *it)
 	unsigned k = (it->ev.events & EPOLLIN ? 1 : 0) | (it->ev.events & EPOLLOUT ? 2 : 0);
 	if (!it->conn || it->disabled || !k)
 		return;
-	xio_conn_wait_prepare(it->conn, prep_mask[k]);
+	if (xio_conn_wait_prepare(it->conn, prep_mask[k]))
+		it->lone = true;
 	it->prep[k]++;
 }
 
-/* Withdraw one announced sleep, or all of them (@all), with the events each was made with. */
+/*
+ * Withdraw one announced sleep, or all of them (@all), with the events each
+ * was made with; the lone bit with the last one (the set's threads share it).
+ */
 static void item_unprepare(struct ep_item *it, bool all)
 {
 	for (unsigned k = 3; k > 0; k--)
 		while (it->prep[k]) {
-			xio_conn_wait_finish(it->conn, -1, prep_mask[k]);
 			it->prep[k]--;
+			bool last = !it->prep[1] && !it->prep[2] && !it->prep[3];
+			xio_conn_wait_finish(it->conn, -1, prep_mask[k], last && it->lone);
+			if (last)
+				it->lone = false;
 			if (!all)
 				return;
 		}
@@ -534,7 +542,8 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 		else if (it->listener) /* not while TCP_DEFER_ACCEPT holds all back */
 			it->helper_ready = xio_listener_acceptable(it->listener, it->fd);
 		else if (!item_stale(it)) {
-			xio_conn_drain(it->conn, it->fd);
+			/* Still announced by another thread of this set: the set's drain. */
+			xio_conn_drain(it->conn, it->fd, it->lone);
 			if ((sev[i].events & EPOLLHUP) && xio_conn_sock_eof(it->conn)) {
 				/*
 				 * HUP cannot be masked and stays: the peer gone, the socket has

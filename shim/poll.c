@@ -21,6 +21,7 @@
 struct pmap {
 	struct fd_entry *e; /* NULL: kernel fd, passed through */
 	int helper_idx;	    /* listener: index of its helper in the kernel set */
+	bool lone;	    /* connection: our sleep announced alone (xio_conn_wait_prepare) */
 };
 
 /* Ring readiness of the X-IO entries into fds[].revents; returns how many are ready. */
@@ -39,17 +40,16 @@ static int scan_conns(struct pollfd *fds, nfds_t n, const struct pmap *m)
 }
 
 /* Announce (on) or withdraw the sleep; drain doorbells only where the kernel saw some. */
-static void prepare(struct pollfd *fds, const struct pollfd *k, nfds_t n, const struct pmap *m,
-		    bool on)
+static void prepare(struct pollfd *fds, const struct pollfd *k, nfds_t n, struct pmap *m, bool on)
 {
 	for (nfds_t i = 0; i < n; i++)
 		if (m[i].e && m[i].e->kind == FD_CONN) {
 			unsigned want = (unsigned)fds[i].events & (POLLIN | POLLOUT);
 			if (on)
-				xio_conn_wait_prepare(m[i].e->conn, want);
+				m[i].lone = xio_conn_wait_prepare(m[i].e->conn, want);
 			else
 				xio_conn_wait_finish(m[i].e->conn, k[i].revents ? fds[i].fd : -1,
-						     want);
+						     want, m[i].lone);
 		}
 }
 
@@ -116,7 +116,7 @@ static int poll_one(struct fd_entry *e, struct pollfd *p, const struct timespec 
 struct poll_waiter {
 	struct xio_waiter w;
 	struct pollfd *fds, *k; /* the caller's set; the kernel's (conns ask for doorbells) */
-	const struct pmap *m;
+	struct pmap *m;
 	nfds_t n, nk;
 	bool only_conns; /* nothing but X-IO fds: ready ones need no syscall */
 	const sigset_t *mask;
@@ -180,7 +180,7 @@ static int pw_finish(struct xio_waiter *w, int ready, int kr, bool announced)
 {
 	struct poll_waiter *p = (struct poll_waiter *)w;
 	struct pollfd *fds = p->fds, *k = p->k;
-	const struct pmap *m = p->m;
+	struct pmap *m = p->m;
 	(void)ready;
 	if (announced) {
 		prepare(fds, k, p->n, m, false);
@@ -206,7 +206,7 @@ static int pw_finish(struct xio_waiter *w, int ready, int kr, bool announced)
 	if (!announced && kr > 0)
 		for (nfds_t i = 0; i < p->n; i++)
 			if (m[i].e && m[i].e->kind == FD_CONN && k[i].revents)
-				xio_conn_drain(m[i].e->conn, fds[i].fd);
+				xio_conn_drain(m[i].e->conn, fds[i].fd, false);
 	int count = 0;
 	for (nfds_t i = 0; i < p->n; i++) {
 		if (m[i].e && m[i].e->kind == FD_CONN) {

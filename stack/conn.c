@@ -311,7 +311,46 @@ void xio_conn_bell_space(struct xio_conn *c, int fd)
  * server answers an offer by claiming the slot, not with a message); learn
  * EOF and HUP.
  */
-static void drain(struct xio_conn *c, int fd)
+#define LONE_STALE_NS 2000000 /* a lone waiter's doorbell unread this long: is it alive? */
+
+/*
+ * May we drain the socket now? Not while a waiter that announced alone is
+ * announced, unless we are it (@lone): it sleeps without slices, so a
+ * doorbell taken from under it, even one it is only about to poll() for,
+ * would leave it asleep for good (stack/model/ring_wakeup.pml, -DPOLLERS).
+ * It is awake or about to be (the bytes stay, its socket reads readable);
+ * give it the CPU. One killed while announced leaves its bit: after 2 ms
+ * its process is looked at, and a dead one's announcement dropped.
+ */
+static bool may_drain(struct xio_conn *c, bool lone)
+{
+	uint32_t s = atomic_load(&c->rxd->sleepers);
+	/* After the peer's close the socket stays readable (EOF) and HUP for everyone. */
+	if (lone || !(s & XIO_SLEEPER_LONE) || atomic_load(&c->sock_eof)) {
+		atomic_store_explicit(&c->drain_held_ns, 0, memory_order_relaxed);
+		return true;
+	}
+	int64_t now = xio_mono_ns(), since = atomic_load(&c->drain_held_ns);
+	if (!since) {
+		atomic_store(&c->drain_held_ns, now);
+	} else if (now - since > LONE_STALE_NS) {
+		pid_t pid = atomic_load(&c->rxd->lone_pid);
+		if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH &&
+		    atomic_compare_exchange_strong(&c->rxd->sleepers, &s,
+						   s - 1 - XIO_SLEEPER_LONE)) {
+			atomic_store(&c->drain_held_ns, 0);
+			return true;
+		}
+		/* Alive but not running (stopped, or starved): do not spin against it. */
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+		return false;
+	}
+	sched_yield();
+	return false;
+}
+
+static void drain(struct xio_conn *c, int fd, bool lone)
 {
 	char buf[512];
 	ssize_t n = 1;
@@ -323,6 +362,11 @@ static void drain(struct xio_conn *c, int fd)
 		pthread_mutex_unlock(&c->drain_lock);
 		xio_demote_poke(c, fd);
 		goto wake;
+	}
+	if (!may_drain(c, lone)) {
+		xio_demote_drain_exit(c, 0);
+		pthread_mutex_unlock(&c->drain_lock);
+		return;
 	}
 	uint64_t drained = 0;
 	do {
@@ -441,27 +485,43 @@ static unsigned ring_ready(struct xio_conn *c)
 	return ev;
 }
 
-void xio_conn_wait_prepare(struct xio_conn *c, unsigned events)
+bool xio_conn_wait_prepare(struct xio_conn *c, unsigned events)
 {
-	if (events)
-		atomic_fetch_add(&c->rxd->sleepers, 1);
+	bool lone = false;
+	if (events) {
+		/* One step: the count and whether we are alone (then the drain is ours). */
+		uint32_t s = atomic_load(&c->rxd->sleepers);
+		while (!atomic_compare_exchange_weak(&c->rxd->sleepers, &s,
+						     s ? s + 1 : 1 | XIO_SLEEPER_LONE))
+			;
+		lone = !s;
+		if (lone)
+			atomic_store(&c->rxd->lone_pid, xio_self_pid());
+	}
 	if (events & POLLIN)
 		atomic_fetch_add(&c->rxd->readers_sleeping, 1);
 	if (events & POLLOUT)
 		atomic_fetch_add(&c->txd->writers_waiting, 1);
 	atomic_thread_fence(memory_order_seq_cst);
+	return lone;
 }
 
-void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events)
+void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events, bool lone)
 {
-	if (events)
-		atomic_fetch_sub(&c->rxd->sleepers, 1);
+	if (events) {
+		/* The bit too if it is still ours (a waiter that took us for dead dropped it). */
+		uint32_t s = atomic_load(&c->rxd->sleepers);
+		while (!atomic_compare_exchange_weak(
+		    &c->rxd->sleepers, &s,
+		    s - 1 - (lone && (s & XIO_SLEEPER_LONE) ? XIO_SLEEPER_LONE : 0)))
+			;
+	}
 	if (events & POLLIN)
 		atomic_fetch_sub(&c->rxd->readers_sleeping, 1);
 	if (events & POLLOUT)
 		atomic_fetch_sub(&c->txd->writers_waiting, 1);
 	if (fd >= 0)
-		drain(c, fd);
+		drain(c, fd, false);
 	if (events & POLLIN)
 		atomic_store(&c->rxd->data_bell_pending, 0);
 	if (events & POLLOUT)
@@ -502,9 +562,9 @@ bool xio_conn_take_connect_pending(struct xio_conn *c)
 	return __atomic_exchange_n(&c->connect_pending, false, __ATOMIC_ACQ_REL);
 }
 
-void xio_conn_drain(struct xio_conn *c, int fd)
+void xio_conn_drain(struct xio_conn *c, int fd, bool lone)
 {
-	drain(c, fd);
+	drain(c, fd, lone);
 	atomic_store(&c->rxd->data_bell_pending, 0);
 	atomic_store(&c->txd->space_bell_pending, 0);
 	atomic_thread_fence(memory_order_seq_cst);
@@ -535,14 +595,14 @@ bool xio_conn_fd_shared(struct xio_conn *c)
 
 unsigned xio_conn_waiters(struct xio_conn *c)
 {
-	return atomic_load(&c->rxd->sleepers);
+	return atomic_load(&c->rxd->sleepers) & ~XIO_SLEEPER_LONE;
 }
 
 static bool ring_has_company(struct xio_conn *c)
 {
 	/* Waiters on our end's socket, whatever each waits for (a reader and a writer thread too).
 	 */
-	return atomic_load(&c->rxd->sleepers) > 1;
+	return xio_conn_waiters(c) > 1;
 }
 
 int xio_conn_spin_us(struct xio_conn *c)
@@ -575,7 +635,8 @@ struct conn_waiter {
 	struct xio_conn *c;
 	int fd;
 	unsigned events, want;
-	bool hup; /* the socket said HUP: final, and it cannot be masked */
+	bool hup;  /* the socket said HUP: final, and it cannot be masked */
+	bool lone; /* announced alone: the drain is ours (xio_conn_wait_prepare) */
 };
 
 static void learn_peer_state(struct xio_conn *c, int fd);
@@ -599,14 +660,18 @@ static bool cw_announce(struct xio_waiter *w)
 {
 	struct conn_waiter *q = (struct conn_waiter *)w;
 	struct xio_conn *c = q->c;
-	xio_conn_wait_prepare(c, q->events);
+	q->lone = xio_conn_wait_prepare(c, q->events);
 	pthread_mutex_lock(&c->wait_lock);
 	if (c->wait_pid != getpid()) {
 		/* Inherited through fork: the parent's waiters are not ours. */
 		c->wait_pid = getpid();
 		c->local_waiters = 0;
 		c->poller = false;
+		atomic_store(&c->cw_lone, false);
 	}
+	/* Our poller's drain wakes every local waiter: the lone one too, if it is ours. */
+	if (q->lone)
+		atomic_store(&c->cw_lone, true);
 	int local = ++c->local_waiters; /* read under the lock (F15) */
 	bool forked = c->forked;
 	pthread_mutex_unlock(&c->wait_lock);
@@ -615,7 +680,7 @@ static bool cw_announce(struct xio_waiter *w)
 	 * processes): with such company, or on a connection inherited across
 	 * fork, sleep in slices.
 	 */
-	return forked || atomic_load(&c->rxd->sleepers) > (uint32_t)local;
+	return forked || xio_conn_waiters(c) > (unsigned)local;
 }
 
 static bool cw_quiet_eof(struct xio_waiter *w)
@@ -671,7 +736,7 @@ static int cw_sleep(struct xio_waiter *w, const struct timespec *tp, int ready)
 	pr = xio_sys.poll(&p, 1, ms);
 	e = errno;
 	if (pr > 0)
-		drain(c, fd);
+		drain(c, fd, atomic_load(&c->cw_lone));
 	/* Once drained to its EOF (a drain may stop at doorbell bytes before it). */
 	q->hup = q->hup || (pr > 0 && (p.revents & POLLHUP) && atomic_load(&c->sock_eof));
 done:
@@ -694,8 +759,10 @@ static int cw_finish(struct xio_waiter *w, int ready, int k, bool announced)
 		pthread_mutex_lock(&c->wait_lock);
 		if (--c->local_waiters > 0)
 			pthread_cond_broadcast(&c->wait_cv); /* a follower takes over polling */
+		if (q->lone)
+			atomic_store(&c->cw_lone, false);
 		pthread_mutex_unlock(&c->wait_lock);
-		xio_conn_wait_finish(c, -1, q->events);
+		xio_conn_wait_finish(c, -1, q->events, q->lone);
 	}
 	return cw_scan(w);
 }
@@ -753,8 +820,9 @@ static ssize_t epipe(struct xio_conn *c, int fd, int flags)
 static void learn_peer_state(struct xio_conn *c, int fd)
 {
 	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+	/* The lone waiter's doorbells too: its socket reads EOF from now on, it will wake. */
 	if (xio_sys.poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-		drain(c, fd);
+		drain(c, fd, true);
 }
 
 /*

@@ -17,9 +17,12 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 12u
-#define XIO_CACHELINE	   64
-#define XIO_SVC_MAX	   4 /* service address ranges (--service-cidr) */
+#define XIO_LAYOUT_VERSION 13u
+
+/* xio_dir.sleepers: the lone waiter's bit (stack/conn.c, "waiting"). */
+#define XIO_SLEEPER_LONE 0x80000000u
+#define XIO_CACHELINE	 64
+#define XIO_SVC_MAX	 4 /* service address ranges (--service-cidr) */
 
 /*
  * Why X-IO declined a connection or a listener: kernel TCP was used instead.
@@ -98,8 +101,14 @@ struct xio_dir {
 	_Atomic uint32_t watchers; /* nested epoll sets: a doorbell on every arrival */
 	alignas(XIO_CACHELINE) _Atomic uint32_t writers_waiting;
 	_Atomic uint32_t space_bell_pending;
-	/* waiters asleep on the consumer end's socket, whatever they wait for */
+	/*
+	 * Waiters asleep on the consumer end's socket, whatever they wait for,
+	 * and XIO_SLEEPER_LONE while the one that announced alone (no company,
+	 * so no slices) is among them: until it withdraws, only it drains the
+	 * socket (stack/conn.c, "waiting"). lone_pid: its process.
+	 */
 	_Atomic uint32_t sleepers;
+	_Atomic int32_t lone_pid;
 	/*
 	 * Buffer sizes as getsockopt reports them (0: not known yet, the server's
 	 * before accept: the kernel's default): the producer's SO_SNDBUF and the

@@ -190,13 +190,20 @@ bool xio_conn_is_demoted(struct xio_conn *c);
  */
 int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms);
 
-/* Announce that we are about to sleep waiting for @events (POLLIN/POLLOUT). */
-void xio_conn_wait_prepare(struct xio_conn *c, unsigned events);
 /*
- * After waking (or giving up): withdraw the announcement and consume
- * doorbells on @fd (pass -1 when the kernel said nothing arrived there).
+ * Announce that we are about to sleep waiting for @events (POLLIN/POLLOUT).
+ * True: we announced alone (no company, so the engine sleeps without
+ * slices), and until we withdraw nobody else drains the socket: a later
+ * waiter's drain could take the doorbell we are about to sleep on. Pass it
+ * back to xio_conn_wait_finish and, while announced, to xio_conn_drain.
  */
-void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events);
+bool xio_conn_wait_prepare(struct xio_conn *c, unsigned events);
+/*
+ * After waking (or giving up): withdraw the announcement (@lone: what
+ * prepare returned) and consume doorbells on @fd (pass -1 when the kernel
+ * said nothing arrived there).
+ */
+void xio_conn_wait_finish(struct xio_conn *c, int fd, unsigned events, bool lone);
 
 /*
  * Counters for edge-triggered epoll: @in_seq moves on every arrival (EOF
@@ -239,8 +246,12 @@ void xio_conn_push(struct xio_conn *c, int fd);
 void xio_conn_set_connect_pending(struct xio_conn *c);
 bool xio_conn_take_connect_pending(struct xio_conn *c);
 
-/* Consume doorbells on @fd and re-arm them (a shadow epoll saw the fd readable). */
-void xio_conn_drain(struct xio_conn *c, int fd);
+/*
+ * Consume doorbells on @fd and re-arm them (a shadow epoll saw the fd
+ * readable), unless a lone waiter other than the caller (@lone: the caller
+ * is, or acts for, that waiter) owns the drain: then the bytes stay for it.
+ */
+void xio_conn_drain(struct xio_conn *c, int fd, bool lone);
 
 /*
  * A nested epoll set holds @c: ask the peer for a doorbell on every arrival,

@@ -49,8 +49,14 @@
  *                      shared fd and drains it, and with company (another
  *                      sleeper on the fd: xio_conn_has_company) in 5 ms
  *                      slices
+ *                      and a waiter that announced alone (no company, so
+ *                      no slices) owns the drain: nobody else drains the
+ *                      fd until it withdraws (XIO_SLEEPER_LONE)
  *   -DMUTANT_NO_COMPANY  (with POLLERS) no slices: a reader's drain takes the
  *                      writer's space doorbell and the checker must find it
+ *   -DMUTANT_NO_LONE   (with POLLERS) anyone drains: a waiter that announced
+ *                      alone and is on its way into poll() when a later one
+ *                      drains sleeps for good; the checker must find it
  *   -DDUPLEX           both directions, a writer thread and a reader
  *                      thread on each end (a full-duplex application)
  *   -DNOSPIN           leave out the spin phase (smaller state space; the
@@ -88,6 +94,7 @@ bool shut_wr[2];		/* xio_dir.shut_wr: the producer of direction d sent its FIN *
 bool sock[2];			/* doorbell bytes queued on end e's fd (drain() takes all) */
 
 byte sleepers[2];		/* xio_dir.sleepers of the direction end e reads: waiters on e's fd */
+bool lone[2];			/* XIO_SLEEPER_LONE in it: a waiter announced alone, unsliced */
 
 /* ---- process-local (struct xio_conn of each end) --------------------------- */
 bool peer_eof[2];		/* learned from shut_wr (xio_conn_check_abort) */
@@ -173,10 +180,15 @@ inline wait_for(e, ev)
 			local_waiters[e]++;
 #ifndef POLLERS
 			foreign = (sleepers[e] > local_waiters[e])
-#elif !defined(MUTANT_NO_COMPANY)
-			foreign = (sleepers[e] > 1)	/* xio_conn_has_company(): poll and epoll */
 #else
-			skip
+			/* xio_conn_wait_prepare(): the first sleeper marks itself lone */
+			if
+			:: sleepers[e] == 1 -> lone[e] = true; amlone = true
+			:: else -> skip
+			fi;
+#ifndef MUTANT_NO_COMPANY
+			foreign = (sleepers[e] > 1)	/* xio_conn_has_company(): poll and epoll */
+#endif
 #endif
 		};
 		/* cw_sleep, under wait_lock: look again (what came before the announcement
@@ -222,7 +234,13 @@ inline wait_for(e, ev)
 			:: role == 3 -> skip
 			:: else ->
 				if
+#if defined(POLLERS) && !defined(MUTANT_NO_LONE)
+				/* poll() returned the fd; the doorbell is the lone waiter's to take */
+				:: readable(e) && (!lone[e] || amlone) -> drain(e)
+				:: readable(e) && lone[e] && !amlone -> skip
+#else
 				:: readable(e) -> drain(e)	/* poll() returned the fd */
+#endif
 				:: foreign -> skip		/* the 5 ms slice ran out */
 				fi
 			fi;
@@ -234,7 +252,14 @@ inline wait_for(e, ev)
 		/* cw_finish: local_waiters--, xio_conn_wait_finish(c, -1, ev): counters
 		 * down, own flag cleared, no drain */
 		local_waiters[e]--;
-		sleepers[e]--;
+		/* one atomic subtraction in the C code: the count and, if ours, the lone bit */
+		atomic {
+			sleepers[e]--;
+			if
+			:: amlone -> lone[e] = false; amlone = false
+			:: else -> skip
+			fi
+		};
 		if
 		:: ev == IN -> readers_sleeping[1 - e]--
 		:: else -> writers_waiting[e]--
@@ -256,7 +281,7 @@ inline wait_for(e, ev)
 proctype writer(byte e)
 {
 	byte old, role;
-	bool foreign, checked;
+	bool foreign, checked, amlone;
 
 	do
 	:: pub[e] == NREC(e) -> break
@@ -303,7 +328,7 @@ proctype sink(byte e)
 proctype reader(byte e)
 {
 	byte old, role;
-	bool foreign, checked;
+	bool foreign, checked, amlone;
 
 	do
 	:: count[1 - e] > 0 ->
