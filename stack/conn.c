@@ -611,7 +611,11 @@ int xio_conn_spin_us(struct xio_conn *c)
 	if (spin) {
 		/* Spinning against a peer on our own CPU only delays it (benchmarks/RESULTS.md). */
 		int cpu = sched_getcpu() + 1; /* 0: not known yet */
-		atomic_store_explicit(&c->slot->last_cpu[c->server], cpu, memory_order_relaxed);
+		/* Both ends' words share a line: write ours only when it changes. */
+		if (atomic_load_explicit(&c->slot->last_cpu[c->server], memory_order_relaxed) !=
+		    cpu)
+			atomic_store_explicit(&c->slot->last_cpu[c->server], cpu,
+					      memory_order_relaxed);
 		if (cpu ==
 		    atomic_load_explicit(&c->slot->last_cpu[!c->server], memory_order_relaxed))
 			spin = 0;
@@ -641,11 +645,33 @@ struct conn_waiter {
 
 static void learn_peer_state(struct xio_conn *c, int fd);
 
+/*
+ * Could @want be ready? Only the words that can make it so, each of them on
+ * a line the peer writes only when it matters: a spinning reader must not
+ * pull the lines the peer writes on every send or receive (its ring's other
+ * end, its lock) away from it. ring_ready() decides when this says maybe.
+ */
+static bool ring_maybe_ready(struct xio_conn *c, unsigned want)
+{
+	/* Garbage in the ring we read says maybe too: ring_ready() resets the connection. */
+	if (((want & POLLIN) && !xio_ring_empty(c->rx)) || !xio_ring_sane(c->rx, c->elems))
+		return true;
+	if ((want & POLLOUT) && dir_writable(c->tx, c->txd))
+		return true;
+	return atomic_load_explicit(&c->rxd->shut_wr, memory_order_relaxed) ||
+	       atomic_load_explicit(&c->rxd->reset, memory_order_relaxed) ||
+	       atomic_load_explicit(&c->peer_eof, memory_order_relaxed) ||
+	       atomic_load_explicit(&c->peer_gone, memory_order_relaxed) ||
+	       atomic_load_explicit(&c->error, memory_order_relaxed) || c->shut_rd || c->shut_wr;
+}
+
 static int cw_scan(struct xio_waiter *w)
 {
 	struct conn_waiter *q = (struct conn_waiter *)w;
 	/* Demoted: the caller goes in-band (we may hold the lock its switch needs). */
-	return xio_conn_in_band(q->c) || (ring_ready(q->c) & q->want);
+	if (xio_conn_in_band(q->c))
+		return 1;
+	return ring_maybe_ready(q->c, q->want) && (ring_ready(q->c) & q->want);
 }
 
 /* A close shows in the kernel only: a reader waiting for EOF must not spin for nothing. */

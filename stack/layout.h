@@ -90,8 +90,13 @@ struct xio_dir {
 	/* producer side */
 	alignas(XIO_CACHELINE) pthread_mutex_t wlock; /* robust, process-shared */
 	uint64_t bytes;				      /* bytes ever enqueued */
-	_Atomic uint32_t shut_wr;		      /* producer will send no more */
-	_Atomic uint32_t reset;			      /* producer aborted (SO_LINGER 0): RST */
+	/*
+	 * Written once by the producer, read by the consumer on every look: a
+	 * line of their own, or a spinning reader would pull the line the
+	 * producer writes on every send (wlock, bytes) away from it.
+	 */
+	alignas(XIO_CACHELINE) _Atomic uint32_t shut_wr; /* producer will send no more */
+	_Atomic uint32_t reset;				 /* producer aborted (SO_LINGER 0): RST */
 	/* consumer side */
 	alignas(XIO_CACHELINE) pthread_mutex_t rlock; /* robust, process-shared */
 	uint32_t rd_off;			      /* bytes consumed of the head record */
