@@ -90,6 +90,8 @@ struct mgr_seen {
 	uint64_t since_ns;   /* when it was first seen with that word */
 	uint32_t tail[2];    /* producer tail of each ring at the last sweep */
 	uint32_t trimmed[2]; /* producer tail when its free pages were last given back */
+	uint64_t freed_ns;   /* reclaimed then; its ring pages not yet given back (warm) */
+	bool warm;
 };
 
 struct mgr_client;
@@ -171,6 +173,7 @@ int mgr_mem_init(struct mgr *m);
  * mutexes, and free the zero-copy buffers that were in flight on it.
  */
 void mgr_slot_clear(struct xio_slot *s);
+void mgr_slot_release_rings(struct xio_slot *s);
 /* The ring @dir of slot @s in our mapping of the ring file (NULL: not one of our slots). */
 struct rte_ring *mgr_ring(const struct xio_slot *s, int dir);
 /*

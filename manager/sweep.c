@@ -135,8 +135,31 @@ static bool reclaim(struct mgr *m, const struct snap *p)
 	atomic_store_explicit(&s->state, nw, memory_order_release);
 	dec_in_use(h);
 	atomic_fetch_add_explicit(&h->stats.slots_reclaimed, 1, memory_order_relaxed);
-	m->seen[p->i].word = nw;
+	m->seen[p->i] = (struct mgr_seen){.word = nw, .freed_ns = xio_mono_ns(), .warm = true};
 	return true;
+}
+
+/*
+ * A slot free for a whole timer period gives its ring pages back (reclaim
+ * left them: a slot taken again soon finds them mapped). Parked while the
+ * pages go, so no client can take it half given back.
+ */
+#define WARM_NS 1000000000ull
+
+static void cool(struct mgr *m, uint32_t i, uint64_t w, uint64_t now)
+{
+	struct mgr_seen *sn = &m->seen[i];
+	struct xio_slot *s = xio_slot_at(m->hdr, i);
+	uint64_t parked = XIO_SLOT_WORD(XIO_SLOT_TOKEN(w), MGR_SLOT_RECLAIMING);
+
+	if (now - sn->freed_ns < WARM_NS)
+		return;
+	sn->warm = false; /* taken meanwhile: its pages are in use again, trims take over */
+	if (!atomic_compare_exchange_strong(&s->state, &w, parked))
+		return;
+	mgr_slot_release_rings(s);
+	atomic_store_explicit(&s->state, XIO_SLOT_WORD(XIO_SLOT_TOKEN(parked), XIO_SLOT_FREE),
+			      memory_order_release);
 }
 
 /* Decide for one non-free slot whether it looks abandoned. */
@@ -239,8 +262,11 @@ uint32_t mgr_sweep(struct mgr *m)
 
 		if (st == XIO_SLOT_FREE || st == MGR_SLOT_RECLAIMING) {
 			m->seen[i].word = w;
+			if (st == XIO_SLOT_FREE && m->seen[i].warm && m->sweep_trims)
+				cool(m, i, w, now);
 			continue;
 		}
+		m->seen[i].warm = false;
 		in_use++;
 		if (m->seen[i].word != w)
 			m->seen[i] = (struct mgr_seen){.word = w, .since_ns = now};
@@ -272,9 +298,15 @@ uint32_t mgr_sweep(struct mgr *m)
 			     (sn[j].sino && mgr_inoset_has(&again, sn[j].sino))))
 				sn[j].ok = false;
 	}
+	uint32_t lowest = UINT32_MAX;
 	for (size_t j = 0; j < n; j++)
-		if (sn[j].ok && reclaim(m, &sn[j]))
+		if (sn[j].ok && reclaim(m, &sn[j])) {
 			freed++;
+			lowest = sn[j].i < lowest ? sn[j].i : lowest;
+		}
+	/* Clients take the lowest slot freed next: its ring pages are still mapped. */
+	if (freed)
+		atomic_store_explicit(&h->alloc_hint, lowest, memory_order_relaxed);
 out:
 	free(sn);
 	mgr_inoset_free(&live);
