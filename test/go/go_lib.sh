@@ -118,6 +118,7 @@ spawner_build() {
 	PRELOAD=$(find "$BUILD_DIR" -maxdepth 3 -name libxio_preload.so -path '*/lib*' 2>/dev/null |
 		grep -v /test/ | head -n 1)
 	[[ -f $PRELOAD ]] || fail "libxio_preload.so not found in $BUILD_DIR"
+	# shellcheck disable=SC2034 # used by the tests that source this file
 	PRE=(env -u XIO_RUN XIO_TEST_TAG="$TAG" LD_PRELOAD="$PRELOAD" XIO_DOMAIN="$DOMAIN" XIO_RUNDIR="$RUNDIR")
 }
 
