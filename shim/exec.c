@@ -57,10 +57,11 @@ static const char *env_get(char *const envp[], const char *name)
 
 /*
  * @envp with LD_PRELOAD (containing this library), XIO_DOMAIN and
- * XIO_RUNDIR present; the original array if nothing is missing. The copy
- * is leaked on purpose: exec either replaces us or fails and returns.
+ * XIO_RUNDIR present; the original array if nothing is missing. An exec
+ * leaks the copy on purpose (it replaces us or fails and returns); a spawn
+ * gives it back with shim_fixed_env_free.
  */
-static char *const *fixed_env(char *const envp[])
+char *const *shim_fixed_env(char *const envp[])
 {
 	const struct xio_config *cfg = xio_config();
 	const char *self = self_path(), *pre = env_get(envp, "LD_PRELOAD");
@@ -89,6 +90,20 @@ static char *const *fixed_env(char *const envp[])
 		out[k++] = v;
 	out[k] = NULL;
 	return out;
+}
+
+void shim_fixed_env_free(char *const *env, char *const envp[])
+{
+	if (env == envp)
+		return;
+	for (int i = 0; env[i]; i++) {
+		bool ours = true;
+		for (int j = 0; envp && envp[j] && ours; j++)
+			ours = env[i] != envp[j];
+		if (ours)
+			free(env[i]);
+	}
+	free((void *)env);
 }
 
 #define SELF_CLASS (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)
@@ -328,7 +343,7 @@ XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	if (!next)
 		next = (execve_fn)shim_next("execve");
 	before_exec(path, NULL);
-	char *const *env = fixed_env(envp);
+	char *const *env = shim_fixed_env(envp);
 	exec_supervised(next, path, argv, env, true);
 	return next(path, argv, env);
 }
@@ -345,7 +360,7 @@ XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	char buf[PATH_MAX];
 	const char *path = search_path(file, buf, sizeof(buf));
 	before_exec(path, NULL);
-	char *const *env = fixed_env(envp);
+	char *const *env = shim_fixed_env(envp);
 	if (path && strchr(path, '/')) /* found on PATH as execvpe will */
 		exec_supervised(exec_next, path, argv, env, true);
 	return next(file, argv, env);
@@ -449,7 +464,7 @@ XIO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	char path[PATH_MAX];
 	bool follow = fd_exec_path(fd, path, sizeof(path));
 	before_exec(path, NULL);
-	char *const *env = fixed_env(envp);
+	char *const *env = shim_fixed_env(envp);
 	exec_supervised(exec_next, path, argv, env, follow);
 	return next(fd, argv, env);
 }
@@ -484,7 +499,7 @@ XIO_EXPORT int execveat(int dirfd, const char *name, char *const argv[], char *c
 		}
 	}
 	before_exec(path, NULL);
-	char *const *env = fixed_env(envp);
+	char *const *env = shim_fixed_env(envp);
 	/* AT_SYMLINK_NOFOLLOW: the kernel refuses a symbolic link; xio-run would follow it. */
 	struct stat st;
 	if (!((flags & AT_SYMLINK_NOFOLLOW) && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)))
@@ -522,10 +537,12 @@ XIO_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_
 	if (!next)
 		next = (spawn_fn)shim_next("posix_spawn");
 	before_exec(path, fa);
-	char *const *env = fixed_env(envp);
-	if (spawn_supervised(next, pid, path, fa, attr, argv, env) == 0)
-		return 0;
-	return next(pid, path, fa, attr, argv, env);
+	char *const *env = shim_fixed_env(envp);
+	int r = spawn_supervised(next, pid, path, fa, attr, argv, env) == 0
+		    ? 0
+		    : next(pid, path, fa, attr, argv, env);
+	shim_fixed_env_free(env, envp);
+	return r;
 }
 
 XIO_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
@@ -540,9 +557,11 @@ XIO_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file
 	char buf[PATH_MAX];
 	const char *path = search_path(file, buf, sizeof(buf));
 	before_exec(path, fa);
-	char *const *env = fixed_env(envp);
-	if (path && strchr(path, '/') && /* found on PATH as posix_spawnp will */
-	    spawn_supervised(spawn_next, pid, path, fa, attr, argv, env) == 0)
-		return 0;
-	return next(pid, file, fa, attr, argv, env);
+	char *const *env = shim_fixed_env(envp);
+	int r = path && strchr(path, '/') && /* found on PATH as posix_spawnp will */
+			spawn_supervised(spawn_next, pid, path, fa, attr, argv, env) == 0
+		    ? 0
+		    : next(pid, file, fa, attr, argv, env);
+	shim_fixed_env_free(env, envp);
+	return r;
 }
