@@ -9,6 +9,9 @@
  *   fexecve, execveat                an fd of PROG (O_RDONLY), in a forked child
  *   fexecve-memfd                    fexecve of a copy of PROG in an O_CLOEXEC memfd
  *
+ * SPAWNER_UNSETENV=VAR[,VAR...]: remove these variables from its own
+ * environment first (as programs that clean their children's environment do).
+ *
  * The tests of test/go start Go and static servers with it: whatever the
  * way, the program must end up under xio-run's supervisor (shim/exec.c).
  */
@@ -118,6 +121,13 @@ int main(int argc, char **argv)
 	}
 	const char *how = argv[1];
 	char **prog = argv + 2;
+	const char *strip = getenv("SPAWNER_UNSETENV");
+	if (strip) {
+		char *list = strdup(strip), *save = NULL;
+		for (char *v = strtok_r(list, ",", &save); v; v = strtok_r(NULL, ",", &save))
+			unsetenv(v);
+		unsetenv("SPAWNER_UNSETENV");
+	}
 	pid_t pid;
 	int st = 0;
 	if (!strcmp(how, "posix_spawn") || !strcmp(how, "posix_spawnp")) {
