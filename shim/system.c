@@ -5,9 +5,9 @@
  * its internal posix_spawn and the environment as it is: the shell, and what
  * it starts, would run without the library (a Go or static program without
  * xio-run's supervisor). exec* and posix_spawn* put the variables back
- * (exec.c); here, only when something is missing, the shell is started with
- * our posix_spawn instead, with the environment put right. Otherwise glibc's
- * own calls run untouched.
+ * (exec.c); here, only when something the shell needs is missing, it is
+ * started with our posix_spawn instead, with the environment put right.
+ * Otherwise glibc's own calls run untouched.
  *
  * What they do is POSIX's: system() ignores SIGINT and SIGQUIT and blocks
  * SIGCHLD while it waits, the shell gets them back (default, the old mask);
@@ -67,7 +67,7 @@ static int system_spawn(const char *cmd, char *const env[])
 	posix_spawnattr_setsigdefault(&attr, &def);
 	posix_spawnattr_setsigmask(&attr, &omask);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	char *argv[] = {(char *)"sh", (char *)"-c", (char *)"--", (char *)cmd, NULL};
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)cmd, NULL}; /* as glibc 2.36 */
 	pid_t pid;
 	int st = -1, e = posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, env);
 	posix_spawnattr_destroy(&attr);
@@ -90,6 +90,31 @@ static int system_spawn(const char *cmd, char *const env[])
 	return st;
 }
 
+/*
+ * Would the shell glibc starts with @env miss what this process runs with?
+ * LD_PRELOAD without this library, or an XIO_DOMAIN/XIO_RUNDIR gone whose
+ * default is not ours. (A program preloaded with LD_PRELOAD alone, on the
+ * defaults, keeps glibc's calls.)
+ */
+static bool env_incomplete(char *const *fixed, char *const env[])
+{
+	if (fixed == env)
+		return false;
+	const struct xio_config *cfg = xio_config();
+	const char *pre = getenv("LD_PRELOAD"), *dom = getenv("XIO_DOMAIN"),
+		   *run = getenv("XIO_RUNDIR");
+	for (int i = 0; fixed[i]; i++)
+		if (!strncmp(fixed[i], "LD_PRELOAD=", 11))
+			pre = pre && !strcmp(pre, fixed[i] + 11) ? pre : NULL;
+	if (!pre)
+		return true; /* fixed_env changed LD_PRELOAD: the library was missing */
+	if (!dom && strcmp(cfg->domain, "xio") != 0)
+		return true;
+	char def[sizeof(cfg->rundir)];
+	return !run && (xio_default_rundir(cfg->domain, def, sizeof(def)) < 0 ||
+			strcmp(def, cfg->rundir) != 0);
+}
+
 typedef int (*system_fn)(const char *);
 
 XIO_EXPORT int system(const char *cmd)
@@ -99,8 +124,10 @@ XIO_EXPORT int system(const char *cmd)
 	if (!next)
 		next = (system_fn)shim_next("system");
 	char *const *env = cmd ? shim_fixed_env(environ) : environ;
-	if (env == environ)
+	if (!env_incomplete(env, environ)) {
+		shim_fixed_env_free(env, environ);
 		return next(cmd);
+	}
 	int st = system_spawn(cmd, env);
 	shim_fixed_env_free(env, environ);
 	return st;
@@ -141,7 +168,7 @@ static FILE *popen_spawn(const char *cmd, const char *mode, char *const env[])
 		if (o->fd != (rd ? STDOUT_FILENO : STDIN_FILENO))
 			posix_spawn_file_actions_addclose(&fa, o->fd);
 	}
-	char *argv[] = {(char *)"sh", (char *)"-c", (char *)"--", (char *)cmd, NULL};
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)cmd, NULL}; /* as glibc 2.36 */
 	int e = posix_spawn(&c->pid, "/bin/sh", &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	close(theirs);
@@ -178,8 +205,10 @@ XIO_EXPORT FILE *popen(const char *cmd, const char *mode)
 	if (!next)
 		next = (popen_fn)shim_next("popen");
 	char *const *env = shim_fixed_env(environ);
-	if (env == environ)
+	if (!env_incomplete(env, environ)) {
+		shim_fixed_env_free(env, environ);
 		return next(cmd, mode);
+	}
 	FILE *f = popen_spawn(cmd, mode, env);
 	shim_fixed_env_free(env, environ);
 	return f;
