@@ -12,6 +12,7 @@
 #include "elfprog.h"
 #include "stack.h"
 #include "superexec.h"
+#include "sys.h"
 
 #ifndef XIO_LIB_TO_BIN
 #define XIO_LIB_TO_BIN "../bin"
@@ -67,7 +68,7 @@ void xio_exec_plan(struct xio_exec_plan *p, const char *path, char *const argv[]
 	if (fd < 0)
 		return; /* the exec fails as it would have, or is not ours to judge */
 	int kind = xio_exec_kind(fd);
-	close(fd);
+	xio_sys.close(fd);
 	if (!kind)
 		return;
 	p->kind = kind == 1 ? "Go binary" : "static binary";
