@@ -64,9 +64,10 @@ void xio_exec_plan(struct xio_exec_plan *p, const char *path, char *const argv[]
 	p->how = XIO_EXEC_AS_ASKED;
 	if (!path || xio_config()->disabled)
 		return;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not executable or not readable: the exec fails (or runs) as it would have. */
+	int fd = access(path, X_OK) == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0)
-		return; /* the exec fails as it would have, or is not ours to judge */
+		return;
 	int kind = xio_exec_kind(fd);
 	xio_sys.close(fd);
 	if (!kind)
