@@ -29,6 +29,7 @@
 
 #include "demote.h"
 #include "elfprog.h"
+#include "superexec.h"
 #include "shim.h"
 
 extern char **environ;
@@ -56,10 +57,11 @@ static const char *env_get(char *const envp[], const char *name)
 
 /*
  * @envp with LD_PRELOAD (containing this library), XIO_DOMAIN and
- * XIO_RUNDIR present; the original array if nothing is missing. The copy
- * is leaked on purpose: exec either replaces us or fails and returns.
+ * XIO_RUNDIR present; the original array if nothing is missing. An exec
+ * leaks the copy on purpose (it replaces us or fails and returns); a spawn
+ * gives it back with shim_fixed_env_free.
  */
-static char *const *fixed_env(char *const envp[])
+char *const *shim_fixed_env(char *const envp[])
 {
 	const struct xio_config *cfg = xio_config();
 	const char *self = self_path(), *pre = env_get(envp, "LD_PRELOAD");
@@ -88,6 +90,20 @@ static char *const *fixed_env(char *const envp[])
 		out[k++] = v;
 	out[k] = NULL;
 	return out;
+}
+
+void shim_fixed_env_free(char *const *env, char *const envp[])
+{
+	if (env == envp)
+		return;
+	for (int i = 0; env[i]; i++) {
+		bool ours = true;
+		for (int j = 0; envp && envp[j] && ours; j++)
+			ours = env[i] != envp[j];
+		if (ours)
+			free(env[i]);
+	}
+	free((void *)env);
 }
 
 #define SELF_CLASS (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)
@@ -301,61 +317,23 @@ static void before_exec(const char *path, const posix_spawn_file_actions_t *fa)
 	}
 }
 
-/* A 64-bit x86-64 program that is static or Go: the preload cannot follow it, xio-run's supervisor
- * can. */
-static bool wants_supervisor(const char *path)
-{
-#if defined(__x86_64__)
-	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd < 0)
-		return false;
-	Elf64_Ehdr eh;
-	const unsigned char *h = (const unsigned char *)&eh;
-	bool want = pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) &&
-		    !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
-		    eh.e_machine == EM_X86_64 &&
-		    (xio_elf_is_go(fd, h) || !xio_elf_has_interp(fd, h));
-	real.close(fd);
-	return want;
-#else
-	(void)path;
-	return false;
-#endif
-}
-
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 
 /*
- * Exec @path through the xio-run that started us (XIO_RUN in @envp), which
- * puts it under its seccomp supervisor: "xio-run --syscalls --argv0 ARGV0 --
- * PATH ARGS...". Returns only when that exec failed (then the caller execs
- * @path itself).
+ * Exec @path through xio-run when the program needs its supervisor
+ * (stack/superexec.c decides and builds the call). Returns only when that
+ * exec failed or was not wanted: the caller then execs as asked.
+ * @can_follow: @path still names the file after an exec (superexec.h).
  */
 static void exec_supervised(execve_fn next, const char *path, char *const argv[],
-			    char *const envp[])
+			    char *const envp[], bool can_follow)
 {
-	const char *run = env_get(envp, "XIO_RUN");
-	if (!run || !*run || xio_config()->disabled || !wants_supervisor(path))
-		return;
-	int n = 0;
-	while (argv && argv[n])
-		n++;
-	char **a = calloc((size_t)n + 7, sizeof(*a));
-	if (!a)
-		return;
-	int k = 0;
-	a[k++] = (char *)"xio-run";
-	a[k++] = (char *)"--syscalls";
-	a[k++] = (char *)"--argv0";
-	a[k++] = (char *)(n ? argv[0] : path);
-	a[k++] = (char *)"--";
-	a[k++] = (char *)path;
-	for (int i = 1; i < n; i++)
-		a[k++] = argv[i];
-	a[k] = NULL;
-	next(run, a, envp);
-	free(a);
+	struct xio_exec_plan plan;
+	xio_exec_plan(&plan, path, argv, envp, self_path(), can_follow);
+	if (plan.how == XIO_EXEC_SUPERVISE)
+		next(plan.run, plan.argv, envp);
+	xio_exec_plan_free(&plan);
 }
 
 XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -365,8 +343,8 @@ XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	if (!next)
 		next = (execve_fn)shim_next("execve");
 	before_exec(path, NULL);
-	char *const *env = fixed_env(envp);
-	exec_supervised(next, path, argv, env);
+	char *const *env = shim_fixed_env(envp);
+	exec_supervised(next, path, argv, env, true);
 	return next(path, argv, env);
 }
 
@@ -382,9 +360,9 @@ XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	char buf[PATH_MAX];
 	const char *path = search_path(file, buf, sizeof(buf));
 	before_exec(path, NULL);
-	char *const *env = fixed_env(envp);
+	char *const *env = shim_fixed_env(envp);
 	if (path && strchr(path, '/')) /* found on PATH as execvpe will */
-		exec_supervised(exec_next, path, argv, env);
+		exec_supervised(exec_next, path, argv, env, true);
 	return next(file, argv, env);
 }
 
@@ -445,8 +423,111 @@ XIO_EXPORT int execle(const char *path, const char *arg, ...)
 	return execve(path, argv, envp);
 }
 
+/*
+ * The file behind @fd as a path that outlives an exec, into @buf: its
+ * /proc/self/fd/N when the fd is inherited, else the file's own path when
+ * that still names the same file. False (with /proc/self/fd/N in @buf, good
+ * for looking at it now) when there is none: an O_CLOEXEC memfd, a deleted
+ * file.
+ */
+static bool fd_exec_path(int fd, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+	int fl = real.fcntl(fd, F_GETFD);
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		return true;
+	char file[PATH_MAX];
+	struct stat a, b;
+	ssize_t n = readlink(buf, file, sizeof(file) - 1);
+	if (n <= 0 || file[0] != '/')
+		return false;
+	file[n] = 0;
+	if (fstat(fd, &a) < 0 || stat(file, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return false;
+	snprintf(buf, len, "%s", file);
+	return true;
+}
+
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+typedef int (*execveat_fn)(int, const char *, char *const[], char *const[], int);
+
+/* glibc's fexecve and execveat make the system call themselves: interposed on their own. */
+XIO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	SHIM_INIT();
+	static fexecve_fn next;
+	static execve_fn exec_next;
+	if (!next)
+		next = (fexecve_fn)shim_next("fexecve");
+	if (!exec_next)
+		exec_next = (execve_fn)shim_next("execve");
+	char path[PATH_MAX];
+	bool follow = fd_exec_path(fd, path, sizeof(path));
+	before_exec(path, NULL);
+	char *const *env = shim_fixed_env(envp);
+	exec_supervised(exec_next, path, argv, env, follow);
+	return next(fd, argv, env);
+}
+
+XIO_EXPORT int execveat(int dirfd, const char *name, char *const argv[], char *const envp[],
+			int flags)
+{
+	SHIM_INIT();
+	static execveat_fn next;
+	static execve_fn exec_next;
+	if (!next)
+		next = (execveat_fn)shim_next("execveat");
+	if (!exec_next)
+		exec_next = (execve_fn)shim_next("execve");
+	char path[PATH_MAX];
+	bool follow = true;
+	if (!name[0] && (flags & AT_EMPTY_PATH)) {
+		follow = fd_exec_path(dirfd, path, sizeof(path));
+	} else if (name[0] == '/' || dirfd == AT_FDCWD) {
+		snprintf(path, sizeof(path), "%s", name);
+	} else {
+		/* Relative to a directory fd: its path now, for an exec that outlives the fd. */
+		char dir[64], d[PATH_MAX];
+		snprintf(dir, sizeof(dir), "/proc/self/fd/%d", dirfd);
+		ssize_t n = readlink(dir, d, sizeof(d) - 1);
+		if (n > 0 && d[0] == '/') {
+			d[n] = 0;
+			follow = snprintf(path, sizeof(path), "%s/%s", d, name) < (int)sizeof(path);
+		} else {
+			follow = false;
+			snprintf(path, sizeof(path), "%s/%s", dir, name);
+		}
+	}
+	before_exec(path, NULL);
+	char *const *env = shim_fixed_env(envp);
+	/* AT_SYMLINK_NOFOLLOW: the kernel refuses a symbolic link; xio-run would follow it. */
+	struct stat st;
+	if (!((flags & AT_SYMLINK_NOFOLLOW) && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)))
+		exec_supervised(exec_next, path, argv, env, follow);
+	return next(dirfd, name, argv, env, flags);
+}
+
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			const posix_spawnattr_t *, char *const[], char *const[]);
+
+/*
+ * posix_spawn of a program that needs the supervisor: spawn xio-run instead,
+ * with the same file actions and attributes (they apply before xio-run runs,
+ * and it keeps the pid, fds, signal mask and session it is given).
+ * -1: not wanted or the spawn of xio-run failed (then spawn as asked).
+ */
+static int spawn_supervised(spawn_fn next, pid_t *pid, const char *path,
+			    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+			    char *const argv[], char *const envp[])
+{
+	struct xio_exec_plan plan;
+	xio_exec_plan(&plan, path, argv, envp, self_path(), true);
+	int r = -1;
+	if (plan.how == XIO_EXEC_SUPERVISE && next(pid, plan.run, fa, attr, plan.argv, envp) == 0)
+		r = 0;
+	xio_exec_plan_free(&plan);
+	return r;
+}
 
 XIO_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
@@ -456,17 +537,31 @@ XIO_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_
 	if (!next)
 		next = (spawn_fn)shim_next("posix_spawn");
 	before_exec(path, fa);
-	return next(pid, path, fa, attr, argv, fixed_env(envp));
+	char *const *env = shim_fixed_env(envp);
+	int r = spawn_supervised(next, pid, path, fa, attr, argv, env) == 0
+		    ? 0
+		    : next(pid, path, fa, attr, argv, env);
+	shim_fixed_env_free(env, envp);
+	return r;
 }
 
 XIO_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	SHIM_INIT();
-	static spawn_fn next;
+	static spawn_fn next, spawn_next;
 	if (!next)
 		next = (spawn_fn)shim_next("posix_spawnp");
+	if (!spawn_next)
+		spawn_next = (spawn_fn)shim_next("posix_spawn");
 	char buf[PATH_MAX];
-	before_exec(search_path(file, buf, sizeof(buf)), fa);
-	return next(pid, file, fa, attr, argv, fixed_env(envp));
+	const char *path = search_path(file, buf, sizeof(buf));
+	before_exec(path, fa);
+	char *const *env = shim_fixed_env(envp);
+	int r = path && strchr(path, '/') && /* found on PATH as posix_spawnp will */
+			spawn_supervised(spawn_next, pid, path, fa, attr, argv, env) == 0
+		    ? 0
+		    : next(pid, file, fa, attr, argv, env);
+	shim_fixed_env_free(env, envp);
+	return r;
 }

@@ -82,7 +82,8 @@ void shim_init(void);
 			shim_init();                                                               \
 	} while (0)
 
-/* First use of an fd we know nothing about: adopt an inherited X-IO connection or mark it kernel. */
+/* First use of an fd we know nothing about: adopt an inherited X-IO connection or mark it kernel.
+ */
 struct fd_entry *shim_probe(int fd);
 
 /* The X-IO entry (connection, listener, epoll set) behind @fd, or NULL for a kernel fd. */
@@ -121,6 +122,13 @@ void shim_fresh_epoll(int fd, int epfd, int op, const struct epoll_event *ev);
 
 /* Demote every X-IO connection (@all) or those an exec'd program inherits (adopt.c). */
 void shim_demote_fds(bool all);
+/*
+ * @envp with LD_PRELOAD (this library), XIO_DOMAIN and XIO_RUNDIR put back
+ * where missing; @envp itself when nothing is (exec.c).
+ */
+char *const *shim_fixed_env(char *const envp[]);
+/* Give back what shim_fixed_env(@envp) made (@env), if it made anything. */
+void shim_fixed_env_free(char *const *env, char *const envp[]);
 /* A seccomp filter is about to be installed (sandbox.c). */
 void shim_before_seccomp(void);
 

@@ -206,12 +206,14 @@ static bool find_program(const char *cmd, char *out, size_t len)
  * --syscalls): put it under the seccomp supervisor (supervise/). Where that is
  * not available it runs on kernel TCP and xio-stat counts why.
  */
-static void supervise(const char *cmd, bool forced, bool verbose)
+static void supervise(const char *cmd, bool forced, bool reentry, bool verbose)
 {
 	char path[PATH_MAX];
 	enum xio_sv_kind k = forced ? XIO_SV_FORCED : XIO_SV_NONE;
-	if (!forced && find_program(cmd, path, sizeof(path)))
+	if ((!forced || reentry) && find_program(cmd, path, sizeof(path)))
 		k = xio_sv_classify(path);
+	if (forced && k == XIO_SV_NONE)
+		k = XIO_SV_FORCED;
 	if (k == XIO_SV_NONE) {
 		if (verbose)
 			fprintf(stderr, "xio-run: %s: preload (LD_PRELOAD)\n", cmd);
@@ -386,8 +388,12 @@ int main(int argc, char **argv)
 			"xio-run: uid %d gid %d may not join domain '%s' (%s/%s/control: %s): "
 			"programs will use kernel TCP; xio-manager --group admits a group\n",
 			(int)geteuid(), (int)getegid(), domain, rundir, domain, strerror(alive));
-	else if (alive)
+	else if (alive && !argv0)
 		start_manager(bindir, rundir, domain, verbose);
+	/*
+	 * Not when the preload sent an exec here (--argv0): the tree that runs
+	 * decided about its manager (one started without xio-run starts its own).
+	 */
 
 	/* What a preloaded program execs that the preload cannot follow comes back here. */
 	char self[PATH_MAX];
@@ -396,7 +402,10 @@ int main(int argc, char **argv)
 		self[sl] = 0;
 		setenv("XIO_RUN", self, 1);
 	}
-	supervise(argv[optind], syscalls, verbose);
+	/* The preload's exec of a program under xio-run -v (XIO_LOG) says how it is carried too. */
+	if (argv0 && getenv("XIO_LOG") && *getenv("XIO_LOG") && strcmp(getenv("XIO_LOG"), "0") != 0)
+		verbose = true;
+	supervise(argv[optind], syscalls, argv0 != NULL, verbose);
 	if (argv0) {
 		/* The exact file, with the program's own argv[0]. */
 		const char *file = argv[optind];

@@ -6,12 +6,10 @@
  * writes) makes its socket calls as raw system calls even when it is linked
  * dynamically.
  */
-#include <elf.h>
 #include <fcntl.h>
-#include <string.h>
 #include <unistd.h>
 
-#include "elfprog.h"
+#include "superexec.h"
 #include "supervise.h"
 
 enum xio_sv_kind xio_sv_classify(const char *path)
@@ -19,21 +17,10 @@ enum xio_sv_kind xio_sv_classify(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return XIO_SV_NONE;
-	Elf64_Ehdr eh;
-	enum xio_sv_kind k = XIO_SV_NONE;
-	/* 64-bit x86-64 only: the filter is written for that ABI. */
-	if (pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) &&
-	    !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
-	    eh.e_machine == EM_X86_64) {
-		const unsigned char *h = (const unsigned char *)&eh;
-		if (xio_elf_is_go(fd, h))
-			k = XIO_SV_GO;
-		else if ((eh.e_type == ET_EXEC || eh.e_type == ET_DYN) &&
-			 !xio_elf_has_interp(fd, h))
-			k = XIO_SV_STATIC;
-	}
+	/* The preload's exec asks the same question (stack/superexec.c). */
+	int k = xio_exec_kind(fd);
 	close(fd);
-	return k;
+	return k == 1 ? XIO_SV_GO : k == 2 ? XIO_SV_STATIC : XIO_SV_NONE;
 }
 
 const char *xio_sv_kind_name(enum xio_sv_kind k)

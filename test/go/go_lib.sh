@@ -104,3 +104,86 @@ wait_line() {
 	done
 	fail "no '$2' in $1 after ${3:-10} s: $(tail -n 3 "$1" 2>/dev/null)"
 }
+
+# ---- programs started by a preloaded program (spawn_*.sh) ---------------------
+
+# spawner_build: $SPAWNER, test/go/spawner.c linked dynamically (so preloaded);
+# $PRELOAD, the library, and PRE, the command prefix that preloads it without
+# xio-run (no XIO_RUN: the preload finds the xio-run installed next to it).
+SPAWNER='' PRELOAD='' PRE=()
+spawner_build() {
+	SPAWNER=$WORK/spawner
+	gcc -O2 -Wall -Wextra -Werror -o "$SPAWNER" "$GO_DIR/spawner.c" >"$WORK/gcc-spawner.log" 2>&1 ||
+		fail "gcc spawner.c: $(tail -n 5 "$WORK/gcc-spawner.log")"
+	PRELOAD=$(find "$BUILD_DIR" -maxdepth 3 -name libxio_preload.so -path '*/lib*' 2>/dev/null |
+		grep -v /test/ | head -n 1)
+	[[ -f $PRELOAD ]] || fail "libxio_preload.so not found in $BUILD_DIR"
+	# shellcheck disable=SC2034 # used by the tests that source this file
+	PRE=(env -u XIO_RUN XIO_TEST_TAG="$TAG" LD_PRELOAD="$PRELOAD" XIO_DOMAIN="$DOMAIN" XIO_RUNDIR="$RUNDIR")
+}
+
+# exe_pid EXE WORD: the pid of the process running EXE (or spawner's memfd
+# copy of a program) whose command line contains WORD.
+exe_pid() {
+	local d want x
+	want=$(readlink -f "$1")
+	for d in /proc/[0-9]*; do
+		x=$(readlink "$d/exe" 2>/dev/null) || continue
+		[[ $x == "$want" || $x == /memfd:spawner-memfd* ]] || continue
+		if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF -- "$2"; then
+			echo "${d#/proc/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# under_filter PID: does PID run under a seccomp filter (the supervisor's)?
+under_filter() {
+	[[ $(awk '/^Seccomp:/ { print $2 }' "/proc/$1/status" 2>/dev/null) == 2 ]]
+}
+
+# what_log WHAT: the log file of spawned_echo WHAT.
+what_log() { echo "$WORK/${1//[^A-Za-z0-9_]/_}.log"; }
+
+# spawned_echo WHAT EXE PORT SUPERVISED -- CMD...: CMD (a preloaded program)
+# starts the echo server EXE (Go or static) listening on PORT. Wait for it;
+# SUPERVISED=1: it runs under the supervisor's filter, a preloaded client
+# (socat, 1 MiB) is carried (assert_supervised) and the server still has
+# LD_PRELOAD for its own children; SUPERVISED=0: it runs on kernel TCP
+# (assert_kernel). Every byte of the echo is checked either way. Then the
+# server is ended, and CMD must end with it.
+spawned_echo() {
+	local what=$1 exe=$2 port=$3 sv=$4 job pid i bytes=$((1 << 20))
+	shift 5
+	local log
+	log=$(what_log "$what")
+	"$@" >"$log" 2>&1 &
+	job=$!
+	wait_port "$port" 15 "$job"
+	pid=
+	for ((i = 0; i < 200; i++)); do
+		pid=$(exe_pid "$exe" "$port") && break
+		sleep 0.01
+	done
+	[[ -n $pid ]] || fail "$what: no process runs $exe for port $port"
+	[[ -f $WORK/in.bin ]] || head -c "$bytes" /dev/urandom >"$WORK/in.bin"
+	rm -f "$WORK/out.bin"
+	sv_start
+	timeout 30 "${XRUN[@]}" socat -t 10 - "TCP:127.0.0.1:$port" <"$WORK/in.bin" >"$WORK/out.bin" \
+		2>>"$log" || fail "$what: socat client failed: $(tail -n 3 "$log")"
+	sv_end
+	cmp -s "$WORK/in.bin" "$WORK/out.bin" || fail "$what: the echo differs"
+	if ((sv)); then
+		under_filter "$pid" || fail "$what: $exe (pid $pid) is not under the supervisor's filter: $(tail -n 3 "$log")"
+		tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^LD_PRELOAD=.*libxio_preload' ||
+			fail "$what: $exe (pid $pid) lost LD_PRELOAD: its children would not be preloaded"
+		assert_supervised "$what" $((2 * bytes)) 1
+	else
+		under_filter "$pid" && fail "$what: $exe (pid $pid) is under a filter, expected none"
+		assert_kernel "$what" $((2 * bytes))
+	fi
+	kill "$pid" 2>/dev/null || true
+	wait_exit "$job" 10000 >/dev/null || fail "$what: $* did not end after its server did"
+	wait "$job" 2>/dev/null || true
+}
