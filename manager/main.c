@@ -317,6 +317,8 @@ static void teardown(struct mgr *m)
 			event_free(m->sig_ev[i]);
 	if (m->sweep_ev)
 		event_free(m->sweep_ev);
+	if (m->churn_ev)
+		event_free(m->churn_ev);
 	if (m->rv_ev)
 		event_free(m->rv_ev);
 	if (m->base)

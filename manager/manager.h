@@ -120,10 +120,12 @@ struct mgr {
 	uint64_t ring_stride, rings_len;
 	bool full_logged; /* "domain full" was said (sweep.c) */
 	bool sweep_trims; /* this sweep is the timer's: it trims rings (sweep.c) */
+	/* churn sweeps (sweep.c): connections counted at the last look, a sweep's cost */
+	uint64_t churn_conns, sweep_cost_ns;
 
 	/* event loop */
 	struct event_base *base;
-	struct event *ctl_ev, *sweep_ev, *rv_ev, *sig_ev[3];
+	struct event *ctl_ev, *sweep_ev, *churn_ev, *rv_ev, *sig_ev[3];
 	struct mgr_client_list clients;
 	unsigned nclients;
 	uint64_t publish_seq;

@@ -316,6 +316,55 @@ out:
 	return in_use - freed;
 }
 
+/*
+ * Churn: while connections come and go, a slot taken again soon after its
+ * close costs nothing more (its ring pages are still mapped in both
+ * processes), a fresh one a page fault per ring page in each (about 10 us of
+ * a short connection's 15). So while new connections keep coming, sweep
+ * every CHURN_MIN_NS, or ten times a sweep's cost if that is more: at most a
+ * tenth of a CPU however many connections there are. No new connection
+ * since the last look: back to the one-second timer.
+ */
+#define CHURN_CONNS  64		 /* connections in a second that start churn sweeps */
+#define CHURN_MIN_NS 10000000ull /* 10 ms */
+
+static uint64_t timed_sweep(struct mgr *m)
+{
+	uint64_t t0 = xio_mono_ns();
+	uint32_t busy = mgr_sweep(m);
+	m->sweep_cost_ns = xio_mono_ns() - t0;
+	return busy;
+}
+
+static void churn_arm(struct mgr *m)
+{
+	uint64_t ns = m->sweep_cost_ns * 10 > CHURN_MIN_NS ? m->sweep_cost_ns * 10 : CHURN_MIN_NS;
+	struct timeval tv = {.tv_sec = (time_t)(ns / 1000000000u),
+			     .tv_usec = (suseconds_t)(ns % 1000000000u / 1000u)};
+	if (!evtimer_pending(m->churn_ev, NULL))
+		evtimer_add(m->churn_ev, &tv);
+}
+
+static bool churning(struct mgr *m, uint64_t at_least)
+{
+	uint64_t now = atomic_load_explicit(&m->hdr->stats.conns_total, memory_order_relaxed);
+	bool busy = now - m->churn_conns >= at_least;
+	m->churn_conns = now;
+	return busy;
+}
+
+static void churn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct mgr *m = arg;
+
+	(void)fd;
+	(void)what;
+	if (!churning(m, 1))
+		return;
+	timed_sweep(m);
+	churn_arm(m);
+}
+
 static void sweep_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct mgr *m = arg;
@@ -324,17 +373,20 @@ static void sweep_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* Only the timer's passes trim rings: "idle" means a whole period without traffic. */
 	m->sweep_trims = true;
-	uint32_t busy = mgr_sweep(m);
+	uint32_t busy = timed_sweep(m);
 	m->sweep_trims = false;
 	if (busy + mgr_pool_sweep(m) > 0) /* zero-copy buffers held: see domain_mem.c */
 		mgr_sweep_arm(m);
+	if (churning(m, CHURN_CONNS))
+		churn_arm(m);
 }
 
 int mgr_sweep_timer_init(struct mgr *m)
 {
 	m->seen = calloc(m->o.nslots, sizeof(*m->seen));
 	m->sweep_ev = evtimer_new(m->base, sweep_timer, m);
-	return m->seen && m->sweep_ev ? 0 : -ENOMEM;
+	m->churn_ev = evtimer_new(m->base, churn_timer, m);
+	return m->seen && m->sweep_ev && m->churn_ev ? 0 : -ENOMEM;
 }
 
 void mgr_sweep_arm(struct mgr *m)
