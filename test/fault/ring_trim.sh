@@ -102,8 +102,12 @@ until (($(xio_field slots_in_use) == 0)); do
 	(($(now_ms) - t0 > 15000)) && fail "B: slot not reclaimed after the kill"
 	sleep 0.1
 done
-r=$(rings)
-((r == 0)) || fail "B: $r B of ring pages in use with no connection left"
+# a freed slot keeps its pages one timer period (a short connection may take it again)
+t0=$(now_ms)
+while r=$(rings) && ((r != 0)); do
+	(($(now_ms) - t0 > 5000)) && fail "B: $r B of ring pages in use 5 s after the slot was freed"
+	sleep 0.1
+done
 log "B. sender killed at $(progress "$WORK/b.sp" | cut -d' ' -f2) B: receiver saw the peer go away, slot and pages back"
 
 # ---- C. manager killed and restarted under a shrunk, paused stream ---------------
