@@ -35,14 +35,13 @@
  *   --stall-at N    (relay) after receiving message N keep it and stop
  *                   (for tests that kill a relay holding buffers).
  */
+#include "xio.h"
+
 #include "bench.h"
 
-#include <dlfcn.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-
-#include "xio.h"
 
 #define MAGIC 0x58494f43u /* "XIOC" */
 
@@ -52,12 +51,7 @@ struct hdr {
 	uint32_t hops, pad;
 };
 
-static __typeof__(xio_fd_kind) *p_fd_kind;
-static __typeof__(xio_buf_size) *p_buf_size;
-static __typeof__(xio_malloc) *p_malloc;
-static __typeof__(xio_free) *p_free;
-static __typeof__(xio_tx) *p_tx;
-static __typeof__(xio_rx) *p_rx;
+static struct bench_xio X;
 
 static struct {
 	int copy;
@@ -66,37 +60,6 @@ static struct {
 	double secs;
 	const char *ack;
 } opt = {.window = 1, .stall_at = UINT64_MAX};
-
-static void *need(const char *name)
-{
-	void *f = dlsym(RTLD_DEFAULT, name);
-	if (!f) {
-		fprintf(stderr,
-			"%s not found: run under xio-run (libxio_preload.so) or use --copy\n",
-			name);
-		exit(1);
-	}
-	return f;
-}
-
-static void resolve(void)
-{
-	p_fd_kind = need("xio_fd_kind");
-	p_buf_size = need("xio_buf_size");
-	p_malloc = need("xio_malloc");
-	p_free = need("xio_free");
-	p_tx = need("xio_tx");
-	p_rx = need("xio_rx");
-}
-
-static void must_be_xio(int fd)
-{
-	if (p_fd_kind(fd) != 1) {
-		fprintf(stderr, "the connection is not carried by X-IO (xio_fd_kind=%d)\n",
-			p_fd_kind(fd));
-		exit(1);
-	}
-}
 
 static inline uint8_t pattern(uint64_t seq, size_t i)
 {
@@ -165,7 +128,7 @@ static ssize_t recv_msg(int fd, void **b, char **priv, size_t *cap)
 		return n;
 	}
 	for (;;) {
-		ssize_t n = p_rx(fd, b);
+		ssize_t n = X.rx(fd, b);
 		if (n < 0 && errno == EINTR)
 			continue;
 		return n;
@@ -177,7 +140,7 @@ static int send_msg(int fd, void *b, size_t n)
 	if (opt.copy)
 		return bench_write_all(fd, b, n);
 	for (;;) {
-		ssize_t w = p_tx(fd, b, n);
+		ssize_t w = X.tx(fd, b, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w >= 0 && (size_t)w != n) {
@@ -193,8 +156,8 @@ static int relay(const struct bench_ep *in, const struct bench_ep *next)
 	int out = connect_retry(next);
 	int fd = accept_one(in);
 	if (!opt.copy) {
-		must_be_xio(out);
-		must_be_xio(fd);
+		bench_xio_must_carry(&X, out);
+		bench_xio_must_carry(&X, fd);
 	}
 	char *priv = NULL;
 	size_t cap = 0;
@@ -223,7 +186,7 @@ static int relay(const struct bench_ep *in, const struct bench_ep *next)
 		if (send_msg(out, b, (size_t)n) < 0) {
 			int e = errno;
 			if (!opt.copy)
-				p_free(b);
+				X.free(b);
 			errno = e;
 			bench_die("relay: send");
 		}
@@ -251,10 +214,10 @@ static int source(const struct bench_ep *next, size_t size, uint64_t count)
 		return 2;
 	int fd = connect_retry(next);
 	if (!opt.copy) {
-		must_be_xio(fd);
-		if (size + opt.offset > p_buf_size()) {
+		bench_xio_must_carry(&X, fd);
+		if (size + opt.offset > X.buf_size()) {
 			fprintf(stderr, "SIZE + offset %zu > X-IO's buffers (%zu)\n",
-				size + opt.offset, p_buf_size());
+				size + opt.offset, X.buf_size());
 			return 1;
 		}
 	}
@@ -272,7 +235,7 @@ static int source(const struct bench_ep *next, size_t size, uint64_t count)
 		}
 		char *b = priv;
 		if (!opt.copy) {
-			while (!(b = p_malloc(size + opt.offset))) {
+			while (!(b = X.malloc(size + opt.offset))) {
 				if (errno != ENOMEM)
 					bench_die("xio_malloc");
 				/* every buffer is on its way: wait for one back, unless the chain
@@ -319,7 +282,7 @@ static int sink_stage(const struct bench_ep *in, uint32_t hops)
 	}
 	int fd = accept_one(in);
 	if (!opt.copy)
-		must_be_xio(fd);
+		bench_xio_must_carry(&X, fd);
 	if (alfd >= 0) {
 		ack = bench_accept(alfd);
 		close(alfd);
@@ -352,7 +315,7 @@ static int sink_stage(const struct bench_ep *in, uint32_t hops)
 			}
 			sum += p[i];
 		}
-		if (!opt.copy && p_free(b) < 0)
+		if (!opt.copy && X.free(b) < 0)
 			bench_die("xio_free");
 		if (ack >= 0 && bench_write_all(ack, &seq, sizeof(seq)) < 0)
 			bench_die("sink: ack");
@@ -428,7 +391,7 @@ int main(int argc, char **argv)
 	if (opt.window == 0)
 		opt.window = 1;
 	if (!opt.copy)
-		resolve();
+		bench_xio_resolve(&X, " or use --copy");
 	struct bench_ep a, b;
 	if (npos == 3 && !strcmp(pos[0], "sink") && bench_parse_ep(pos[1], &a) == 0)
 		return sink_stage(&a, (uint32_t)atoi(pos[2]));
