@@ -66,6 +66,32 @@ static inline uint8_t pattern(uint64_t seq, size_t i)
 	return (uint8_t)(seq * 131u + i * 7u + (i >> 8));
 }
 
+/*
+ * Check and sum every payload byte of message @seq: 0, or -1 after saying
+ * which byte is wrong. One pass without an early exit, which the compiler
+ * vectorizes: a byte-at-a-time loop took ~4 times as long (about 100 us at
+ * 64 KiB on the 2-core VM), and the relays of a chain wait through it.
+ */
+static int check_payload(const uint8_t *p, size_t n, uint64_t seq, uint64_t *sum)
+{
+	uint8_t bad = 0;
+	uint64_t s = 0;
+	for (size_t i = sizeof(struct hdr); i < n; i++) {
+		bad |= (uint8_t)(p[i] ^ pattern(seq, i));
+		s += p[i];
+	}
+	*sum += s;
+	if (!bad)
+		return 0;
+	for (size_t i = sizeof(struct hdr); i < n; i++)
+		if (p[i] != pattern(seq, i)) {
+			fprintf(stderr, "sink: message %llu byte %zu is %u, not %u\n",
+				(unsigned long long)seq, i, p[i], pattern(seq, i));
+			break;
+		}
+	return -1;
+}
+
 /* Connect to @ep, retrying while nobody listens yet (up to 10 s). */
 static int connect_retry(const struct bench_ep *ep)
 {
@@ -306,15 +332,8 @@ static int sink_stage(const struct bench_ep *in, uint32_t hops)
 		memcpy(&h, b, sizeof(h));
 		if (h.magic != MAGIC || h.len != (uint32_t)n || h.seq != seq || h.hops != hops)
 			goto bad;
-		const uint8_t *p = b;
-		for (size_t i = sizeof(h); i < (size_t)n; i++) {
-			if (p[i] != pattern(seq, i)) {
-				fprintf(stderr, "sink: message %llu byte %zu is %u, not %u\n",
-					(unsigned long long)seq, i, p[i], pattern(seq, i));
-				return 1;
-			}
-			sum += p[i];
-		}
+		if (check_payload(b, (size_t)n, seq, &sum) < 0)
+			return 1;
 		if (!opt.copy && X.free(b) < 0)
 			bench_die("xio_free");
 		if (ack >= 0 && bench_write_all(ack, &seq, sizeof(seq)) < 0)
