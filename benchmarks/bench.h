@@ -255,4 +255,63 @@ static inline void bench_rtt_print(struct bench_rtt *r, size_t size)
 	       s->n ? (double)s->v[0] / 1000.0 : 0, (unsigned long long)(r->turns * size * 2));
 }
 
+#ifdef XIO_H
+#include <dlfcn.h>
+
+/*
+ * The native API (include/xio.h) of the preloaded library, looked up at run
+ * time (dlsym): a program that uses it includes xio.h before this header,
+ * links with ${CMAKE_DL_LIBS} and runs under `xio-run`.
+ */
+struct bench_xio {
+	__typeof__(xio_fd_kind) *fd_kind;
+	__typeof__(xio_buf_size) *buf_size;
+	__typeof__(xio_malloc) *malloc;
+	__typeof__(xio_free) *free;
+	__typeof__(xio_tx) *tx;
+	__typeof__(xio_rx) *rx;
+	__typeof__(xio_send_reserve) *send_reserve;
+	__typeof__(xio_send_commit) *send_commit;
+	__typeof__(xio_recv_peek) *recv_peek;
+	__typeof__(xio_recv_consume) *recv_consume;
+};
+
+static inline void *bench_xio_need(const char *name, const char *hint)
+{
+	void *f = dlsym(RTLD_DEFAULT, name);
+	if (!f) {
+		fprintf(stderr, "%s not found: run under xio-run (libxio_preload.so)%s\n", name,
+			hint);
+		exit(1);
+	}
+	return f;
+}
+
+/* Every call of struct bench_xio, or exit(1) naming the first one missing; @hint ends the
+ * message ("" or e.g. " or use --copy"). */
+static inline void bench_xio_resolve(struct bench_xio *x, const char *hint)
+{
+	x->fd_kind = bench_xio_need("xio_fd_kind", hint);
+	x->buf_size = bench_xio_need("xio_buf_size", hint);
+	x->malloc = bench_xio_need("xio_malloc", hint);
+	x->free = bench_xio_need("xio_free", hint);
+	x->tx = bench_xio_need("xio_tx", hint);
+	x->rx = bench_xio_need("xio_rx", hint);
+	x->send_reserve = bench_xio_need("xio_send_reserve", hint);
+	x->send_commit = bench_xio_need("xio_send_commit", hint);
+	x->recv_peek = bench_xio_need("xio_recv_peek", hint);
+	x->recv_consume = bench_xio_need("xio_recv_consume", hint);
+}
+
+/* Exit(1) unless X-IO carries the connection @fd. */
+static inline void bench_xio_must_carry(const struct bench_xio *x, int fd)
+{
+	if (x->fd_kind(fd) != 1) {
+		fprintf(stderr, "the connection is not carried by X-IO (xio_fd_kind=%d)\n",
+			x->fd_kind(fd));
+		exit(1);
+	}
+}
+#endif
+
 #endif

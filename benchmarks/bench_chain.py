@@ -2,34 +2,66 @@
 
 Each hop is its own TCP connection; each relay reads the message's sequence
 number, amends its hop count in place and passes it on; the sink checks every
-byte (benchmarks/zc_chain.c, `xio-bench-zc-chain`). Three ways to move it:
+byte (benchmarks/zc_chain.c, `xio-bench-zc-chain`). Four ways to move it:
   tcp     read()/write() into private buffers over kernel TCP;
   xio     the same program under xio-run: X-IO's socket path (a copy per side);
   xio-zc  X-IO zero-copy: xio_malloc + xio_tx at the source, xio_rx + xio_tx
-          of the very same buffer at each relay, xio_free at the sink.
+          of the very same buffer at each relay, xio_free at the sink
+          (xio-run --spin 50, as the other cases' "X-IO spin");
+  xio-zc-long  the same with a spin that outlasts the gap between two
+          messages (--spin LONG_SPIN_US), so no stage sleeps while they flow.
 The source keeps one message in flight (the sink acknowledges each one over
 a connection of its own), so the sink's latency (its receive time minus the
 source's send stamp, CLOCK_MONOTONIC) is the chain's own, with no queueing;
-messages/s is the rate of that closed loop.
+messages/s is the rate of that closed loop; cpus the CPU time of all four
+stages divided by the run's wall time (cores kept busy).
+
+Where the time goes, and what reaches >= 10x kernel TCP (2-core VM, stages
+on CPUs 1/0/1/0, before/after interleaved at load average 7-29; numbers in
+benchmarks/RESULTS.md, "Service chain"). With one message in flight every
+stage but one waits, so the latency is three wake-ups (~30 us each on this
+VM, benchmarks/wake_floor.c) unless the waiting stages spin. Two stages
+share each CPU, so a spinner must hand its CPU to the stage that has the
+message: X-IO's spin yields it (sched_yield) after every microsecond
+(stack/wait.c, spin()); before that, a spinner kept it for a scheduler
+slice, and a zero-copy receiver spun twice (stack/zc.c), which is why
+zero-copy was slower than the socket path at 64 B. Now a hop costs ~1.7 us
+(a zero-copy ping-pong turn between two spinning CPUs is ~0.95 us, the rest
+is the hand-off of a shared CPU), and a relay rings a doorbell for 13 % of
+the messages instead of 97 % (strace of relay 1, 64 B).
+A stage sleeps when the gap between two messages outlasts its spin. At 64 B
+the gap is a few microseconds, --spin 50 covers it: p50 ~5 us for 3 hops,
+~20x kernel TCP. At 64 KiB the gap is the source filling and the sink
+checking 64 KiB (~100-200 us here), so at --spin 50 the relays sleep (p50
+~75 us, 2x TCP) and only the long spin (xio-zc-long, --spin 200) reaches
+>= 10x (p50 ~6 us, ~25x). Its price: every stage spins through every gap
+while messages flow (up to both cores on a quiet machine; it stops
+XIO_SPIN_US after the last message, an idle chain costs nothing), and on a
+machine whose CPUs other work also wants, stages that never sleep lose the
+scheduler's wake-up preference and yield to that work: fewer messages/s
+and a p99 in milliseconds.
 
 Run as a script, this module is the driver one measured run executes:
-  bench_chain.py drive PROG SIZE SECS PREFIX_JSON OPTS_JSON
+  bench_chain.py drive PROG SIZE SECS PREFIX_JSON OPTS_JSON PORTS_JSON
 (starts sink, relays and source with their prefixes, waits for each to
 listen, prints the sink's result line).
 """
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
 
 import benchlib
 import procnet
+from benchlib import SPIN_US
 
 ORDER = 100
 CASE = "chain"
-MODES = ["tcp", "xio", "xio-zc"]
+MODES = ["tcp", "xio", "xio-zc", "xio-zc-long"]
+LONG_SPIN_US = 200  # longer than the gap between two 64 KiB messages on the 2-core VM
 
 
 def drive(argv):
@@ -45,6 +77,7 @@ def drive(argv):
         pre[2] + [prog, "relay", ep[3], ep[2]] + opts,
     ]
     procs = []
+    ru0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     try:
         for st, port in zip(stages, ports[1:]):
             p = subprocess.Popen(st, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
@@ -63,7 +96,9 @@ def drive(argv):
         line = [l for l in outs[0].splitlines() if l.startswith("chain ")]
         if not line:
             sys.exit("no result line from the sink")
-        print(line[-1][len("chain "):])
+        ru1, t1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+        cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
+        print(line[-1][len("chain "):] + " cpus=%.3f" % (cpu / (t1 - t0)))
     finally:
         for p in procs:
             if p.poll() is None:
@@ -89,19 +124,32 @@ def run(b):
         "closed loop; %.1f s per run after 1000 messages or 0.1 s of warm-up. Kernel TCP: "
         "read()/write() into private buffers; X-IO: the same under `xio-run` (socket path, a "
         "copy on each side); X-IO zero-copy: `xio_tx` of an `xio_malloc`'d buffer, each relay "
-        "`xio_rx` + `xio_tx` of the very same buffer, only a 16-byte descriptor per hop. "
-        "Stages on CPUs %s (sink first)." % (secs, "/".join(str(c) for c in cpus))]
+        "`xio_rx` + `xio_tx` of the very same buffer, only a 16-byte descriptor per hop, "
+        "under `xio-run --spin %d`; long spin: the same under `--spin %d`, longer than the "
+        "gap between two messages, so no stage sleeps while they flow. CPU: all four "
+        "stages' CPU time ÷ the run's wall time (cores kept busy). "
+        "Stages on CPUs %s (sink first). Each waiting stage spins, and its spin yields the "
+        "CPU (sched_yield) after every µs to the stage that shares it; the latency is three "
+        "wake-ups (~30 µs each here) for every stage whose spin ends before the next "
+        "message comes: at 64 KiB the gap (source fills, sink checks 64 KiB) outlasts "
+        "`--spin %d`. The long spin's price: both cores spin while messages flow, and "
+        "stages that never sleep lose the scheduler's wake-up preference against other "
+        "work on the machine (p99, messages/s)." % (
+            secs, SPIN_US, LONG_SPIN_US, "/".join(str(c) for c in cpus), SPIN_US)]
 
     def client(size, mode, ep):  # the whole chain is one measured run: drive() below
-        pre = [b.prefix("xio" if mode == "xio-zc" else mode, c) for c in cpus]
-        opts = [] if mode == "xio-zc" else ["--copy"]
+        if mode == "xio-zc-long":
+            pre = [b.prefix("xio", c) + ["--spin", str(LONG_SPIN_US)] for c in cpus]
+        else:
+            pre = [b.prefix(mode, c) for c in cpus]
+        opts = [] if mode.startswith("xio-zc") else ["--copy"]
         ports = [b.port() for _ in range(4)]
         return [sys.executable, os.path.abspath(__file__), "drive", prog, str(size),
                 str(secs), json.dumps(pre), json.dumps(opts), json.dumps(ports)]
 
     b.sweep(case, [(benchlib.size_label(n, unit=True), n) for n in sizes], MODES, client,
-            lambda v: "p50 %.1f µs, p99 %.1f µs, %.0f msgs/s" % (
-                v["p50_us"], v["p99_us"], v["msgs_per_s"]),
+            lambda v: "p50 %.1f µs, p99 %.1f µs, %.0f msgs/s, %.2f cpus" % (
+                v["p50_us"], v["p99_us"], v["msgs_per_s"], v.get("cpus", 0)),
             payload=lambda v: 3 * v["bytes"], slots=4, timeout=secs + 60)
 
 
@@ -113,8 +161,10 @@ def report(b, r):
     med = {}
     for key, unit in (("p50_us", "p50 end-to-end µs (3 hops)"),
                       ("p99_us", "p99 end-to-end µs (3 hops)"),
-                      ("msgs_per_s", "messages/s")):
-        t, m = b.table(CASE, P, MODES, key, [("xio-zc", "tcp"), ("xio-zc", "xio")], unit)
+                      ("msgs_per_s", "messages/s"),
+                      ("cpus", "CPU, cores kept busy (4 stages)")):
+        t, m = b.table(CASE, P, MODES, key,
+                       [("xio-zc", "tcp"), ("xio-zc", "xio"), ("xio-zc-long", "tcp")], unit)
         med[key] = m
         body += t + [""]
     r.section("10. Service chain: source → relay → relay → sink", CASE, body)
@@ -126,6 +176,10 @@ def report(b, r):
     if zb and tb:
         r.target("chain: zero-copy ≥ 10× faster than kernel TCP at 64 KiB (p50)",
                  "%.1f×" % (tb / zb), tb >= 10 * zb)
+    lb = m.get(("64 KiB", "xio-zc-long"))
+    if lb and tb:
+        r.target("chain: zero-copy with the long spin (--spin %d) ≥ 10× faster than kernel "
+                 "TCP at 64 KiB (p50)" % LONG_SPIN_US, "%.1f×" % (tb / lb), tb >= 10 * lb)
 
 
 if __name__ == "__main__":

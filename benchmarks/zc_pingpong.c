@@ -22,49 +22,14 @@
  * symbols are looked up at run time (dlsym), and a connection that X-IO does
  * not carry is an error, not a silent measurement of kernel TCP.
  */
-#include "bench.h"
-
-#include <dlfcn.h>
-#include <signal.h>
-
 #include "xio.h"
 
-static __typeof__(xio_fd_kind) *p_fd_kind;
-static __typeof__(xio_buf_size) *p_buf_size;
-static __typeof__(xio_malloc) *p_malloc;
-static __typeof__(xio_free) *p_free;
-static __typeof__(xio_tx) *p_tx;
-static __typeof__(xio_rx) *p_rx;
-static __typeof__(xio_send_reserve) *p_reserve;
-static __typeof__(xio_send_commit) *p_commit;
-static __typeof__(xio_recv_peek) *p_peek;
-static __typeof__(xio_recv_consume) *p_consume;
+#include "bench.h"
 
+#include <signal.h>
+
+static struct bench_xio X;
 static volatile uint64_t sink; /* what the receivers read, kept so the reads stay */
-
-static void *need(const char *name)
-{
-	void *f = dlsym(RTLD_DEFAULT, name);
-	if (!f) {
-		fprintf(stderr, "%s not found: run under xio-run (libxio_preload.so)\n", name);
-		exit(1);
-	}
-	return f;
-}
-
-static void resolve(void)
-{
-	p_fd_kind = need("xio_fd_kind");
-	p_buf_size = need("xio_buf_size");
-	p_malloc = need("xio_malloc");
-	p_free = need("xio_free");
-	p_tx = need("xio_tx");
-	p_rx = need("xio_rx");
-	p_reserve = need("xio_send_reserve");
-	p_commit = need("xio_send_commit");
-	p_peek = need("xio_recv_peek");
-	p_consume = need("xio_recv_consume");
-}
 
 /* Read every byte of [@p, @p + @n): a sum over 8-byte words (the speed of a copy's reads). */
 static uint64_t sum_bytes(const void *p, size_t n)
@@ -92,28 +57,19 @@ static int ring_mode(const char *arg)
 	exit(2);
 }
 
-static void must_be_xio(int fd)
-{
-	if (p_fd_kind(fd) != 1) {
-		fprintf(stderr, "the connection is not carried by X-IO (xio_fd_kind=%d)\n",
-			p_fd_kind(fd));
-		exit(1);
-	}
-}
-
 /* Echo records until EOF: 0, or -1 on error. */
 static int serve_txrx(int fd)
 {
 	for (;;) {
 		void *b;
-		ssize_t n = p_rx(fd, &b);
+		ssize_t n = X.rx(fd, &b);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return (int)n;
 		sink += sum_bytes(b, (size_t)n);
-		if (p_tx(fd, b, (size_t)n) < 0) {
-			p_free(b);
+		if (X.tx(fd, b, (size_t)n) < 0) {
+			X.free(b);
 			return -1;
 		}
 	}
@@ -123,23 +79,23 @@ static int serve_ring(int fd)
 {
 	for (;;) {
 		const void *p;
-		ssize_t n = p_peek(fd, &p);
+		ssize_t n = X.recv_peek(fd, &p);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return (int)n;
 		for (size_t done = 0; done < (size_t)n;) {
 			void *w;
-			ssize_t m = p_reserve(fd, (size_t)n - done, &w);
+			ssize_t m = X.send_reserve(fd, (size_t)n - done, &w);
 			if (m < 0) {
-				p_consume(fd, 0);
+				X.recv_consume(fd, 0);
 				return -1;
 			}
 			memcpy(w, (const char *)p + done, (size_t)m); /* reads every byte */
-			p_commit(fd, w, (size_t)m);
+			X.send_commit(fd, w, (size_t)m);
 			done += (size_t)m;
 		}
-		p_consume(fd, (size_t)n);
+		X.recv_consume(fd, (size_t)n);
 	}
 }
 
@@ -152,7 +108,7 @@ static _Noreturn void server(const struct bench_ep *ep, int ring)
 	for (;;) {
 		int fd = bench_accept(lfd);
 		bench_nodelay(fd, ep);
-		if (p_fd_kind(fd) != 1) {
+		if (X.fd_kind(fd) != 1) {
 			fprintf(stderr, "accepted a connection X-IO does not carry: closed\n");
 			close(fd);
 			continue;
@@ -166,16 +122,16 @@ static _Noreturn void server(const struct bench_ep *ep, int ring)
 /* One turn with xio_tx/xio_rx; *@buf is the buffer to send, the echoed one on return. */
 static void turn_txrx(int fd, void **buf, size_t size, uint64_t turn)
 {
-	if (!*buf && !(*buf = p_malloc(size)))
+	if (!*buf && !(*buf = X.malloc(size)))
 		bench_die("xio_malloc");
 	if (size >= sizeof(turn))
 		memcpy(*buf, &turn, sizeof(turn));
-	if (p_tx(fd, *buf, size) < 0)
+	if (X.tx(fd, *buf, size) < 0)
 		bench_die("xio_tx");
 	*buf = NULL;
 	for (size_t got = 0; got < size;) {
 		void *b;
-		ssize_t n = p_rx(fd, &b);
+		ssize_t n = X.rx(fd, &b);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -195,7 +151,7 @@ static void turn_txrx(int fd, void **buf, size_t size, uint64_t turn)
 			}
 			*buf = b; /* the same buffer goes out again next turn */
 		} else {
-			p_free(b);
+			X.free(b);
 		}
 		got += (size_t)n;
 	}
@@ -206,7 +162,7 @@ static void turn_ring(int fd, size_t size, uint64_t turn)
 {
 	for (size_t sent = 0; sent < size;) {
 		void *w;
-		ssize_t m = p_reserve(fd, size - sent, &w);
+		ssize_t m = X.send_reserve(fd, size - sent, &w);
 		if (m < 0) {
 			if (errno == EINTR)
 				continue;
@@ -215,13 +171,13 @@ static void turn_ring(int fd, size_t size, uint64_t turn)
 		memset(w, 'p', (size_t)m); /* writes every byte, as the copy of a write() would */
 		if (sent == 0 && (size_t)m >= sizeof(turn))
 			memcpy(w, &turn, sizeof(turn));
-		if (p_commit(fd, w, (size_t)m) < 0)
+		if (X.send_commit(fd, w, (size_t)m) < 0)
 			bench_die("xio_send_commit");
 		sent += (size_t)m;
 	}
 	for (size_t got = 0; got < size;) {
 		const void *p;
-		ssize_t n = p_peek(fd, &p);
+		ssize_t n = X.recv_peek(fd, &p);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -239,7 +195,7 @@ static void turn_ring(int fd, size_t size, uint64_t turn)
 			}
 		}
 		sink += sum_bytes(p, (size_t)n);
-		if (p_consume(fd, (size_t)n) < 0)
+		if (X.recv_consume(fd, (size_t)n) < 0)
 			bench_die("xio_recv_consume");
 		got += (size_t)n;
 	}
@@ -254,11 +210,11 @@ static int client(const struct bench_ep *ep, size_t size, double secs, int ring)
 	int fd = bench_connect(ep);
 	if (fd < 0)
 		bench_die("connect");
-	must_be_xio(fd);
-	if (!ring && size > p_buf_size()) {
+	bench_xio_must_carry(&X, fd);
+	if (!ring && size > X.buf_size()) {
 		fprintf(stderr,
 			"SIZE %zu is larger than X-IO's buffers (%zu: xio-manager --buf-kb)\n",
-			size, p_buf_size());
+			size, X.buf_size());
 		return 1;
 	}
 
@@ -275,7 +231,7 @@ static int client(const struct bench_ep *ep, size_t size, double secs, int ring)
 			break;
 	}
 	if (buf)
-		p_free(buf);
+		X.free(buf);
 	close(fd);
 
 	bench_rtt_print(&rt, size);
@@ -290,12 +246,12 @@ int main(int argc, char **argv)
 	if (argc >= 3 && bench_parse_ep(argv[2], &ep) == 0) {
 		if (strcmp(argv[1], "server") == 0 && (argc == 3 || argc == 4)) {
 			int ring = ring_mode(argc == 4 ? argv[3] : NULL);
-			resolve();
+			bench_xio_resolve(&X, "");
 			server(&ep, ring);
 		}
 		if (strcmp(argv[1], "client") == 0 && (argc == 5 || argc == 6)) {
 			int ring = ring_mode(argc == 6 ? argv[5] : NULL);
-			resolve();
+			bench_xio_resolve(&X, "");
 			return client(&ep, (size_t)atol(argv[3]), atof(argv[4]), ring);
 		}
 	}

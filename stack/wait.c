@@ -2,6 +2,7 @@
 /* The readiness engine: see wait.h for the steps and why they are in this order. */
 #include <errno.h>
 #include <rte_pause.h>
+#include <sched.h>
 
 #include "clock.h"
 #include "wait.h"
@@ -11,15 +12,22 @@
 #define COMPANY_SLICE_NS 5000000  /* see xio_conn_has_company() */
 #define EOF_SLICE_MIN_NS 1000000  /* a reader draining the ring: keep up */
 #define EOF_SLICE_MAX_NS 10000000 /* idle */
+#define YIELD_AFTER_NS	 1000	  /* see spin() */
 
 /*
  * Step 2: what scan found ready while spinning, 0 once the spin is over. A
  * scan may consume what it reports (epoll's EPOLLET edges, EPOLLONESHOT),
  * so its results are the caller's and must not be scanned again.
+ *
+ * Every YIELD_AFTER_NS of spinning the CPU is offered to whoever else is
+ * runnable on it (sched_yield: a syscall of well under a microsecond when
+ * nobody is). A spinner that shares its CPU with the task that has the work
+ * (two stages of a chain on one CPU, the peer itself) would otherwise keep it
+ * for a scheduler slice; yielding, it costs that task a context switch.
  */
 static int spin(struct xio_waiter *w, int64_t spin_end)
 {
-	int64_t start = xio_mono_ns(), now = start, peeked = start;
+	int64_t start = xio_mono_ns(), now = start, peeked = start, yielded = start;
 	while (now < spin_end && (w->deadline_ns < 0 || now < w->deadline_ns)) {
 		for (int i = 0; i < 16; i++) {
 			int ready = w->scan(w);
@@ -31,6 +39,10 @@ static int spin(struct xio_waiter *w, int64_t spin_end)
 		if (w->peek && now - start >= PEEK_AFTER_NS && now - peeked >= PEEK_EVERY_NS) {
 			w->peek(w);
 			peeked = now;
+		}
+		if (now - yielded >= YIELD_AFTER_NS) {
+			sched_yield();
+			yielded = now = xio_mono_ns();
 		}
 	}
 	return 0;

@@ -78,29 +78,20 @@ static bool news(struct xio_conn *c)
 	       atomic_load_explicit(&c->rxd->reset, memory_order_relaxed);
 }
 
-/* Wait until a record (or EOF, or an error) is there: 1, 0 at EOF, or -errno. */
+/*
+ * Wait until a record (or EOF, or an error) is there: 1, 0 at EOF, or -errno.
+ * Only the look that needs no lock is ours; spinning, sleeping, doorbells,
+ * EOF, errors and timeouts are the socket path's (a one-byte recv(MSG_PEEK)),
+ * so xio_rx spins exactly as read() does: once, for xio_conn_spin_us(), in
+ * the readiness engine's spin() (wait.c). A spin of our own in front of it
+ * doubled the spin and, on CPUs shared by stages of a chain, the time a
+ * spinning stage takes from one that has work (benchmarks/RESULTS.md).
+ */
 static ssize_t wait_data(struct xio_conn *c, int fd, bool nonblock)
 {
-	/* Spin on the ring first, as the socket path's waits do, without taking its lock. */
-	if (atomic_load_explicit(&c->shut_rd, memory_order_relaxed) || news(c))
-		goto slow;
-	if (!xio_ring_empty(c->rx))
+	if (!atomic_load_explicit(&c->shut_rd, memory_order_relaxed) && !news(c) &&
+	    !xio_ring_empty(c->rx))
 		return 1;
-	uint64_t spin = nonblock ? 0 : (uint64_t)xio_conn_spin_us(c);
-	if (spin) {
-		uint64_t end = xio_mono_us() + spin;
-		do {
-			for (int i = 0; i < 64; i++) {
-				if (!xio_ring_empty(c->rx))
-					return 1;
-				if (news(c))
-					goto slow;
-				rte_pause();
-			}
-		} while (xio_mono_us() < end);
-	}
-slow:;
-	/* EOF, errors, timeouts, sleeping and doorbells: exactly as recv(MSG_PEEK) of one byte. */
 	char b;
 	struct iovec v = {&b, 1};
 	return xio_conn_recv(c, fd, &v, 1, MSG_PEEK, nonblock);

@@ -27,16 +27,16 @@ grep -q '^## 10\. Service chain' "$md" || fail "no chain section in results.md"
 	fail "a cell of results.md failed or was not carried"
 # the rows of each table: shortconn one point (64 B), chain two (64 B, 64 KiB)
 n=$(grep -c '^| 64 B | ' "$md")
-((n == 2 + 3)) || fail "$n rows for 64 B in results.md, want 5 (2 shortconn + 3 chain tables)"
+((n == 2 + 4)) || fail "$n rows for 64 B in results.md, want 6 (2 shortconn + 4 chain tables)"
 n=$(grep -c '^| 64 KiB | ' "$md")
-((n == 3)) || fail "$n rows for 64 KiB in results.md, want 3 (the chain's tables)"
+((n == 4)) || fail "$n rows for 64 KiB in results.md, want 4 (the chain's tables)"
 
 "$PY" - "$out/results.json" <<'PY' || fail "results.json does not hold what was run"
 import collections, json, sys
 d = json.load(open(sys.argv[1]))
 runs = collections.Counter((r["case"], r["point"], r["mode"]) for r in d["records"])
 want = {("shortconn", "64 B", m): 3 for m in ("tcp", "uds", "xio", "xio-spin")}
-want.update({("chain", p, m): 3 for p in ("64 B", "64 KiB") for m in ("tcp", "xio", "xio-zc")})
+want.update({("chain", p, m): 3 for p in ("64 B", "64 KiB") for m in ("tcp", "xio", "xio-zc", "xio-zc-long")})
 if runs != want:
     sys.exit("runs per (case, point, mode): %s, want %s" % (dict(runs), want))
 for r in d["records"]:
