@@ -83,7 +83,8 @@ def drive(argv):
             p = subprocess.Popen(st, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
             procs.append(p)
             end = time.monotonic() + 10
-            while not procnet.listening(port):
+            xio = any("xio-run" in a for a in st)
+            while not procnet.listening(port) or (xio and not procnet.published(port)):
                 if p.poll() is not None or time.monotonic() > end:
                     sys.exit("stage %s did not listen" % " ".join(st))
                 time.sleep(0.005)

@@ -208,7 +208,7 @@ class Servers(dict):
         @port or has made @path; @ep is what clients get (default tcp:127.0.0.1:PORT)."""
         p = self.b.start(argv, name or "%s-server-%s" % (self.case, mode), stdout=stdout)
         self.procs[mode] = p
-        self.b.wait_listen(p, port=port, path=path)
+        self.b.wait_listen(p, port=port, path=path, xio=mode in XIO_MODES)
         self[mode] = ep if ep is not None else "tcp:127.0.0.1:%d" % port
         return p
 
@@ -363,15 +363,17 @@ class Bench:
                 s.close()
         raise Failure("no free port in %d-%d" % self.port_range)
 
-    def wait_listen(self, p, port=None, path=None, timeout=10.0):
+    def wait_listen(self, p, port=None, path=None, timeout=10.0, xio=False):
         """Wait until @p listens on TCP @port (in its own network namespace) or has made
-        @path."""
+        @path; with @xio also until its listener is published (a client that comes
+        between the two would use TCP)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if p.poll() is not None:
                 raise Failure("%s exited with %s before listening (raw/%s.log)"
                               % (p.bench_name, p.returncode, p.bench_name))
-            if port is not None and procnet.listening(port, p.pid):
+            if port is not None and procnet.listening(port, p.pid) and (
+                    not xio or procnet.published(port, self.rundir)):
                 return
             if path is not None and os.path.exists(path):
                 return

@@ -14,3 +14,16 @@ def listening(port, pid=None):
         except OSError:
             pass
     return False
+
+
+def published(port, rundir=None):
+    """Has an X-IO listener on @port published its rendezvous entry in @rundir (default
+    $XIO_RUNDIR)? A program's listen() publishes right after the kernel's listen, so a
+    client started on the kernel's LISTEN alone may come too early and use TCP."""
+    import glob
+    import os
+    rundir = rundir or os.environ.get("XIO_RUNDIR")
+    if not rundir:
+        return True  # nowhere to look: the kernel's LISTEN will do
+    return bool(glob.glob("%s/*/rv/*/*_%d" % (glob.escape(rundir), port)))
+
