@@ -23,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,25 @@ void xio_conn_bell_space(struct xio_conn *c, int fd)
  * give it the CPU. One killed while announced leaves its bit: after 2 ms
  * its process is looked at, and a dead one's announcement dropped.
  */
+/* Gone, or a zombie nobody has reaped yet (kill() still finds those). */
+static bool pid_dead(pid_t pid)
+{
+	char path[32], buf[256];
+	if (kill(pid, 0) < 0)
+		return errno == ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	long fd = xio_raw_syscall4(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	long n = xio_raw_syscall4(SYS_read, fd, (long)buf, sizeof(buf) - 1, 0);
+	xio_raw_syscall4(SYS_close, fd, 0, 0, 0);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	const char *st = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+	return st && (st[1] == ' ') && (st[2] == 'Z' || st[2] == 'X');
+}
+
 static bool may_drain(struct xio_conn *c, bool lone)
 {
 	uint32_t s = atomic_load(&c->rxd->sleepers);
@@ -335,7 +355,7 @@ static bool may_drain(struct xio_conn *c, bool lone)
 		atomic_store(&c->drain_held_ns, now);
 	} else if (now - since > LONE_STALE_NS) {
 		pid_t pid = atomic_load(&c->rxd->lone_pid);
-		if (pid > 0 && kill(pid, 0) < 0 && errno == ESRCH &&
+		if (pid > 0 && pid_dead(pid) &&
 		    atomic_compare_exchange_strong(&c->rxd->sleepers, &s,
 						   s - 1 - XIO_SLEEPER_LONE)) {
 			atomic_store(&c->drain_held_ns, 0);
