@@ -153,7 +153,7 @@ static void conn_after_fork(void *value)
 	pthread_condattr_destroy(&ca);
 	c->local_waiters = 0;
 	c->poller = false;
-	c->wait_pid = getpid();
+	c->wait_pid = xio_self_pid();
 	c->forked = true;
 }
 
@@ -708,9 +708,9 @@ static bool cw_announce(struct xio_waiter *w)
 	struct xio_conn *c = q->c;
 	q->lone = xio_conn_wait_prepare(c, q->events);
 	pthread_mutex_lock(&c->wait_lock);
-	if (c->wait_pid != getpid()) {
+	if (c->wait_pid != xio_self_pid()) {
 		/* Inherited through fork: the parent's waiters are not ours. */
-		c->wait_pid = getpid();
+		c->wait_pid = xio_self_pid();
 		c->local_waiters = 0;
 		c->poller = false;
 		atomic_store(&c->cw_lone, false);
