@@ -70,6 +70,8 @@ struct xio_conn {
 
 	/* Demotion (demote.c): 1 + an fd of this process on our socket, 0 = none seen yet. */
 	_Atomic int fd_hint;
+	/* Demoted and settled at this end (xio_conn_plain): stays true once true. */
+	_Atomic bool plain;
 };
 
 /*

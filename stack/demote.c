@@ -387,6 +387,26 @@ __attribute__((destructor)) static void demote_at_exit(void)
 
 /* ---- the data path of a demoted connection --------------------------------------- */
 
+bool xio_conn_plain(struct xio_conn *c)
+{
+	if (__builtin_expect(atomic_load_explicit(&c->plain, memory_order_acquire), 1))
+		return true;
+	if (!xio_conn_in_band(c))
+		return false;
+	struct xio_demote *d = dm(c);
+	/*
+	 * Both parts done: the peer's ring copy (moved) and our doorbell skip. A
+	 * failure is only ever declared while one of them is still to be done.
+	 * The demoter's receive ring is the peer's send ring, copied in-band by
+	 * the peer: only the other end still reads a ring remainder.
+	 */
+	if (atomic_load(&d->state) != XIO_DEMOTE_ACTIVE || !atomic_load(&d->moved) ||
+	    !atomic_load(&d->skipped[end_of(c)]) || (!is_demoter(c) && !xio_ring_empty(c->rx)))
+		return false;
+	atomic_store_explicit(&c->plain, true, memory_order_release);
+	return true;
+}
+
 static ssize_t failed(struct xio_conn *c)
 {
 	if (!atomic_exchange(&c->reset, true))
