@@ -265,8 +265,9 @@ static void join_sleepers(struct ep_set *s, struct ep_item *it);
  * kernel's) instead of a poll of its socket in every epoll_wait. Not while
  * EPOLLONESHOT has disabled the item (until EPOLL_CTL_MOD re-arms it), nor
  * in a set shared with another process since a fork (that process keeps its
- * own items: the kernel would report the fd twice there). Caller holds the
- * set's lock.
+ * own items: the kernel would report the fd twice there), nor after urgent
+ * data came through X-IO (a lone urgent byte is POLLIN on AF_UNIX, not on
+ * TCP: demote.c corrects it). Caller holds the set's lock.
  */
 static void hand_over(struct ep_set *s, int epfd)
 {
@@ -274,7 +275,8 @@ static void hand_over(struct ep_set *s, int epfd)
 		return;
 	for (int i = 0; i < s->n; i++) {
 		struct ep_item *it = s->items[i];
-		if (!it->conn || it->disabled || !xio_conn_plain(it->conn) || item_stale(it))
+		if (!it->conn || it->disabled || !xio_conn_plain(it->conn) ||
+		    xio_conn_urgent(it->conn) || item_stale(it))
 			continue;
 		/*
 		 * The kernel reports an fd added ready at once: an edge-triggered item
@@ -703,8 +705,18 @@ static int ew_finish(struct xio_waiter *w, int ready, int k, bool announced)
 	pthread_mutex_lock(&e->s->lock);
 	if (announced)
 		announce(e->s, false);
-	if (k > 0)
+	/*
+	 * The marker took a place of a small result (epoll_wait with maxevents
+	 * 1): the kernel's own items behind it (hand_over) are looked for again
+	 * at once, or a ready one would be missed by a wait without timeout.
+	 */
+	for (int again = 0; k > 0; again++) {
+		int raw = k;
 		k = filter_kernel(e->s, e->ev + ready, k);
+		if (k > 0 || raw < e->max - ready || again == 2)
+			break;
+		k = real.epoll_wait(e->epfd, e->ev + ready, e->max - ready, 0);
+	}
 	/* Items reported before the wait must not appear twice in one result. */
 	if (k >= 0 && ready == 0 && k < e->max)
 		n = collect(e->s, e->ev + k, e->max - k);

@@ -26,11 +26,12 @@ struct pmap {
 
 /*
  * A demoted connection whose switch is over: its readiness is its socket's
- * alone (xio_conn_plain), the kernel's poll answers for it.
+ * alone (xio_conn_plain), the kernel's poll answers for it, unless urgent
+ * data came through X-IO (demote.c corrects POLLIN for a lone urgent byte).
  */
 static bool plain(struct fd_entry *e)
 {
-	return e->kind == FD_CONN && xio_conn_plain(e->conn);
+	return e->kind == FD_CONN && xio_conn_plain(e->conn) && !xio_conn_urgent(e->conn);
 }
 
 /* Ring readiness of the X-IO entries into fds[].revents; returns how many are ready. */

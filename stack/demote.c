@@ -407,6 +407,11 @@ bool xio_conn_plain(struct xio_conn *c)
 	return true;
 }
 
+bool xio_conn_urgent(struct xio_conn *c)
+{
+	return atomic_load_explicit(&dm(c)->urgent, memory_order_relaxed) != 0;
+}
+
 static ssize_t failed(struct xio_conn *c)
 {
 	if (!atomic_exchange(&c->reset, true))
@@ -433,6 +438,9 @@ ssize_t xio_demote_send(struct xio_conn *c, int fd, const struct iovec *iov, int
 			return failed(c);
 		}
 	}
+	if (flags & MSG_OOB)
+		/* Before the byte: a poller of the other end must see it the TCP way. */
+		atomic_store(&d->urgent, 1);
 	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
 	ssize_t n = xio_sys.sendmsg(fd, &m, (flags & ~MSG_MORE) | (nonblock ? MSG_DONTWAIT : 0));
 	return n < 0 ? -errno : n;

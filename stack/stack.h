@@ -193,6 +193,14 @@ bool xio_conn_is_demoted(struct xio_conn *c);
 bool xio_conn_plain(struct xio_conn *c);
 
 /*
+ * Has an end of this demoted connection sent urgent data through X-IO? Then
+ * readiness must be corrected as tcp_poll does (a lone urgent byte is not
+ * POLLIN on TCP, is on AF_UNIX), and the kernel cannot watch it alone. A
+ * program that is not preloaded (Go under the supervisor) sends it unseen.
+ */
+bool xio_conn_urgent(struct xio_conn *c);
+
+/*
  * Wait until @events (POLLIN/POLLOUT) may be ready, @timeout_ms passes (-1:
  * forever) or a signal arrives: 0, -EAGAIN or -EINTR. Threads waiting on
  * one connection share its doorbells (leader/follower), so poll() of a
