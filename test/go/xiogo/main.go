@@ -17,6 +17,8 @@
 //	xiogo spawn ADDR BYTES CONNS      fork and exec this program as echo-client (children under the same supervisor)
 //	xiogo relisten ADDR N             N times: listen on ADDR, echo one connection, close the listener
 //	xiogo fd-echo FD BYTES            as echo-client, on a connection inherited as fd FD
+//
+// ADDR "unix:PATH": a Unix stream socket instead (echo-server, sink-server, stream, pingpong).
 package main
 
 import (
@@ -55,7 +57,25 @@ func atoi(s string) int {
 	return n
 }
 
+// unixPath: ADDR "unix:PATH" is a Unix stream socket instead of TCP (echo-server,
+// sink-server, stream, pingpong): benchmarks/bench_go.py's floor of the in-band design.
+func unixPath(addr string) (string, bool) {
+	if strings.HasPrefix(addr, "unix:") {
+		return strings.TrimPrefix(addr, "unix:"), true
+	}
+	return "", false
+}
+
 func listen(addr string) net.Listener {
+	if path, ok := unixPath(addr); ok {
+		os.Remove(path)
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			die("listen %s: %v", addr, err)
+		}
+		fmt.Printf("listening %v\n", l.Addr())
+		return l
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		die("listen %s: %v", addr, err)
@@ -73,7 +93,7 @@ func serveConns(l net.Listener, handle func(net.Conn)) {
 		if err != nil {
 			die("accept: %v", err)
 		}
-		if _, ok := c.RemoteAddr().(*net.TCPAddr); !ok {
+		if _, ok := c.RemoteAddr().(*net.TCPAddr); !ok && l.Addr().Network() == "tcp" {
 			die("accepted connection's peer %v is not TCP", c.RemoteAddr())
 		}
 		go handle(c)
@@ -115,6 +135,13 @@ func httpGet(url string, n, reqs int) {
 }
 
 func dial(addr string) net.Conn {
+	if path, ok := unixPath(addr); ok {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			die("dial %s: %v", addr, err)
+		}
+		return c
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		die("dial %s: %v", addr, err)
@@ -175,7 +202,9 @@ func stream(addr string, secs int) {
 
 func pingpong(addr string, n, size int) {
 	c := dial(addr)
-	c.(*net.TCPConn).SetNoDelay(true)
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
 	out, in := pattern(size, 1), make([]byte, size)
 	lat := make([]float64, 0, n)
 	for i := 0; i < n+n/10; i++ {
