@@ -11,6 +11,8 @@
 //	xiogo sink-server ADDR            read and count (io.Copy to io.Discard)
 //	xiogo stream ADDR SECONDS         io.Copy into ADDR for SECONDS: prints Gbit/s
 //	xiogo pingpong ADDR N [SIZE]      N round trips of SIZE (64) bytes with an echo server: prints p50/p99 us
+//	xiogo idle-server ADDR            accept connections and never read them
+//	xiogo fill ADDR MS                write until writes stall for MS ms: prints how many bytes went
 //	xiogo addrs ADDR                  dial and print LocalAddr/RemoteAddr (must be TCP)
 //	xiogo redial ADDR BYTES PAUSE_MS  echo BYTES on one connection with a pause halfway
 //	                                  (written to stdout: "paused"), then dial again and say how it went
@@ -200,6 +202,26 @@ func stream(addr string, secs int) {
 	fmt.Printf("stream %.3f Gbit/s\n", float64(total)*8/time.Since(t0).Seconds()/1e9)
 }
 
+// fill: write into a connection whose reader never reads until writes stall for
+// MS milliseconds; prints how far the writer got (the kernel's buffers).
+func fill(addr string, ms int) {
+	c := dial(addr)
+	buf := make([]byte, 64<<10)
+	var total int64
+	for {
+		c.SetWriteDeadline(time.Now().Add(time.Duration(ms) * time.Millisecond))
+		n, err := c.Write(buf)
+		total += int64(n)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				break
+			}
+			die("write: %v", err)
+		}
+	}
+	fmt.Printf("fill %d bytes\n", total)
+}
+
 func pingpong(addr string, n, size int) {
 	c := dial(addr)
 	if tc, ok := c.(*net.TCPConn); ok {
@@ -242,6 +264,10 @@ func main() {
 		httpGet(a[0], atoi(a[1]), reqs)
 	case "echo-server":
 		serveConns(listen(a[0]), func(c net.Conn) { io.Copy(c, c); c.Close() })
+	case "idle-server":
+		serveConns(listen(a[0]), func(c net.Conn) { select {} })
+	case "fill":
+		fill(a[0], atoi(a[1]))
 	case "sink-server":
 		serveConns(listen(a[0]), func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
 	case "echo-client":
