@@ -48,7 +48,9 @@ def case_go(self):
         "`-t 1`) → Debian's caddy `file_server` with a 1 KiB file, 1/16/64 connections, %d s "
         "(requests/s); `xiogo pingpong` 64 B round trips between two Go programs (p50 µs, 20 000 "
         "round trips after 2 000 of warm-up); `xiogo stream`, Go's `Write` of 64 KiB into a Go "
-        "server's `io.Copy(io.Discard, conn)`, %d s (Gbit/s). A run counts as carried when "
+        "server's `io.Copy(io.Discard, conn)`, %d s (Gbit/s); both also as the same Go "
+        "programs over a Unix socket (`unix:PATH`), the floor of the in-band design. A run "
+        "counts as carried when "
         "xio-stat counts its connections: the bytes of a demoted connection pass no X-IO code." %
         (secs, secs)]
     xiogo = build_xiogo(self)
@@ -63,6 +65,16 @@ def case_go(self):
             if p.poll() is not None:
                 raise Failure("%s exited before listening" % p.bench_name)
             if procnet.listening(port, None):
+                return
+            time.sleep(0.01)
+        raise Failure("%s did not listen" % p.bench_name)
+
+    def wait_path(p, path):
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            if p.poll() is not None:
+                raise Failure("%s exited before listening" % p.bench_name)
+            if os.path.exists(path):
                 return
             time.sleep(0.01)
         raise Failure("%s did not listen" % p.bench_name)
@@ -105,9 +117,17 @@ def case_go(self):
         for p, _ in srv.values():
             self.stop(p, signal.SIGTERM)
         srv = {}
-        # Go ping-pong and Go stream: one Go server per mode and kind
+        # Go ping-pong and Go stream: one Go server per mode and kind; the Unix-socket
+        # column is the same Go program over AF_UNIX, the floor of the in-band design
         for kind, point in (("echo-server", "Go ping-pong 64 B"), ("sink-server", "Go stream")):
-            for mode in modes:
+            for mode in modes + ["uds"]:
+                if mode == "uds":
+                    addr = "unix:" + os.path.join(self.tmp, "go-%s.sock" % kind)
+                    p = self.start(self.prefix(mode, self.srv_cpu) + [xiogo, kind, addr],
+                                   "go-%s-%s" % (kind, mode), stdout=subprocess.DEVNULL)
+                    wait_path(p, addr[len("unix:"):])
+                    srv[mode] = (p, addr)
+                    continue
                 port = self.port()
                 p = self.start(self.prefix(mode, self.srv_cpu) +
                                [xiogo, kind, "127.0.0.1:%d" % port],
@@ -115,7 +135,7 @@ def case_go(self):
                 wait_port(p, port)
                 srv[mode] = (p, "127.0.0.1:%d" % port)
             for rep in range(1, self.reps + 1):
-                for mode in modes:
+                for mode in modes + ["uds"]:
                     if kind == "echo-server":
                         argv = self.prefix(mode, self.cli_cpu) + [
                             xiogo, "pingpong", srv[mode][1], "20000"]
@@ -149,7 +169,6 @@ def report_go(self, sect, summary):
     P = self.points("go")
     if not P:
         return
-    ratio = [("xio", "tcp")]
     body = []
     med = {}
     for pts, key, unit in (([p for p in P if p.startswith("wrk")], "rps", "requests/s"),
@@ -158,7 +177,10 @@ def report_go(self, sect, summary):
                            ([p for p in P if "stream" in p], "gbps", "Gbit/s")):
         if not pts:
             continue
-        b, m = self.table("go", pts, ["tcp", "xio"], key, ratio, unit)
+        uds = key != "rps"  # the Unix-socket floor: Go's own rows only (wrk has no AF_UNIX)
+        ratio = [("xio", "tcp")] + ([("uds", "tcp")] if uds else [])
+        b, m = self.table("go", pts, ["tcp", "uds", "xio"] if uds else ["tcp", "xio"], key,
+                          ratio, unit)
         med[key] = m
         body += b + [""]
     sect("10. Go programs under the seccomp supervisor", "go", body)

@@ -257,6 +257,42 @@ static void purge_stale(struct ep_set *s)
 
 static void join_sleepers(struct ep_set *s, struct ep_item *it);
 
+/*
+ * A demoted connection whose switch is over (xio_conn_plain) is a plain
+ * AF_UNIX stream for good: its item leaves the shadow and is registered in
+ * the application's own instance with the application's events and data, so
+ * the kernel reports it (and EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE are the
+ * kernel's) instead of a poll of its socket in every epoll_wait. Not while
+ * EPOLLONESHOT has disabled the item (until EPOLL_CTL_MOD re-arms it), nor
+ * in a set shared with another process since a fork (that process keeps its
+ * own items: the kernel would report the fd twice there), nor after urgent
+ * data came through X-IO (a lone urgent byte is POLLIN on AF_UNIX, not on
+ * TCP: demote.c corrects it). Caller holds the set's lock.
+ */
+static void hand_over(struct ep_set *s, int epfd)
+{
+	if (s->forked)
+		return;
+	for (int i = 0; i < s->n; i++) {
+		struct ep_item *it = s->items[i];
+		if (!it->conn || it->disabled || !xio_conn_plain(it->conn) ||
+		    xio_conn_urgent(it->conn) || item_stale(it))
+			continue;
+		/*
+		 * The kernel reports an fd added ready at once: an edge-triggered item
+		 * goes over when nothing is readable, or an edge already reported
+		 * (the bytes not read yet) would be reported again. Writability may
+		 * be reported once more: a write that finds no room says so.
+		 */
+		if ((it->ev.events & EPOLLET) &&
+		    (xio_conn_ready(it->conn) & (EPOLLIN | EPOLLPRI | EPOLLRDHUP)))
+			continue;
+		struct epoll_event ev = it->ev;
+		if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, it->fd, &ev) == 0)
+			remove_at(s, i--);
+	}
+}
+
 static int add_item(struct ep_set *s, int epfd, int fd, struct fd_entry *e, struct epoll_event *ev)
 {
 	if (s->n == s->cap) {
@@ -322,6 +358,8 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		errno = EFAULT;
 		return -1;
 	}
+	if (!s && e->kind == FD_CONN && xio_conn_plain(e->conn))
+		return real.epoll_ctl(epfd, op, fd, ev); /* hand_over: the kernel's alone */
 	if (!s && op == EPOLL_CTL_ADD && !(s = set_create(epfd)))
 		return real.epoll_ctl(epfd, op, fd, ev); /* cannot shadow: errno from the kernel */
 	if (!s) {
@@ -336,6 +374,12 @@ XIO_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	pthread_mutex_lock(&s->lock);
 	purge_stale(s);
 	int i = find(s, fd, e);
+	if (i < 0 && e->kind == FD_CONN && xio_conn_plain(e->conn)) {
+		/* Not ours (any more): the kernel's item (hand_over), or one to become it. */
+		r = real.epoll_ctl(epfd, op, fd, ev) < 0 ? -errno : 0;
+		pthread_mutex_unlock(&s->lock);
+		return (int)shim_ret(r);
+	}
 	switch (op) {
 	case EPOLL_CTL_ADD:
 		if ((ev->events & EPOLLEXCLUSIVE) && (ev->events & ~excl_ok))
@@ -621,6 +665,7 @@ static int ew_scan(struct xio_waiter *w)
 {
 	struct ep_waiter *e = (struct ep_waiter *)w;
 	pthread_mutex_lock(&e->s->lock);
+	hand_over(e->s, e->epfd);
 	int n = collect(e->s, e->ev, e->max);
 	pthread_mutex_unlock(&e->s->lock);
 	return n;
@@ -660,8 +705,18 @@ static int ew_finish(struct xio_waiter *w, int ready, int k, bool announced)
 	pthread_mutex_lock(&e->s->lock);
 	if (announced)
 		announce(e->s, false);
-	if (k > 0)
+	/*
+	 * The marker took a place of a small result (epoll_wait with maxevents
+	 * 1): the kernel's own items behind it (hand_over) are looked for again
+	 * at once, or a ready one would be missed by a wait without timeout.
+	 */
+	for (int again = 0; k > 0; again++) {
+		int raw = k;
 		k = filter_kernel(e->s, e->ev + ready, k);
+		if (k > 0 || raw < e->max - ready || again == 2)
+			break;
+		k = real.epoll_wait(e->epfd, e->ev + ready, e->max - ready, 0);
+	}
 	/* Items reported before the wait must not appear twice in one result. */
 	if (k >= 0 && ready == 0 && k < e->max)
 		n = collect(e->s, e->ev + k, e->max - k);

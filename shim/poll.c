@@ -24,6 +24,16 @@ struct pmap {
 	bool lone;	    /* connection: our sleep announced alone (xio_conn_wait_prepare) */
 };
 
+/*
+ * A demoted connection whose switch is over: its readiness is its socket's
+ * alone (xio_conn_plain), the kernel's poll answers for it, unless urgent
+ * data came through X-IO (demote.c corrects POLLIN for a lone urgent byte).
+ */
+static bool plain(struct fd_entry *e)
+{
+	return e->kind == FD_CONN && xio_conn_plain(e->conn) && !xio_conn_urgent(e->conn);
+}
+
 /* Ring readiness of the X-IO entries into fds[].revents; returns how many are ready. */
 static int scan_conns(struct pollfd *fds, nfds_t n, const struct pmap *m)
 {
@@ -239,7 +249,7 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 		if (e && e->kind == FD_EPOLL)
 			shim_epoll_nested(
 			    fds[i].fd); /* its kernel readiness must follow the rings */
-		else if (e)
+		else if (e && !plain(e))
 			mixed = true;
 	}
 	if (!mixed)
@@ -263,8 +273,8 @@ int shim_poll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, cons
 	extra = 0;
 	for (nfds_t i = 0; i < n; i++) {
 		struct fd_entry *e = fds[i].fd >= 0 ? shim_entry(fds[i].fd) : NULL;
-		if (e && e->kind == FD_EPOLL)
-			e = NULL; /* a kernel fd for poll's purposes (see shim_epoll_nested) */
+		if (e && (e->kind == FD_EPOLL || plain(e)))
+			e = NULL; /* a kernel fd for poll's purposes (shim_epoll_nested, plain) */
 		m[i].e = e;
 		k[i] = fds[i];
 		k[i].revents = 0;
@@ -382,7 +392,7 @@ static int select_common(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const str
 			if (e && e->kind == FD_EPOLL)
 				shim_epoll_nested(fd);
 			else
-				any = any || e;
+				any = any || (e && !plain(e));
 		}
 	}
 	if (!any)

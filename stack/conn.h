@@ -70,6 +70,8 @@ struct xio_conn {
 
 	/* Demotion (demote.c): 1 + an fd of this process on our socket, 0 = none seen yet. */
 	_Atomic int fd_hint;
+	/* Demoted and settled at this end (xio_conn_plain): stays true once true. */
+	_Atomic bool plain;
 };
 
 /*
@@ -213,6 +215,8 @@ void xio_bufs_publish(struct xio_slot *s, bool server, int kfd);
 
 /* The kernel's default SO_SNDBUF / SO_RCVBUF of an established loopback TCP connection. */
 uint32_t xio_default_sndbuf(void);
+/* Our direction's send buffer as getsockopt(SO_SNDBUF) answers it: the program's, or TCP's. */
+int xio_conn_sndbuf(struct xio_conn *c);
 uint32_t xio_default_rcvbuf(void);
 
 /* Room appeared in our receive ring: wake a writer that sleeps for it (a third free). */

@@ -179,6 +179,11 @@ static int buf_size(_Atomic uint32_t *w, bool snd)
 	return v > INT_MAX ? INT_MAX : (int)v;
 }
 
+int xio_conn_sndbuf(struct xio_conn *c)
+{
+	return buf_size(&c->txd->sndbuf, true);
+}
+
 /*
  * SO_SNDBUF, SO_RCVBUF and their *FORCE forms: the kernel applies them to
  * our AF_UNIX end by the rules it has for TCP too (sock_setsockopt: the

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 13u
+#define XIO_LAYOUT_VERSION 14u
 
 /* xio_dir.sleepers: the lone waiter's bit (stack/conn.c, "waiting"). */
 #define XIO_SLEEPER_LONE 0x80000000u
@@ -169,6 +169,7 @@ struct xio_demote {
 	_Atomic uint64_t drain_gate[2];
 	_Atomic uint64_t bells_sent[2]; /* doorbell bytes sent from that end's socket */
 	_Atomic uint64_t bells_read[2]; /* doorbell bytes drained from that end's socket */
+	_Atomic uint32_t urgent; /* an end sent urgent data: its readiness needs tcp_poll's view */
 };
 
 /* Direction indices inside a slot. */

@@ -183,6 +183,24 @@ void xio_conn_note_fd(struct xio_conn *c, int fd);
 bool xio_conn_is_demoted(struct xio_conn *c);
 
 /*
+ * Demoted, and nothing of the switch is left at this end: our doorbells are
+ * skipped, the peer's send ring is copied in-band (or was ours to copy and
+ * is), our receive ring is empty, the demotion did not fail. From then on
+ * the connection's readiness is the socket's alone and never changes back:
+ * a poller may watch the fd as a plain kernel fd (shim/epoll.c, shim/poll.c).
+ * One load once true.
+ */
+bool xio_conn_plain(struct xio_conn *c);
+
+/*
+ * Has an end of this demoted connection sent urgent data through X-IO? Then
+ * readiness must be corrected as tcp_poll does (a lone urgent byte is not
+ * POLLIN on TCP, is on AF_UNIX), and the kernel cannot watch it alone. A
+ * program that is not preloaded (Go under the supervisor) sends it unseen.
+ */
+bool xio_conn_urgent(struct xio_conn *c);
+
+/*
  * Wait until @events (POLLIN/POLLOUT) may be ready, @timeout_ms passes (-1:
  * forever) or a signal arrives: 0, -EAGAIN or -EINTR. Threads waiting on
  * one connection share its doorbells (leader/follower), so poll() of a

@@ -11,12 +11,16 @@
 //	xiogo sink-server ADDR            read and count (io.Copy to io.Discard)
 //	xiogo stream ADDR SECONDS         io.Copy into ADDR for SECONDS: prints Gbit/s
 //	xiogo pingpong ADDR N [SIZE]      N round trips of SIZE (64) bytes with an echo server: prints p50/p99 us
+//	xiogo idle-server ADDR            accept connections and never read them
+//	xiogo fill ADDR MS                write until writes stall for MS ms: prints how many bytes went
 //	xiogo addrs ADDR                  dial and print LocalAddr/RemoteAddr (must be TCP)
 //	xiogo redial ADDR BYTES PAUSE_MS  echo BYTES on one connection with a pause halfway
 //	                                  (written to stdout: "paused"), then dial again and say how it went
 //	xiogo spawn ADDR BYTES CONNS      fork and exec this program as echo-client (children under the same supervisor)
 //	xiogo relisten ADDR N             N times: listen on ADDR, echo one connection, close the listener
 //	xiogo fd-echo FD BYTES            as echo-client, on a connection inherited as fd FD
+//
+// ADDR "unix:PATH": a Unix stream socket instead (echo-server, sink-server, stream, pingpong).
 package main
 
 import (
@@ -55,7 +59,25 @@ func atoi(s string) int {
 	return n
 }
 
+// unixPath: ADDR "unix:PATH" is a Unix stream socket instead of TCP (echo-server,
+// sink-server, stream, pingpong): benchmarks/bench_go.py's floor of the in-band design.
+func unixPath(addr string) (string, bool) {
+	if strings.HasPrefix(addr, "unix:") {
+		return strings.TrimPrefix(addr, "unix:"), true
+	}
+	return "", false
+}
+
 func listen(addr string) net.Listener {
+	if path, ok := unixPath(addr); ok {
+		os.Remove(path)
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			die("listen %s: %v", addr, err)
+		}
+		fmt.Printf("listening %v\n", l.Addr())
+		return l
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		die("listen %s: %v", addr, err)
@@ -73,7 +95,7 @@ func serveConns(l net.Listener, handle func(net.Conn)) {
 		if err != nil {
 			die("accept: %v", err)
 		}
-		if _, ok := c.RemoteAddr().(*net.TCPAddr); !ok {
+		if _, ok := c.RemoteAddr().(*net.TCPAddr); !ok && l.Addr().Network() == "tcp" {
 			die("accepted connection's peer %v is not TCP", c.RemoteAddr())
 		}
 		go handle(c)
@@ -115,6 +137,13 @@ func httpGet(url string, n, reqs int) {
 }
 
 func dial(addr string) net.Conn {
+	if path, ok := unixPath(addr); ok {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			die("dial %s: %v", addr, err)
+		}
+		return c
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		die("dial %s: %v", addr, err)
@@ -173,9 +202,31 @@ func stream(addr string, secs int) {
 	fmt.Printf("stream %.3f Gbit/s\n", float64(total)*8/time.Since(t0).Seconds()/1e9)
 }
 
+// fill: write into a connection whose reader never reads until writes stall for
+// MS milliseconds; prints how far the writer got (the kernel's buffers).
+func fill(addr string, ms int) {
+	c := dial(addr)
+	buf := make([]byte, 64<<10)
+	var total int64
+	for {
+		c.SetWriteDeadline(time.Now().Add(time.Duration(ms) * time.Millisecond))
+		n, err := c.Write(buf)
+		total += int64(n)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				break
+			}
+			die("write: %v", err)
+		}
+	}
+	fmt.Printf("fill %d bytes\n", total)
+}
+
 func pingpong(addr string, n, size int) {
 	c := dial(addr)
-	c.(*net.TCPConn).SetNoDelay(true)
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
 	out, in := pattern(size, 1), make([]byte, size)
 	lat := make([]float64, 0, n)
 	for i := 0; i < n+n/10; i++ {
@@ -213,6 +264,10 @@ func main() {
 		httpGet(a[0], atoi(a[1]), reqs)
 	case "echo-server":
 		serveConns(listen(a[0]), func(c net.Conn) { io.Copy(c, c); c.Close() })
+	case "idle-server":
+		serveConns(listen(a[0]), func(c net.Conn) { select {} })
+	case "fill":
+		fill(a[0], atoi(a[1]))
 	case "sink-server":
 		serveConns(listen(a[0]), func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
 	case "echo-client":
