@@ -48,10 +48,10 @@ struct mgr_offer {
 	ino_t peer_ino;
 	/*
 	 * A claim that came before its offer. The client sends its offer
-	 * without waiting for a reply, right after its connect() started,
-	 * and the manager reads the client's and the server's control sockets
-	 * in whatever order epoll gives them; the claim waits here for the
-	 * offer (or for the client's abandon or its end) and is answered then.
+	 * without waiting for a reply, before its SYN, but the manager reads
+	 * the client's and the server's control sockets in whatever order
+	 * epoll gives them; the claim waits here for the offer (or for the
+	 * client's abandon or its end) and is answered then.
 	 */
 	struct mgr_client *claimer; /* NULL: no claim waits */
 	uint32_t claim_token;

@@ -11,13 +11,12 @@
  *
  *   client                         manager                     server
  *   slot ALLOCATED -> PAIRING
+ *   PAIR_OFFER [tcp, u_srv] ---->  keeps both (no reply; a claim
+ *                                  read before it waits for it)
  *   kernel connect() ............. SYN ...
- *   pairing[] += (port, slot)
- *   PAIR_OFFER [tcp, u_srv] ---->  keeps both (no reply)
- *                                  ... SYN-ACK, ACK ..........  accept()
+ *   pairing[] += (port, slot)      ... SYN-ACK, ACK ..........  accept()
  *                                                              peer port in pairing[]
  *                                  <---- PAIR_CLAIM [accepted tcp]
- *                                  (read before the offer: it waits)
  *                                  TCP_REPAIR: the sequence numbers
  *                                  of the two sockets mirror each other
  *                                  PAIRING -> ESTABLISHED
@@ -149,10 +148,14 @@ static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const in
 }
 
 /*
- * PAIR_OFFER without waiting for an answer (none comes), sent once our SYN
- * has left and our port is announced: the manager reads it while the
- * server accepts, and parks a claim it reads first until the offer comes.
- * A refused offer leaves the slot PAIRING until our wait ends: TCP.
+ * PAIR_OFFER without waiting for an answer (none comes): it is queued on
+ * our control connection before our SYN leaves, so the manager has it by
+ * the time the server claims, or parks the claim until it reads it. A
+ * refused offer leaves the slot PAIRING until our wait ends: TCP. Not
+ * after the SYN, though that measured faster: a thread of this very process
+ * accepting us (a Service address that leads back to it) could claim first
+ * and wait for the manager's answer holding the control connection, which
+ * our offer would then wait for.
  */
 static int pair_offer(struct xio_slot *s, uint32_t token, int tcp, int peer)
 {
@@ -328,10 +331,15 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		r = -errno;
 	if (r == 0)
 		r = xio_slot_pairing(s, token);
+	if (r == 0)
+		r = pair_offer(s, token, fd, sv[1]);
 	if (r < 0) {
-		xio_slot_abort(d->hdr, s, token);
+		if (xio_slot_unpair(d->hdr, s, token) < 0)
+			xio_slot_abort(d->hdr, s, token);
 		goto not_carried;
 	}
+	xio_sys.close(sv[1]); /* the manager holds it for the server */
+	sv[1] = -1;
 
 	/*
 	 * The kernel connects. Over veth the whole handshake can be done before
@@ -351,17 +359,6 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		ti = table_add(d->hdr, port, s->index); /* -ENOSPC: no server finds us, TCP */
 	}
 	atomic_fetch_sub(&d->hdr->pair_announcing, 1);
-	/*
-	 * The offer follows the SYN: the manager reads it while the server
-	 * accepts (a claim read first waits for it), and a connect the kernel
-	 * refused at once costs the manager nothing.
-	 */
-	if ((kr == 0 || kr == -EINPROGRESS) && ti >= 0 && pair_offer(s, token, fd, sv[1]) < 0) {
-		table_del(d->hdr, ti, port, s->index);
-		ti = -1;
-	}
-	xio_sys.close(sv[1]); /* the manager holds it for the server */
-	sv[1] = -1;
 	if (kr == -EINPROGRESS)
 		kr = finish_connect(fd, fl & O_NONBLOCK, &refused);
 	else if (kr < 0)

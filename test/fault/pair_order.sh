@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pairing claims that reach the manager before their offers. A client
 # between network namespaces sends PAIR_OFFER without waiting for an answer
-# (right after its connect() started), and the manager reads the client's
+# (it is queued before the client's SYN), and the manager reads the client's
 # and the server's control connections in whatever order epoll gives them,
 # so a server's PAIR_CLAIM can be read first. It must wait for the offer and
 # then be decided by the sequence numbers as always (fraw pairorder):
