@@ -22,8 +22,9 @@
 
 #include "layout.h"
 
-#define XIO_PROTO_MAGIC	  0x58494f50u /* "XIOP" */
-#define XIO_PROTO_VERSION 1u
+#define XIO_PROTO_MAGIC 0x58494f50u /* "XIOP" */
+/* 2: PAIR_OFFER has no reply (a client of 1 would wait for one forever) */
+#define XIO_PROTO_VERSION 2u
 
 enum xio_msg_type {
 	/* control: process -> manager */
