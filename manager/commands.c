@@ -253,13 +253,21 @@ static void cmd_pair(struct mgr_client *c, uint16_t type, const void *buf, int *
 	int st, out = -1;
 
 	memcpy(&req, buf, sizeof(req));
-	if (type == XIO_CTL_PAIR_OFFER)
+	if (type == XIO_CTL_PAIR_OFFER) {
+		/* the client does not wait for an answer: none is sent */
 		st = mgr_pair_offer(c->m, c, &req, fds, nfds);
-	else if (type == XIO_CTL_PAIR_CLAIM)
+		close_fds(fds, nfds);
+		if (st < 0 && c->m->o.verbose)
+			mgr_err("pairing offer for slot %u refused: %s", req.slot, strerror(-st));
+		return;
+	}
+	if (type == XIO_CTL_PAIR_CLAIM)
 		st = mgr_pair_claim(c->m, c, &req, fds, nfds, &out);
 	else
 		st = mgr_pair_abandon(c->m, c, &req);
 	close_fds(fds, nfds);
+	if (st == MGR_PAIR_PARKED)
+		return; /* answered when the offer comes */
 	reply_status_fd(c, st, out);
 	if (out >= 0)
 		close(out);

@@ -230,6 +230,8 @@ void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c);
 /* Requests; they take the fds they keep (set to -1). Return 0 or -errno. */
 int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
 		   int nfds);
+/* mgr_pair_claim: the claim waits for its offer, answered then (no reply now) */
+#define MGR_PAIR_PARKED 1
 int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
 		   int nfds, int *reply_fd);
 int mgr_pair_abandon(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req);

@@ -3,13 +3,15 @@
  * Pairing across network namespaces (the client's half is stack/pair.c).
  *
  * A client that made a kernel TCP connection to a pod of this node leaves
- * us its socket (PAIR_OFFER); a server that accepted a connection from the
- * client's port shows us its socket (PAIR_CLAIM). We believe neither: the
- * two sockets are one connection exactly when each one's next send
- * sequence number is the other's next receive sequence number, which we
- * read from the kernel with TCP_REPAIR (that needs CAP_NET_ADMIN in the
- * sockets' namespaces; without it we prove nothing and say so in the
- * header, so clients do not even try). 2 x 32 bits of random initial
+ * us its socket (PAIR_OFFER, unanswered: the client does not wait); a
+ * server that accepted a connection from the client's port shows us its
+ * socket (PAIR_CLAIM), which waits if we read it before the offer. We
+ * believe neither: the two sockets are one connection exactly when each
+ * one's next send sequence number is the other's next receive sequence
+ * number, which we read from the kernel with TCP_REPAIR (that needs
+ * CAP_NET_ADMIN in the sockets' namespaces; without it we prove nothing
+ * and say so in the header, so clients do not even try). 2 x 32 bits of
+ * random initial
  * sequence numbers, and no byte sent yet by either end.
  *
  * So that clients only wait where a carried connection is possible, we
@@ -40,8 +42,23 @@
 struct mgr_offer {
 	struct mgr_client *owner; /* NULL: no offer for this slot */
 	uint32_t token;
-	int tcp;  /* the client's TCP socket */
-	int peer; /* the AF_UNIX end that goes to the server */
+	int tcp;       /* the client's TCP socket */
+	int peer;      /* the AF_UNIX end that goes to the server */
+	ino_t tcp_ino; /* of tcp and peer, read when offered: off the claim's path */
+	ino_t peer_ino;
+	/*
+	 * A claim that came before its offer. The client sends its offer
+	 * without waiting for a reply, before its SYN, but the manager reads
+	 * the client's and the server's control sockets in whatever order
+	 * epoll gives them; the claim waits here for the offer (or for the
+	 * client's abandon or its end) and is answered then.
+	 */
+	struct mgr_client *claimer; /* NULL: no claim waits */
+	uint32_t claim_token;
+	int claim_tcp; /* the socket the claimer accepted */
+	/* an offer was refused with this token: its claim need not wait */
+	bool refused;
+	uint32_t refused_token;
 };
 
 static bool have_net_admin(void)
@@ -87,12 +104,49 @@ static void offer_drop(struct mgr *m, uint32_t slot)
 	o->owner = NULL;
 }
 
+/* Answer the claim parked on @slot, if any, with @status (and @fd). */
+static void claim_answer(struct mgr *m, uint32_t slot, int status, int fd)
+{
+	struct mgr_offer *o = &m->offers[slot];
+	struct xio_msg_hdr h;
+	if (!o->claimer)
+		return;
+	/* a failed send marks the claimer dead; its read event then frees it */
+	mgr_reply(o->claimer, &h, sizeof(h), status, &fd, fd >= 0 ? 1 : 0);
+	close(o->claim_tcp);
+	o->claimer = NULL;
+}
+
+/*
+ * Claims whose offer can no longer come: the client took its slot back
+ * (PAIRING -> FREE) before it sends its abandon or ends, so a claim parked
+ * on a slot that is no longer PAIRING with its token is refused. Run when a
+ * client ends (its offer may never have been sent) and on abandons.
+ */
+static void claims_expire(struct mgr *m)
+{
+	for (uint32_t i = 0; i < m->o.nslots; i++) {
+		struct mgr_offer *o = &m->offers[i];
+		if (!o->claimer)
+			continue;
+		uint64_t w =
+		    atomic_load_explicit(&xio_slot_at(m->hdr, i)->state, memory_order_acquire);
+		if (w != XIO_SLOT_WORD(o->claim_token, XIO_SLOT_PAIRING))
+			claim_answer(m, i, -ENOENT, -1);
+	}
+}
+
 void mgr_pair_close(struct mgr *m)
 {
 	if (!m->offers)
 		return;
-	for (uint32_t i = 0; i < m->o.nslots; i++)
+	for (uint32_t i = 0; i < m->o.nslots; i++) {
 		offer_drop(m, i);
+		if (m->offers[i].claimer) {
+			close(m->offers[i].claim_tcp);
+			m->offers[i].claimer = NULL;
+		}
+	}
 	free(m->offers);
 	m->offers = NULL;
 }
@@ -101,8 +155,14 @@ void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c)
 {
 	if (!m->offers)
 		return;
-	for (uint32_t i = 0; i < m->o.nslots; i++)
+	for (uint32_t i = 0; i < m->o.nslots; i++) {
+		if (m->offers[i].claimer == c) { /* nobody to answer */
+			close(m->offers[i].claim_tcp);
+			m->offers[i].claimer = NULL;
+		}
 		if (m->offers[i].owner == c) {
+			claim_answer(m, i, -ENOENT,
+				     -1); /* cannot wait: claims are answered at once */
 			offer_drop(m, i);
 			/* its announcement too, so servers do not ask about it again */
 			for (int k = 0; k < XIO_PAIR_ENTRIES; k++) {
@@ -111,6 +171,8 @@ void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c)
 					atomic_compare_exchange_strong(&m->hdr->pairing[k], &w, 0);
 			}
 		}
+	}
+	claims_expire(m);
 }
 
 /* Is @fd a socket of @family (0: AF_INET or AF_INET6), @type and @proto (0: any)? */
@@ -123,6 +185,9 @@ static bool sock_is(int fd, int family, int type, int proto)
 	       (!proto || (mgr_sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL, &p) == 0 && p == proto));
 }
 
+static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32_t token, int tcp,
+		      int *reply_fd);
+
 /* The slot named by a pairing request, still PAIRING with its token, or NULL. */
 static struct xio_slot *pairing_slot(struct mgr *m, const struct xio_ctl_pair *req)
 {
@@ -133,27 +198,61 @@ static struct xio_slot *pairing_slot(struct mgr *m, const struct xio_ctl_pair *r
 	return w == XIO_SLOT_WORD(req->token, XIO_SLOT_PAIRING) ? s : NULL;
 }
 
+/*
+ * PAIR_OFFER (no reply: the client does not wait for it, docs/DESIGN.md).
+ * Returns 0 or -errno, for the log only; a claim already parked on the slot
+ * is decided now.
+ */
 int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
 		   int nfds)
 {
+	struct stat a, b;
+	int r = 0;
+
 	if (!m->offers || !m->hdr->pair_ok)
-		return -EOPNOTSUPP;
-	if (nfds != 2 || !sock_is(fds[0], 0, SOCK_STREAM, IPPROTO_TCP) ||
-	    !sock_is(fds[1], AF_UNIX, SOCK_STREAM, 0))
-		return -EINVAL;
-	if (!pairing_slot(m, req))
-		return -ESTALE;
+		r = -EOPNOTSUPP;
+	else if (nfds != 2 || !sock_is(fds[0], 0, SOCK_STREAM, IPPROTO_TCP) ||
+		 !sock_is(fds[1], AF_UNIX, SOCK_STREAM, 0) || fstat(fds[0], &a) < 0 ||
+		 fstat(fds[1], &b) < 0)
+		r = -EINVAL;
+	else if (!pairing_slot(m, req))
+		r = -ESTALE;
+	if (r < 0) {
+		if (m->offers && req->slot < m->o.nslots) {
+			m->offers[req->slot].refused = true;
+			m->offers[req->slot].refused_token = req->token;
+			if (m->offers[req->slot].claim_token == req->token)
+				claim_answer(m, req->slot, r, -1);
+		}
+		return r;
+	}
 	offer_drop(m, req->slot);
-	m->offers[req->slot] =
-	    (struct mgr_offer){.owner = c, .token = req->token, .tcp = fds[0], .peer = fds[1]};
+	struct mgr_offer *o = &m->offers[req->slot];
+	o->owner = c;
+	o->token = req->token;
+	o->tcp = fds[0];
+	o->peer = fds[1];
+	o->tcp_ino = a.st_ino;
+	o->peer_ino = b.st_ino;
 	fds[0] = fds[1] = -1; /* ours now */
+	if (o->claimer) {
+		int out = -1;
+		int st = o->claim_token == req->token
+			     ? pair_prove(m, o->claimer, req->slot, req->token, o->claim_tcp, &out)
+			     : -ENOENT;
+		claim_answer(m, req->slot, st, out);
+		if (out >= 0)
+			close(out);
+	}
 	return 0;
 }
 
 int mgr_pair_abandon(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req)
 {
-	if (!m->offers || req->slot >= m->o.nslots || m->offers[req->slot].owner != c ||
-	    m->offers[req->slot].token != req->token)
+	if (!m->offers || req->slot >= m->o.nslots)
+		return -ENOENT;
+	claims_expire(m); /* the slot is no longer PAIRING: a claim parked on it is refused */
+	if (m->offers[req->slot].owner != c || m->offers[req->slot].token != req->token)
 		return -ENOENT;
 	offer_drop(m, req->slot);
 	return 0;
@@ -199,49 +298,42 @@ static int tcp_state(int fd)
 }
 
 /*
- * PAIR_CLAIM: prove that @fds[0], a socket the requester accepted, is the
- * other end of the offered client socket; then the slot is ESTABLISHED and
- * the server's AF_UNIX end goes to the requester in *@reply_fd.
+ * Prove that @tcp, a socket @c accepted, is the other end of the socket
+ * offered for @slot; then the slot is ESTABLISHED and the server's AF_UNIX
+ * end goes to *@reply_fd. 0 or -errno.
  */
-int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
-		   int nfds, int *reply_fd)
+static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32_t token, int tcp,
+		      int *reply_fd)
 {
 	uint32_t cs, cr, ss, sr;
-	struct stat st;
-	struct stat a, b;
+	struct stat a;
+	struct mgr_offer *o = &m->offers[slot];
+	struct xio_ctl_pair req = {.slot = slot, .token = token};
+	struct xio_slot *s = pairing_slot(m, &req);
 
-	if (!m->offers)
-		return -EOPNOTSUPP;
-	if (nfds != 1 || req->slot >= m->o.nslots)
-		return -EINVAL;
-	struct mgr_offer *o = &m->offers[req->slot];
-	struct xio_slot *s = pairing_slot(m, req);
-	if (!s || !o->owner || o->token != req->token)
+	if (!s || !o->owner || o->token != token)
 		return -ENOENT;
-	if (fstat(fds[0], &a) < 0 || fstat(o->tcp, &b) < 0 || a.st_ino == b.st_ino)
+	if (fstat(tcp, &a) < 0 || a.st_ino == o->tcp_ino)
 		return -EINVAL; /* the client's own socket proves nothing */
-	if (tcp_state(fds[0]) != TCP_ESTABLISHED || tcp_state(o->tcp) != TCP_ESTABLISHED)
+	if (tcp_state(tcp) != TCP_ESTABLISHED || tcp_state(o->tcp) != TCP_ESTABLISHED)
 		return -ENOTCONN;
 	int r = tcp_seqs(o->tcp, &cs, &cr);
 	if (r == 0)
-		r = tcp_seqs(fds[0], &ss, &sr);
+		r = tcp_seqs(tcp, &ss, &sr);
 	if (r < 0)
 		return r;
 	if (cs != sr || cr != ss) {
 		if (m->o.verbose)
-			mgr_err("pairing of slot %u refused: sequence numbers do not match",
-				req->slot);
+			mgr_err("pairing of slot %u refused: sequence numbers do not match", slot);
 		return -EPERM;
 	}
-	if (fstat(o->peer, &st) < 0)
-		return -errno;
 	s->server_pid = (int32_t)c->pid;
-	uint64_t w = XIO_SLOT_WORD(req->token, XIO_SLOT_PAIRING);
+	uint64_t w = XIO_SLOT_WORD(token, XIO_SLOT_PAIRING);
 	/* The sweep treats ESTABLISHED with server_ino 0 as "being claimed". */
 	if (!atomic_compare_exchange_strong(&s->state, &w,
-					    XIO_SLOT_WORD(req->token, XIO_SLOT_ESTABLISHED)))
+					    XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED)))
 		return -ECONNABORTED; /* the client stopped waiting a moment ago */
-	atomic_store_explicit(&s->server_ino, st.st_ino, memory_order_release);
+	atomic_store_explicit(&s->server_ino, o->peer_ino, memory_order_release);
 	/* the client sleeps on the low half of the state word (stack/pair.c) */
 	syscall(SYS_futex, (uint32_t *)&s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
 	*reply_fd = o->peer;
@@ -249,6 +341,32 @@ int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 	close(o->tcp);
 	o->owner = NULL;
 	return 0;
+}
+
+/*
+ * PAIR_CLAIM: @fds[0] is a socket the requester accepted from a client
+ * announced on this slot. Decided now if the offer is here; else parked
+ * until it comes (MGR_PAIR_PARKED: no reply yet).
+ */
+int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
+		   int nfds, int *reply_fd)
+{
+	if (!m->offers)
+		return -EOPNOTSUPP;
+	if (nfds != 1 || req->slot >= m->o.nslots)
+		return -EINVAL;
+	struct mgr_offer *o = &m->offers[req->slot];
+	if (!pairing_slot(m, req))
+		return -ENOENT;
+	if (o->owner)
+		return pair_prove(m, c, req->slot, req->token, fds[0], reply_fd);
+	if (o->claimer || (o->refused && o->refused_token == req->token))
+		return -EBUSY; /* one claim per slot waits */
+	o->claimer = c;
+	o->claim_token = req->token;
+	o->claim_tcp = fds[0];
+	fds[0] = -1; /* ours now */
+	return MGR_PAIR_PARKED;
 }
 
 /* ---- where clients may wait for a pairing ------------------------------------ */

@@ -167,6 +167,26 @@ ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nf
 	return n;
 }
 
+int xio_control_send(const void *req, size_t req_len, const int *fds, int nfds)
+{
+	pthread_mutex_lock(&domain_lock);
+	bool had = control_fd >= 0 && control_pid == xio_self_pid();
+	int fd = control_open();
+	ssize_t n = fd < 0 ? fd : xio_send_with_fds(fd, req, req_len, fds, nfds);
+	if (n < 0 && fd >= 0) {
+		control_drop();
+		/* a connection that went dead since (as control_call_locked): once more */
+		if (had && (n == -ECONNRESET || n == -EPIPE || n == -ENOTCONN)) {
+			fd = control_open();
+			n = fd < 0 ? fd : xio_send_with_fds(fd, req, req_len, fds, nfds);
+			if (n < 0 && fd >= 0)
+				control_drop();
+		}
+	}
+	pthread_mutex_unlock(&domain_lock);
+	return n < 0 ? (int)n : 0;
+}
+
 struct xio_domain *xio_domain_by_generation(uint64_t generation)
 {
 	for (struct xio_domain *d = atomic_load_explicit(&all_domains, memory_order_acquire); d;

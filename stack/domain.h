@@ -58,6 +58,13 @@ struct xio_domain *xio_domain_by_generation(uint64_t generation);
 ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nfds, void *reply,
 			 size_t reply_len, int *reply_fd);
 
+/*
+ * A request the manager answers with no reply (PAIR_OFFER), on the same
+ * control connection, so it is read before any later request of this
+ * process. Returns 0 or -errno.
+ */
+int xio_control_send(const void *req, size_t req_len, const int *fds, int nfds);
+
 /* "<rundir>/<domain>" into @buf. Returns 0 or -ENAMETOOLONG. */
 int xio_domain_dir(char *buf, size_t len);
 

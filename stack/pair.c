@@ -11,7 +11,8 @@
  *
  *   client                         manager                     server
  *   slot ALLOCATED -> PAIRING
- *   PAIR_OFFER [tcp, u_srv] ---->  keeps both
+ *   PAIR_OFFER [tcp, u_srv] ---->  keeps both (no reply; a claim
+ *                                  read before it waits for it)
  *   kernel connect() ............. SYN ...
  *   pairing[] += (port, slot)      ... SYN-ACK, ACK ..........  accept()
  *                                                              peer port in pairing[]
@@ -144,6 +145,23 @@ static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const in
 		*reply_fd = -1;
 	}
 	return r;
+}
+
+/*
+ * PAIR_OFFER without waiting for an answer (none comes): it is queued on
+ * our control connection before our SYN leaves, so the manager has it by
+ * the time the server claims, or parks the claim until it reads it. A
+ * refused offer leaves the slot PAIRING until our wait ends: TCP. Not
+ * after the SYN, though that measured faster: a thread of this very process
+ * accepting us (a Service address that leads back to it) could claim first
+ * and wait for the manager's answer holding the control connection, which
+ * our offer would then wait for.
+ */
+static int pair_offer(struct xio_slot *s, uint32_t token, int tcp, int peer)
+{
+	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = getpid()};
+	xio_msg_init(&req.hdr, XIO_CTL_PAIR_OFFER, sizeof(req));
+	return xio_control_send(&req, sizeof(req), (int[]){tcp, peer}, 2);
 }
 
 /*
@@ -314,7 +332,7 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	if (r == 0)
 		r = xio_slot_pairing(s, token);
 	if (r == 0)
-		r = pair_call(XIO_CTL_PAIR_OFFER, s, token, (int[]){fd, sv[1]}, 2, NULL);
+		r = pair_offer(s, token, fd, sv[1]);
 	if (r < 0) {
 		if (xio_slot_unpair(d->hdr, s, token) < 0)
 			xio_slot_abort(d->hdr, s, token);

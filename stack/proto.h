@@ -22,8 +22,9 @@
 
 #include "layout.h"
 
-#define XIO_PROTO_MAGIC	  0x58494f50u /* "XIOP" */
-#define XIO_PROTO_VERSION 1u
+#define XIO_PROTO_MAGIC 0x58494f50u /* "XIOP" */
+/* 2: PAIR_OFFER has no reply (a client of 1 would wait for one forever) */
+#define XIO_PROTO_VERSION 2u
 
 enum xio_msg_type {
 	/* control: process -> manager */
@@ -37,7 +38,8 @@ enum xio_msg_type {
 	XIO_CTL_REPUBLISH = 8, /* fds as PUBLISH, the AF_UNIX one already published */
 	XIO_CTL_WITHDRAW = 9,  /* as REPUBLISH: remove that entry, clients use TCP */
 	/* pairing across network namespaces (stack/pair.c, manager/pair.c) */
-	XIO_CTL_PAIR_OFFER = 10, /* client, fds: [its TCP socket, the server's AF_UNIX end] */
+	/* client, fds: [its TCP socket, the server's AF_UNIX end]; no reply */
+	XIO_CTL_PAIR_OFFER = 10,
 	XIO_CTL_PAIR_CLAIM =
 	    11, /* server, fds: [the TCP socket it accepted]; reply fd: AF_UNIX end */
 	XIO_CTL_PAIR_ABANDON = 12, /* client: gave up waiting, drop the offer */

@@ -20,7 +20,7 @@ log "$out"
 out=$("$PY" - "$RUNDIR/$DOMAIN/control" <<'PYEOF' 2>&1
 import array, os, socket, struct, sys
 ctl = sys.argv[1]
-MAGIC, VER = 0x58494F50, 1
+MAGIC, VER = 0x58494F50, 2
 def hdr(t, n):
     return struct.pack("<IHHIi", MAGIC, VER, t, n, 0)
 def msg(t, n):

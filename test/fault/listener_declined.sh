@@ -115,7 +115,7 @@ import json, socket, struct, sys
 path, j = sys.argv[1], json.loads(sys.argv[2])
 reasons = list(j["fallback"])  # in the order of the enum
 def msg(reason, magic=0x58494F50, mtype=80):
-    return struct.pack("=IHHIiII", magic, 1, mtype, 24, 0, reason, 0)
+    return struct.pack("=IHHIiII", magic, 2, mtype, 24, 0, reason, 0)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.connect(path)
 s.send(msg(reasons.index("no_domain_access")))  # from root: could have joined
@@ -125,7 +125,7 @@ import json, socket, struct, sys
 path, j = sys.argv[1], json.loads(sys.argv[2])
 reasons = list(j["fallback"])
 def msg(reason, magic=0x58494F50, mtype=80, size=24):
-    return struct.pack("=IHHIiII", magic, 1, mtype, size, 0, reason, 0)
+    return struct.pack("=IHHIiII", magic, 2, mtype, size, 0, reason, 0)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.connect(path)
 for m in (msg(reasons.index("no_rendezvous")), msg(len(reasons) + 5),

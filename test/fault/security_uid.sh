@@ -28,7 +28,7 @@ log "domain dir: $(stat -c '%A %U:%G' "$RUNDIR/$DOMAIN"), control: $(stat -c '%A
 
 # 1. attach: the control socket refuses the other uid
 rc=0
-out=$("${AS[@]}" "$FAULT_BIN/fraw" hello "$ctl" 1 2>&1) || rc=$?
+out=$("${AS[@]}" "$FAULT_BIN/fraw" hello "$ctl" 2 2>&1) || rc=$?
 log "xiotest HELLO: $out (exit $rc)"
 ((rc == 3)) || fail "another uid reached the control socket: $out"
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Version mismatch falls back to TCP. The build makes copies of the shim and
 # the manager from a stack whose layout.h says XIO_LAYOUT_VERSION 2
-# (v2layout) or whose proto.h says XIO_PROTO_VERSION 2 (v2proto).
-#   hello-v2               a HELLO of protocol version 2: refused
+# (v2layout) or whose proto.h says XIO_PROTO_VERSION 1, the one before
+# this build's (v2proto).
+#   hello-v1               a HELLO of protocol version 1: refused
 #   offer-layout2          an offer of layout version 2 sent to a v1 server's
 #                          rendezvous: dropped, the server keeps working
 #   client-v2proto         v2proto client -> v1 server (v1 manager): TCP, works
@@ -25,9 +26,9 @@ for f in "$L2" "$P2" "$M2" "$S2"; do [[ -e $f ]] || fail "$f not built"; done
 ctl=$RUNDIR/$DOMAIN/control
 
 # raw protocol
-out=$("$FAULT_BIN/fraw" hello "$ctl" 2)
-log "hello-v2: $out"
-[[ $out == *"status=EPROTONOSUPPORT"* && $out == *"fd=no"* ]] || fail "hello-v2: a HELLO of protocol 2 was not refused: $out"
+out=$("$FAULT_BIN/fraw" hello "$ctl" 1)
+log "hello-v1: $out"
+[[ $out == *"status=EPROTONOSUPPORT"* && $out == *"fd=no"* ]] || fail "hello-v1: a HELLO of protocol 1 was not refused: $out"
 
 port=$(free_port)
 "${XRUN[@]}" "$FP" server 127.0.0.1 "$port" --multi --recv eof --ready "$WORK/s.ready" >"$WORK/s.log" 2>&1 &

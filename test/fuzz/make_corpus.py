@@ -5,7 +5,7 @@ stack/proto.h and the input formats documented in each fuzz_<name>.c."""
 import os, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MAGIC, VER = 0x58494F50, 1
+MAGIC, VER = 0x58494F50, 2
 
 def hdr(t, ln, ver=VER, magic=MAGIC, status=0):
     return struct.pack("<IHHIi", magic, ver, t, ln, status)

@@ -122,6 +122,12 @@ mpid=$(cat "$RUNDIR/$DOMAIN/manager.pid" 2>/dev/null || pgrep -f "xio-manager --
 [[ -n $mpid ]] || fail "no manager pid"
 kill -KILL "$mpid"
 log "manager $mpid killed mid-transfer"
+# SIGKILL is delivered at once, but the domain lock is let go only when the
+# process is gone: under load, a manager started at once found it held
+for ((i = 0; i < 500; i++)); do
+	[[ -e /proc/$mpid ]] || break
+	sleep 0.01
+done
 start_manager
 wait "$cli" || fail "manager-restart: client exit $? after the restart: $(cat "$WORK/mr.cli.out" "$WORK/mr.cli.err")"
 wait "$srv" || fail "manager-restart: server exit $? after the restart: $(cat "$WORK/mr.srv.out" "$WORK/mr.srv.err")"

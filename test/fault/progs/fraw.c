@@ -14,6 +14,11 @@
  *   fraw garbage CTL N SEED     N malformed requests, then STATS must answer
  *   fraw dump CTL SLOT          attach like a shim and print the slot's shared
  *        words (state, ring indices, wake-up words) — for diagnosing stalls
+ *   fraw pairorder CTL          pairing claims that reach the manager before
+ *        their offers (clients send PAIR_OFFER without waiting): each waits
+ *        for its offer, then the sequence numbers decide — a true pair is
+ *        proved, another connection's socket refused, and a claim whose
+ *        client gave up is answered when the client abandons
  *
  * Prints one line "fraw: ..." with status=<errno name> (0 for success) and
  * exits 0 when the exchange took place, 3 when the socket could not even be
@@ -28,11 +33,13 @@
 #include <sys/un.h>
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <rte_ring.h>
 
 #include "pattern.h"
 #include "proto.h"
+#include "slot.h"
 #include "sys.h"
 
 static const char *errname(int e)
@@ -51,6 +58,8 @@ static const char *errname(int e)
 		return "EPROTONOSUPPORT";
 	case ESTALE:
 		return "ESTALE";
+	case ENOENT:
+		return "ENOENT";
 	case ERANGE:
 		return "ERANGE";
 	case EACCES:
@@ -225,7 +234,9 @@ static int cmd_offer(const char *rv, unsigned layout, uint64_t gen)
 	char b;
 	ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
 	printf("fraw offer layout=%u: status=%s\n", layout,
-	       n == 0 ? "eof" : n < 0 ? strerror(errno) : "bytes");
+	       n == 0  ? "eof"
+	       : n < 0 ? strerror(errno)
+		       : "bytes");
 	return 0;
 }
 
@@ -301,9 +312,10 @@ static int cmd_garbage(const char *ctl, long count, uint64_t seed)
 	struct xio_ctl_stats st;
 	xio_msg_init(&req, XIO_CTL_STATS, sizeof(req));
 	ssize_t n = call(fd, &req, sizeof(req), NULL, 0, &st, sizeof(st), NULL);
-	bool ok = n == (ssize_t)sizeof(st) && xio_msg_check(&st, (size_t)n, XIO_CTL_REPLY, sizeof(st)) == 0;
-	printf("fraw garbage: sent=%ld replies=%ld reconnects=%ld stats=%s\n", sent, replies, reconnects,
-	       ok ? "ok" : "FAILED");
+	bool ok = n == (ssize_t)sizeof(st) &&
+		  xio_msg_check(&st, (size_t)n, XIO_CTL_REPLY, sizeof(st)) == 0;
+	printf("fraw garbage: sent=%ld replies=%ld reconnects=%ld stats=%s\n", sent, replies,
+	       reconnects, ok ? "ok" : "FAILED");
 	return ok ? 0 : 1;
 }
 
@@ -329,19 +341,194 @@ static int cmd_dump(const char *ctl, uint32_t slot)
 		return 1;
 	struct xio_slot *s = xio_slot_at(h, slot);
 	uint64_t w = atomic_load(&s->state);
-	printf("slot %u state %u token %08x client_ino %llu server_ino %llu\n", slot, XIO_SLOT_STATE(w),
-	       XIO_SLOT_TOKEN(w), (unsigned long long)s->client_ino,
+	printf("slot %u state %u token %08x client_ino %llu server_ino %llu\n", slot,
+	       XIO_SLOT_STATE(w), XIO_SLOT_TOKEN(w), (unsigned long long)s->client_ino,
 	       (unsigned long long)s->server_ino);
 	for (int d = 0; d < 2; d++) {
 		struct xio_dir *x = &s->dir[d];
 		struct rte_ring *r = (struct rte_ring *)((char *)s + s->ring_off[d]);
-		printf("%s: prod %u/%u cons %u/%u count %u rd_off %u bytes %llu readers_sleeping %u "
-		       "data_bell_pending %u writers_waiting %u space_bell_pending %u\n",
-		       d ? "S2C" : "C2S", r->prod.head, r->prod.tail, r->cons.head, r->cons.tail,
-		       rte_ring_count(r), x->rd_off, (unsigned long long)x->bytes,
-		       atomic_load(&x->readers_sleeping), atomic_load(&x->data_bell_pending),
-		       atomic_load(&x->writers_waiting), atomic_load(&x->space_bell_pending));
+		printf(
+		    "%s: prod %u/%u cons %u/%u count %u rd_off %u bytes %llu readers_sleeping %u "
+		    "data_bell_pending %u writers_waiting %u space_bell_pending %u\n",
+		    d ? "S2C" : "C2S", r->prod.head, r->prod.tail, r->cons.head, r->cons.tail,
+		    rte_ring_count(r), x->rd_off, (unsigned long long)x->bytes,
+		    atomic_load(&x->readers_sleeping), atomic_load(&x->data_bell_pending),
+		    atomic_load(&x->writers_waiting), atomic_load(&x->space_bell_pending));
 	}
+	return 0;
+}
+
+/* A connected TCP pair over loopback: *c the client's end, *s the accepted one. */
+static void tcp_pair(int *c, int *s)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof(a);
+	int lfd = tcp_socket_bound(SOCK_STREAM);
+	if (listen(lfd, 4) < 0 || getsockname(lfd, (struct sockaddr *)&a, &l) < 0 ||
+	    (*c = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(*c, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    (*s = accept(lfd, NULL, NULL)) < 0) {
+		perror("fraw pairorder: tcp pair");
+		exit(1);
+	}
+	close(lfd);
+}
+
+static void pair_req(struct xio_ctl_pair *r, uint16_t type, uint32_t slot, uint32_t token)
+{
+	memset(r, 0, sizeof(*r));
+	xio_msg_init(&r->hdr, type, sizeof(*r));
+	r->slot = slot;
+	r->token = token;
+	r->pid = getpid();
+}
+
+/* A reply on @fd within @ms: its status (0 or -errno) and fd; 1 if none came. */
+static int reply_within(int fd, int ms, int *rfd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct xio_msg_hdr rep;
+	int got = 0, f = -1;
+	*rfd = -1;
+	if (poll(&p, 1, ms) <= 0)
+		return 1;
+	ssize_t n = xio_recv_with_fds(fd, &rep, sizeof(rep), &f, &got, 1);
+	if (n != (ssize_t)sizeof(rep) || rep.type != XIO_CTL_REPLY)
+		return -EPROTO;
+	*rfd = got ? f : -1;
+	return rep.status;
+}
+
+/* A slot moved FREE -> ALLOCATED -> PAIRING, as a pairing client does; its AF_UNIX ends in sv. */
+static struct xio_slot *pairing_slot(struct xio_domain_hdr *h, int sv[2], uint32_t *token)
+{
+	struct stat st;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || fstat(sv[0], &st) < 0)
+		return NULL;
+	struct xio_slot *s = xio_slot_alloc(h, st.st_ino, token);
+	if (s && xio_slot_pairing(s, *token) < 0)
+		return NULL;
+	return s;
+}
+
+static int cmd_pairorder(const char *ctl)
+{
+	int a = ctl_open(ctl), b = ctl_open(ctl); /* the client's and the server's connection */
+	struct xio_msg_hdr req;
+	struct xio_ctl_hello_reply rep;
+	struct xio_ctl_pair pr;
+	int memfd = -1, u, c, t, sv[2], st;
+	uint32_t token;
+	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
+	ssize_t n = call(a, &req, sizeof(req), NULL, 0, &rep, sizeof(rep), &memfd);
+	if (n != (ssize_t)sizeof(rep) || memfd < 0) {
+		printf("fraw pairorder: attach failed\n");
+		return 1;
+	}
+	char *map = mmap(NULL, rep.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
+			 (off_t)rep.map_offset);
+	if (map == MAP_FAILED) {
+		printf("fraw pairorder: mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	struct xio_domain_hdr *h = (struct xio_domain_hdr *)(map + rep.hdr_delta);
+	if (!h->pair_ok) {
+		printf("fraw pairorder: the manager proves no pairings (no CAP_NET_ADMIN?)\n");
+		return 1;
+	}
+
+	/* 1. The true pair: the claim comes first, waits, and is proved when the offer comes. */
+	tcp_pair(&c, &t);
+	struct xio_slot *s = pairing_slot(h, sv, &token);
+	if (!s)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
+	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0)
+		return 1;
+	st = reply_within(b, 300, &u);
+	if (st != 1) {
+		printf("fraw pairorder: the claim was answered before its offer: status=%s\n",
+		       errname(-st));
+		return 1;
+	}
+	pair_req(&pr, XIO_CTL_PAIR_OFFER, s->index, token);
+	if (xio_send_with_fds(a, &pr, sizeof(pr), (int[]){c, sv[1]}, 2) < 0)
+		return 1;
+	st = reply_within(b, 3000, &u);
+	uint64_t w = atomic_load(&s->state);
+	printf("fraw pairorder: true pair: claim status=%s fd=%s slot=%s\n",
+	       st == 1 ? "none" : errname(-st), u >= 0 ? "yes" : "no",
+	       w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED) ? "ESTABLISHED" : "other");
+	if (st != 0 || u < 0 || w != XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED))
+		return 1;
+	if ((st = reply_within(a, 100, &u)) != 1) {
+		printf(
+		    "fraw pairorder: the offer was answered (status=%s): the client does not read "
+		    "that\n",
+		    errname(-st));
+		return 1;
+	}
+
+	/* 2. Another connection's socket: the claim waits, then the sequence numbers refuse it. */
+	int c2, t2, c3, t3;
+	tcp_pair(&c2, &t2);
+	tcp_pair(&c3, &t3);
+	s = pairing_slot(h, sv, &token);
+	if (!s)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
+	if (xio_send_with_fds(b, &pr, sizeof(pr), &t3, 1) < 0)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_OFFER, s->index, token);
+	if (xio_send_with_fds(a, &pr, sizeof(pr), (int[]){c2, sv[1]}, 2) < 0)
+		return 1;
+	st = reply_within(b, 3000, &u);
+	w = atomic_load(&s->state);
+	printf("fraw pairorder: other connection: claim status=%s slot=%s\n",
+	       st == 1 ? "none" : errname(-st),
+	       w == XIO_SLOT_WORD(token, XIO_SLOT_PAIRING) ? "PAIRING" : "other");
+	if (st != -EPERM || u >= 0 || w != XIO_SLOT_WORD(token, XIO_SLOT_PAIRING))
+		return 1;
+	xio_slot_unpair(h, s, token);
+	pair_req(&pr, XIO_CTL_PAIR_ABANDON, s->index, token);
+	if (call(a, &pr, sizeof(pr), NULL, 0, &req, sizeof(req), NULL) != sizeof(req))
+		return 1;
+
+	/* 3. The client gave up before its offer was read: its abandon answers the claim. */
+	tcp_pair(&c, &t);
+	s = pairing_slot(h, sv, &token);
+	if (!s)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
+	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
+		return 1;
+	xio_slot_unpair(h, s, token);
+	pair_req(&pr, XIO_CTL_PAIR_ABANDON, s->index, token);
+	if (xio_send_with_fds(a, &pr, sizeof(pr), NULL, 0) < 0)
+		return 1;
+	st = reply_within(b, 3000, &u);
+	int sa = reply_within(a, 3000, &c);
+	printf("fraw pairorder: abandoned: claim status=%s abandon status=%s\n",
+	       st == 1 ? "none" : errname(-st), sa == 1 ? "none" : errname(-sa));
+	if (st != -ENOENT || sa == 1)
+		return 1;
+
+	/* 4. The same, the client's connection closed instead. */
+	tcp_pair(&c, &t);
+	int a2 = ctl_open(ctl);
+	s = pairing_slot(h, sv, &token);
+	if (!s)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
+	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
+		return 1;
+	xio_slot_unpair(h, s, token);
+	close(a2);
+	st = reply_within(b, 3000, &u);
+	printf("fraw pairorder: client gone: claim status=%s\n", st == 1 ? "none" : errname(-st));
+	if (st != -ENOENT)
+		return 1;
+	printf("fraw pairorder: ok\n");
 	return 0;
 }
 
@@ -358,9 +545,11 @@ int main(int argc, char **argv)
 		return cmd_offer(argv[2], (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 16));
 	if (argc >= 5 && !strcmp(argv[1], "garbage"))
 		return cmd_garbage(argv[2], atol(argv[3]), strtoull(argv[4], NULL, 0));
+	if (argc >= 3 && !strcmp(argv[1], "pairorder"))
+		return cmd_pairorder(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "dump"))
 		return cmd_dump(argv[2], (uint32_t)atoi(argv[3]));
 	fprintf(stderr, "usage: fraw publish CTL KIND | hello CTL VERSION | offer RV LAYOUT GEN |"
-			" garbage CTL N SEED\n");
+			" garbage CTL N SEED | dump CTL SLOT | pairorder CTL\n");
 	return 1;
 }
