@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "board.h"
 #include "conn.h"
 #include "demote.h"
 #include "ring.h"
@@ -293,7 +294,9 @@ static bool dir_writable(const struct rte_ring *r, struct xio_dir *d)
 static inline void bell_data(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if ((atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) ||
+	/* The peer's epoll set learns from its board (board.h), and rings only if it sleeps. */
+	bool ring = xio_board_post(c->dom, c->txd, xio_board_bit(c, true));
+	if ((ring || atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) ||
 	     atomic_load_explicit(&c->txd->watchers, memory_order_relaxed)) &&
 	    !atomic_exchange(&c->txd->data_bell_pending, 1))
 		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -302,9 +305,24 @@ static inline void bell_data(struct xio_conn *c, int fd)
 void xio_conn_bell_space(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
-	    dir_writable(c->rx, c->rxd) && !atomic_exchange(&c->rxd->space_bell_pending, 1))
+	bool ring = false;
+	/* The peer's writer hit a full ring: news on its board once there is room. */
+	if (__builtin_expect(atomic_load_explicit(&c->rxd->space_watch, memory_order_relaxed), 0) &&
+	    dir_writable(c->rx, c->rxd) && atomic_exchange(&c->rxd->space_watch, 0))
+		ring = xio_board_post(c->dom, c->txd, xio_board_bit(c, true));
+	if ((ring || (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
+		      dir_writable(c->rx, c->rxd))) &&
+	    !atomic_exchange(&c->rxd->space_bell_pending, 1))
 		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+bool xio_board_watch_space(struct xio_conn *c)
+{
+	atomic_store(&c->txd->space_watch, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Room made before the reader could see the flag: the news is ours to post. */
+	return dir_writable(c->tx, c->txd) && atomic_exchange(&c->txd->space_watch, 0) &&
+	       xio_board_post(c->dom, c->rxd, xio_board_bit(c, false));
 }
 
 /*
@@ -434,6 +452,7 @@ static void drain(struct xio_conn *c, int fd, bool lone)
 	atomic_store(&c->txd->space_bell_pending, 0);
 	atomic_thread_fence(memory_order_seq_cst);
 	pthread_mutex_unlock(&c->drain_lock);
+	xio_board_after_drain(c);
 wake:
 	pthread_mutex_lock(&c->wait_lock);
 	c->wake_seq++;
@@ -956,6 +975,10 @@ static ssize_t ring_send(struct xio_conn *c, int fd, const struct iovec *iov, in
 		bell_data(c, fd); /* flush a deferred doorbell before we wait */
 		if (nonblock) {
 			atomic_fetch_add_explicit(&c->nospace, 1, memory_order_relaxed);
+			/* EPOLLOUT's edge comes as news; a set asleep already is kicked. */
+			if (atomic_load_explicit(&c->rxd->board, memory_order_relaxed) &&
+			    xio_board_watch_space(c))
+				xio_board_kick_set(c);
 			err = -EAGAIN;
 			break;
 		}

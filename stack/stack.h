@@ -319,4 +319,26 @@ int xio_spin_us(void);
 /* The spin budget for waiting on @c: 0 while its peer last ran on our CPU. */
 int xio_conn_spin_us(struct xio_conn *c);
 
+/*
+ * epoll news boards (stack/board.h has the protocol), for shim/epoll.c: a
+ * set takes a board of its connections' domain, claims each connection's
+ * end for it, and reads only the ends with news.
+ */
+struct xio_domain;
+struct xio_domain *xio_conn_domain(struct xio_conn *c);
+/* Bits of a board of @d (2 per slot); 0: the domain has no boards. */
+uint32_t xio_board_nbits(const struct xio_domain *d);
+int xio_board_take(struct xio_domain *d);
+void xio_board_give(struct xio_domain *d, uint32_t i);
+bool xio_board_claim(struct xio_conn *c, uint32_t i);
+void xio_board_release(struct xio_conn *c, uint32_t i);
+/* The board bit of @c's own end. */
+uint32_t xio_conn_board_bit(struct xio_conn *c);
+void xio_board_news_taken(struct xio_conn *c);
+void xio_board_harvest(struct xio_domain *d, uint32_t i, void (*fn)(uint32_t bit, void *arg),
+		       void *arg);
+void xio_board_sleep(struct xio_domain *d, uint32_t i, bool on);
+bool xio_board_watch_space(struct xio_conn *c);
+void xio_board_set_kick(void (*kick)(uint32_t board));
+
 #endif
