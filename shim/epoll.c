@@ -59,9 +59,10 @@ struct ep_item {
 	bool quiet;	   /* peer's FIN seen: the shadow watches HUP/ERR only */
 	/* Sleeps announced on the connection for this item, by events (prep_mask). */
 	uint16_t prep[4];
-	bool lone;     /* the first of them announced alone: the drain is this set's */
-	bool on_board; /* its end is claimed for the set's board */
-	bool queued;   /* in the set's queue of items to look at */
+	bool lone;	  /* the first of them announced alone: the drain is this set's */
+	bool on_board;	  /* its end is claimed for the set's board */
+	bool eof_counted; /* counted in the set's eofs */
+	bool queued;	  /* in the set's queue of items to look at */
 	struct ep_item *qnext, *qprev;
 	int lix; /* index in the set's list of items without the board, or -1 */
 };
@@ -89,6 +90,10 @@ struct ep_set {
 	struct ep_item *qhead, *qtail; /* items to look at, in the order they had news */
 	struct ep_item **legacy;       /* items without the board */
 	int nlegacy, caplegacy, lnext;
+	/* Liveness clock (stack.h, xio_cover_*) of the board's items, -1 none; last marked. */
+	int cover;
+	uint64_t cover_us;
+	int eofs; /* items whose socket read EOF (eof_counted) */
 };
 
 /* Every set of this process, so fork can mark them shared. */
@@ -200,6 +205,7 @@ static void item_off_board(struct ep_set *s, struct ep_item *it)
 	if (!it->on_board)
 		return;
 	xio_board_release(it->conn, (uint32_t)s->board);
+	xio_conn_set_cover(it->conn, -1, s->cover);
 	uint32_t bit = xio_conn_board_bit(it->conn);
 	if (bit < s->nbits && s->by_bit[bit] == it)
 		s->by_bit[bit] = NULL;
@@ -231,6 +237,8 @@ static int item_on_board(struct ep_set *s, struct ep_item *it)
 		    xio_board_claim(it->conn, (uint32_t)s->board)) {
 			s->by_bit[bit] = it;
 			it->on_board = true;
+			if (s->cover >= 0)
+				xio_conn_set_cover(it->conn, s->cover, -1);
 			enqueue(s, it); /* the first look */
 			return 0;
 		}
@@ -321,6 +329,8 @@ static void item_unprepare(struct ep_item *it, bool all)
 
 static void item_free(struct ep_set *s, struct ep_item *it)
 {
+	if (it->eof_counted)
+		s->eofs--;
 	dequeue(s, it);
 	legacy_remove(s, it);
 	if (it->conn && s->nested)
@@ -351,6 +361,7 @@ void ep_set_put(struct ep_set *s)
 	free(s->items);
 	if (board_mode(s))
 		xio_board_give(s->bdom, (uint32_t)s->board);
+	xio_cover_give(s->cover);
 	free(s->by_bit);
 	free(s->legacy);
 	xio_helper_fd(s->shadow, false);
@@ -374,6 +385,7 @@ static struct ep_set *set_create(int epfd)
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->lock, NULL);
 	s->board = -1;
+	s->cover = xio_cover_take();
 	if (getrandom(&s->marker, sizeof(s->marker), 0) != sizeof(s->marker))
 		s->marker = (uint64_t)(uintptr_t)s ^ 0x9e3779b97f4a7c15ull;
 	s->shadow = real.epoll_create1(EPOLL_CLOEXEC);
@@ -826,8 +838,15 @@ static void join_sleepers(struct ep_set *s, struct ep_item *it)
 static bool quiet_eof(struct ep_set *s)
 {
 	bool slices = false;
-	for (int i = 0; i < s->n; i++) {
-		struct ep_item *it = s->items[i];
+	/*
+	 * With a board, its items need a look only once one of them read EOF:
+	 * sweep_shadow() sees every such socket (it stays readable) and counts
+	 * it. Until then only the legacy items, so a sleep costs no walk.
+	 */
+	bool board = board_mode(s) && !s->eofs;
+	int n = board ? s->nlegacy : s->n;
+	for (int i = 0; i < n; i++) {
+		struct ep_item *it = board ? s->legacy[i] : s->items[i];
 		if (!it->conn || item_stale(it) || !xio_conn_sock_eof(it->conn))
 			continue;
 		if (!it->quiet) {
@@ -856,6 +875,8 @@ static void kick_other_sets(struct ep_set *self)
 	pthread_mutex_unlock(&all_lock);
 }
 
+static int sweep_shadow(struct ep_set *s);
+
 /* Drop the marker from kernel results; drain what the shadow instance reports. */
 static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 {
@@ -870,6 +891,16 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 	}
 	if (!shadow)
 		return k;
+	(void)sweep_shadow(s);
+	return k;
+}
+
+/*
+ * What the shadow instance reports (at most 64): drain it, learn closes.
+ * Returns how many it reported. Caller holds the set's lock.
+ */
+static int sweep_shadow(struct ep_set *s)
+{
 	struct epoll_event sev[64];
 	int m = real.epoll_wait(s->shadow, sev, 64, 0);
 	for (int i = 0; i < m; i++) {
@@ -882,6 +913,10 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 		else if (!item_stale(it)) {
 			/* Still announced by another thread of this set: the set's drain. */
 			xio_conn_drain(it->conn, it->fd, it->lone);
+			if (!it->eof_counted && xio_conn_sock_eof(it->conn)) {
+				it->eof_counted = true; /* quiet_eof() looks at every item now */
+				s->eofs++;
+			}
 			if (it->on_board) {
 				enqueue(s, it); /* a FIN, a reset, a close, a demotion: look */
 				demoted_off_board(s, it);
@@ -901,7 +936,26 @@ static int filter_kernel(struct ep_set *s, struct epoll_event *ev, int n)
 				kick_other_sets(s);
 		}
 	}
-	return k;
+	return m;
+}
+
+/*
+ * Every half millisecond at most, a look at every socket the shadow holds,
+ * so that sends on the board's connections need no poll() each to learn a
+ * closed peer (xio_conn_check_peer): the liveness clock says when we looked.
+ * Caller holds the set's lock.
+ */
+static void cover_sweep(struct ep_set *s)
+{
+	uint64_t now = xio_mono_us();
+	if (s->cover < 0 || !board_mode(s) || now - s->cover_us < 500)
+		return;
+	for (int round = 0; round < 16; round++)
+		if (sweep_shadow(s) < 64) {
+			s->cover_us = now;
+			xio_cover_mark(s->cover, now);
+			return;
+		}
 }
 
 /* Keep a nested set's kernel readiness in step with its level-triggered items. */
@@ -1015,6 +1069,7 @@ static int ew_finish(struct xio_waiter *w, int ready, int k, bool announced)
 			break;
 		k = real.epoll_wait(e->epfd, e->ev + ready, e->max - ready, 0);
 	}
+	cover_sweep(e->s);
 	/* Items reported before the wait must not appear twice in one result. */
 	if (k >= 0 && ready == 0 && k < e->max)
 		n = collect(e->s, e->ev + k, e->max - k);

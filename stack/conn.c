@@ -895,11 +895,57 @@ static void learn_peer_state(struct xio_conn *c, int fd)
  * We learn it from the kernel (HUP on the AF_UNIX socket), checked at most
  * once a millisecond on the send path so the fast path stays syscall free.
  */
+#define COVER_MAX 256
+static _Atomic uint64_t cover_clock[COVER_MAX]; /* µs; 0: free */
+
+int xio_cover_take(void)
+{
+	for (int i = 0; i < COVER_MAX; i++) {
+		uint64_t free_ = 0;
+		if (atomic_compare_exchange_strong(&cover_clock[i], &free_, 1))
+			return i;
+	}
+	return -1;
+}
+
+void xio_cover_give(int clock)
+{
+	if (clock >= 0 && clock < COVER_MAX)
+		atomic_store(&cover_clock[clock], 0);
+}
+
+void xio_cover_mark(int clock, uint64_t us)
+{
+	if (clock >= 0 && clock < COVER_MAX && us > 1)
+		atomic_store_explicit(&cover_clock[clock], us, memory_order_release);
+}
+
+void xio_conn_set_cover(struct xio_conn *c, int clock, int old)
+{
+	if (clock >= 0) {
+		atomic_store(&c->cover, clock + 1);
+		return;
+	}
+	int mine = old + 1;
+	atomic_compare_exchange_strong(&c->cover, &mine, 0);
+}
+
+/*
+ * Sends on many slow connections (10,000 each sending a few times a second)
+ * would each poll() here: an epoll set that watches the connection looks
+ * at every socket it holds at most every half millisecond and marks its
+ * clock (shim/epoll.c), which stands for our own look.
+ */
 void xio_conn_check_peer(struct xio_conn *c, int fd)
 {
 	uint64_t now = xio_mono_us();
-	if (atomic_load_explicit(&c->peer_gone, memory_order_relaxed) ||
-	    now - atomic_load_explicit(&c->peer_checked_us, memory_order_relaxed) < 1000)
+	uint64_t last = atomic_load_explicit(&c->peer_checked_us, memory_order_relaxed);
+	int cv = atomic_load_explicit(&c->cover, memory_order_relaxed);
+	if (cv > 0 && cv <= COVER_MAX) {
+		uint64_t t = atomic_load_explicit(&cover_clock[cv - 1], memory_order_acquire);
+		last = t > last && t <= now ? t : last;
+	}
+	if (atomic_load_explicit(&c->peer_gone, memory_order_relaxed) || now - last < 1000)
 		return;
 	atomic_store_explicit(&c->peer_checked_us, now, memory_order_relaxed);
 	learn_peer_state(c, fd);

@@ -341,4 +341,17 @@ void xio_board_sleep(struct xio_domain *d, uint32_t i, bool on);
 bool xio_board_watch_space(struct xio_conn *c);
 void xio_board_set_kick(void (*kick)(uint32_t board));
 
+/*
+ * Liveness clocks (conn.c): an epoll set that looked at every socket it
+ * watches in the kernel (and drained what reported a close) at time T marks
+ * its clock T; a send on a connection it watches then needs no poll() of
+ * its own to learn that the peer is gone (xio_conn_check_peer) until a
+ * millisecond after T. -1 when all are taken.
+ */
+int xio_cover_take(void);
+void xio_cover_give(int clock);
+void xio_cover_mark(int clock, uint64_t us);
+/* @c is watched by the set of @clock (-1: no longer by @old). */
+void xio_conn_set_cover(struct xio_conn *c, int clock, int old);
+
 #endif
