@@ -659,7 +659,7 @@ static uint32_t item_events(struct ep_item *it)
 	if (it->ev.events & EPOLLET)
 		xio_conn_edges(it->conn, &in, &nospace);
 	xio_conn_note_fd(it->conn, it->fd); /* a demoted one asks its socket */
-	ev = xio_conn_ready(it->conn) & want;
+	ev = xio_conn_ready_for(it->conn, want) & want;
 	if (it->ev.events & EPOLLET) {
 		/*
 		 * An edge is an arrival, EOF, new HUP/ERR, or room after a send

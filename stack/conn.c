@@ -501,11 +501,13 @@ void xio_conn_note_fd(struct xio_conn *c, int fd)
 		atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
 }
 
-static unsigned ring_ready(struct xio_conn *c)
+/* Readiness; the send side (POLLOUT: the tx ring's lines) only if @out. */
+static unsigned ring_ready_for(struct xio_conn *c, bool out)
 {
 	unsigned ev = 0;
 	xio_conn_check_abort(c);
-	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_sane(c->tx, c->elems), 0))
+	if (__builtin_expect(
+		!xio_ring_sane(c->rx, c->elems) || (out && !xio_ring_sane(c->tx, c->elems)), 0))
 		corrupt(c);
 	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
 	int err = atomic_load_explicit(&c->error, memory_order_relaxed);
@@ -519,9 +521,15 @@ static unsigned ring_ready(struct xio_conn *c)
 		ev |= POLLERR;
 	if ((eof && c->shut_wr) || reset)
 		ev |= POLLHUP;
-	if (c->shut_wr || reset || atomic_load(&c->peer_gone) || dir_writable(c->tx, c->txd))
+	if (out &&
+	    (c->shut_wr || reset || atomic_load(&c->peer_gone) || dir_writable(c->tx, c->txd)))
 		ev |= POLLOUT | POLLWRNORM;
 	return ev;
+}
+
+static unsigned ring_ready(struct xio_conn *c)
+{
+	return ring_ready_for(c, true);
 }
 
 bool xio_conn_wait_prepare(struct xio_conn *c, unsigned events)
@@ -1262,6 +1270,14 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 unsigned xio_conn_ready(struct xio_conn *c)
 {
 	return xio_conn_ops(c)->ready(c);
+}
+
+unsigned xio_conn_ready_for(struct xio_conn *c, unsigned events)
+{
+	const struct xio_conn_ops *o = xio_conn_ops(c);
+	if (o == &xio_ring_ops)
+		return ring_ready_for(c, events & POLLOUT);
+	return o->ready(c);
 }
 
 int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)

@@ -176,6 +176,12 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how);
 
 /* poll(2) bits from ring state and what the kernel told us so far. */
 unsigned xio_conn_ready(struct xio_conn *c);
+/*
+ * The same for a caller that wants @events only: POLLOUT (and the send
+ * ring's shared lines) is left out unless asked, which a set of thousands
+ * of readers notices. Other bits may be set beyond @events.
+ */
+unsigned xio_conn_ready_for(struct xio_conn *c, unsigned events);
 /* @fd is one of this process's fds on @c: a demoted connection's readiness asks its socket. */
 void xio_conn_note_fd(struct xio_conn *c, int fd);
 
