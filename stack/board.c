@@ -26,7 +26,13 @@ bool xio_board_post_slow(const struct xio_domain *d, uint32_t b, uint32_t bit)
 	if (!bd || bit >= 2 * d->nslots)
 		return false;
 	atomic_fetch_or(&words_of(d, bd)[bit / 64], 1ull << (bit % 64));
-	atomic_fetch_or(&bd->summary[bit / 4096], 1ull << (bit / 64 % 64));
+	/*
+	 * The few summary words are what every producer shares: set ours only
+	 * if it is not set (a set bit is taken, with our word, after our store).
+	 */
+	uint64_t m = 1ull << (bit / 64 % 64);
+	if (!(atomic_load(&bd->summary[bit / 4096]) & m))
+		atomic_fetch_or(&bd->summary[bit / 4096], m);
 	atomic_thread_fence(memory_order_seq_cst);
 	return atomic_load_explicit(&bd->sleepers, memory_order_relaxed) != 0;
 }
