@@ -499,8 +499,15 @@ static void hand_over(struct ep_set *s, int epfd)
 {
 	if (s->forked)
 		return;
-	for (int i = 0; i < s->n; i++) {
-		struct ep_item *it = s->items[i];
+	/*
+	 * With a board only its legacy items can be demoted ones (a board item
+	 * leaves the board when a look finds it demoted): no walk of the set
+	 * on every scan.
+	 */
+	bool board = board_mode(s);
+	int n = board ? s->nlegacy : s->n;
+	for (int i = 0; i < n; i++) {
+		struct ep_item *it = board ? s->legacy[i] : s->items[i];
 		if (!it->conn || it->disabled || !xio_conn_plain(it->conn) ||
 		    xio_conn_urgent(it->conn) || item_stale(it))
 			continue;
@@ -514,8 +521,15 @@ static void hand_over(struct ep_set *s, int epfd)
 		    (xio_conn_ready(it->conn) & (EPOLLIN | EPOLLPRI | EPOLLRDHUP)))
 			continue;
 		struct epoll_event ev = it->ev;
-		if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, it->fd, &ev) == 0)
-			remove_at(s, i--);
+		if (real.epoll_ctl(epfd, EPOLL_CTL_ADD, it->fd, &ev) < 0)
+			continue;
+		int at = i;
+		if (board)
+			for (at = 0; at < s->n && s->items[at] != it; at++)
+				;
+		remove_at(s, at); /* from the legacy list too */
+		i--;
+		n--;
 	}
 }
 
