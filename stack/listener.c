@@ -62,6 +62,7 @@ struct xio_listener {
 	 */
 	struct xio_domain *_Atomic dom;
 	struct xio_domain *_Atomic refused; /* re-publishing in this one failed */
+	struct xio_domain *_Atomic stuck;   /* said: a new manager runs, we cannot reach it */
 	_Atomic uint64_t checked_ns; /* CLOCK_MONOTONIC of the last look for a new generation */
 	pthread_mutex_t lock;	     /* re-publishing */
 	char name[64];		     /* our entry's name in the rendezvous directory (lock) */
@@ -267,7 +268,22 @@ static void refresh(struct xio_listener *l, int tcp)
 
 	atomic_store_explicit(&l->checked_ns, xio_mono_ns(), memory_order_relaxed);
 	struct xio_domain *d = xio_domain_get(&why);
-	if (!d || d == atomic_load(&l->dom) || pthread_mutex_trylock(&l->lock) != 0)
+	struct xio_domain *was = atomic_load(&l->dom);
+	if ((!d && why == XIO_FB_NO_DOMAIN_ACCESS) || (d == was && !xio_manager_alive(d))) {
+		/*
+		 * The manager of our generation is gone and we may not join the
+		 * one that runs (when none runs, we hear ECONNREFUSED). Clients of
+		 * the new generation reach us over kernel TCP: say so once per
+		 * generation, here and on <domain>.denied for xio-stat.
+		 */
+		if (atomic_exchange(&l->stuck, was) != was) {
+			xio_log(1, "listener on port %u stays kernel TCP for the new manager: %s",
+				l->local.port, xio_fallback_name(XIO_FB_LISTENER_NO_DOMAIN_ACCESS));
+			xio_report_denied(XIO_FB_LISTENER_NO_DOMAIN_ACCESS);
+		}
+		return;
+	}
+	if (!d || d == was || pthread_mutex_trylock(&l->lock) != 0)
 		return; /* no manager, nothing new, or another thread is at it */
 	if (d != atomic_load(&l->dom)) {
 		struct xio_ctl_publish_reply rep;

@@ -8,6 +8,9 @@
  *        socket), udp, unix (an AF_UNIX listener), swapped (the two fds in
  *        the wrong order), listening (a real listener: the control case)
  *   fraw hello CTL VERSION      HELLO carrying protocol VERSION
+ *   fraw rejoin DENIED          XIO_REJOIN on <domain>.denied with one end of
+ *        a SOCK_SEQPACKET pair, then HELLO on the other: exit 0 with the
+ *        reply when the manager took it, 3 when it closed the pair (refused)
  *   fraw offer RV LAYOUT GEN    an offer with layout version LAYOUT and
  *        generation GEN (hex) sent to rendezvous socket RV: "eof" when the
  *        server drops it, "kept-open" when it keeps the stream 2 s
@@ -197,6 +200,38 @@ static int cmd_hello(const char *ctl, int version)
 	return 0;
 }
 
+static int cmd_rejoin(const char *denied)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct xio_denied msg = {.reason = 0};
+	struct xio_msg_hdr req;
+	struct xio_ctl_hello_reply rep;
+	int sv[2], rfd = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", denied);
+	int d = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (d < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    connect(d, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		printf("fraw rejoin: cannot reach %s: %s\n", denied, strerror(errno));
+		return 1;
+	}
+	xio_msg_init(&msg.hdr, XIO_REJOIN, sizeof(msg));
+	if (xio_send_with_fds(d, &msg, sizeof(msg), &sv[1], 1) != (ssize_t)sizeof(msg)) {
+		printf("fraw rejoin: send: %s\n", strerror(errno));
+		return 1;
+	}
+	close(sv[1]);
+	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
+	memset(&rep, 0, sizeof(rep));
+	ssize_t n = call(sv[0], &req, sizeof(req), NULL, 0, &rep, sizeof(rep), &rfd);
+	if (n <= 0) {
+		printf("fraw rejoin: status=closed (%s)\n", n < 0 ? strerror((int)-n) : "EOF");
+		return 3;
+	}
+	printf("fraw rejoin: status=%s fd=%s\n", errname(-rep.hdr.status), rfd >= 0 ? "yes" : "no");
+	return 0;
+}
+
 static int cmd_offer(const char *rv, unsigned layout, uint64_t gen)
 {
 	int fd = unix_connect(rv, SOCK_STREAM);
@@ -225,7 +260,9 @@ static int cmd_offer(const char *rv, unsigned layout, uint64_t gen)
 	char b;
 	ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
 	printf("fraw offer layout=%u: status=%s\n", layout,
-	       n == 0 ? "eof" : n < 0 ? strerror(errno) : "bytes");
+	       n == 0  ? "eof"
+	       : n < 0 ? strerror(errno)
+		       : "bytes");
 	return 0;
 }
 
@@ -301,9 +338,10 @@ static int cmd_garbage(const char *ctl, long count, uint64_t seed)
 	struct xio_ctl_stats st;
 	xio_msg_init(&req, XIO_CTL_STATS, sizeof(req));
 	ssize_t n = call(fd, &req, sizeof(req), NULL, 0, &st, sizeof(st), NULL);
-	bool ok = n == (ssize_t)sizeof(st) && xio_msg_check(&st, (size_t)n, XIO_CTL_REPLY, sizeof(st)) == 0;
-	printf("fraw garbage: sent=%ld replies=%ld reconnects=%ld stats=%s\n", sent, replies, reconnects,
-	       ok ? "ok" : "FAILED");
+	bool ok = n == (ssize_t)sizeof(st) &&
+		  xio_msg_check(&st, (size_t)n, XIO_CTL_REPLY, sizeof(st)) == 0;
+	printf("fraw garbage: sent=%ld replies=%ld reconnects=%ld stats=%s\n", sent, replies,
+	       reconnects, ok ? "ok" : "FAILED");
 	return ok ? 0 : 1;
 }
 
@@ -329,18 +367,19 @@ static int cmd_dump(const char *ctl, uint32_t slot)
 		return 1;
 	struct xio_slot *s = xio_slot_at(h, slot);
 	uint64_t w = atomic_load(&s->state);
-	printf("slot %u state %u token %08x client_ino %llu server_ino %llu\n", slot, XIO_SLOT_STATE(w),
-	       XIO_SLOT_TOKEN(w), (unsigned long long)s->client_ino,
+	printf("slot %u state %u token %08x client_ino %llu server_ino %llu\n", slot,
+	       XIO_SLOT_STATE(w), XIO_SLOT_TOKEN(w), (unsigned long long)s->client_ino,
 	       (unsigned long long)s->server_ino);
 	for (int d = 0; d < 2; d++) {
 		struct xio_dir *x = &s->dir[d];
 		struct rte_ring *r = (struct rte_ring *)((char *)s + s->ring_off[d]);
-		printf("%s: prod %u/%u cons %u/%u count %u rd_off %u bytes %llu readers_sleeping %u "
-		       "data_bell_pending %u writers_waiting %u space_bell_pending %u\n",
-		       d ? "S2C" : "C2S", r->prod.head, r->prod.tail, r->cons.head, r->cons.tail,
-		       rte_ring_count(r), x->rd_off, (unsigned long long)x->bytes,
-		       atomic_load(&x->readers_sleeping), atomic_load(&x->data_bell_pending),
-		       atomic_load(&x->writers_waiting), atomic_load(&x->space_bell_pending));
+		printf(
+		    "%s: prod %u/%u cons %u/%u count %u rd_off %u bytes %llu readers_sleeping %u "
+		    "data_bell_pending %u writers_waiting %u space_bell_pending %u\n",
+		    d ? "S2C" : "C2S", r->prod.head, r->prod.tail, r->cons.head, r->cons.tail,
+		    rte_ring_count(r), x->rd_off, (unsigned long long)x->bytes,
+		    atomic_load(&x->readers_sleeping), atomic_load(&x->data_bell_pending),
+		    atomic_load(&x->writers_waiting), atomic_load(&x->space_bell_pending));
 	}
 	return 0;
 }
@@ -354,13 +393,16 @@ int main(int argc, char **argv)
 		return cmd_publish(argv[2], argv[3]);
 	if (argc >= 4 && !strcmp(argv[1], "hello"))
 		return cmd_hello(argv[2], atoi(argv[3]));
+	if (argc >= 3 && !strcmp(argv[1], "rejoin"))
+		return cmd_rejoin(argv[2]);
 	if (argc >= 5 && !strcmp(argv[1], "offer"))
 		return cmd_offer(argv[2], (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 16));
 	if (argc >= 5 && !strcmp(argv[1], "garbage"))
 		return cmd_garbage(argv[2], atol(argv[3]), strtoull(argv[4], NULL, 0));
 	if (argc >= 4 && !strcmp(argv[1], "dump"))
 		return cmd_dump(argv[2], (uint32_t)atoi(argv[3]));
-	fprintf(stderr, "usage: fraw publish CTL KIND | hello CTL VERSION | offer RV LAYOUT GEN |"
+	fprintf(stderr, "usage: fraw publish CTL KIND | hello CTL VERSION | rejoin DENIED |"
+			" offer RV LAYOUT GEN |"
 			" garbage CTL N SEED\n");
 	return 1;
 }
