@@ -3,9 +3,11 @@
 # one domain, while clients die, a server restarts and the manager restarts.
 #   servers  nginx (1 worker), redis-server, iperf3 -s, fpeer --multi
 #            (checksums every byte it receives), all under xio-run;
-#            the manager runs with --group nogroup (nginx's worker is nobody);
-#   clients  one loop each, preloaded in the domain (not through xio-run: its
-#            on-demand manager would lack --group), each run bounded: wrk (8 connections, 8 s),
+#            the manager runs without --group, as xio-run starts it: nginx's
+#            worker (nobody) rejoins each new manager through <domain>.denied
+#            (F17, test/fault/FINDINGS.md);
+#   clients  one loop each, preloaded in the domain (not through xio-run: the
+#            test starts and restarts the manager itself), each run bounded: wrk (8 connections, 8 s),
 #            redis-benchmark (20 000 get/set), iperf3 -P 4 (5 s), fpeer
 #            (64 MiB each way, random sizes, every byte checked);
 #   chaos    a client SIGKILLed at a random moment every 1-4 s; the manager
@@ -36,12 +38,13 @@
 # shellcheck source=test/fault/lib_fault.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
 need_prog nginx wrk redis-server redis-benchmark redis-cli iperf3
-# nginx's workers drop to nobody: after a manager restart they must attach to
-# the new generation themselves, which needs --group (README, "Workers that
-# drop privileges"). The test restarts the manager itself, with the same
-# options, so the clients run with the preload and the domain's environment
-# but without xio-run, whose on-demand manager would lack --group.
-MANAGER_ARGS=(--group nogroup)
+# nginx's workers drop to nobody: after a manager restart they attach to the
+# new generation themselves. Without --group (the default) the control socket
+# refuses them and they rejoin through <domain>.denied, as members of an
+# earlier generation (F17). The test restarts the manager itself, with the
+# same options, so the clients run with the preload and the domain's
+# environment but without xio-run (which would start a manager on demand).
+MANAGER_ARGS=()
 fault_init mixed
 log() { echo "[$TEST_NAME] +${SECONDS}s $*"; }
 
