@@ -18,51 +18,23 @@ need_prog nginx wrk setpriv
 ((EUID == 0)) || fail "needs root (nginx's master drops its workers to nobody)"
 fault_init priv_drop_restart
 
+# shellcheck source=test/integration/servers_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/servers_lib.sh"
+SERVERS=()
+track_server() { SERVERS+=("$1"); }
+SRV_TRACK=track_server
+trap 'rc=$?; set +e; srv_stop "${SERVERS[@]}"; (exit $rc); xio_cleanup' EXIT
+
 P=$(free_port)
 NGX=$WORK/ngx
-mkdir -p "$NGX/www" "$NGX/logs" "$NGX/tmp"
-chmod 755 "$WORK" "$NGX" "$NGX/www"
-chown nobody "$NGX/tmp"
+srv_nginx_conf "$NGX" "$P" 1 warn off off
 BODY=$((256 << 10))
 head -c $BODY /dev/urandom >"$NGX/www/f.bin"
 chmod 644 "$NGX/www/f.bin"
-cat >"$NGX/nginx.conf" <<NGXEOF
-daemon off;
-master_process on;
-worker_processes 1;
-user nobody nogroup;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    sendfile on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    access_log off;
-    client_body_temp_path $NGX/tmp/body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
-    server {
-        listen 127.0.0.1:$P;
-        root $NGX/www;
-    }
-}
-NGXEOF
 # XIO_LOG=1: the worker says on stderr whether it rejoined or why not
-"${XRUN[@]}" env XIO_LOG=1 nginx -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" \
-	>"$WORK/nginx.log" 2>&1 &
-master=$!
-wait_port "$P" 15 "$master"
-worker=
-for ((i = 0; i < 500; i++)); do
-	worker=$(pgrep -P "$master" | head -n 1 || true)
-	[[ -n $worker ]] && break
-	sleep 0.01
-done
-[[ -n $worker ]] || fail "nginx master $master started no worker"
+srv_nginx_start "$NGX" "$P" 1 "${XRUN[@]}" env XIO_LOG=1
+master=$NGINX_PID
+worker=${NGINX_WORKERS[0]}
 wuid=$(awk '/^Uid:/ { print $2 }' "/proc/$worker/status")
 ((wuid != 0)) || fail "nginx's worker $worker runs as root: not the case under test"
 log "nginx master $master (root), worker $worker (uid $wuid), port $P; domain dir $(stat -c '%A %U' "$RUNDIR/$DOMAIN")"
@@ -74,7 +46,7 @@ carried() {
 	l0=$(lo_bytes)
 	out=$("${PRE[@]}" wrk -c 2 -t 1 -d 2s "http://127.0.0.1:$P/f.bin" 2>&1) || fail "$1: wrk failed: $out"
 	n=$(awk '/requests in/ { print $1 }' <<<"$out")
-	[[ $n =~ ^[0-9]+$ ]] && ((n > 0)) || fail "$1: wrk made no requests: $out"
+	if ! [[ $n =~ ^[0-9]+$ ]] || ((n == 0)); then fail "$1: wrk made no requests: $out"; fi
 	grep -q "Non-2xx" <<<"$out" && fail "$1: non-2xx answers: $out"
 	assert_carried "$1 ($n requests)" $((n * BODY)) $(($(xio_bytes) - x0)) $(($(lo_bytes) - l0))
 }
