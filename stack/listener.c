@@ -745,11 +745,48 @@ static int accept_held(struct xio_listener *l, int tcp, struct sockaddr *sa, soc
 	return r;
 }
 
+/*
+ * The manager of our generation is gone, and a new one nudges us by
+ * connecting to our entry (XIO_HS_NUDGE): the helper is readable with no
+ * client behind it. Take what waits there now, before select/poll/epoll tell
+ * the application: a nudge is answered (refresh), a real connection held
+ * for accept. Else the application would see a connection where none waits,
+ * and one that accepts on a blocking listener after select (iperf3 -s) would
+ * block with its work stalled (F20). Lock held.
+ */
+static void take_nudges(struct xio_listener *l, int tcp)
+{
+	if (wait_set(l) < 0)
+		return;
+	for (int k = 0; k < 16; k++) {
+		int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (u < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				l->accept_err = errno;
+			break;
+		}
+		struct xio_conn *c = NULL;
+		int r = handshake(l, tcp, u, &c);
+		if (r == NUDGED) {
+			xio_sys.close(u);
+			refresh(l, tcp);
+		} else if (r < 0) {
+			xio_log(1, "dropped a rendezvous connection: %s", strerror(-r));
+			xio_sys.close(u);
+		} else {
+			hold(l, c, u, 0);
+		}
+	}
+}
+
 bool xio_listener_acceptable(struct xio_listener *l, int fd)
 {
-	if (!atomic_load(&l->defer_s) && !atomic_load(&l->holding))
+	bool plain = !atomic_load(&l->defer_s) && !atomic_load(&l->holding);
+	if (plain && xio_manager_alive(atomic_load(&l->dom)))
 		return true; /* the wait set is only the helper: it was readable */
 	pthread_mutex_lock(&l->defer_lock);
+	if (plain)
+		take_nudges(l, fd);
 	sweep(l, fd);
 	bool r = l->ready != NULL || l->accept_err;
 	pthread_mutex_unlock(&l->defer_lock);

@@ -56,10 +56,11 @@ carried "before any restart"
 # restart: SIGKILL the manager, start another (a new generation), and wait
 # for nginx's entry to be re-published in it (the new manager nudges it).
 restart() {
-	local old new gen t0
+	local old new gen t0 m
 	old=$(rv_entries "$P" | tr '\n' ' ')
-	kill -KILL "$(mgr_pid)"
-	sleep 0.3
+	m=$(mgr_pid)
+	kill -KILL "$m"
+	wait_exit "$m" 10000 >/dev/null || fail "manager $m still runs 10 s after SIGKILL"
 	start_manager
 	gen=$(xio_stat_json | sed -n 's/.*"generation":"\([0-9a-f]*\)".*/\1/p')
 	t0=$(now_ms)
