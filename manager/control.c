@@ -104,7 +104,7 @@ static void client_write(evutil_socket_t fd, short what, void *arg)
 		client_free(c);
 }
 
-static void client_new(struct mgr *m, int fd)
+void mgr_client_new(struct mgr *m, int fd)
 {
 	struct mgr_client *c = calloc(1, sizeof(*c));
 	struct ucred cred;
@@ -150,7 +150,7 @@ static void ctl_accept(evutil_socket_t lfd, short what, void *arg)
 	for (int k = 0; k < ACCEPT_BURST; k++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			client_new(m, fd);
+			mgr_client_new(m, fd);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)

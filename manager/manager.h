@@ -203,6 +203,8 @@ void mgr_control_close(struct mgr *m);
 
 /* denied.c: <rundir>/<domain>.denied, opened and closed with the control socket. */
 int mgr_denied_open(struct mgr *m);
+/* control.c: serve @fd (non-blocking, connected SOCK_SEQPACKET) as a control connection. */
+void mgr_client_new(struct mgr *m, int fd);
 void mgr_denied_close(void);
 
 /* commands.c: one handler per request type. */

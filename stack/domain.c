@@ -27,7 +27,9 @@ static struct xio_domain *current;
  */
 static struct xio_domain *_Atomic all_domains;
 static int control_fd = -1;
-static pid_t control_pid; /* the process that opened control_fd */
+static pid_t control_pid;     /* the process that opened control_fd */
+static bool control_rejoined; /* control_fd came through <domain>.denied (control_rejoin) */
+static bool control_admitted; /* and the manager has answered on it */
 
 /* getpid() once per process (a system call each time since glibc 2.25). */
 static _Atomic pid_t self_pid;
@@ -78,6 +80,45 @@ uint64_t xio_netns_ino(void)
 	return ino;
 }
 
+/*
+ * The control socket refused us (EACCES: a worker that dropped privileges),
+ * but we map a generation of the domain, inherited or our own. Ask back in
+ * on <domain>.denied, which anyone may write to: the datagram carries one
+ * end of a SOCK_SEQPACKET pair, and a manager that finds, in the kernel's
+ * /proc/<pid>/maps of the pair's creator, a mapping of its own or an
+ * earlier generation's memory serves that end as our control connection
+ * (manager/denied.c). Anything else closes it: our first call then reads
+ * EOF, which control_call_once turns into EACCES. Returns our end or -errno.
+ */
+static int control_rejoin(const char *dir)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct xio_denied msg = {.reason = 0};
+	int sv[2];
+
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.denied", dir) >=
+	    (int)sizeof(sa.sun_path))
+		return -EACCES;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	int d = xio_sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ssize_t n = -EACCES;
+	xio_msg_init(&msg.hdr, XIO_REJOIN, sizeof(msg));
+	if (d >= 0 && xio_sys.connect(d, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		n = errno == ECONNREFUSED || errno == ENOENT ? -ECONNREFUSED : -EACCES;
+	else if (d >= 0)
+		n = xio_send_with_fds(d, &msg, sizeof(msg), &sv[1], 1);
+	if (d >= 0)
+		xio_sys.close(d);
+	xio_sys.close(sv[1]);
+	if (n != (ssize_t)sizeof(msg)) {
+		xio_sys.close(sv[0]);
+		/* no manager runs (it serves .denied): as for control; else refused */
+		return n == -ECONNREFUSED ? -ECONNREFUSED : -EACCES;
+	}
+	return sv[0];
+}
+
 /* Caller holds domain_lock. */
 static int control_open(void)
 {
@@ -94,10 +135,17 @@ static int control_open(void)
 	int fd = xio_sys.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	control_rejoined = control_admitted = false;
 	if (xio_sys.connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 		xio_sys.close(fd);
-		return -e;
+		if ((e != EACCES && e != EPERM) ||
+		    !atomic_load_explicit(&all_domains, memory_order_acquire))
+			return -e;
+		fd = control_rejoin(dir);
+		if (fd < 0)
+			return fd;
+		control_rejoined = true;
 	}
 	control_fd = xio_fd_move_high(fd);
 	control_pid = xio_self_pid();
@@ -123,17 +171,26 @@ static ssize_t control_call_once(const void *req, size_t req_len, const int *fds
 		return fd;
 	ssize_t n = xio_send_with_fds(fd, req, req_len, fds, nfds);
 	if (n < 0) {
+		bool refused = control_rejoined && !control_admitted;
 		control_drop();
-		return n;
+		return refused ? -EACCES : n;
 	}
 	int got = 0, rfd[2] = {-1, -1};
 	n = xio_recv_with_fds(fd, reply, reply_len, rfd, &got, reply_fds ? max_fds : 0);
 	if (n <= 0) {
 		for (int i = 0; i < got; i++)
 			xio_sys.close(rfd[i]);
+		bool refused = control_rejoined && !control_admitted;
 		control_drop();
+		if (refused)
+			return -EACCES; /* the manager did not take our rejoin */
 		return n == 0 ? -ECONNRESET : n;
 	}
+	if (control_rejoined && !control_admitted)
+		xio_log(1,
+			"uid %d rejoined domain '%s' through %s.denied: it maps a generation of it",
+			(int)geteuid(), xio_config()->domain, xio_config()->domain);
+	control_admitted = true;
 	for (int i = 0; reply_fds && i < max_fds; i++)
 		reply_fds[i] = rfd[i];
 	return n;
@@ -259,10 +316,14 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	int memfd = fds[0], ringfd = fds[1];
 	if (n == -EACCES || n == -EPERM) {
 		/* The control socket is the domain's door: its mode and group say who may join. */
-		xio_log(1,
-			"uid %d gid %d may not join domain '%s' (control socket: %s): kernel TCP; "
-			"xio-manager --group admits a group",
-			(int)geteuid(), (int)getegid(), xio_config()->domain, strerror((int)-n));
+		xio_log(
+		    1,
+		    "uid %d gid %d may not join domain '%s' (control socket: %s%s): kernel TCP; "
+		    "xio-manager --group admits a group",
+		    (int)geteuid(), (int)getegid(), xio_config()->domain, strerror((int)-n),
+		    atomic_load_explicit(&all_domains, memory_order_acquire)
+			? "; rejoin as a member of an earlier generation refused"
+			: "");
 		*why = XIO_FB_NO_DOMAIN_ACCESS;
 		*err = (int)-n;
 		return NULL;
@@ -446,7 +507,7 @@ void xio_count_decline(enum xio_fallback why)
  * manager on <rundir>/<domain>.denied (manager/denied.c), one datagram, never
  * waiting. Nothing happens if nobody listens there.
  */
-static void report_denied(enum xio_fallback why)
+void xio_report_denied(enum xio_fallback why)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char dir[sizeof(sa.sun_path)];
@@ -471,5 +532,5 @@ void xio_count_fallback(enum xio_fallback why)
 	if (d && why < XIO_FB_MAX)
 		atomic_fetch_add_explicit(&d->hdr->stats.fallback[why], 1, memory_order_relaxed);
 	else if (!d && (why == XIO_FB_NO_DOMAIN_ACCESS || why == XIO_FB_LISTENER_NO_DOMAIN_ACCESS))
-		report_denied(why);
+		xio_report_denied(why);
 }

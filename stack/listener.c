@@ -62,6 +62,7 @@ struct xio_listener {
 	 */
 	struct xio_domain *_Atomic dom;
 	struct xio_domain *_Atomic refused; /* re-publishing in this one failed */
+	struct xio_domain *_Atomic stuck;   /* said: a new manager runs, we cannot reach it */
 	_Atomic uint64_t checked_ns; /* CLOCK_MONOTONIC of the last look for a new generation */
 	pthread_mutex_t lock;	     /* re-publishing */
 	char name[64];		     /* our entry's name in the rendezvous directory (lock) */
@@ -267,7 +268,22 @@ static void refresh(struct xio_listener *l, int tcp)
 
 	atomic_store_explicit(&l->checked_ns, xio_mono_ns(), memory_order_relaxed);
 	struct xio_domain *d = xio_domain_get(&why);
-	if (!d || d == atomic_load(&l->dom) || pthread_mutex_trylock(&l->lock) != 0)
+	struct xio_domain *was = atomic_load(&l->dom);
+	if ((!d && why == XIO_FB_NO_DOMAIN_ACCESS) || (d == was && !xio_manager_alive(d))) {
+		/*
+		 * The manager of our generation is gone and we may not join the
+		 * one that runs (when none runs, we hear ECONNREFUSED). Clients of
+		 * the new generation reach us over kernel TCP: say so once per
+		 * generation, here and on <domain>.denied for xio-stat.
+		 */
+		if (atomic_exchange(&l->stuck, was) != was) {
+			xio_log(1, "listener on port %u stays kernel TCP for the new manager: %s",
+				l->local.port, xio_fallback_name(XIO_FB_LISTENER_NO_DOMAIN_ACCESS));
+			xio_report_denied(XIO_FB_LISTENER_NO_DOMAIN_ACCESS);
+		}
+		return;
+	}
+	if (!d || d == was || pthread_mutex_trylock(&l->lock) != 0)
 		return; /* no manager, nothing new, or another thread is at it */
 	if (d != atomic_load(&l->dom)) {
 		struct xio_ctl_publish_reply rep;
@@ -729,11 +745,48 @@ static int accept_held(struct xio_listener *l, int tcp, struct sockaddr *sa, soc
 	return r;
 }
 
+/*
+ * The manager of our generation is gone, and a new one nudges us by
+ * connecting to our entry (XIO_HS_NUDGE): the helper is readable with no
+ * client behind it. Take what waits there now, before select/poll/epoll tell
+ * the application: a nudge is answered (refresh), a real connection held
+ * for accept. Else the application would see a connection where none waits,
+ * and one that accepts on a blocking listener after select (iperf3 -s) would
+ * block with its work stalled (F21). Lock held.
+ */
+static void take_nudges(struct xio_listener *l, int tcp)
+{
+	if (wait_set(l) < 0)
+		return;
+	for (int k = 0; k < 16; k++) {
+		int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (u < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				l->accept_err = errno;
+			break;
+		}
+		struct xio_conn *c = NULL;
+		int r = handshake(l, tcp, u, &c);
+		if (r == NUDGED) {
+			xio_sys.close(u);
+			refresh(l, tcp);
+		} else if (r < 0) {
+			xio_log(1, "dropped a rendezvous connection: %s", strerror(-r));
+			xio_sys.close(u);
+		} else {
+			hold(l, c, u, 0);
+		}
+	}
+}
+
 bool xio_listener_acceptable(struct xio_listener *l, int fd)
 {
-	if (!atomic_load(&l->defer_s) && !atomic_load(&l->holding))
+	bool plain = !atomic_load(&l->defer_s) && !atomic_load(&l->holding);
+	if (plain && xio_manager_alive(atomic_load(&l->dom)))
 		return true; /* the wait set is only the helper: it was readable */
 	pthread_mutex_lock(&l->defer_lock);
+	if (plain)
+		take_nudges(l, fd);
 	sweep(l, fd);
 	bool r = l->ready != NULL || l->accept_err;
 	pthread_mutex_unlock(&l->defer_lock);

@@ -45,6 +45,13 @@ enum xio_msg_type {
 	XIO_CTL_PAIR_ABANDON = 12, /* client: gave up waiting, drop the offer */
 	XIO_CTL_REPLY = 64,	   /* every reply has this type; status in hdr */
 	XIO_DENIED = 80, /* a datagram on <rundir>/<domain>.denied, never on the control socket */
+	/*
+	 * Also on .denied: a process that maps a generation of this domain but
+	 * may not connect to control (a worker that dropped privileges) asks
+	 * back in. fd: its end of a SOCK_SEQPACKET pair, served as a control
+	 * connection if the manager finds the mapping (manager/denied.c).
+	 */
+	XIO_REJOIN = 81,
 	/* handshake on a rendezvous stream */
 	XIO_HS_OFFER = 100,
 	XIO_HS_NUDGE = 101, /* from a new manager: re-attach and re-publish */
@@ -146,7 +153,7 @@ struct xio_ctl_stats {
 /*
  * A process the control socket refused says so on <rundir>/<domain>.denied
  * (manager/denied.c): @reason is XIO_FB_NO_DOMAIN_ACCESS or
- * XIO_FB_LISTENER_NO_DOMAIN_ACCESS.
+ * XIO_FB_LISTENER_NO_DOMAIN_ACCESS. XIO_REJOIN has the same size, @reason 0.
  */
 struct xio_denied {
 	struct xio_msg_hdr hdr;

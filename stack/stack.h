@@ -85,6 +85,12 @@ size_t xio_log_format(char *buf, size_t len, const char *who, const char *fmt, v
 void xio_count_fallback(enum xio_fallback why);
 /* The same, attaching first if need be: for a listener X-IO declines before attaching. */
 void xio_count_decline(enum xio_fallback why);
+/*
+ * Tell the manager on <domain>.denied that we may not join (@why is one of
+ * the two no_domain_access reasons): for a process whose own mapping is of
+ * a generation the manager's xio-stat no longer reads.
+ */
+void xio_report_denied(enum xio_fallback why);
 
 struct xio_conn;
 struct xio_listener;

@@ -23,6 +23,8 @@ fi
 
 # shellcheck source=test/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
+# shellcheck source=test/integration/servers_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/servers_lib.sh"
 
 COMPAT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 APPS_BIN=${APPS_BIN_DIR:-$BUILD_DIR/test/apps}
@@ -147,37 +149,20 @@ compat_port() {
 # Programs that rewrite their environment (nginx's setproctitle overwrites
 # it, its workers get a cleared one) are invisible to lib.sh's tag-based
 # cleanup: track them. compat_track PID: PID and its descendants are ended
-# when the test exits.
+# when the test exits (srv_stop, test/integration/servers_lib.sh, which
+# tracks the servers it starts here too).
 COMPAT_TRACKED=()
 # compat_log FILE...: logs outside $WORK/*.log to show when the test fails.
 COMPAT_LOGS=()
 compat_log() { COMPAT_LOGS+=("$@"); }
 compat_track() { COMPAT_TRACKED+=("$@"); }
-
-_descendants() {
-	local p c
-	for p in "$@"; do
-		for c in $(pgrep -P "$p" 2>/dev/null); do
-			echo "$c"
-			_descendants "$c"
-		done
-	done
-}
+SRV_TRACK=compat_track
 
 compat_kill_tracked() {
 	((${#COMPAT_TRACKED[@]})) || return 0
-	local all=() p i
-	mapfile -t all < <(printf '%s\n' "${COMPAT_TRACKED[@]}"; _descendants "${COMPAT_TRACKED[@]}")
+	local t=("${COMPAT_TRACKED[@]}")
 	COMPAT_TRACKED=()
-	kill -TERM "${all[@]}" 2>/dev/null || true
-	for ((i = 0; i < 150; i++)); do
-		local alive=0
-		for p in "${all[@]}"; do proc_alive "$p" && alive=1; done
-		((alive)) || break
-		sleep 0.02
-	done
-	for p in "${all[@]}"; do proc_alive "$p" && kill -KILL "$p" 2>/dev/null; done
-	return 0
+	srv_stop "${t[@]}"
 }
 
 # stop_pid PID...: SIGTERM, wait up to 5 s, then SIGKILL; reap.
@@ -227,41 +212,9 @@ human_bytes() { awk -v n="$1" 'BEGIN { printf "%.1f MiB", n / 1048576 }'; }
 # ---- nginx -----------------------------------------------------------------------
 
 # nginx_conf DIR PORT: an nginx prefix in DIR (master as root, 2 workers as
-# nobody, sendfile, keepalive) serving DIR/www on 127.0.0.1:PORT; access log
-# DIR/access.log has one line per request: "status body_bytes_sent".
-nginx_conf() {
-	local dir=$1 port=$2
-	mkdir -p "$dir/www" "$dir/logs" "$dir/tmp"
-	chmod 755 "$dir" "$dir/www"
-	chown nobody "$dir/tmp"
-	cat >"$dir/nginx.conf" <<NGX
-daemon off;
-master_process on;
-worker_processes 2;
-user nobody nogroup;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log info;
-events { worker_connections 1024; }
-http {
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    log_format sz '\$status \$body_bytes_sent';
-    access_log $dir/logs/access.log sz;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    server {
-        listen 127.0.0.1:$port;
-        root $dir/www;
-    }
-}
-NGX
-}
+# nobody, sendfile, tcp_nopush, keepalive) serving DIR/www on 127.0.0.1:PORT;
+# access log DIR/access.log has one line per request: "status body_bytes_sent".
+nginx_conf() { srv_nginx_conf "$1" "$2" 2 info sz on; }
 
 # nginx_body_bytes DIR: sum of body bytes in the access log.
 nginx_body_bytes() {
@@ -274,26 +227,12 @@ nginx_non2xx() {
 
 # nginx_start DIR PORT RUNNER...: start nginx (master in the foreground of a
 # background job) with the given runner array; sets NGINX_PID; waits for the
-# port and for 2 workers.
+# port and for 2 workers (as nobody).
 nginx_start() {
-	local dir=$1 port=$2 i n
+	local dir=$1 port=$2
 	shift 2
-	"$@" nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" >"$WORK/nginx.log" 2>&1 &
-	NGINX_PID=$!
-	compat_track "$NGINX_PID"
 	compat_log "$dir/logs/error.log"
-	wait_port "$port" 15 "$NGINX_PID"
-	for ((i = 0; i < 500; i++)); do
-		n=$(pgrep -c -P "$NGINX_PID" 2>/dev/null || true)
-		((n >= 2)) && break
-		sleep 0.01
-	done
-	((n >= 2)) || fail "nginx master $NGINX_PID has $n workers, want 2"
-	# workers really dropped privileges
-	local w
-	for w in $(pgrep -P "$NGINX_PID"); do
-		[[ $(ps -o user= -p "$w" | tr -d ' ') == nobody ]] || fail "nginx worker $w does not run as nobody"
-	done
+	srv_nginx_start "$dir" "$port" 2 "$@"
 }
 
 # nginx_serve RUNNER... : prefix $WORK/ngx on a fresh port ($NGX_PORT) serving
@@ -342,20 +281,13 @@ wrk_check() {
 # ---- redis -----------------------------------------------------------------------
 
 # redis_start RUNNER...: redis-server on a fresh port ($REDIS_PORT), no
-# persistence unless asked, data dir $WORK/redis; sets REDIS_PID.
-REDIS_PORT='' REDIS_PID=''
+# persistence unless asked (REDIS_EXTRA), data dir $WORK/redis; sets REDIS_PID.
+REDIS_PORT=''
 redis_start() {
 	REDIS_PORT=$(compat_port)
-	mkdir -p "$WORK/redis"
-	"$@" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-		--daemonize no --dir "$WORK/redis" --dbfilename d.rdb --logfile "$WORK/redis.log" \
-		"${REDIS_EXTRA[@]}" >"$WORK/redis-server.out" 2>&1 &
-	REDIS_PID=$!
-	compat_track "$REDIS_PID"
-	wait_port "$REDIS_PORT" 15 "$REDIS_PID"
+	srv_redis_start "$REDIS_PORT" "$@"
 	log "redis-server $REDIS_PID on 127.0.0.1:$REDIS_PORT"
 }
-REDIS_EXTRA=()
 
 # redis_info FIELD: one field of INFO (plain redis-cli: not counted as X-IO bytes).
 redis_info() {

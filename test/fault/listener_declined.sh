@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Listeners X-IO declines are counted by reason on the server side, and the
 # connections to them still work over kernel TCP (xio-stat bytes +0):
-#   - a forked child that dropped its privileges (to nobody) before listen,
-#     while its parent maps the domain: listener_no_domain_access, counted
-#     in the domain's memory it still maps
+#   - (not declined: a forked child that dropped its privileges (to nobody)
+#     before listen, while its parent maps the domain, maps the domain
+#     itself: it rejoins through <domain>.denied (F17) and its listener is
+#     carried, nothing counted)
 #   - a server run as nobody from the start (the manager has no --group), by
 #     xio-run or a bare LD_PRELOAD: listener_no_domain_access, reported on
 #     <rundir>/<domain>.denied since it has no domain memory; xio-run says
@@ -69,7 +70,28 @@ check() {
 	wait "$spid" || fail "$label: the server failed: $(cat "$WORK/server_$label.err")"
 }
 
-check privdrop privdrop listener_no_domain_access "${XRUN[@]}"
+# a forked child that dropped to nobody maps the domain: it rejoins, its listener is carried
+port=$(free_port)
+port2=$(free_port)
+before=$(xio_field fallback.listener_no_domain_access)
+total0=$(xio_field conns_total)
+x0=$(xio_bytes)
+rm -f "$WORK/u/ready"
+"${XRUN[@]}" "$PY" "$WORK/u/srv.py" privdrop "$port" "$WORK/u/ready" "$port2" \
+	>"$WORK/server_privdrop.log" 2>"$WORK/server_privdrop.err" &
+spid=$!
+wait_file "$WORK/u/ready" 5000
+[[ -n $(rv_entries "$port") ]] || fail "privdrop: the child (nobody) published no rendezvous entry"
+out=$("${PRE[@]}" "$PY" -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+print(c.recv(4096).decode())' "$port") || fail "privdrop: the client failed"
+[[ $out == "hello privdrop" ]] || fail "privdrop: the client got '$out'"
+wait "$spid" || fail "privdrop: the server failed: $(cat "$WORK/server_privdrop.err")"
+log "privdrop: conns_total +$(($(xio_field conns_total) - total0)), bytes +$(($(xio_bytes) - x0)), listener_no_domain_access $before -> $(xio_field fallback.listener_no_domain_access)"
+(($(xio_field conns_total) == total0 + 1 && $(xio_bytes) - x0 >= 14)) ||
+	fail "privdrop: the child's listener was not carried"
+(($(xio_field fallback.listener_no_domain_access) == before)) || fail "privdrop: a declined listener was counted"
 [[ ! -s $WORK/server_privdrop.err ]] || fail "the library printed without XIO_LOG: $(cat "$WORK/server_privdrop.err")"
 
 # never joined, may not join: reported on <domain>.denied; xio-run says why in one line

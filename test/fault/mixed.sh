@@ -3,9 +3,11 @@
 # one domain, while clients die, a server restarts and the manager restarts.
 #   servers  nginx (1 worker), redis-server, iperf3 -s, fpeer --multi
 #            (checksums every byte it receives), all under xio-run;
-#            the manager runs with --group nogroup (nginx's worker is nobody);
-#   clients  one loop each, preloaded in the domain (not through xio-run: its
-#            on-demand manager would lack --group), each run bounded: wrk (8 connections, 8 s),
+#            the manager runs without --group, as xio-run starts it: nginx's
+#            worker (nobody) rejoins each new manager through <domain>.denied
+#            (F17, test/fault/FINDINGS.md);
+#   clients  one loop each, preloaded in the domain (not through xio-run: the
+#            test starts and restarts the manager itself), each run bounded: wrk (8 connections, 8 s),
 #            redis-benchmark (20 000 get/set), iperf3 -P 4 (5 s), fpeer
 #            (64 MiB each way, random sizes, every byte checked);
 #   chaos    a client SIGKILLed at a random moment every 1-4 s; the manager
@@ -35,13 +37,16 @@
 # Everything runs on loopback inside the test's own network namespace.
 # shellcheck source=test/fault/lib_fault.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
+# shellcheck source=test/integration/servers_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/servers_lib.sh"
 need_prog nginx wrk redis-server redis-benchmark redis-cli iperf3
-# nginx's workers drop to nobody: after a manager restart they must attach to
-# the new generation themselves, which needs --group (README, "Workers that
-# drop privileges"). The test restarts the manager itself, with the same
-# options, so the clients run with the preload and the domain's environment
-# but without xio-run, whose on-demand manager would lack --group.
-MANAGER_ARGS=(--group nogroup)
+# nginx's workers drop to nobody: after a manager restart they attach to the
+# new generation themselves. Without --group (the default) the control socket
+# refuses them and they rejoin through <domain>.denied, as members of an
+# earlier generation (F17). The test restarts the manager itself, with the
+# same options, so the clients run with the preload and the domain's
+# environment but without xio-run (which would start a manager on demand).
+MANAGER_ARGS=()
 fault_init mixed
 log() { echo "[$TEST_NAME] +${SECONDS}s $*"; }
 
@@ -70,12 +75,15 @@ stop_loops() {
 	return 0
 }
 # and the servers by pid as well (a server that rewrote its environment
-# would escape kill_tagged, whose final wait would then wait for it)
+# would escape kill_tagged, whose final wait would then wait for it); a file,
+# since the servers restarted later are started by this shell's loops too
+track_server() { echo "$1" >>"$WORK/servers.pids"; }
+SRV_TRACK=track_server
 stop_servers() {
 	[[ -n $WORK && -s $WORK/servers.pids ]] || return 0
-	xargs kill -TERM <"$WORK/servers.pids" 2>/dev/null || true
-	sleep 0.5
-	xargs kill -KILL <"$WORK/servers.pids" 2>/dev/null || true
+	local pids
+	mapfile -t pids <"$WORK/servers.pids"
+	srv_stop "${pids[@]}"
 }
 trap 'rc=$?; set +e; stop_loops; stop_servers; (exit $rc); xio_cleanup' EXIT
 # loops end when this script has gone, whatever killed it
@@ -87,73 +95,32 @@ P_RED=$(free_port)
 P_IP=$(free_port)
 P_FP=$(free_port)
 NGX=$WORK/ngx
-mkdir -p "$NGX/www" "$NGX/logs" "$NGX/tmp"
-chmod 755 "$WORK" "$NGX" "$NGX/www"
-chown nobody "$NGX/tmp"
+srv_nginx_conf "$NGX" "$P_NGX" 1 warn off off
 head -c $((256 << 10)) /dev/urandom >"$NGX/www/f.bin"
 chmod 644 "$NGX/www/f.bin"
-cat >"$NGX/nginx.conf" <<NGXEOF
-daemon off;
-master_process on;
-worker_processes 1;
-user nobody nogroup;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    sendfile on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    access_log off;
-    client_body_temp_path $NGX/tmp/body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
-    server {
-        listen 127.0.0.1:$P_NGX;
-        root $NGX/www;
-    }
-}
-NGXEOF
-"${XRUN[@]}" nginx -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/nginx.conf" >"$WORK/nginx.log" 2>&1 &
-NGX_MASTER=$!
-echo "$NGX_MASTER" >>"$WORK/servers.pids"
-wait_port "$P_NGX" 15 "$NGX_MASTER"
-for ((i = 0; i < 500; i++)); do
-	NGX_WORKER=$(pgrep -P "$NGX_MASTER" | head -n 1 || true)
-	[[ -n $NGX_WORKER ]] && break
-	sleep 0.01
-done
-[[ -n $NGX_WORKER ]] || fail "nginx master $NGX_MASTER started no worker"
-echo "$NGX_WORKER" >>"$WORK/servers.pids" # its title hides its environment too
+srv_nginx_start "$NGX" "$P_NGX" 1 "${XRUN[@]}"
+NGX_MASTER=$NGINX_PID
+NGX_WORKER=${NGINX_WORKERS[0]}
 
-mkdir -p "$WORK/redis"
 # --set-proc-title no: the title would overwrite redis-server's command line
 # and environment, where the cleanup (lib.sh, kill_tagged) finds it
-REDIS_PID=
+REDIS_EXTRA=(--set-proc-title no)
 redis_start() {
-	"${XRUN[@]}" redis-server --port "$P_RED" --bind 127.0.0.1 --save "" --appendonly no \
-		--daemonize no --dir "$WORK/redis" --logfile "$WORK/redis.log" --set-proc-title no \
-		>>"$WORK/redis-server.out" 2>&1 &
-	REDIS_PID=$!
-	echo "$REDIS_PID" >>"$WORK/servers.pids"
-	wait_port "$P_RED" 15 "$REDIS_PID"
+	srv_redis_start "$P_RED" "${XRUN[@]}"
 	echo "$REDIS_PID" >"$WORK/redis.pid"
 }
 redis_start
 
 "${XRUN[@]}" iperf3 -s -p "$P_IP" --idle-timeout 20 --rcv-timeout 10000 >"$WORK/iperf3-server.log" 2>&1 &
 IPERF_PID=$!
-echo "$IPERF_PID" >>"$WORK/servers.pids"
+track_server "$IPERF_PID"
 wait_port "$P_IP" 15 "$IPERF_PID"
 
 FP_SEED=77
 "${XRUN[@]}" "$FP" server 127.0.0.1 "$P_FP" --multi --send 64M --recv eof --seed "$FP_SEED" \
 	--rand 5 --ready "$WORK/fp.ready" >"$WORK/fpeer-server.log" 2>&1 &
 FP_PID=$!
-echo "$FP_PID" >>"$WORK/servers.pids"
+track_server "$FP_PID"
 wait_file "$WORK/fp.ready" 5000
 log "servers: nginx $NGX_MASTER (worker $NGX_WORKER) :$P_NGX, redis-server $REDIS_PID :$P_RED, iperf3 $IPERF_PID :$P_IP, fpeer $FP_PID :$P_FP"
 

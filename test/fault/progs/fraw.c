@@ -8,6 +8,9 @@
  *        socket), udp, unix (an AF_UNIX listener), swapped (the two fds in
  *        the wrong order), listening (a real listener: the control case)
  *   fraw hello CTL VERSION      HELLO carrying protocol VERSION
+ *   fraw rejoin DENIED          XIO_REJOIN on <domain>.denied with one end of
+ *        a SOCK_SEQPACKET pair, then HELLO on the other: exit 0 with the
+ *        reply when the manager took it, 3 when it closed the pair (refused)
  *   fraw offer RV LAYOUT GEN    an offer with layout version LAYOUT and
  *        generation GEN (hex) sent to rendezvous socket RV: "eof" when the
  *        server drops it, "kept-open" when it keeps the stream 2 s
@@ -203,6 +206,38 @@ static int cmd_hello(const char *ctl, int version)
 	}
 	printf("fraw hello v%d: status=%s fd=%s layout=%u\n", version, errname(-rep.hdr.status),
 	       rfd >= 0 ? "yes" : "no", n >= (ssize_t)sizeof(rep) ? rep.layout_version : 0);
+	return 0;
+}
+
+static int cmd_rejoin(const char *denied)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct xio_denied msg = {.reason = 0};
+	struct xio_msg_hdr req;
+	struct xio_ctl_hello_reply rep;
+	int sv[2], rfd = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", denied);
+	int d = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (d < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    connect(d, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		printf("fraw rejoin: cannot reach %s: %s\n", denied, strerror(errno));
+		return 1;
+	}
+	xio_msg_init(&msg.hdr, XIO_REJOIN, sizeof(msg));
+	if (xio_send_with_fds(d, &msg, sizeof(msg), &sv[1], 1) != (ssize_t)sizeof(msg)) {
+		printf("fraw rejoin: send: %s\n", strerror(errno));
+		return 1;
+	}
+	close(sv[1]);
+	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
+	memset(&rep, 0, sizeof(rep));
+	ssize_t n = call(sv[0], &req, sizeof(req), NULL, 0, &rep, sizeof(rep), &rfd);
+	if (n <= 0) {
+		printf("fraw rejoin: status=closed (%s)\n", n < 0 ? strerror((int)-n) : "EOF");
+		return 3;
+	}
+	printf("fraw rejoin: status=%s fd=%s\n", errname(-rep.hdr.status), rfd >= 0 ? "yes" : "no");
 	return 0;
 }
 
@@ -541,6 +576,8 @@ int main(int argc, char **argv)
 		return cmd_publish(argv[2], argv[3]);
 	if (argc >= 4 && !strcmp(argv[1], "hello"))
 		return cmd_hello(argv[2], atoi(argv[3]));
+	if (argc >= 3 && !strcmp(argv[1], "rejoin"))
+		return cmd_rejoin(argv[2]);
 	if (argc >= 5 && !strcmp(argv[1], "offer"))
 		return cmd_offer(argv[2], (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 16));
 	if (argc >= 5 && !strcmp(argv[1], "garbage"))
@@ -549,7 +586,7 @@ int main(int argc, char **argv)
 		return cmd_pairorder(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "dump"))
 		return cmd_dump(argv[2], (uint32_t)atoi(argv[3]));
-	fprintf(stderr, "usage: fraw publish CTL KIND | hello CTL VERSION | offer RV LAYOUT GEN |"
-			" garbage CTL N SEED | dump CTL SLOT | pairorder CTL\n");
+	fprintf(stderr, "usage: fraw publish CTL KIND | hello CTL VERSION | rejoin DENIED |"
+			" offer RV LAYOUT GEN | garbage CTL N SEED | dump CTL SLOT | pairorder CTL\n");
 	return 1;
 }
