@@ -654,6 +654,34 @@ static void hold(struct xio_listener *l, struct xio_conn *c, int u, int64_t due_
 }
 
 /*
+ * Take one rendezvous connection waiting on the helper: a nudge is answered
+ * (refresh), a failed handshake dropped, a client held until @due (0: until
+ * accept). False once none waits (or accept failed: the helper stays
+ * readable, and the application's accept must hear why). Lock held.
+ */
+static bool take_one(struct xio_listener *l, int tcp, int64_t due)
+{
+	int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (u < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			l->accept_err = errno;
+		return false;
+	}
+	struct xio_conn *c = NULL;
+	int r = handshake(l, tcp, u, &c);
+	if (r == NUDGED) {
+		xio_sys.close(u);
+		refresh(l, tcp);
+	} else if (r < 0) {
+		xio_log(1, "dropped a rendezvous connection: %s", strerror(-r));
+		xio_sys.close(u);
+	} else {
+		hold(l, c, u, due);
+	}
+	return true;
+}
+
+/*
  * Take new rendezvous connections in, hold them while TCP_DEFER_ACCEPT says
  * so, and move those whose bytes (or EOF) arrived or whose time is over to
  * the ready list (lock held). Like the kernel, which accepts a silent
@@ -667,26 +695,8 @@ static void sweep(struct xio_listener *l, int tcp)
 
 	if (wait_set(l) < 0)
 		defer = 0;
-	while (defer > 0) {
-		int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (u < 0) {
-			/* the helper stays readable: the application's accept must hear why */
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				l->accept_err = errno;
-			break;
-		}
-		struct xio_conn *c = NULL;
-		int r = handshake(l, tcp, u, &c);
-		if (r == NUDGED) {
-			xio_sys.close(u);
-			refresh(l, tcp);
-		} else if (r < 0) {
-			xio_log(1, "dropped a rendezvous connection: %s", strerror(-r));
-			xio_sys.close(u);
-		} else {
-			hold(l, c, u, now + (int64_t)defer * 1000000000);
-		}
-	}
+	while (defer > 0 && take_one(l, tcp, now + (int64_t)defer * 1000000000))
+		;
 	/* Streams the kernel saw ring or hang up: the peer sent something or went away. */
 	struct epoll_event ev[64];
 	int n = l->pending ? xio_sys.epoll_wait(l->waitfd, ev, 64, 0) : 0;
@@ -758,25 +768,8 @@ static void take_nudges(struct xio_listener *l, int tcp)
 {
 	if (wait_set(l) < 0)
 		return;
-	for (int k = 0; k < 16; k++) {
-		int u = xio_sys.accept4(l->helper, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (u < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				l->accept_err = errno;
-			break;
-		}
-		struct xio_conn *c = NULL;
-		int r = handshake(l, tcp, u, &c);
-		if (r == NUDGED) {
-			xio_sys.close(u);
-			refresh(l, tcp);
-		} else if (r < 0) {
-			xio_log(1, "dropped a rendezvous connection: %s", strerror(-r));
-			xio_sys.close(u);
-		} else {
-			hold(l, c, u, 0);
-		}
-	}
+	for (int k = 0; k < 16 && take_one(l, tcp, 0); k++)
+		;
 }
 
 bool xio_listener_acceptable(struct xio_listener *l, int fd)
