@@ -46,15 +46,6 @@ static const char *self_path(void)
 	return path;
 }
 
-static const char *env_get(char *const envp[], const char *name)
-{
-	size_t n = strlen(name);
-	for (int i = 0; envp && envp[i]; i++)
-		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
-			return envp[i] + n + 1;
-	return NULL;
-}
-
 /*
  * @envp with LD_PRELOAD (containing this library), XIO_DOMAIN and
  * XIO_RUNDIR present; the original array if nothing is missing. An exec
@@ -64,9 +55,10 @@ static const char *env_get(char *const envp[], const char *name)
 char *const *shim_fixed_env(char *const envp[])
 {
 	const struct xio_config *cfg = xio_config();
-	const char *self = self_path(), *pre = env_get(envp, "LD_PRELOAD");
+	const char *self = self_path(), *pre = xio_env_get(envp, "LD_PRELOAD");
 	bool need_pre = self[0] && (!pre || !strstr(pre, self));
-	bool need_dom = !env_get(envp, "XIO_DOMAIN"), need_run = !env_get(envp, "XIO_RUNDIR");
+	bool need_dom = !xio_env_get(envp, "XIO_DOMAIN"),
+	     need_run = !xio_env_get(envp, "XIO_RUNDIR");
 
 	if (cfg->disabled || (!need_pre && !need_dom && !need_run))
 		return envp;

@@ -34,7 +34,7 @@ int xio_exec_kind(int fd)
 	return 0;
 }
 
-static const char *env_get(char *const envp[], const char *name)
+const char *xio_env_get(char *const envp[], const char *name)
 {
 	size_t n = strlen(name);
 	for (int i = 0; envp && envp[i]; i++)
@@ -46,7 +46,7 @@ static const char *env_get(char *const envp[], const char *name)
 /* The xio-run to exec into @buf: XIO_RUN, else the one installed with @lib. */
 static bool find_run(char *const envp[], const char *lib, char *buf, size_t len)
 {
-	const char *run = env_get(envp, "XIO_RUN");
+	const char *run = xio_env_get(envp, "XIO_RUN");
 	if (run && *run && (size_t)snprintf(buf, len, "%s", run) < len && access(buf, X_OK) == 0)
 		return true;
 	const char *slash = lib ? strrchr(lib, '/') : NULL;

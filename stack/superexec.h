@@ -49,4 +49,7 @@ void xio_exec_plan_free(struct xio_exec_plan *p);
 /* 1: a Go program, 2: a static one (no PT_INTERP), 0: neither; x86-64 ELF files only. */
 int xio_exec_kind(int fd);
 
+/* The value of @name in @envp (an execve environment), or NULL. */
+const char *xio_env_get(char *const envp[], const char *name);
+
 #endif
