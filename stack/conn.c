@@ -23,7 +23,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,14 +329,8 @@ static bool pid_dead(pid_t pid)
 	if (kill(pid, 0) < 0)
 		return errno == ESRCH;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	long fd = xio_raw_syscall4(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
+	if (xio_raw_read_file(path, buf, sizeof(buf)) <= 0)
 		return false;
-	long n = xio_raw_syscall4(SYS_read, fd, (long)buf, sizeof(buf) - 1, 0);
-	xio_raw_syscall4(SYS_close, fd, 0, 0, 0);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	const char *st = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
 	return st && (st[1] == ' ') && (st[2] == 'Z' || st[2] == 'X');
 }

@@ -90,14 +90,8 @@ static void fill_tcp_info(struct xio_conn *c, struct tcp_info *ti)
 static uint32_t sysctl_field(const char *path, int field, uint32_t fallback)
 {
 	char buf[128];
-	long fd = xio_raw_syscall4(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
+	if (xio_raw_read_file(path, buf, sizeof(buf)) <= 0)
 		return fallback;
-	long n = xio_raw_syscall4(SYS_read, fd, (long)buf, sizeof(buf) - 1, 0);
-	xio_raw_syscall4(SYS_close, fd, 0, 0, 0);
-	if (n <= 0)
-		return fallback;
-	buf[n] = 0;
 	char *p = buf, *end;
 	for (int i = 0;; i++) {
 		unsigned long v = strtoul(p, &end, 10);

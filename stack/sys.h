@@ -12,12 +12,14 @@
 #define XIO_SYS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -87,10 +89,7 @@ static inline long xio_raw_syscall4(long nr, long a, long b, long c, long d)
 	register long x1 __asm__("x1") = b;
 	register long x2 __asm__("x2") = c;
 	register long x3 __asm__("x3") = d;
-	__asm__ volatile("svc 0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
-			 : "memory", "cc");
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory", "cc");
 	return x0;
 #else
 	/* libc's syscall() through the table (the shim fills it with the real one). */
@@ -104,6 +103,21 @@ static inline long xio_raw_syscall4(long nr, long a, long b, long c, long d)
 static inline long xio_raw_syscall3(long nr, long a, long b, long c)
 {
 	return xio_raw_syscall4(nr, a, b, c, 0);
+}
+
+/*
+ * The start of a small file (/proc) into @buf, NUL-terminated, by raw system
+ * calls (no shim, no libc stdio): the bytes read, or <= 0.
+ */
+static inline long xio_raw_read_file(const char *path, char *buf, size_t len)
+{
+	long fd = xio_raw_syscall4(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	long n = xio_raw_syscall4(SYS_read, fd, (long)buf, (long)len - 1, 0);
+	xio_raw_syscall4(SYS_close, fd, 0, 0, 0);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
 }
 
 /* SO_RCVTIMEO/SO_SNDTIMEO as a poll timeout: -1 for none, rounded up. */
