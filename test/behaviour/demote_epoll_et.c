@@ -14,9 +14,6 @@
 /* The receiver: on 'W' write one byte to the connection and answer 'A'; on 'Q' leave. */
 static int plain(int uu)
 {
-	watchdog(25);
-	CHECK_EQ(fd_kind(0), -1);
-	CHECK_EQ(write(uu, "R", 1), 1);
 	int s = recv_fd(uu);
 	char cmd;
 	while (read(uu, &cmd, 1) == 1 && cmd == 'W') {
@@ -48,15 +45,11 @@ static int wait_n(int ep, int ms)
 int main(int argc, char **argv)
 {
 	int u[2], c, s;
-	char r, b[4];
+	char b[4];
 
 	if (argc == 3 && strcmp(argv[1], "plain") == 0)
-		return plain(atoi(argv[2]));
-	watchdog(28);
-	setvbuf(stdout, NULL, _IONBF, 0);
-	OK(socketpair(AF_UNIX, SOCK_STREAM, 0, u));
-	pid_t recv = spawn_plain_receiver(argv[0], u);
-	CHECK_EQ(read(u[0], &r, 1), 1);
+		return plain(plain_ready(argv[2]));
+	pid_t recv = start_plain_receiver(argv[0], u);
 	make_pair(&c, &s);
 	require_xio(c);
 	send_fd(u[0], s);

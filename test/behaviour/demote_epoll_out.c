@@ -32,11 +32,8 @@ int main(int argc, char **argv)
 	char r;
 
 	if (argc == 3 && strcmp(argv[1], "plain") == 0) {
-		int uu = atoi(argv[2]);
+		int uu = plain_ready(argv[2]);
 		uint64_t total;
-		watchdog(25);
-		CHECK_EQ(fd_kind(0), -1);
-		CHECK_EQ(write(uu, "R", 1), 1);
 		s = recv_fd(uu);
 		CHECK_EQ(read(uu, &total, sizeof(total)), sizeof(total));
 		sleep_ms(300); /* the writer is asleep in epoll_wait by now */
@@ -44,11 +41,7 @@ int main(int argc, char **argv)
 		CHECK_EQ(read(s, &r, 1), 0);
 		return 0;
 	}
-	watchdog(28);
-	setvbuf(stdout, NULL, _IONBF, 0);
-	OK(socketpair(AF_UNIX, SOCK_STREAM, 0, u));
-	pid_t recv = spawn_plain_receiver(argv[0], u);
-	CHECK_EQ(read(u[0], &r, 1), 1);
+	pid_t recv = start_plain_receiver(argv[0], u);
 	make_pair(&c, &s);
 	send_fd(u[0], s);
 	OK(close(s));

@@ -34,10 +34,7 @@ static void plain_receiver(int s)
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "plain") == 0) {
-		int uu = atoi(argv[2]);
-		watchdog(25);
-		CHECK_EQ(fd_kind(0), -1);
-		CHECK_EQ(write(uu, "R", 1), 1);
+		int uu = plain_ready(argv[2]);
 		plain_receiver(recv_fd(uu));
 		CHECK_EQ(write(uu, "R", 1), 1);
 		plain_receiver(recv_fd(uu));

@@ -19,10 +19,7 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "plain") == 0) {
 		/* Not preloaded: plain kernel calls on whatever arrives. */
-		int uu = atoi(argv[2]);
-		watchdog(25);
-		CHECK_EQ(fd_kind(0), -1);
-		CHECK_EQ(write(uu, "R", 1), 1); /* running the new image: send */
+		int uu = plain_ready(argv[2]); /* running the new image: send */
 		server_side_plain(recv_fd(uu));
 		return 0;
 	}

@@ -44,6 +44,34 @@ static inline pid_t spawn_plain_receiver(const char *self, int u[2])
 	return pid;
 }
 
+/*
+ * The parent's start: a socket pair u to the receiver, the receiver running,
+ * and its "ready" byte read.
+ */
+static inline pid_t start_plain_receiver(const char *self, int u[2])
+{
+	char r;
+	watchdog(28);
+	setvbuf(stdout, NULL, _IONBF, 0);
+	OK(socketpair(AF_UNIX, SOCK_STREAM, 0, u));
+	pid_t pid = spawn_plain_receiver(self, u);
+	CHECK_EQ(read(u[0], &r, 1), 1);
+	return pid;
+}
+
+/*
+ * The receiver's start ("SELF plain U"): check that it runs without X-IO and
+ * tell the parent it is ready; returns U.
+ */
+static inline int plain_ready(const char *arg)
+{
+	int uu = atoi(arg);
+	watchdog(25);
+	CHECK_EQ(fd_kind(0), -1);
+	CHECK_EQ(write(uu, "R", 1), 1);
+	return uu;
+}
+
 static inline void pat_write(int fd, uint64_t off, size_t len, unsigned seed)
 {
 	static __thread char buf[65536];
