@@ -19,11 +19,25 @@
  * the buffer's index, generation and offset in the domain's pool. A reader
  * that copies (read/recv) takes the bytes from the buffer and frees it once
  * the record is consumed, so zero-copy and POSIX calls mix on one stream.
+ *
+ * A small record (up to XIO_RING_INLINE_MAX bytes) is also copied into the
+ * ring header, right after the producer tail in its cache line (and the
+ * line after it, rte_ring's padding): a reader that finds exactly that one
+ * record between its head and the tail copies it from there, so a small
+ * message costs it the one line it spins on, not that line and the data's
+ * (struct xio_ring_inline). The ring keeps every record as well and stays
+ * what counts: the inline copy is only a faster way to read it, checked
+ * seqlock-style against the producer overwriting it meanwhile.
+ *
+ * The producer reads the consumer tail (the consumer's line, written on
+ * every receive) only when the tail it saw last leaves too little room
+ * (xio_ring_free_seen): a spinning pair then moves one line per message.
  */
 #ifndef XIO_RING_H
 #define XIO_RING_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -57,6 +71,45 @@ static inline uint32_t xio_rec_elems(uint32_t w, uint32_t left)
 	if (len > (left - 1) * XIO_RING_ESIZE)
 		return 0;
 	return 1 + (len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
+}
+
+/*
+ * The inline copy of the last small record, in rte_ring's producer line: an
+ * SP/SC ring's producer uses only the first 12 bytes of its headtail (head,
+ * tail, sync_type); the rest of the line is the union with the RTS/HTS
+ * variants, which an SP/SC ring never uses, and the line after it is
+ * padding. @start is the ring position of the record's length element and
+ * @len its payload (0: no inline record). The producer writes len = 0, then
+ * the bytes, then start and len, all before the tail's release store; a
+ * reader copies, then looks at start and len again (stack/ring.h,
+ * xio_ring_get_inline). Both are garbage-proof: len is checked against
+ * XIO_RING_INLINE_MAX before any byte is read.
+ */
+#define XIO_RING_INLINE_OFF 12u
+#define XIO_RING_INLINE_MAX (2u * RTE_CACHE_LINE_SIZE - XIO_RING_INLINE_OFF - 8u)
+
+struct xio_ring_inline {
+	uint32_t start;
+	uint32_t len;
+	unsigned char data[XIO_RING_INLINE_MAX];
+};
+
+_Static_assert(sizeof(struct rte_ring_headtail) <= XIO_RING_INLINE_OFF,
+	       "the inline record must not overlap the SP/SC producer's head and tail");
+_Static_assert(offsetof(struct rte_ring, prod) + XIO_RING_INLINE_OFF +
+		       sizeof(struct xio_ring_inline) <=
+		   offsetof(struct rte_ring, cons),
+	       "the inline record must end before the consumer's line");
+
+static inline struct xio_ring_inline *xio_ring_inl(const struct rte_ring *r)
+{
+	return (struct xio_ring_inline *)((char *)(uintptr_t)&r->prod + XIO_RING_INLINE_OFF);
+}
+
+/* A record that is not inline: a reader must take it from the ring (producer lock held). */
+static inline void xio_ring_inline_clear(struct rte_ring *r)
+{
+	__atomic_store_n(&xio_ring_inl(r)->len, 0, __ATOMIC_RELAXED);
 }
 
 /* A position inside an iovec array, advanced as bytes are copied. */
@@ -152,6 +205,33 @@ static inline bool xio_ring_sane(const struct rte_ring *r, uint32_t elems)
 	return true; /* still moving: someone is making progress, not corruption */
 }
 
+/* The header's constant part alone (no index): what a producer checks on every look. */
+static inline bool xio_ring_hdr_sane(const struct rte_ring *r, uint32_t elems)
+{
+	return r->size == elems && r->mask == elems - 1 && r->capacity == elems - 1 &&
+	       r->prod.sync_type == RTE_RING_SYNC_ST && r->cons.sync_type == RTE_RING_SYNC_ST;
+}
+
+/*
+ * Free elements for the producer, counted from the consumer tail it saw last
+ * (*@seen): the consumer's line is read again, and *@seen updated, only when
+ * that leaves fewer than @need. The consumer only moves forward, so an old
+ * tail only undercounts. An answer of more than the capacity (garbage in
+ * *@seen or in the consumer tail) is 0 here; the caller's sanity check
+ * (xio_ring_sane) tells corruption from a full ring. Producer side.
+ */
+static inline uint32_t xio_ring_free_seen(const struct rte_ring *r, uint32_t *seen, uint32_t need)
+{
+	uint32_t prod = r->prod.tail, cap = r->capacity;
+	uint32_t used = prod - *seen;
+
+	if (used <= cap && cap - used >= need)
+		return cap - used;
+	*seen = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+	used = prod - *seen;
+	return used <= cap ? cap - used : 0;
+}
+
 /*
  * rte_ring_init() for our rings (single producer, single consumer, empty),
  * inline: the preload links no DPDK library. Only the header is written.
@@ -195,24 +275,96 @@ static inline bool xio_ring_empty(const struct rte_ring *r)
 
 /*
  * Append one record of up to @len bytes taken from @src. Producer side,
- * serialised by the caller. Returns the bytes written (0 when full).
+ * serialised by the caller (which rolled the producer head back to its
+ * tail). The room is counted from the consumer tail in *@seen
+ * (xio_ring_free_seen), or read afresh when @seen is NULL. A record of up
+ * to XIO_RING_INLINE_MAX bytes is copied inline too. Returns the bytes
+ * written (0 when full).
  */
-static inline size_t xio_ring_put(struct rte_ring *r, struct xio_iov_cursor *src, size_t len)
+static inline size_t xio_ring_put(struct rte_ring *r, uint32_t *seen, struct xio_iov_cursor *src,
+				  size_t len)
 {
-	size_t room = xio_ring_room(r);
-	struct rte_ring_zc_data z;
+	uint32_t fresh, *cons = seen;
+	if (!cons) {
+		fresh = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+		cons = &fresh;
+	}
+	size_t most = (size_t)r->capacity * XIO_RING_ESIZE;
+	size_t want = len < most ? len : most;
+	uint32_t f = xio_ring_free_seen(
+	    r, cons, 1 + (uint32_t)((want + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE));
+	size_t room = f < 2 ? 0 : (size_t)(f - 1) * XIO_RING_ESIZE;
 
 	if (len > room)
 		len = room;
 	if (len == 0)
 		return 0;
-	unsigned int elems = 1 + (unsigned int)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
-	if (rte_ring_enqueue_zc_bulk_elem_start(r, XIO_RING_ESIZE, elems, &z, NULL) != elems)
-		return 0;
-	*(uint32_t *)z.ptr1 = (uint32_t)len;
-	xio_zc_copy(&z, XIO_RING_ESIZE, len, src, true);
-	rte_ring_enqueue_zc_elem_finish(r, elems);
+	uint32_t elems = 1 + (uint32_t)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
+	uint32_t head = r->prod.tail, idx = head & r->mask;
+	uint32_t *ring = (uint32_t *)&r[1];
+	struct rte_ring_zc_data z = {.ptr1 = &ring[idx], .ptr2 = ring};
+	z.n1 = elems < r->size - idx ? elems : r->size - idx;
+	ring[idx] = (uint32_t)len;
+	if (len <= XIO_RING_INLINE_MAX) {
+		/* Seqlock-style: invalid first, then the bytes, then what they are (see above). */
+		struct xio_ring_inline *in = xio_ring_inl(r);
+		__atomic_store_n(&in->len, 0, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		xio_cursor_copy(src, in->data, len, true);
+		struct xio_iov_cursor from;
+		struct iovec v = {.iov_base = in->data, .iov_len = len};
+		xio_cursor_init(&from, &v, 1);
+		xio_zc_copy(&z, XIO_RING_ESIZE, len, &from, true);
+		__atomic_store_n(&in->start, head, __ATOMIC_RELAXED);
+		__atomic_store_n(&in->len, (uint32_t)len, __ATOMIC_RELEASE);
+	} else {
+		xio_ring_inline_clear(r);
+		xio_zc_copy(&z, XIO_RING_ESIZE, len, src, true);
+	}
+	r->prod.head = head + elems;
+	__atomic_store_n(&r->prod.tail, head + elems, __ATOMIC_RELEASE);
 	return len;
+}
+
+/*
+ * The one record between the consumer's head and the producer tail, taken
+ * from its inline copy: copies up to @len bytes from *@rd_off on and
+ * consumes it once read whole (not with @peek). Returns the bytes copied,
+ * or -1 when the ring holds anything else (the caller reads the ring then;
+ * nothing was copied or consumed). Consumer side, serialised by the caller.
+ */
+static inline ssize_t xio_ring_get_inline(struct rte_ring *r, uint32_t *rd_off,
+					  struct xio_iov_cursor *dst, size_t len, bool peek)
+{
+	struct xio_ring_inline *in = xio_ring_inl(r);
+	uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+	uint32_t cons = r->cons.tail, off = *rd_off;
+	uint32_t ilen = __atomic_load_n(&in->len, __ATOMIC_ACQUIRE);
+	uint32_t start = __atomic_load_n(&in->start, __ATOMIC_RELAXED);
+
+	if (ilen == 0 || ilen > XIO_RING_INLINE_MAX || start != cons || off >= ilen ||
+	    prod - cons != 1 + (ilen + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE)
+		return -1;
+	size_t k = ilen - off < len ? ilen - off : len;
+	struct xio_iov_cursor undo = *dst;
+	xio_cursor_copy(dst, (void *)(uintptr_t)(in->data + off), k, false);
+	/* Overwritten while we copied (the producer's next record): the ring has it all. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&in->len, __ATOMIC_ACQUIRE) != ilen ||
+	    __atomic_load_n(&in->start, __ATOMIC_RELAXED) != start) {
+		*dst = undo;
+		return -1;
+	}
+	if (!peek) {
+		off += (uint32_t)k;
+		if (off == ilen) {
+			off = 0;
+			r->cons.head = prod;
+			__atomic_store_n(&r->cons.tail, prod, __ATOMIC_RELEASE);
+		}
+		*rd_off = off;
+	}
+	return (ssize_t)k;
 }
 
 /*
@@ -233,6 +385,9 @@ static inline ssize_t xio_ring_get(struct rte_ring *r, uint32_t *rd_off, struct 
 
 	if (avail == 0 || len == 0)
 		return 0;
+	ssize_t k = xio_ring_get_inline(r, rd_off, dst, len, peek);
+	if (k >= 0)
+		return k;
 	avail = rte_ring_dequeue_zc_burst_elem_start(r, XIO_RING_ESIZE, avail, &z, NULL);
 	while (pos < avail && done < len) {
 		uint32_t rec = xio_zc_elem(&z, pos);

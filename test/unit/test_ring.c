@@ -8,7 +8,11 @@
  * head record (rd_off), peeking consumes nothing, scattered iovecs work on
  * both sides, a concurrent producer and consumer thread agree on every byte,
  * and a corrupt record length or read offset in shared memory is reported
- * as -EPROTO without consuming anything or reading out of bounds.
+ * as -EPROTO without consuming anything or reading out of bounds. A lone
+ * small record is read from its inline copy in the producer's line, garbage
+ * there never reads past it, a copy overwritten while read is noticed (two
+ * threads), and the producer reads the consumer tail only when the one it
+ * saw last leaves too little room.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,7 +36,7 @@ static size_t put(struct rte_ring *r, const void *buf, size_t len)
 	struct xio_iov_cursor c;
 
 	xio_cursor_init(&c, &iov, 1);
-	return xio_ring_put(r, &c, len);
+	return xio_ring_put(r, NULL, &c, len);
 }
 
 static ssize_t get(struct rte_ring *r, uint32_t *rd_off, void *buf, size_t len, bool peek)
@@ -211,7 +215,7 @@ START_TEST(test_iovec)
 
 	xio_cursor_init(&cur, src, 3);
 	/* Scattered source, one record. */
-	ck_assert_uint_eq(xio_ring_put(r, &cur, 8), 8);
+	ck_assert_uint_eq(xio_ring_put(r, NULL, &cur, 8), 8);
 	ck_assert_uint_eq(xio_ring_used(r), 3 * 4);
 	memset(d4, 0, sizeof(d4));
 	xio_cursor_init(&cur, dst, 5);
@@ -475,6 +479,121 @@ START_TEST(test_corrupt_rd_off_readable)
 }
 END_TEST
 
+/* ---- the inline copy and the consumer tail seen last ----------------------- */
+
+START_TEST(test_inline_taken)
+{
+	/* A lone small record is read from its inline copy: the ring's copy is not looked at. */
+	struct rte_ring *r = xt_ring_new(64, 0);
+	struct xio_ring_inline *in = xio_ring_inl(r);
+	uint32_t rd_off = 0, start = r->prod.tail;
+	char buf[128];
+
+	ck_assert_uint_eq(put_str(r, "hello"), 5);
+	ck_assert_uint_eq(in->start, start);
+	ck_assert_uint_eq(in->len, 5);
+	memset(ring_elem(r, 1), 'X', 8); /* the ring's payload, not its length element */
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(get(r, &rd_off, buf, 2, true), 2);
+	ck_assert_int_eq(get(r, &rd_off, buf, 2, false), 2);
+	ck_assert_uint_eq(rd_off, 2);
+	ck_assert_int_eq(get(r, &rd_off, buf + 2, sizeof(buf), false), 3);
+	ck_assert_str_eq(buf, "hello");
+	ck_assert(xio_ring_empty(r));
+	ck_assert_uint_eq(rd_off, 0);
+
+	/* Two records: the ring is read (its payloads are intact here). */
+	put_str(r, "ab");
+	put_str(r, "cd");
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 4);
+	ck_assert_str_eq(buf, "abcd");
+
+	/* The largest inline record, and one byte more (ring only, the copy cleared). */
+	uint8_t big[XIO_RING_INLINE_MAX + 1], back[sizeof(big)];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = stream_byte(i);
+	ck_assert_uint_eq(put(r, big, XIO_RING_INLINE_MAX), XIO_RING_INLINE_MAX);
+	ck_assert_uint_eq(in->len, XIO_RING_INLINE_MAX);
+	ck_assert_int_eq(get(r, &rd_off, back, sizeof(back), false), XIO_RING_INLINE_MAX);
+	ck_assert_mem_eq(back, big, XIO_RING_INLINE_MAX);
+	ck_assert_uint_eq(put(r, big, sizeof(big)), sizeof(big));
+	ck_assert_uint_eq(in->len, 0);
+	ck_assert_int_eq(get(r, &rd_off, back, sizeof(back), false), (ssize_t)sizeof(big));
+	ck_assert_mem_eq(back, big, sizeof(big));
+	free(r);
+}
+END_TEST
+
+START_TEST(test_inline_garbage)
+{
+	/* Garbage in the inline copy: the ring is read, or at most the copy's own bytes. */
+	struct rte_ring *r = xt_ring_new(64, 0);
+	struct xio_ring_inline *in = xio_ring_inl(r);
+	static const uint32_t lens[] = {0xffffffffu, XIO_RING_INLINE_MAX + 1, 0x80000005u, 3, 0};
+	uint32_t rd_off = 0;
+	char buf[256];
+
+	put_str(r, "hello"); /* 3 elements */
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		in->len = lens[i];
+		memset(buf, 0, sizeof(buf));
+		ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), true), 5);
+		ck_assert_str_eq(buf, "hello");
+	}
+	/* The right length at another position. */
+	in->len = 5;
+	in->start = r->cons.tail + 1;
+	memset(in->data, 'Z', 5);
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), true), 5);
+	ck_assert_str_eq(buf, "hello");
+	/* A length of the same element count at the head: its bytes, and no more. */
+	in->start = r->cons.tail;
+	in->len = 8;
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 8);
+	ck_assert_mem_eq(buf, "ZZZZZ", 5);
+	ck_assert(xio_ring_empty(r));
+	/* A read offset past the copy's length: the ring's record decides (-EPROTO). */
+	put_str(r, "hello");
+	in->len = 5;
+	rd_off = 6;
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), -EPROTO);
+	free(r);
+}
+END_TEST
+
+START_TEST(test_cons_seen)
+{
+	/* The producer counts room from the tail it saw last and reads it only when short. */
+	struct rte_ring *r = xt_ring_new(16, 0); /* 15 elements */
+	uint32_t seen = r->cons.tail, rd_off = 0;
+	uint8_t buf[64] = {1, 2, 3}, back[64];
+	struct iovec v = {buf, 40};
+	struct xio_iov_cursor cur;
+
+	xio_cursor_init(&cur, &v, 1);
+	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 40), 40); /* 11 elements */
+	ck_assert_int_eq(get(r, &rd_off, back, sizeof(back), false), 40);
+	ck_assert_uint_eq(seen, r->cons.tail - 11); /* not read: there was room */
+	ck_assert_uint_eq(xio_ring_free_seen(r, &seen, 4), 4);
+	ck_assert_uint_eq(seen, r->cons.tail - 11);
+	xio_cursor_init(&cur, &v, 1);
+	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 40), 40); /* short: read, then room */
+	ck_assert_uint_eq(seen, r->prod.tail - 11);
+	/* Garbage (more in use than the capacity) is read again too, never trusted. */
+	seen = r->prod.tail + 100;
+	ck_assert_uint_eq(xio_ring_free_seen(r, &seen, 1), 4);
+	ck_assert_uint_eq(seen, r->cons.tail);
+	/* Full is full: 4 elements hold 12 bytes, a record of 13 is clipped. */
+	xio_cursor_init(&cur, &v, 1);
+	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 13), 12);
+	xio_cursor_init(&cur, &v, 1);
+	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 1), 0);
+	free(r);
+}
+END_TEST
+
 /* ---- two threads ---------------------------------------------------------- */
 
 enum { SPSC_BYTES = 4 << 20 };
@@ -499,6 +618,63 @@ static void *producer(void *arg)
 	}
 	return NULL;
 }
+
+/* Small records only, room counted from the tail seen last: the inline copy's race. */
+static void *producer_small(void *arg)
+{
+	struct rte_ring *r = arg;
+	uint8_t buf[XIO_RING_INLINE_MAX];
+	uint32_t seen = r->cons.tail;
+	uint64_t wr = 0;
+	unsigned k = 0;
+
+	while (wr < SPSC_BYTES) {
+		size_t n = 1 + (k++ * 29) % sizeof(buf);
+		if (n > SPSC_BYTES - wr)
+			n = SPSC_BYTES - wr;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = stream_byte(wr + i);
+		struct iovec v = {buf, n};
+		struct xio_iov_cursor cur;
+		xio_cursor_init(&cur, &v, 1);
+		size_t done = xio_ring_put(r, &seen, &cur, n);
+		if (done == 0)
+			sched_yield();
+		wr += done;
+	}
+	return NULL;
+}
+
+START_TEST(test_spsc_threads_inline)
+{
+	struct rte_ring *r = xt_ring_new(64, 0);
+	pthread_t th;
+	uint8_t buf[256], pbuf[256];
+	uint64_t rd = 0, bad = 0;
+	uint32_t rd_off = 0;
+	unsigned k = 0;
+
+	ck_assert_int_eq(pthread_create(&th, NULL, producer_small, r), 0);
+	while (rd < SPSC_BYTES) {
+		size_t want = 1 + (k++ * 41) % sizeof(buf);
+		ssize_t p = k % 4 ? -1 : get(r, &rd_off, pbuf, want, true);
+		ssize_t n = get(r, &rd_off, buf, want, false);
+		ck_assert_int_ge(n, 0);
+		if (n == 0)
+			sched_yield();
+		for (ssize_t i = 0; i < n; i++)
+			bad += buf[i] != stream_byte(rd + (uint64_t)i);
+		for (ssize_t i = 0; i < p && i < n; i++) /* a peek sees the same bytes */
+			bad += pbuf[i] != buf[i];
+		rd += (uint64_t)n;
+	}
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_uint_eq(bad, 0);
+	ck_assert_uint_eq(rd, SPSC_BYTES);
+	ck_assert(xio_ring_empty(r));
+	free(r);
+}
+END_TEST
 
 START_TEST(test_spsc_threads)
 {
@@ -556,9 +732,16 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_corrupt_rd_off_readable);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("inline");
+	tcase_add_test(tc, test_inline_taken);
+	tcase_add_test(tc, test_inline_garbage);
+	tcase_add_test(tc, test_cons_seen);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("threads");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spsc_threads);
+	tcase_add_test(tc, test_spsc_threads_inline);
 	suite_add_tcase(s, tc);
 	return s;
 }
