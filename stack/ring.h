@@ -91,8 +91,32 @@ static inline uint32_t xio_rec_elems(uint32_t w, uint32_t left)
 struct xio_ring_inline {
 	uint32_t start;
 	uint32_t len;
-	unsigned char data[XIO_RING_INLINE_MAX];
+	uint32_t data[XIO_RING_INLINE_MAX / 4]; /* bytes, in words moved one by one (below) */
 };
+_Static_assert(XIO_RING_INLINE_MAX % 4 == 0, "the inline copy is whole words");
+
+/*
+ * The copy's words are written and read as relaxed atomics: a reader may
+ * race with the producer's next record (the seqlock check throws such a
+ * read away), and plain copies would be a data race to the compiler and to
+ * ThreadSanitizer.
+ */
+static inline void xio_inline_store(struct xio_ring_inline *in, const void *from, size_t len)
+{
+	for (size_t i = 0; i < (len + 3) / 4; i++) {
+		uint32_t w = 0;
+		memcpy(&w, (const char *)from + i * 4, len - i * 4 < 4 ? len - i * 4 : 4);
+		__atomic_store_n(&in->data[i], w, __ATOMIC_RELAXED);
+	}
+}
+
+static inline void xio_inline_load(const struct xio_ring_inline *in, void *to, size_t len)
+{
+	for (size_t i = 0; i < (len + 3) / 4; i++) {
+		uint32_t w = __atomic_load_n(&in->data[i], __ATOMIC_RELAXED);
+		memcpy((char *)to + i * 4, &w, len - i * 4 < 4 ? len - i * 4 : 4);
+	}
+}
 
 _Static_assert(sizeof(struct rte_ring_headtail) <= XIO_RING_INLINE_OFF,
 	       "the inline record must not overlap the SP/SC producer's head and tail");
@@ -308,11 +332,13 @@ static inline size_t xio_ring_put(struct rte_ring *r, uint32_t *seen, struct xio
 	if (len <= XIO_RING_INLINE_MAX) {
 		/* Seqlock-style: invalid first, then the bytes, then what they are (see above). */
 		struct xio_ring_inline *in = xio_ring_inl(r);
+		unsigned char tmp[XIO_RING_INLINE_MAX];
+		xio_cursor_copy(src, tmp, len, true);
 		__atomic_store_n(&in->len, 0, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_RELEASE);
-		xio_cursor_copy(src, in->data, len, true);
+		xio_inline_store(in, tmp, len);
 		struct xio_iov_cursor from;
-		struct iovec v = {.iov_base = in->data, .iov_len = len};
+		struct iovec v = {.iov_base = tmp, .iov_len = len};
 		xio_cursor_init(&from, &v, 1);
 		xio_zc_copy(&z, XIO_RING_ESIZE, len, &from, true);
 		__atomic_store_n(&in->start, head, __ATOMIC_RELAXED);
@@ -346,15 +372,14 @@ static inline ssize_t xio_ring_get_inline(struct rte_ring *r, uint32_t *rd_off,
 	    prod - cons != 1 + (ilen + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE)
 		return -1;
 	size_t k = ilen - off < len ? ilen - off : len;
-	struct xio_iov_cursor undo = *dst;
-	xio_cursor_copy(dst, (void *)(uintptr_t)(in->data + off), k, false);
+	unsigned char tmp[XIO_RING_INLINE_MAX];
+	xio_inline_load(in, tmp, off + k);
 	/* Overwritten while we copied (the producer's next record): the ring has it all. */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (__atomic_load_n(&in->len, __ATOMIC_ACQUIRE) != ilen ||
-	    __atomic_load_n(&in->start, __ATOMIC_RELAXED) != start) {
-		*dst = undo;
+	    __atomic_load_n(&in->start, __ATOMIC_RELAXED) != start)
 		return -1;
-	}
+	xio_cursor_copy(dst, tmp + off, k, false);
 	if (!peek) {
 		off += (uint32_t)k;
 		if (off == ilen) {
