@@ -303,7 +303,8 @@ static size_t tx_room(struct xio_conn *c, size_t need, size_t *bound, bool locke
 		return room;
 	uint32_t cons = __atomic_load_n(&c->tx->cons.tail, __ATOMIC_ACQUIRE);
 	if (locked) {
-		if (c->tx->prod.tail - cons > c->tx->capacity) {
+		if (c->tx->prod.tail - cons > c->tx->capacity ||
+		    c->tx->cons.sync_type != RTE_RING_SYNC_ST) {
 			corrupt(c);
 			return 0;
 		}
