@@ -20,24 +20,14 @@
  * that copies (read/recv) takes the bytes from the buffer and frees it once
  * the record is consumed, so zero-copy and POSIX calls mix on one stream.
  *
- * A small record (up to XIO_RING_INLINE_MAX bytes) is also copied into the
- * ring header, right after the producer tail in its cache line (and the
- * line after it, rte_ring's padding): a reader that finds exactly that one
- * record between its head and the tail copies it from there, so a small
- * message costs it the one line it spins on, not that line and the data's
- * (struct xio_ring_inline). The ring keeps every record as well and stays
- * what counts: the inline copy is only a faster way to read it, checked
- * seqlock-style against the producer overwriting it meanwhile.
- *
  * The producer reads the consumer tail (the consumer's line, written on
  * every receive) only when the tail it saw last leaves too little room
- * (xio_ring_free_seen): a spinning pair then moves one line per message.
+ * (xio_ring_free_seen), not on every write.
  */
 #ifndef XIO_RING_H
 #define XIO_RING_H
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -71,69 +61,6 @@ static inline uint32_t xio_rec_elems(uint32_t w, uint32_t left)
 	if (len > (left - 1) * XIO_RING_ESIZE)
 		return 0;
 	return 1 + (len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE;
-}
-
-/*
- * The inline copy of the last small record, in rte_ring's producer line: an
- * SP/SC ring's producer uses only the first 12 bytes of its headtail (head,
- * tail, sync_type); the rest of the line is the union with the RTS/HTS
- * variants, which an SP/SC ring never uses, and the line after it is
- * padding. @start is the ring position of the record's length element and
- * @len its payload (0: no inline record). The producer writes len = 0, then
- * the bytes, then start and len, all before the tail's release store; a
- * reader copies, then looks at start and len again (stack/ring.h,
- * xio_ring_get_inline). Both are garbage-proof: len is checked against
- * XIO_RING_INLINE_MAX before any byte is read.
- */
-#define XIO_RING_INLINE_OFF 12u
-#define XIO_RING_INLINE_MAX (2u * RTE_CACHE_LINE_SIZE - XIO_RING_INLINE_OFF - 8u)
-
-struct xio_ring_inline {
-	uint32_t start;
-	uint32_t len;
-	uint32_t data[XIO_RING_INLINE_MAX / 4]; /* bytes, in words moved one by one (below) */
-};
-_Static_assert(XIO_RING_INLINE_MAX % 4 == 0, "the inline copy is whole words");
-
-/*
- * The copy's words are written and read as relaxed atomics: a reader may
- * race with the producer's next record (the seqlock check throws such a
- * read away), and plain copies would be a data race to the compiler and to
- * ThreadSanitizer.
- */
-static inline void xio_inline_store(struct xio_ring_inline *in, const void *from, size_t len)
-{
-	for (size_t i = 0; i < (len + 3) / 4; i++) {
-		uint32_t w = 0;
-		memcpy(&w, (const char *)from + i * 4, len - i * 4 < 4 ? len - i * 4 : 4);
-		__atomic_store_n(&in->data[i], w, __ATOMIC_RELAXED);
-	}
-}
-
-static inline void xio_inline_load(const struct xio_ring_inline *in, void *to, size_t len)
-{
-	for (size_t i = 0; i < (len + 3) / 4; i++) {
-		uint32_t w = __atomic_load_n(&in->data[i], __ATOMIC_RELAXED);
-		memcpy((char *)to + i * 4, &w, len - i * 4 < 4 ? len - i * 4 : 4);
-	}
-}
-
-_Static_assert(sizeof(struct rte_ring_headtail) <= XIO_RING_INLINE_OFF,
-	       "the inline record must not overlap the SP/SC producer's head and tail");
-_Static_assert(offsetof(struct rte_ring, prod) + XIO_RING_INLINE_OFF +
-		       sizeof(struct xio_ring_inline) <=
-		   offsetof(struct rte_ring, cons),
-	       "the inline record must end before the consumer's line");
-
-static inline struct xio_ring_inline *xio_ring_inl(const struct rte_ring *r)
-{
-	return (struct xio_ring_inline *)((char *)(uintptr_t)&r->prod + XIO_RING_INLINE_OFF);
-}
-
-/* A record that is not inline: a reader must take it from the ring (producer lock held). */
-static inline void xio_ring_inline_clear(struct rte_ring *r)
-{
-	__atomic_store_n(&xio_ring_inl(r)->len, 0, __ATOMIC_RELAXED);
 }
 
 /* A position inside an iovec array, advanced as bytes are copied. */
@@ -306,9 +233,8 @@ static inline bool xio_ring_empty(const struct rte_ring *r)
  * Append one record of up to @len bytes taken from @src. Producer side,
  * serialised by the caller (which rolled the producer head back to its
  * tail). The room is counted from the consumer tail in *@seen
- * (xio_ring_free_seen), or read afresh when @seen is NULL. A record of up
- * to XIO_RING_INLINE_MAX bytes is copied inline too. Returns the bytes
- * written (0 when full).
+ * (xio_ring_free_seen), or read afresh when @seen is NULL. Returns the
+ * bytes written (0 when full).
  */
 static inline size_t xio_ring_put(struct rte_ring *r, uint32_t *seen, struct xio_iov_cursor *src,
 				  size_t len)
@@ -334,67 +260,10 @@ static inline size_t xio_ring_put(struct rte_ring *r, uint32_t *seen, struct xio
 	struct rte_ring_zc_data z = {.ptr1 = &ring[idx], .ptr2 = ring};
 	z.n1 = elems < r->size - idx ? elems : r->size - idx;
 	ring[idx] = (uint32_t)len;
-	if (len <= XIO_RING_INLINE_MAX) {
-		/* Seqlock-style: invalid first, then the bytes, then what they are (see above). */
-		struct xio_ring_inline *in = xio_ring_inl(r);
-		unsigned char tmp[XIO_RING_INLINE_MAX];
-		xio_cursor_copy(src, tmp, len, true);
-		__atomic_store_n(&in->len, 0, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		xio_inline_store(in, tmp, len);
-		struct xio_iov_cursor from;
-		struct iovec v = {.iov_base = tmp, .iov_len = len};
-		xio_cursor_init(&from, &v, 1);
-		xio_zc_copy(&z, XIO_RING_ESIZE, len, &from, true);
-		__atomic_store_n(&in->start, head, __ATOMIC_RELAXED);
-		__atomic_store_n(&in->len, (uint32_t)len, __ATOMIC_RELEASE);
-	} else {
-		xio_ring_inline_clear(r);
-		xio_zc_copy(&z, XIO_RING_ESIZE, len, src, true);
-	}
+	xio_zc_copy(&z, XIO_RING_ESIZE, len, src, true);
 	r->prod.head = head + elems;
 	__atomic_store_n(&r->prod.tail, head + elems, __ATOMIC_RELEASE);
 	return len;
-}
-
-/*
- * The one record between the consumer's head and the producer tail, taken
- * from its inline copy: copies up to @len bytes from *@rd_off on and
- * consumes it once read whole (not with @peek). Returns the bytes copied,
- * or -1 when the ring holds anything else (the caller reads the ring then;
- * nothing was copied or consumed). Consumer side, serialised by the caller.
- */
-static inline ssize_t xio_ring_get_inline(struct rte_ring *r, uint32_t *rd_off,
-					  struct xio_iov_cursor *dst, size_t len, bool peek)
-{
-	struct xio_ring_inline *in = xio_ring_inl(r);
-	uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-	uint32_t cons = r->cons.tail, off = *rd_off;
-	uint32_t ilen = __atomic_load_n(&in->len, __ATOMIC_ACQUIRE);
-	uint32_t start = __atomic_load_n(&in->start, __ATOMIC_RELAXED);
-
-	if (ilen == 0 || ilen > XIO_RING_INLINE_MAX || start != cons || off >= ilen ||
-	    prod - cons != 1 + (ilen + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE)
-		return -1;
-	size_t k = ilen - off < len ? ilen - off : len;
-	unsigned char tmp[XIO_RING_INLINE_MAX];
-	xio_inline_load(in, tmp, off + k);
-	/* Overwritten while we copied (the producer's next record): the ring has it all. */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (__atomic_load_n(&in->len, __ATOMIC_ACQUIRE) != ilen ||
-	    __atomic_load_n(&in->start, __ATOMIC_RELAXED) != start)
-		return -1;
-	xio_cursor_copy(dst, tmp + off, k, false);
-	if (!peek) {
-		off += (uint32_t)k;
-		if (off == ilen) {
-			off = 0;
-			r->cons.head = prod;
-			__atomic_store_n(&r->cons.tail, prod, __ATOMIC_RELEASE);
-		}
-		*rd_off = off;
-	}
-	return (ssize_t)k;
 }
 
 /*
@@ -415,9 +284,6 @@ static inline ssize_t xio_ring_get(struct rte_ring *r, uint32_t *rd_off, struct 
 
 	if (avail == 0 || len == 0)
 		return 0;
-	ssize_t k = xio_ring_get_inline(r, rd_off, dst, len, peek);
-	if (k >= 0)
-		return k;
 	avail = rte_ring_dequeue_zc_burst_elem_start(r, XIO_RING_ESIZE, avail, &z, NULL);
 	while (pos < avail && done < len) {
 		uint32_t rec = xio_zc_elem(&z, pos);

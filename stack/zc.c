@@ -200,7 +200,6 @@ static bool put_desc(struct rte_ring *r, uint32_t idx, uint32_t gen, uint32_t of
 	zc_set_elem(&z, 1, idx);
 	zc_set_elem(&z, 2, gen);
 	zc_set_elem(&z, 3, off);
-	xio_ring_inline_clear(r); /* the record a reader finds is not the inline one */
 	rte_ring_enqueue_zc_elem_finish(r, XIO_DESC_ELEMS);
 	return true;
 }
@@ -398,7 +397,6 @@ int xio_zc_send_commit(struct xio_conn *c, int fd, void *ptr, size_t len)
 		return -EINVAL;
 	if (len > 0) {
 		*(uint32_t *)tx_hold.hdr = (uint32_t)len;
-		xio_ring_inline_clear(c->tx); /* the record a reader finds is not the inline one */
 		rte_ring_enqueue_zc_elem_finish(
 		    c->tx, 1 + (unsigned)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE));
 		c->txd->bytes += len;

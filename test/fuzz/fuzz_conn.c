@@ -180,11 +180,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r->prod.head = r->prod.tail = 0x80000000u + (w[12] % RINGCNT);
 		r->cons.head = r->cons.tail = 0x80000000u;
 	}
-	/* the inline copy of a small record (ring.h): bit 25 names the reader's head, any length */
-	struct xio_ring_inline *inl = xio_ring_inl(r);
-	inl->start = (w[12] & (1u << 25)) ? r->cons.tail : w[5];
-	inl->len = (w[12] >> 26) * 3;
-	memcpy(inl->data, w, sizeof(w) < XIO_RING_INLINE_MAX ? sizeof(w) : XIO_RING_INLINE_MAX);
 	/* the records from where the reader starts, wrapping at the array's end */
 	uint32_t *elems = (uint32_t *)(r + 1);
 	size_t ne = size / 4 < RINGCNT ? size / 4 : RINGCNT;

@@ -96,16 +96,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		atomic_store(&pool.meta[i].word, words[i]);
 	}
 
-	/*
-	 * The inline copy (ring.h) is garbage unless bit 31 of rd_off says it
-	 * names the reader's head: then its length comes from the high half of
-	 * len (any value, up to 65535: never read past XIO_RING_INLINE_MAX) and
-	 * its bytes from the input's start.
-	 */
-	struct xio_ring_inline *inl = xio_ring_inl(r);
-	inl->start = (in.rd_off >> 31) ? in.head : in.head + in.count;
-	inl->len = in.len >> 16;
-	memcpy(inl->data, data, size < XIO_RING_INLINE_MAX ? size : XIO_RING_INLINE_MAX);
 	size_t len = in.len % 1024;
 	uint8_t *out = malloc(len ? len : 1); /* exact size: an overflow is an ASan report */
 	struct iovec iov[2] = {{out, len / 2}, {out + len / 2, len - len / 2}};

@@ -68,20 +68,6 @@ write("ring", {
                          b"".join(desc(4, i % 8, i % 8 + 1, 0) for i in range(18))),
 })
 
-# the inline copy of a lone small record (stack/ring.h): bit 31 of rd_off puts it at the
-# reader's head, the high half of len is its length, its bytes are the input's first
-h1 = rec(b"hello")
-write("ring", {
-    "inline": ring_in(0, 3, 1 << 31, 100 | 5 << 16, 0, h1),
-    "inline-peek-partial": ring_in(60, 3, 1 << 31 | 2, 3 | 5 << 16, 1, h1),
-    "inline-len-huge": ring_in(0, 3, 1 << 31, 100 | 0xffff << 16, 0, h1),
-    "inline-len-other": ring_in(0, 3, 1 << 31, 100 | 8 << 16, 0, h1),
-    "inline-max": ring_in(0, 28, 1 << 31, 200 | 108 << 16, 0, rec(bytes(range(108)))),
-    "inline-max-plus-1": ring_in(0, 29, 1 << 31, 200 | 109 << 16, 0, rec(bytes(range(109)))),
-    "inline-wrapped": ring_in(0xfffffffe, 3, 1 << 31, 100 | 5 << 16, 0, h1),
-    "inline-two-records": ring_in(0, 5, 1 << 31, 100 | 5 << 16, 0, h1 + rec(b"x")),
-})
-
 def conn_in(flags, words, elems):
     return bytes([flags]) + struct.pack("<13I", *words) + elems
 
@@ -113,16 +99,6 @@ write("conn", {
     "zc-bytes": conn_in(0, [3] + ok[1:12] + [ZC], r1),
     "zc-desc": conn_in(0, [40] + okd[1:12] + [ZC], dc),
     "zc-wrapped": conn_in(0, [7, 1023, 1023, 1020, 1020 + n1, 0, 1020] + [0] * 5 + [ZC], r1),
-})
-
-# the inline copy (bit 25 of the last word: at the reader's head; bits 26-31 x 3: its length)
-INL = 1 << 25
-oki = [1024, 1023, 1023, 0, 3, 0, 0, 0, 0, 0, 0, 0, 5]
-write("conn", {
-    "inline": conn_in(0, oki[:12] + [5 | INL | 2 << 26], h1),
-    "inline-zc": conn_in(0, oki[:12] + [5 | INL | 2 << 26 | ZC], h1),
-    "inline-len-garbage": conn_in(0, oki[:12] + [5 | INL | 63 << 26], h1),
-    "inline-elsewhere": conn_in(0, oki[:12] + [5 | 2 << 26], h1),
 })
 
 write("ctl", {

@@ -8,11 +8,10 @@
  * head record (rd_off), peeking consumes nothing, scattered iovecs work on
  * both sides, a concurrent producer and consumer thread agree on every byte,
  * and a corrupt record length or read offset in shared memory is reported
- * as -EPROTO without consuming anything or reading out of bounds. A lone
- * small record is read from its inline copy in the producer's line, garbage
- * there never reads past it, a copy overwritten while read is noticed (two
- * threads), and the producer reads the consumer tail only when the one it
- * saw last leaves too little room.
+ * as -EPROTO without consuming anything or reading out of bounds. The
+ * producer reads the consumer tail only when the one it saw last leaves too
+ * little room, and never trusts one beyond the capacity (also with two
+ * threads and small records).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -479,89 +478,7 @@ START_TEST(test_corrupt_rd_off_readable)
 }
 END_TEST
 
-/* ---- the inline copy and the consumer tail seen last ----------------------- */
-
-START_TEST(test_inline_taken)
-{
-	/* A lone small record is read from its inline copy: the ring's copy is not looked at. */
-	struct rte_ring *r = xt_ring_new(64, 0);
-	struct xio_ring_inline *in = xio_ring_inl(r);
-	uint32_t rd_off = 0, start = r->prod.tail;
-	char buf[128];
-
-	ck_assert_uint_eq(put_str(r, "hello"), 5);
-	ck_assert_uint_eq(in->start, start);
-	ck_assert_uint_eq(in->len, 5);
-	memset(ring_elem(r, 1), 'X', 8); /* the ring's payload, not its length element */
-	memset(buf, 0, sizeof(buf));
-	ck_assert_int_eq(get(r, &rd_off, buf, 2, true), 2);
-	ck_assert_int_eq(get(r, &rd_off, buf, 2, false), 2);
-	ck_assert_uint_eq(rd_off, 2);
-	ck_assert_int_eq(get(r, &rd_off, buf + 2, sizeof(buf), false), 3);
-	ck_assert_str_eq(buf, "hello");
-	ck_assert(xio_ring_empty(r));
-	ck_assert_uint_eq(rd_off, 0);
-
-	/* Two records: the ring is read (its payloads are intact here). */
-	put_str(r, "ab");
-	put_str(r, "cd");
-	memset(buf, 0, sizeof(buf));
-	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 4);
-	ck_assert_str_eq(buf, "abcd");
-
-	/* The largest inline record, and one byte more (ring only, the copy cleared). */
-	uint8_t big[XIO_RING_INLINE_MAX + 1], back[sizeof(big)];
-	for (size_t i = 0; i < sizeof(big); i++)
-		big[i] = stream_byte(i);
-	ck_assert_uint_eq(put(r, big, XIO_RING_INLINE_MAX), XIO_RING_INLINE_MAX);
-	ck_assert_uint_eq(in->len, XIO_RING_INLINE_MAX);
-	ck_assert_int_eq(get(r, &rd_off, back, sizeof(back), false), XIO_RING_INLINE_MAX);
-	ck_assert_mem_eq(back, big, XIO_RING_INLINE_MAX);
-	ck_assert_uint_eq(put(r, big, sizeof(big)), sizeof(big));
-	ck_assert_uint_eq(in->len, 0);
-	ck_assert_int_eq(get(r, &rd_off, back, sizeof(back), false), (ssize_t)sizeof(big));
-	ck_assert_mem_eq(back, big, sizeof(big));
-	free(r);
-}
-END_TEST
-
-START_TEST(test_inline_garbage)
-{
-	/* Garbage in the inline copy: the ring is read, or at most the copy's own bytes. */
-	struct rte_ring *r = xt_ring_new(64, 0);
-	struct xio_ring_inline *in = xio_ring_inl(r);
-	static const uint32_t lens[] = {0xffffffffu, XIO_RING_INLINE_MAX + 1, 0x80000005u, 3, 0};
-	uint32_t rd_off = 0;
-	char buf[256];
-
-	put_str(r, "hello"); /* 3 elements */
-	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		in->len = lens[i];
-		memset(buf, 0, sizeof(buf));
-		ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), true), 5);
-		ck_assert_str_eq(buf, "hello");
-	}
-	/* The right length at another position. */
-	in->len = 5;
-	in->start = r->cons.tail + 1;
-	memset(in->data, 'Z', 5);
-	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), true), 5);
-	ck_assert_str_eq(buf, "hello");
-	/* A length of the same element count at the head: its bytes, and no more. */
-	in->start = r->cons.tail;
-	in->len = 8;
-	memset(buf, 0, sizeof(buf));
-	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 8);
-	ck_assert_mem_eq(buf, "ZZZZZ", 5);
-	ck_assert(xio_ring_empty(r));
-	/* A read offset past the copy's length: the ring's record decides (-EPROTO). */
-	put_str(r, "hello");
-	in->len = 5;
-	rd_off = 6;
-	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), -EPROTO);
-	free(r);
-}
-END_TEST
+/* ---- the consumer tail seen last ------------------------------------------- */
 
 START_TEST(test_cons_seen)
 {
@@ -619,11 +536,11 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-/* Small records only, room counted from the tail seen last: the inline copy's race. */
+/* Small records only, room counted from the tail seen last. */
 static void *producer_small(void *arg)
 {
 	struct rte_ring *r = arg;
-	uint8_t buf[XIO_RING_INLINE_MAX];
+	uint8_t buf[108];
 	uint32_t seen = r->cons.tail;
 	uint64_t wr = 0;
 	unsigned k = 0;
@@ -645,7 +562,7 @@ static void *producer_small(void *arg)
 	return NULL;
 }
 
-START_TEST(test_spsc_threads_inline)
+START_TEST(test_spsc_threads_seen)
 {
 	struct rte_ring *r = xt_ring_new(64, 0);
 	pthread_t th;
@@ -732,16 +649,14 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_corrupt_rd_off_readable);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("inline");
-	tcase_add_test(tc, test_inline_taken);
-	tcase_add_test(tc, test_inline_garbage);
+	tc = tcase_create("cons_seen");
 	tcase_add_test(tc, test_cons_seen);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("threads");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spsc_threads);
-	tcase_add_test(tc, test_spsc_threads_inline);
+	tcase_add_test(tc, test_spsc_threads_seen);
 	suite_add_tcase(s, tc);
 	return s;
 }
