@@ -194,9 +194,7 @@ static void corrupt(struct xio_conn *c)
 
 /*
  * Take a direction's lock (robust: a dead holder's half operation is rolled
- * back), honouring the socket timeout, and check the ring: all of it for the
- * consumer, the header for the producer (which reads the consumer's tail
- * only when it runs out of room: tx_room). Returns 0, or
+ * back), honouring the socket timeout, and check the ring. Returns 0, or
  * -EAGAIN (timeout) / -ECONNRESET (corrupt: the lock is not held then).
  */
 static int lock_dir(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
@@ -221,7 +219,7 @@ static int lock_dir(struct xio_conn *c, pthread_mutex_t *m, struct rte_ring *r,
 		corrupt(c);
 		return -ECONNRESET;
 	}
-	if (ht == &r->prod ? !xio_ring_hdr_sane(r, c->elems) : !xio_ring_sane(r, c->elems)) {
+	if (!xio_ring_sane(r, c->elems)) {
 		pthread_mutex_unlock(m);
 		corrupt(c);
 		return -ECONNRESET;
@@ -258,20 +256,16 @@ static int lock_consumer(struct xio_conn *c)
 /* ---- room for a writer ------------------------------------------------ */
 
 /*
- * Bytes a writer may queue in direction @d (ring @r) now, counted from the
- * consumer tail @cons, and in *@bound the size that room counts against: the
- * ring's capacity, or the bytes in flight the writer's SO_SNDBUF and the
- * reader's SO_RCVBUF allow when that is less (xio_buf_limit; record headers
- * count, as skb overhead counts on TCP). Sending, POLLOUT and the space
- * doorbell all ask here, so a writer the limit stopped is woken as one the
- * full ring stopped.
+ * Bytes a writer may queue in direction @d (ring @r) now, and in *@bound the
+ * size that room counts against: the ring's capacity, or the bytes in flight
+ * the writer's SO_SNDBUF and the reader's SO_RCVBUF allow when that is less
+ * (xio_buf_limit; record headers count, as skb overhead counts on TCP).
+ * Sending, POLLOUT and the space doorbell all ask here, so a writer the
+ * limit stopped is woken as one the full ring stopped.
  */
-static size_t dir_room(const struct rte_ring *r, struct xio_dir *d, uint32_t cons, size_t *bound)
+static size_t dir_room(const struct rte_ring *r, struct xio_dir *d, size_t *bound)
 {
-	size_t cap = xio_ring_capacity(r);
-	uint32_t used_el = r->prod.tail - cons;
-	uint32_t f = used_el <= r->capacity ? r->capacity - used_el : 0;
-	size_t room = f < 2 ? 0 : (size_t)(f - 1) * XIO_RING_ESIZE;
+	size_t cap = xio_ring_capacity(r), room = xio_ring_room(r);
 	uint32_t snd = atomic_load_explicit(&d->sndbuf, memory_order_relaxed);
 	uint32_t rcv = atomic_load_explicit(&d->rcvbuf, memory_order_relaxed);
 	size_t lim =
@@ -280,51 +274,16 @@ static size_t dir_room(const struct rte_ring *r, struct xio_dir *d, uint32_t con
 		*bound = cap;
 		return room;
 	}
-	/* in use, and the next record's length */
-	size_t used = (size_t)(r->capacity - f) * XIO_RING_ESIZE + XIO_RING_ESIZE;
+	size_t used = xio_ring_used(r) + XIO_RING_ESIZE; /* and the next record's length */
 	size_t left = lim > used ? lim - used : 0;
 	*bound = lim;
 	return left < room ? left : room;
 }
 
-/*
- * Room for our writer, counted from the consumer tail it saw last
- * (xio_dir.cons_seen): the consumer's line, which the peer writes on every
- * receive, is read only when that leaves less than @need bytes (and less
- * than half the bound). The consumer only moves forward, so an old tail only
- * undercounts. With the producer lock (@locked) the tail read is kept, and
- * one beyond the capacity is corruption (our tail holds still then).
- */
-static size_t tx_room(struct xio_conn *c, size_t need, size_t *bound, bool locked)
-{
-	uint32_t seen = __atomic_load_n(&c->txd->cons_seen, __ATOMIC_RELAXED);
-	size_t room = dir_room(c->tx, c->txd, seen, bound);
-	if (room >= need || room >= *bound / 2)
-		return room;
-	uint32_t cons = __atomic_load_n(&c->tx->cons.tail, __ATOMIC_ACQUIRE);
-	if (locked) {
-		if (c->tx->prod.tail - cons > c->tx->capacity ||
-		    c->tx->cons.sync_type != RTE_RING_SYNC_ST) {
-			corrupt(c);
-			return 0;
-		}
-		__atomic_store_n(&c->txd->cons_seen, cons, __ATOMIC_RELAXED);
-	}
-	return dir_room(c->tx, c->txd, cons, bound);
-}
-
 /* Room for a writer, as TCP's POLLOUT: a third of the bound is free. */
 static bool dir_writable(const struct rte_ring *r, struct xio_dir *d)
 {
-	size_t bound,
-	    room = dir_room(r, d, __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE), &bound);
-	return room >= bound / 3;
-}
-
-/* The same for our own writer, without the consumer's line while the tail seen last says yes. */
-static bool tx_writable(struct xio_conn *c)
-{
-	size_t bound = xio_ring_capacity(c->tx), room = tx_room(c, bound / 3, &bound, false);
+	size_t bound, room = dir_room(r, d, &bound);
 	return room >= bound / 3;
 }
 
@@ -520,8 +479,7 @@ static unsigned ring_ready(struct xio_conn *c)
 {
 	unsigned ev = 0;
 	xio_conn_check_abort(c);
-	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_hdr_sane(c->tx, c->elems),
-			     0))
+	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_sane(c->tx, c->elems), 0))
 		corrupt(c);
 	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
 	int err = atomic_load_explicit(&c->error, memory_order_relaxed);
@@ -535,7 +493,7 @@ static unsigned ring_ready(struct xio_conn *c)
 		ev |= POLLERR;
 	if ((eof && c->shut_wr) || reset)
 		ev |= POLLHUP;
-	if (c->shut_wr || reset || atomic_load(&c->peer_gone) || tx_writable(c))
+	if (c->shut_wr || reset || atomic_load(&c->peer_gone) || dir_writable(c->tx, c->txd))
 		ev |= POLLOUT | POLLWRNORM;
 	return ev;
 }
@@ -711,7 +669,7 @@ static bool ring_maybe_ready(struct xio_conn *c, unsigned want)
 	/* Garbage in the ring we read says maybe too: ring_ready() resets the connection. */
 	if (((want & POLLIN) && !xio_ring_empty(c->rx)) || !xio_ring_sane(c->rx, c->elems))
 		return true;
-	if ((want & POLLOUT) && tx_writable(c))
+	if ((want & POLLOUT) && dir_writable(c->tx, c->txd))
 		return true;
 	return atomic_load_explicit(&c->rxd->shut_wr, memory_order_relaxed) ||
 	       atomic_load_explicit(&c->rxd->reset, memory_order_relaxed) ||
@@ -978,10 +936,9 @@ static ssize_t ring_send(struct xio_conn *c, int fd, const struct iovec *iov, in
 		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	}
 	while (done < total) {
-		size_t bound, room = tx_room(c, total - done, &bound, true);
-		size_t n = room ? xio_ring_put(c->tx, &c->txd->cons_seen, &cur,
-					       total - done < room ? total - done : room)
-				: 0;
+		size_t bound, room = dir_room(c->tx, c->txd, &bound);
+		size_t n =
+		    room ? xio_ring_put(c->tx, &cur, total - done < room ? total - done : room) : 0;
 		if (n > 0) {
 			done += n;
 			c->txd->bytes += n;

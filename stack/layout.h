@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 15u
+#define XIO_LAYOUT_VERSION 14u
 
 /* xio_dir.sleepers: the lone waiter's bit (stack/conn.c, "waiting"). */
 #define XIO_SLEEPER_LONE 0x80000000u
@@ -90,13 +90,6 @@ struct xio_dir {
 	/* producer side */
 	alignas(XIO_CACHELINE) pthread_mutex_t wlock; /* robust, process-shared */
 	uint64_t bytes;				      /* bytes ever enqueued */
-	/*
-	 * The consumer tail as a producer last read it: room is counted from it,
-	 * and the consumer's line (written on every receive) read again only
-	 * when it leaves too little (stack/conn.c, tx_room). A hint: garbage
-	 * here only makes the producer read the real tail.
-	 */
-	uint32_t cons_seen;
 	/*
 	 * Written once by the producer, read by the consumer on every look: a
 	 * line of their own, or a spinning reader would pull the line the

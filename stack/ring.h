@@ -19,10 +19,6 @@
  * the buffer's index, generation and offset in the domain's pool. A reader
  * that copies (read/recv) takes the bytes from the buffer and frees it once
  * the record is consumed, so zero-copy and POSIX calls mix on one stream.
- *
- * The producer reads the consumer tail (the consumer's line, written on
- * every receive) only when the tail it saw last leaves too little room
- * (xio_ring_free_seen), not on every write.
  */
 #ifndef XIO_RING_H
 #define XIO_RING_H
@@ -157,38 +153,6 @@ static inline bool xio_ring_sane(const struct rte_ring *r, uint32_t elems)
 }
 
 /*
- * The producer's check on every look: the geometry and its own sync type,
- * no index and nothing on the consumer's line (written on every receive:
- * reading it would pull that line over for each message). The consumer
- * tail is checked whenever the producer reads it (tx_room, stack/conn.c).
- */
-static inline bool xio_ring_hdr_sane(const struct rte_ring *r, uint32_t elems)
-{
-	return r->size == elems && r->mask == elems - 1 && r->capacity == elems - 1 &&
-	       r->prod.sync_type == RTE_RING_SYNC_ST;
-}
-
-/*
- * Free elements for the producer, counted from the consumer tail it saw last
- * (*@seen): the consumer's line is read again, and *@seen updated, only when
- * that leaves fewer than @need. The consumer only moves forward, so an old
- * tail only undercounts. An answer of more than the capacity (garbage in
- * *@seen or in the consumer tail) is 0 here; the caller's sanity check
- * (xio_ring_sane) tells corruption from a full ring. Producer side.
- */
-static inline uint32_t xio_ring_free_seen(const struct rte_ring *r, uint32_t *seen, uint32_t need)
-{
-	uint32_t prod = r->prod.tail, cap = r->capacity;
-	uint32_t used = prod - *seen;
-
-	if (used <= cap && cap - used >= need)
-		return cap - used;
-	*seen = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-	used = prod - *seen;
-	return used <= cap ? cap - used : 0;
-}
-
-/*
  * rte_ring_init() for our rings (single producer, single consumer, empty),
  * inline: the preload links no DPDK library. Only the header is written.
  */
@@ -231,38 +195,23 @@ static inline bool xio_ring_empty(const struct rte_ring *r)
 
 /*
  * Append one record of up to @len bytes taken from @src. Producer side,
- * serialised by the caller (which rolled the producer head back to its
- * tail). The room is counted from the consumer tail in *@seen
- * (xio_ring_free_seen), or read afresh when @seen is NULL. Returns the
- * bytes written (0 when full).
+ * serialised by the caller. Returns the bytes written (0 when full).
  */
-static inline size_t xio_ring_put(struct rte_ring *r, uint32_t *seen, struct xio_iov_cursor *src,
-				  size_t len)
+static inline size_t xio_ring_put(struct rte_ring *r, struct xio_iov_cursor *src, size_t len)
 {
-	uint32_t fresh, *cons = seen;
-	if (!cons) {
-		fresh = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-		cons = &fresh;
-	}
-	size_t most = (size_t)r->capacity * XIO_RING_ESIZE;
-	size_t want = len < most ? len : most;
-	uint32_t f = xio_ring_free_seen(
-	    r, cons, 1 + (uint32_t)((want + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE));
-	size_t room = f < 2 ? 0 : (size_t)(f - 1) * XIO_RING_ESIZE;
+	size_t room = xio_ring_room(r);
+	struct rte_ring_zc_data z;
 
 	if (len > room)
 		len = room;
 	if (len == 0)
 		return 0;
-	uint32_t elems = 1 + (uint32_t)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
-	uint32_t head = r->prod.tail, idx = head & r->mask;
-	uint32_t *ring = (uint32_t *)&r[1];
-	struct rte_ring_zc_data z = {.ptr1 = &ring[idx], .ptr2 = ring};
-	z.n1 = elems < r->size - idx ? elems : r->size - idx;
-	ring[idx] = (uint32_t)len;
+	unsigned int elems = 1 + (unsigned int)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
+	if (rte_ring_enqueue_zc_bulk_elem_start(r, XIO_RING_ESIZE, elems, &z, NULL) != elems)
+		return 0;
+	*(uint32_t *)z.ptr1 = (uint32_t)len;
 	xio_zc_copy(&z, XIO_RING_ESIZE, len, src, true);
-	r->prod.head = head + elems;
-	__atomic_store_n(&r->prod.tail, head + elems, __ATOMIC_RELEASE);
+	rte_ring_enqueue_zc_elem_finish(r, elems);
 	return len;
 }
 

@@ -8,10 +8,7 @@
  * head record (rd_off), peeking consumes nothing, scattered iovecs work on
  * both sides, a concurrent producer and consumer thread agree on every byte,
  * and a corrupt record length or read offset in shared memory is reported
- * as -EPROTO without consuming anything or reading out of bounds. The
- * producer reads the consumer tail only when the one it saw last leaves too
- * little room, and never trusts one beyond the capacity (also with two
- * threads and small records).
+ * as -EPROTO without consuming anything or reading out of bounds.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,7 +32,7 @@ static size_t put(struct rte_ring *r, const void *buf, size_t len)
 	struct xio_iov_cursor c;
 
 	xio_cursor_init(&c, &iov, 1);
-	return xio_ring_put(r, NULL, &c, len);
+	return xio_ring_put(r, &c, len);
 }
 
 static ssize_t get(struct rte_ring *r, uint32_t *rd_off, void *buf, size_t len, bool peek)
@@ -214,7 +211,7 @@ START_TEST(test_iovec)
 
 	xio_cursor_init(&cur, src, 3);
 	/* Scattered source, one record. */
-	ck_assert_uint_eq(xio_ring_put(r, NULL, &cur, 8), 8);
+	ck_assert_uint_eq(xio_ring_put(r, &cur, 8), 8);
 	ck_assert_uint_eq(xio_ring_used(r), 3 * 4);
 	memset(d4, 0, sizeof(d4));
 	xio_cursor_init(&cur, dst, 5);
@@ -478,39 +475,6 @@ START_TEST(test_corrupt_rd_off_readable)
 }
 END_TEST
 
-/* ---- the consumer tail seen last ------------------------------------------- */
-
-START_TEST(test_cons_seen)
-{
-	/* The producer counts room from the tail it saw last and reads it only when short. */
-	struct rte_ring *r = xt_ring_new(16, 0); /* 15 elements */
-	uint32_t seen = r->cons.tail, rd_off = 0;
-	uint8_t buf[64] = {1, 2, 3}, back[64];
-	struct iovec v = {buf, 40};
-	struct xio_iov_cursor cur;
-
-	xio_cursor_init(&cur, &v, 1);
-	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 40), 40); /* 11 elements */
-	ck_assert_int_eq(get(r, &rd_off, back, sizeof(back), false), 40);
-	ck_assert_uint_eq(seen, r->cons.tail - 11); /* not read: there was room */
-	ck_assert_uint_eq(xio_ring_free_seen(r, &seen, 4), 4);
-	ck_assert_uint_eq(seen, r->cons.tail - 11);
-	xio_cursor_init(&cur, &v, 1);
-	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 40), 40); /* short: read, then room */
-	ck_assert_uint_eq(seen, r->prod.tail - 11);
-	/* Garbage (more in use than the capacity) is read again too, never trusted. */
-	seen = r->prod.tail + 100;
-	ck_assert_uint_eq(xio_ring_free_seen(r, &seen, 1), 4);
-	ck_assert_uint_eq(seen, r->cons.tail);
-	/* Full is full: 4 elements hold 12 bytes, a record of 13 is clipped. */
-	xio_cursor_init(&cur, &v, 1);
-	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 13), 12);
-	xio_cursor_init(&cur, &v, 1);
-	ck_assert_uint_eq(xio_ring_put(r, &seen, &cur, 1), 0);
-	free(r);
-}
-END_TEST
-
 /* ---- two threads ---------------------------------------------------------- */
 
 enum { SPSC_BYTES = 4 << 20 };
@@ -535,63 +499,6 @@ static void *producer(void *arg)
 	}
 	return NULL;
 }
-
-/* Small records only, room counted from the tail seen last. */
-static void *producer_small(void *arg)
-{
-	struct rte_ring *r = arg;
-	uint8_t buf[108];
-	uint32_t seen = r->cons.tail;
-	uint64_t wr = 0;
-	unsigned k = 0;
-
-	while (wr < SPSC_BYTES) {
-		size_t n = 1 + (k++ * 29) % sizeof(buf);
-		if (n > SPSC_BYTES - wr)
-			n = SPSC_BYTES - wr;
-		for (size_t i = 0; i < n; i++)
-			buf[i] = stream_byte(wr + i);
-		struct iovec v = {buf, n};
-		struct xio_iov_cursor cur;
-		xio_cursor_init(&cur, &v, 1);
-		size_t done = xio_ring_put(r, &seen, &cur, n);
-		if (done == 0)
-			sched_yield();
-		wr += done;
-	}
-	return NULL;
-}
-
-START_TEST(test_spsc_threads_seen)
-{
-	struct rte_ring *r = xt_ring_new(64, 0);
-	pthread_t th;
-	uint8_t buf[256], pbuf[256];
-	uint64_t rd = 0, bad = 0;
-	uint32_t rd_off = 0;
-	unsigned k = 0;
-
-	ck_assert_int_eq(pthread_create(&th, NULL, producer_small, r), 0);
-	while (rd < SPSC_BYTES) {
-		size_t want = 1 + (k++ * 41) % sizeof(buf);
-		ssize_t p = k % 4 ? -1 : get(r, &rd_off, pbuf, want, true);
-		ssize_t n = get(r, &rd_off, buf, want, false);
-		ck_assert_int_ge(n, 0);
-		if (n == 0)
-			sched_yield();
-		for (ssize_t i = 0; i < n; i++)
-			bad += buf[i] != stream_byte(rd + (uint64_t)i);
-		for (ssize_t i = 0; i < p && i < n; i++) /* a peek sees the same bytes */
-			bad += pbuf[i] != buf[i];
-		rd += (uint64_t)n;
-	}
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_uint_eq(bad, 0);
-	ck_assert_uint_eq(rd, SPSC_BYTES);
-	ck_assert(xio_ring_empty(r));
-	free(r);
-}
-END_TEST
 
 START_TEST(test_spsc_threads)
 {
@@ -649,14 +556,9 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_corrupt_rd_off_readable);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("cons_seen");
-	tcase_add_test(tc, test_cons_seen);
-	suite_add_tcase(s, tc);
-
 	tc = tcase_create("threads");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spsc_threads);
-	tcase_add_test(tc, test_spsc_threads_seen);
 	suite_add_tcase(s, tc);
 	return s;
 }
