@@ -48,10 +48,12 @@ struct mgr_offer {
 	ino_t peer_ino;
 	/*
 	 * A claim that came before its offer. The client sends its offer
-	 * without waiting for a reply, before its SYN, but the manager reads
-	 * the client's and the server's control sockets in whatever order
-	 * epoll gives them; the claim waits here for the offer (or for the
-	 * client's abandon or its end) and is answered then.
+	 * without waiting for a reply, right after its SYN, on its offer
+	 * channel (or before its SYN on its control connection), and the
+	 * manager reads the client's and the server's sockets in whatever
+	 * order epoll gives them; the claim waits here for the offer (or for
+	 * the client's abandon or its end, or the sweep timer's look at a slot
+	 * no longer PAIRING) and is answered then.
 	 */
 	struct mgr_client *claimer; /* NULL: no claim waits */
 	uint32_t claim_token;
@@ -134,6 +136,17 @@ static void claims_expire(struct mgr *m)
 		if (w != XIO_SLOT_WORD(o->claim_token, XIO_SLOT_PAIRING))
 			claim_answer(m, i, -ENOENT, -1);
 	}
+}
+
+unsigned mgr_pair_expire(struct mgr *m)
+{
+	unsigned parked = 0;
+	if (!m->offers)
+		return 0;
+	claims_expire(m);
+	for (uint32_t i = 0; i < m->o.nslots; i++)
+		parked += m->offers[i].claimer != NULL;
+	return parked;
 }
 
 void mgr_pair_close(struct mgr *m)

@@ -11,12 +11,14 @@
  *
  *   client                         manager                     server
  *   slot ALLOCATED -> PAIRING
- *   PAIR_OFFER [tcp, u_srv] ---->  keeps both (no reply; a claim
- *                                  read before it waits for it)
  *   kernel connect() ............. SYN ...
- *   pairing[] += (port, slot)      ... SYN-ACK, ACK ..........  accept()
+ *   pairing[] += (port, slot)
+ *   PAIR_OFFER [tcp, u_srv] ---->  keeps both (no reply; on the
+ *   (offer channel)                send-only offer channel)
+ *                                  ... SYN-ACK, ACK ..........  accept()
  *                                                              peer port in pairing[]
  *                                  <---- PAIR_CLAIM [accepted tcp]
+ *                                  (read before the offer: it waits)
  *                                  TCP_REPAIR: the sequence numbers
  *                                  of the two sockets mirror each other
  *                                  PAIRING -> ESTABLISHED
@@ -148,20 +150,23 @@ static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const in
 }
 
 /*
- * PAIR_OFFER without waiting for an answer (none comes): it is queued on
- * our control connection before our SYN leaves, so the manager has it by
- * the time the server claims, or parks the claim until it reads it. A
- * refused offer leaves the slot PAIRING until our wait ends: TCP. Not
- * after the SYN, though that measured faster: a thread of this very process
- * accepting us (a Service address that leads back to it) could claim first
- * and wait for the manager's answer holding the control connection, which
- * our offer would then wait for.
+ * PAIR_OFFER, or PAIR_ABANDON, without waiting for an answer (none comes).
+ * On the offer channel (@late) it follows our SYN: the manager reads it
+ * while the server accepts and parks a claim it reads first until it
+ * comes. The channel is not the control connection, which a thread of this
+ * very process accepting us (a Service address that leads back to it) may
+ * hold while its claim waits for this offer. Without a channel (a manager
+ * that has none, an error) the offer goes before the SYN on the control
+ * connection, so it is sent before any server can claim. A refused offer
+ * leaves the slot PAIRING until our wait ends: TCP.
  */
-static int pair_offer(struct xio_slot *s, uint32_t token, int tcp, int peer)
+static int pair_send(struct xio_domain *d, uint16_t type, struct xio_slot *s, uint32_t token,
+		     const int *fds, int nfds, bool late)
 {
-	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = getpid()};
-	xio_msg_init(&req.hdr, XIO_CTL_PAIR_OFFER, sizeof(req));
-	return xio_control_send(&req, sizeof(req), (int[]){tcp, peer}, 2);
+	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = xio_self_pid()};
+	xio_msg_init(&req.hdr, type, sizeof(req));
+	return late ? xio_offer_send(d, &req, sizeof(req), fds, nfds)
+		    : xio_control_send(&req, sizeof(req), fds, nfds);
 }
 
 /*
@@ -331,15 +336,21 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		r = -errno;
 	if (r == 0)
 		r = xio_slot_pairing(s, token);
-	if (r == 0)
-		r = pair_offer(s, token, fd, sv[1]);
+	/* the offer follows the SYN when it can: on the offer channel, made now */
+	bool late = r == 0 && xio_offer_channel(d) == 0, offered = false;
+	if (r == 0 && !late) {
+		r = pair_send(d, XIO_CTL_PAIR_OFFER, s, token, (int[]){fd, sv[1]}, 2, false);
+		offered = r == 0;
+	}
 	if (r < 0) {
 		if (xio_slot_unpair(d->hdr, s, token) < 0)
 			xio_slot_abort(d->hdr, s, token);
 		goto not_carried;
 	}
-	xio_sys.close(sv[1]); /* the manager holds it for the server */
-	sv[1] = -1;
+	if (!late) {
+		xio_sys.close(sv[1]); /* the manager holds it for the server */
+		sv[1] = -1;
+	}
 
 	/*
 	 * The kernel connects. Over veth the whole handshake can be done before
@@ -358,7 +369,25 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		s->client.port = port;
 		ti = table_add(d->hdr, port, s->index); /* -ENOSPC: no server finds us, TCP */
 	}
+	bool announced = ti >= 0; /* a server may have claimed: the manager must hear of us */
 	atomic_fetch_sub(&d->hdr->pair_announcing, 1);
+	if (late) {
+		/*
+		 * After the SYN: the manager reads the offer while the server
+		 * accepts, and a connect the kernel refused at once costs it
+		 * nothing. Measured 139 us against 172 us per short connection
+		 * (docs/DESIGN.md, Costs).
+		 */
+		if ((kr == 0 || kr == -EINPROGRESS) && ti >= 0)
+			offered = pair_send(d, XIO_CTL_PAIR_OFFER, s, token, (int[]){fd, sv[1]}, 2,
+					    true) == 0;
+		if (!offered && ti >= 0) {
+			table_del(d->hdr, ti, port, s->index);
+			ti = -1;
+		}
+		xio_sys.close(sv[1]); /* the manager holds it for the server */
+		sv[1] = -1;
+	}
 	if (kr == -EINPROGRESS)
 		kr = finish_connect(fd, fl & O_NONBLOCK, &refused);
 	else if (kr < 0)
@@ -369,8 +398,16 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	if (kr == 0 && ti < 0)
 		r = -ETIMEDOUT; /* connected, but no server could have found us */
 	if (kr < 0 || r < 0) {
-		/* The kernel's connection, whatever became of it: the manager lets go of it. */
-		pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
+		/*
+		 * The kernel's connection, whatever became of it: the manager lets
+		 * go of it and refuses a claim parked on the slot. On the channel
+		 * it follows the offer; a claim parked on a slot announced but
+		 * never offered (the send failed) is refused by the manager's
+		 * timer if this abandon cannot reach it either.
+		 */
+		if ((offered || announced) &&
+		    (!late || pair_send(d, XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, true) < 0))
+			pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
 		xio_sys.close(sv[0]);
 		if (kr == 0) {
 			/* connected, but no proof came (await_proof's only failure) */
