@@ -119,6 +119,38 @@ CLIENT_XIO=
 SAME_OUT=
 SAME_XIO=
 
+# ---- failure report -------------------------------------------------------------
+
+# pods_diag: why X-IO declined what it declined, for a failing test: the
+# fallback counters of xio-stat that are not 0 (by reason), the manager's
+# last log lines and the clients' last errors.
+pods_diag() {
+	local js
+	[[ -n ${DOMAIN:-} && -n ${RUNDIR:-} && -n ${WORK:-} ]] || return 0
+	if js=$("$XIO_BIN/xio-stat" --domain "$DOMAIN" --rundir "$RUNDIR" --json 2>&1); then
+		"$PY" -c '
+import json, sys
+s = json.loads(sys.argv[1])
+fb = {k: v for k, v in s.get("fallback", {}).items() if v}
+print("[%s] fallbacks by reason: %s (connections %s, bytes %s)" % (sys.argv[2],
+      " ".join("%s=%s" % kv for kv in sorted(fb.items())) or "none",
+      s.get("conns_total", "?"), s.get("bytes", "?")))' "$js" "$TEST_NAME" ||
+			echo "[$TEST_NAME] xio-stat --json: $js"
+	else
+		echo "[$TEST_NAME] xio-stat --json failed: $js"
+	fi
+	[[ -s $WORK/manager.log ]] && sed "s/^/[$TEST_NAME] manager: /" <(tail -n 5 "$WORK/manager.log")
+	[[ -s $WORK/client.err ]] && sed "s/^/[$TEST_NAME] client: /" <(tail -n 5 "$WORK/client.err")
+	return 0
+}
+
+# fail (test/integration/lib.sh), plus the report above.
+fail() {
+	echo "FAIL [$TEST_NAME]: $*" >&2
+	pods_diag >&2
+	exit 1
+}
+
 # ---- setup and cleanup ---------------------------------------------------------
 
 # What a netns test killed by SIGKILL (e.g. at ctest's timeout; its trap
