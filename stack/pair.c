@@ -58,8 +58,14 @@
 #define PAIR_ANNOUNCE_US 20000
 /* How long a server looks again for a client that has not announced its port yet (µs). */
 #define PAIR_LOOK_AGAIN_US 5000
-/* How long the client waits for the server's accept and the manager's proof (default, µs). */
-#define PAIR_WAIT_US 50000
+/*
+ * How long the client waits for the server's accept and the manager's proof
+ * (default, µs). Generous: on a loaded node a server thread can wait tens of
+ * milliseconds for a CPU (50 ms gave kernel TCP between pods at load 16).
+ */
+#define PAIR_WAIT_US 200000
+/* ... and once a server has found us and claims (XIO_PAIR_CLAIMING), from our connect (µs). */
+#define PAIR_CLAIM_WAIT_US 2000000
 
 static uint64_t pair_wait_us(void)
 {
@@ -129,7 +135,10 @@ static int table_add(struct xio_domain_hdr *h, uint16_t port, uint32_t slot)
 static void table_del(struct xio_domain_hdr *h, int i, uint16_t port, uint32_t slot)
 {
 	uint64_t w = XIO_PAIR_WORD(port, slot);
-	atomic_compare_exchange_strong(&h->pairing[i], &w, 0);
+	if (!atomic_compare_exchange_strong(&h->pairing[i], &w, 0)) {
+		w = XIO_PAIR_WORD(port, slot) | XIO_PAIR_CLAIMING; /* a server claims */
+		atomic_compare_exchange_strong(&h->pairing[i], &w, 0);
+	}
 }
 
 static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const int *fds, int nfds,
@@ -249,9 +258,10 @@ static int finish_connect(int fd, bool nonblock, bool *refused)
  * (-ETIMEDOUT). The manager wakes the low half of the state word (a futex
  * in shared memory) when it moves the slot to ESTABLISHED.
  */
-static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token)
+static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token, int ti)
 {
-	uint64_t deadline = xio_mono_us() + pair_wait_us();
+	uint64_t start = xio_mono_us(), deadline = start + pair_wait_us();
+	bool extended = false;
 	for (;;) {
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
 		if (w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED))
@@ -260,6 +270,14 @@ static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t to
 			return -ECONNRESET; /* reclaimed under us: cannot happen while our socket
 					       lives */
 		uint64_t now = xio_mono_us();
+		if (now >= deadline && !extended &&
+		    (atomic_load(&h->pairing[ti]) & XIO_PAIR_CLAIMING) &&
+		    start + PAIR_CLAIM_WAIT_US > deadline) {
+			/* a server found us and its claim is on the way: wait for its answer */
+			extended = true;
+			deadline = start + PAIR_CLAIM_WAIT_US;
+			continue;
+		}
 		if (now >= deadline) {
 			if (xio_slot_unpair(h, s, token) == 0)
 				return -ETIMEDOUT;
@@ -392,7 +410,8 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		kr = finish_connect(fd, fl & O_NONBLOCK, &refused);
 	else if (kr < 0)
 		refused = kr == -ECONNREFUSED || kr == -EHOSTUNREACH || kr == -ENETUNREACH;
-	r = kr == 0 && ti >= 0 ? await_proof(d->hdr, s, token) : xio_slot_unpair(d->hdr, s, token);
+	r = kr == 0 && ti >= 0 ? await_proof(d->hdr, s, token, ti)
+			       : xio_slot_unpair(d->hdr, s, token);
 	if (ti >= 0)
 		table_del(d->hdr, ti, port, s->index);
 	if (kr == 0 && ti < 0)
@@ -412,8 +431,10 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		if (kr == 0) {
 			/* connected, but no proof came (await_proof's only failure) */
 			xio_count_fallback(XIO_FB_PAIR_UNPROVEN);
-			xio_log(1, "connect to port %u: no proof of the other end, kernel TCP",
-				(unsigned)dst->port);
+			xio_log(1,
+				"connect to port %u from port %u: no proof of the other end, "
+				"kernel TCP",
+				(unsigned)dst->port, (unsigned)port);
 			return tcp_result(0);
 		}
 		/*
@@ -456,9 +477,9 @@ not_carried:
 	return XIO_NOT_CARRIED;
 }
 
-/* The first PAIRING slot announced for @port from index @from on, or -1. */
+/* The first PAIRING slot announced for @port from index @from on, or -1; its entry in *@word. */
 static int find_announced(struct xio_domain *d, uint16_t port, int from, struct xio_slot **out,
-			  uint32_t *token)
+			  uint32_t *token, uint64_t *word)
 {
 	struct xio_domain_hdr *h = d->hdr;
 	for (int i = from; i < XIO_PAIR_ENTRIES; i++) {
@@ -471,6 +492,7 @@ static int find_announced(struct xio_domain *d, uint16_t port, int from, struct 
 			continue;
 		*out = s;
 		*token = XIO_SLOT_TOKEN(w);
+		*word = e;
 		return i;
 	}
 	return -1;
@@ -480,10 +502,11 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 		   struct xio_slot **out, uint32_t *token)
 {
 	struct xio_domain_hdr *h = d->hdr;
+	uint64_t e = 0;
 
 	if (!h->pair_ok || xio_ep_is_loopback(peer))
 		return -ENOENT;
-	int i = find_announced(d, peer->port, 0, out, token);
+	int i = find_announced(d, peer->port, 0, out, token, &e);
 	/*
 	 * A client may still be on its way from connect() to its entry. Read the
 	 * count first, then look: a client that was counted when we accepted has
@@ -493,17 +516,28 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 	while (i < 0) {
 		bool announcing = atomic_load(&h->pair_announcing) &&
 				  now < atomic_load(&h->pair_announcing_until);
-		i = find_announced(d, peer->port, 0, out, token);
+		i = find_announced(d, peer->port, 0, out, token, &e);
 		if (i >= 0 || !announcing || now >= end)
 			break;
 		sched_yield(); /* the client may be waiting for this very CPU */
 		now = xio_mono_us();
 	}
-	for (; i >= 0; i = find_announced(d, peer->port, i + 1, out, token)) {
+	if (i < 0)
+		xio_log(2, "no client announced port %u (looked for %llu us, %u announcing)",
+			(unsigned)peer->port, (unsigned long long)(now + PAIR_LOOK_AGAIN_US - end),
+			(unsigned)atomic_load(&h->pair_announcing));
+	for (; i >= 0; i = find_announced(d, peer->port, i + 1, out, token, &e)) {
 		int u = -1;
+		/* tell the client our claim is on the way (it waits longer for it) */
+		uint64_t mine = e | XIO_PAIR_CLAIMING;
+		bool marked = !(e & XIO_PAIR_CLAIMING) &&
+			      atomic_compare_exchange_strong(&h->pairing[i], &e, mine);
 		int r = pair_call(XIO_CTL_PAIR_CLAIM, *out, *token, &t, 1, &u);
 		if (r == 0 && u >= 0)
 			return u;
+		if (marked) /* refused: the client need not wait for us */
+			atomic_compare_exchange_strong(&h->pairing[i], &mine,
+						       mine & ~XIO_PAIR_CLAIMING);
 		xio_log(2, "pairing with slot %u refused: %s", (*out)->index, strerror(-r));
 	}
 	return -ENOENT;

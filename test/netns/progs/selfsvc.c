@@ -9,7 +9,10 @@
  * accepting thread claims it, both in this one process.
  *
  *   selfsvc LISTEN_PORT VIP VIP_PORT COUNT
- *       Listens on 0.0.0.0:LISTEN_PORT; a second thread accepts, reads
+ *       Listens on 0.0.0.0:LISTEN_PORT; a second thread accepts (a
+ *       non-blocking accept() in a loop, so that it takes each connection
+ *       the moment the kernel has it: the window between the connecting
+ *       thread's SYN and its offer is a few microseconds), reads
  *       64 bytes, writes them back and closes, COUNT times. The main thread
  *       connects to VIP:VIP_PORT (blocking), writes 64 bytes, reads them
  *       back and closes, COUNT times, one connection at a time. Prints
@@ -28,6 +31,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -81,12 +85,17 @@ static void *server(void *arg)
 	char buf[MSG];
 	(void)arg;
 	for (int i = 0; i < count; i++) {
-		int c = accept(listener, NULL, NULL);
+		int c;
+		while ((c = accept(listener, NULL, NULL)) < 0 &&
+		       (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			;
 		if (c < 0) {
 			perror("selfsvc: accept");
 			exit(3);
 		}
-		if (full(rd, c, buf) < 0 || full(wr, c, buf) < 0) {
+		int fl = fcntl(c, F_GETFL);
+		if (fl < 0 || fcntl(c, F_SETFL, fl & ~O_NONBLOCK) < 0 || full(rd, c, buf) < 0 ||
+		    full(wr, c, buf) < 0) {
 			fprintf(stderr, "selfsvc: server i/o failed at %d: %s\n", i,
 				strerror(errno));
 			exit(3);
@@ -121,7 +130,7 @@ int main(int argc, char **argv)
 	la.sin_port = htons((uint16_t)atoi(argv[1]));
 	va.sin_port = htons((uint16_t)atoi(argv[3]));
 	count = atoi(argv[4]);
-	listener = socket(AF_INET, SOCK_STREAM, 0);
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (listener < 0 || setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(listener, (struct sockaddr *)&la, sizeof(la)) < 0 || listen(listener, 64) < 0) {
 		perror("selfsvc: listen");
