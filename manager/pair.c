@@ -47,6 +47,16 @@ struct mgr_offer {
 	ino_t tcp_ino; /* of tcp and peer, read when offered: off the claim's path */
 	ino_t peer_ino;
 	/*
+	 * The client socket's next send and receive sequence numbers, read when
+	 * offered if it was ESTABLISHED by then (the offer follows the SYN, and
+	 * between pods the handshake is usually over inside connect()): the
+	 * claim, which the server waits for, then reads only its own socket.
+	 * Reading them early proves no less: a byte either end sent since makes
+	 * the server's numbers differ from these, and the claim is refused.
+	 */
+	bool seqs_known;
+	uint32_t snd, rcv;
+	/*
 	 * A claim that came before its offer. The client sends its offer
 	 * without waiting for a reply, right after its SYN, on its offer
 	 * channel (or before its SYN on its control connection), and the
@@ -200,6 +210,8 @@ static bool sock_is(int fd, int family, int type, int proto)
 
 static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32_t token, int tcp,
 		      int *reply_fd);
+static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv);
+static int tcp_state(int fd);
 
 /* The slot named by a pairing request, still PAIRING with its token, or NULL. */
 static struct xio_slot *pairing_slot(struct mgr *m, const struct xio_ctl_pair *req)
@@ -248,6 +260,8 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 	o->tcp_ino = a.st_ino;
 	o->peer_ino = b.st_ino;
 	fds[0] = fds[1] = -1; /* ours now */
+	o->seqs_known =
+	    tcp_state(o->tcp) == TCP_ESTABLISHED && tcp_seqs(o->tcp, &o->snd, &o->rcv) == 0;
 	if (o->claimer) {
 		int out = -1;
 		int st = o->claim_token == req->token
@@ -292,8 +306,10 @@ static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv)
 	if (r == 0 && (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
 		       getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, rcv, &l) < 0))
 		r = -errno;
-	q = TCP_NO_QUEUE;
-	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	/*
+	 * No TCP_NO_QUEUE before leaving: the queue selected only matters in
+	 * repair mode (sends and receives), and every use here selects its own.
+	 */
 	/* out of repair mode without a window probe: the connection goes on as it was */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 && r == 0)
 		r = -errno;
@@ -330,7 +346,13 @@ static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32
 		return -EINVAL; /* the client's own socket proves nothing */
 	if (tcp_state(tcp) != TCP_ESTABLISHED || tcp_state(o->tcp) != TCP_ESTABLISHED)
 		return -ENOTCONN;
-	int r = tcp_seqs(o->tcp, &cs, &cr);
+	int r = 0;
+	if (o->seqs_known) {
+		cs = o->snd;
+		cr = o->rcv;
+	} else {
+		r = tcp_seqs(o->tcp, &cs, &cr);
+	}
 	if (r == 0)
 		r = tcp_seqs(tcp, &ss, &sr);
 	if (r < 0)
