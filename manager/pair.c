@@ -313,8 +313,11 @@ static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv)
 	/* out of repair mode without a window probe: the connection goes on as it was */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 && r == 0)
 		r = -errno;
-	/* else a server restarted in its pod could not bind beside our TIME-WAIT socket */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0 && r == 0)
+	/*
+	 * else a server restarted in its pod could not bind beside our TIME-WAIT
+	 * socket; off already (a client's socket, usually): nothing to put back
+	 */
+	if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0 && r == 0)
 		r = -errno;
 	return r;
 }
