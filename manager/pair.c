@@ -116,6 +116,16 @@ static void offer_drop(struct mgr *m, uint32_t slot)
 	o->owner = NULL;
 }
 
+/* Clear the pairing[] entries of @slot (whatever their XIO_PAIR_CLAIMING bit). */
+static void announcements_drop(struct mgr *m, uint32_t slot)
+{
+	for (int k = 0; k < XIO_PAIR_ENTRIES; k++) {
+		uint64_t w = atomic_load(&m->hdr->pairing[k]);
+		if (w && XIO_PAIR_SLOT(w) == slot)
+			atomic_compare_exchange_strong(&m->hdr->pairing[k], &w, 0);
+	}
+}
+
 /* Answer the claim parked on @slot, if any, with @status (and @fd). */
 static void claim_answer(struct mgr *m, uint32_t slot, int status, int fd)
 {
@@ -188,11 +198,7 @@ void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c)
 				     -1); /* cannot wait: claims are answered at once */
 			offer_drop(m, i);
 			/* its announcement too, so servers do not ask about it again */
-			for (int k = 0; k < XIO_PAIR_ENTRIES; k++) {
-				uint64_t w = atomic_load(&m->hdr->pairing[k]);
-				if (w && XIO_PAIR_SLOT(w) == i)
-					atomic_compare_exchange_strong(&m->hdr->pairing[k], &w, 0);
-			}
+			announcements_drop(m, i);
 		}
 	}
 	claims_expire(m);
@@ -378,6 +384,12 @@ static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32
 	o->peer = -1;
 	close(o->tcp);
 	o->owner = NULL;
+	/*
+	 * The client takes its entry out itself; this is for a client of an
+	 * older library, whose exact-word CAS misses an entry a server marked
+	 * XIO_PAIR_CLAIMING: else such entries would fill the table.
+	 */
+	announcements_drop(m, slot);
 	return 0;
 }
 
