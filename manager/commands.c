@@ -5,7 +5,9 @@
  * even ours costs the client its connection.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -26,6 +28,8 @@ int mgr_reply(struct mgr_client *c, void *msg, size_t len, int status, const int
 	struct xio_msg_hdr *h = msg;
 	ssize_t n;
 
+	if (c->send_only)
+		return 0; /* an offer channel: its process never reads it */
 	xio_msg_init(h, XIO_CTL_REPLY, (uint32_t)len);
 	h->status = status;
 	n = xio_send_with_fds(c->fd, msg, len, fds, nfds);
@@ -273,6 +277,40 @@ static void cmd_pair(struct mgr_client *c, uint16_t type, const void *buf, int *
 		close(out);
 }
 
+/*
+ * PAIR_CHANNEL: @fds[0] is one end of a SOCK_SEQPACKET pair the requester
+ * made; served from now on as its offer channel, a client we never answer
+ * (stack/domain.c xio_offer_channel: a pairing client sends its offer after
+ * its SYN there, never waiting for the control connection).
+ */
+static void cmd_channel(struct mgr_client *c, int *fds, int nfds)
+{
+	struct ucred pc;
+	socklen_t len = sizeof(pc);
+	int type = 0, fl, st = 0;
+
+	if (nfds != 1 || fds[0] < 0)
+		st = -EINVAL;
+	else if (getsockopt(fds[0], SOL_SOCKET, SO_PEERCRED, &pc, &len) < 0 ||
+		 (c->pid && pc.pid != c->pid) ||
+		 (len = sizeof(type), getsockopt(fds[0], SOL_SOCKET, SO_TYPE, &type, &len)) < 0 ||
+		 type != SOCK_SEQPACKET)
+		st = -EINVAL; /* not a SOCK_SEQPACKET pair of the requester's own */
+	else if ((fl = fcntl(fds[0], F_GETFL)) < 0 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) < 0)
+		st = -errno;
+	if (st == 0) {
+		struct mgr_client *ch = mgr_client_new(c->m, fds[0]);
+		fds[0] = -1; /* closed by mgr_client_new on failure */
+		if (ch) {
+			ch->send_only = true;
+			c->m->nclients--; /* a process, counted by its control connection */
+		} else
+			st = -ENOMEM;
+	}
+	close_fds(fds, nfds);
+	reply_status(c, st);
+}
+
 /* Smallest valid request of each type, 0 for types clients may not send. */
 static size_t min_len(uint16_t type)
 {
@@ -294,6 +332,8 @@ static size_t min_len(uint16_t type)
 	case XIO_CTL_PAIR_CLAIM:
 	case XIO_CTL_PAIR_ABANDON:
 		return sizeof(struct xio_ctl_pair);
+	case XIO_CTL_PAIR_CHANNEL:
+		return sizeof(struct xio_msg_hdr);
 	default:
 		return 0;
 	}
@@ -320,9 +360,13 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 		reply_status(c, r == -EPROTONOSUPPORT ? r : -EPROTO);
 		goto drop_fds;
 	}
+	if (c->send_only && h.type != XIO_CTL_PAIR_OFFER && h.type != XIO_CTL_PAIR_ABANDON) {
+		c->dead = true; /* an offer channel carries offers and abandons only */
+		goto drop_fds;
+	}
 	if (h.type != XIO_CTL_PUBLISH && h.type != XIO_CTL_REPUBLISH &&
 	    h.type != XIO_CTL_WITHDRAW && h.type != XIO_CTL_PAIR_OFFER &&
-	    h.type != XIO_CTL_PAIR_CLAIM)
+	    h.type != XIO_CTL_PAIR_CLAIM && h.type != XIO_CTL_PAIR_CHANNEL)
 		close_fds(fds, nfds);
 
 	switch (h.type) {
@@ -357,6 +401,9 @@ void mgr_handle(struct mgr_client *c, const void *buf, size_t n, int *fds, int n
 	case XIO_CTL_PAIR_CLAIM:
 	case XIO_CTL_PAIR_ABANDON:
 		cmd_pair(c, h.type, buf, fds, nfds);
+		break;
+	case XIO_CTL_PAIR_CHANNEL:
+		cmd_channel(c, fds, nfds);
 		break;
 	}
 	return;

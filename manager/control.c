@@ -27,7 +27,8 @@ static void client_free(struct mgr_client *c)
 	struct mgr *m = c->m;
 
 	TAILQ_REMOVE(&m->clients, c, link);
-	m->nclients--;
+	if (!c->send_only)
+		m->nclients--;
 	mgr_pair_client_gone(m, c);
 	if (c->netns)
 		mgr_netns_ref(m, c->netns, -1);
@@ -104,7 +105,7 @@ static void client_write(evutil_socket_t fd, short what, void *arg)
 		client_free(c);
 }
 
-void mgr_client_new(struct mgr *m, int fd)
+struct mgr_client *mgr_client_new(struct mgr *m, int fd)
 {
 	struct mgr_client *c = calloc(1, sizeof(*c));
 	struct ucred cred;
@@ -112,7 +113,7 @@ void mgr_client_new(struct mgr *m, int fd)
 
 	if (!c) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->m = m;
 	c->fd = fd;
@@ -127,10 +128,11 @@ void mgr_client_new(struct mgr *m, int fd)
 			event_free(c->wr_ev);
 		close(fd);
 		free(c);
-		return;
+		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&m->clients, c, link);
 	m->nclients++;
+	return c;
 }
 
 static void accept_resume(evutil_socket_t fd, short what, void *arg)

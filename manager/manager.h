@@ -202,7 +202,7 @@ void mgr_control_close(struct mgr *m);
 /* denied.c: <rundir>/<domain>.denied, opened and closed with the control socket. */
 int mgr_denied_open(struct mgr *m);
 /* control.c: serve @fd (non-blocking, connected SOCK_SEQPACKET) as a control connection. */
-void mgr_client_new(struct mgr *m, int fd);
+struct mgr_client *mgr_client_new(struct mgr *m, int fd);
 void mgr_denied_close(void);
 
 /* commands.c: one handler per request type. */
@@ -214,6 +214,7 @@ struct mgr_client {
 	pid_t pid;	     /* SO_PEERCRED, 0 if unknown */
 	uint64_t netns;	     /* foreign netns this client holds a reference on, 0 if none */
 	bool dead;	     /* close after the current callback */
+	bool send_only;	     /* an offer channel (PAIR_CHANNEL): never answered */
 	bool conns_pending;  /* a CONNS reply is waiting for socket space */
 	uint32_t conns_next; /* next slot index to report */
 };
@@ -229,6 +230,12 @@ int mgr_reply(struct mgr_client *c, void *msg, size_t len, int status, const int
 int mgr_pair_init(struct mgr *m);
 void mgr_pair_close(struct mgr *m);
 void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c);
+/*
+ * Refuse claims parked on slots no longer PAIRING (the sweep timer's
+ * backstop for an abandon that could not be sent). Returns the claims
+ * still parked.
+ */
+unsigned mgr_pair_expire(struct mgr *m);
 /* Requests; they take the fds they keep (set to -1). Return 0 or -errno. */
 int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
 		   int nfds);

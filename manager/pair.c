@@ -47,11 +47,23 @@ struct mgr_offer {
 	ino_t tcp_ino; /* of tcp and peer, read when offered: off the claim's path */
 	ino_t peer_ino;
 	/*
+	 * The client socket's next send and receive sequence numbers, read when
+	 * offered if it was ESTABLISHED by then (the offer follows the SYN, and
+	 * between pods the handshake is usually over inside connect()): the
+	 * claim, which the server waits for, then reads only its own socket.
+	 * Reading them early proves no less: a byte either end sent since makes
+	 * the server's numbers differ from these, and the claim is refused.
+	 */
+	bool seqs_known;
+	uint32_t snd, rcv;
+	/*
 	 * A claim that came before its offer. The client sends its offer
-	 * without waiting for a reply, before its SYN, but the manager reads
-	 * the client's and the server's control sockets in whatever order
-	 * epoll gives them; the claim waits here for the offer (or for the
-	 * client's abandon or its end) and is answered then.
+	 * without waiting for a reply, right after its SYN, on its offer
+	 * channel (or before its SYN on its control connection), and the
+	 * manager reads the client's and the server's sockets in whatever
+	 * order epoll gives them; the claim waits here for the offer (or for
+	 * the client's abandon or its end, or the sweep timer's look at a slot
+	 * no longer PAIRING) and is answered then.
 	 */
 	struct mgr_client *claimer; /* NULL: no claim waits */
 	uint32_t claim_token;
@@ -104,6 +116,16 @@ static void offer_drop(struct mgr *m, uint32_t slot)
 	o->owner = NULL;
 }
 
+/* Clear the pairing[] entries of @slot (whatever their XIO_PAIR_CLAIMING bit). */
+static void announcements_drop(struct mgr *m, uint32_t slot)
+{
+	for (int k = 0; k < XIO_PAIR_ENTRIES; k++) {
+		uint64_t w = atomic_load(&m->hdr->pairing[k]);
+		if (w && XIO_PAIR_SLOT(w) == slot)
+			atomic_compare_exchange_strong(&m->hdr->pairing[k], &w, 0);
+	}
+}
+
 /* Answer the claim parked on @slot, if any, with @status (and @fd). */
 static void claim_answer(struct mgr *m, uint32_t slot, int status, int fd)
 {
@@ -136,6 +158,17 @@ static void claims_expire(struct mgr *m)
 	}
 }
 
+unsigned mgr_pair_expire(struct mgr *m)
+{
+	unsigned parked = 0;
+	if (!m->offers)
+		return 0;
+	claims_expire(m);
+	for (uint32_t i = 0; i < m->o.nslots; i++)
+		parked += m->offers[i].claimer != NULL;
+	return parked;
+}
+
 void mgr_pair_close(struct mgr *m)
 {
 	if (!m->offers)
@@ -165,11 +198,7 @@ void mgr_pair_client_gone(struct mgr *m, struct mgr_client *c)
 				     -1); /* cannot wait: claims are answered at once */
 			offer_drop(m, i);
 			/* its announcement too, so servers do not ask about it again */
-			for (int k = 0; k < XIO_PAIR_ENTRIES; k++) {
-				uint64_t w = atomic_load(&m->hdr->pairing[k]);
-				if (w && XIO_PAIR_SLOT(w) == i)
-					atomic_compare_exchange_strong(&m->hdr->pairing[k], &w, 0);
-			}
+			announcements_drop(m, i);
 		}
 	}
 	claims_expire(m);
@@ -187,6 +216,8 @@ static bool sock_is(int fd, int family, int type, int proto)
 
 static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32_t token, int tcp,
 		      int *reply_fd);
+static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv);
+static int tcp_state(int fd);
 
 /* The slot named by a pairing request, still PAIRING with its token, or NULL. */
 static struct xio_slot *pairing_slot(struct mgr *m, const struct xio_ctl_pair *req)
@@ -235,6 +266,8 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 	o->tcp_ino = a.st_ino;
 	o->peer_ino = b.st_ino;
 	fds[0] = fds[1] = -1; /* ours now */
+	o->seqs_known =
+	    tcp_state(o->tcp) == TCP_ESTABLISHED && tcp_seqs(o->tcp, &o->snd, &o->rcv) == 0;
 	if (o->claimer) {
 		int out = -1;
 		int st = o->claim_token == req->token
@@ -279,13 +312,18 @@ static int tcp_seqs(int fd, uint32_t *snd, uint32_t *rcv)
 	if (r == 0 && (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
 		       getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, rcv, &l) < 0))
 		r = -errno;
-	q = TCP_NO_QUEUE;
-	setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	/*
+	 * No TCP_NO_QUEUE before leaving: the queue selected only matters in
+	 * repair mode (sends and receives), and every use here selects its own.
+	 */
 	/* out of repair mode without a window probe: the connection goes on as it was */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0 && r == 0)
 		r = -errno;
-	/* else a server restarted in its pod could not bind beside our TIME-WAIT socket */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0 && r == 0)
+	/*
+	 * else a server restarted in its pod could not bind beside our TIME-WAIT
+	 * socket; off already (a client's socket, usually): nothing to put back
+	 */
+	if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse)) < 0 && r == 0)
 		r = -errno;
 	return r;
 }
@@ -317,7 +355,13 @@ static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32
 		return -EINVAL; /* the client's own socket proves nothing */
 	if (tcp_state(tcp) != TCP_ESTABLISHED || tcp_state(o->tcp) != TCP_ESTABLISHED)
 		return -ENOTCONN;
-	int r = tcp_seqs(o->tcp, &cs, &cr);
+	int r = 0;
+	if (o->seqs_known) {
+		cs = o->snd;
+		cr = o->rcv;
+	} else {
+		r = tcp_seqs(o->tcp, &cs, &cr);
+	}
 	if (r == 0)
 		r = tcp_seqs(tcp, &ss, &sr);
 	if (r < 0)
@@ -340,6 +384,12 @@ static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32
 	o->peer = -1;
 	close(o->tcp);
 	o->owner = NULL;
+	/*
+	 * The client takes its entry out itself; this is for a client of an
+	 * older library, whose exact-word CAS misses an entry a server marked
+	 * XIO_PAIR_CLAIMING: else such entries would fill the table.
+	 */
+	announcements_drop(m, slot);
 	return 0;
 }
 

@@ -375,7 +375,8 @@ static void sweep_timer(evutil_socket_t fd, short what, void *arg)
 	m->sweep_trims = true;
 	uint32_t busy = timed_sweep(m);
 	m->sweep_trims = false;
-	if (busy + mgr_pool_sweep(m) > 0) /* zero-copy buffers held: see domain_mem.c */
+	/* zero-copy buffers held: see domain_mem.c; claims parked: pair.c */
+	if (busy + mgr_pool_sweep(m) + mgr_pair_expire(m) > 0)
 		mgr_sweep_arm(m);
 	if (churning(m, CHURN_CONNS))
 		churn_arm(m);

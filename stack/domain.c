@@ -30,6 +30,17 @@ static int control_fd = -1;
 static pid_t control_pid;     /* the process that opened control_fd */
 static bool control_rejoined; /* control_fd came through <domain>.denied (control_rejoin) */
 static bool control_admitted; /* and the manager has answered on it */
+/*
+ * The offer channel (xio_offer_channel): a second connection to the manager,
+ * send-only, so that a pairing client can send its offer after its SYN
+ * without waiting for domain_lock, which a thread of this process may hold
+ * while the manager parks its claim until that very offer arrives. Never
+ * held across a blocking call other than the send itself.
+ */
+static pthread_mutex_t offer_lock = PTHREAD_MUTEX_INITIALIZER;
+static int offer_fd = -1;
+static pid_t offer_pid;
+static uint64_t offer_generation;
 
 /* getpid() once per process (a system call each time since glibc 2.25). */
 static _Atomic pid_t self_pid;
@@ -241,6 +252,70 @@ int xio_control_send(const void *req, size_t req_len, const int *fds, int nfds)
 		}
 	}
 	pthread_mutex_unlock(&domain_lock);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Caller holds offer_lock. */
+static bool offer_channel_ok(uint64_t generation)
+{
+	return offer_fd >= 0 && offer_pid == xio_self_pid() && offer_generation == generation;
+}
+
+/* Caller holds offer_lock. */
+static void offer_channel_drop(void)
+{
+	if (offer_fd >= 0 && offer_pid == xio_self_pid()) {
+		xio_helper_fd(offer_fd, false);
+		xio_sys.close(offer_fd);
+	}
+	offer_fd = -1;
+}
+
+int xio_offer_channel(const struct xio_domain *d)
+{
+	pthread_mutex_lock(&offer_lock);
+	bool ok = offer_channel_ok(d->generation) && xio_manager_alive(d);
+	pthread_mutex_unlock(&offer_lock);
+	if (ok)
+		return 0;
+
+	/* Made without offer_lock: the call below may wait for domain_lock. */
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	struct xio_msg_hdr req, rep;
+	xio_msg_init(&req, XIO_CTL_PAIR_CHANNEL, sizeof(req));
+	ssize_t n = xio_control_call(&req, sizeof(req), &sv[1], 1, &rep, sizeof(rep), NULL);
+	xio_sys.close(sv[1]);
+	int r = n < 0 ? (int)n : xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
+	if (r == 0 && rep.status < 0)
+		r = rep.status; /* e.g. -EPROTO from a manager that has no channels */
+	if (r < 0) {
+		xio_sys.close(sv[0]);
+		return r;
+	}
+	int fd = xio_fd_move_high(sv[0]);
+	pthread_mutex_lock(&offer_lock);
+	offer_channel_drop(); /* the dead manager's, or a thread's made meanwhile */
+	offer_fd = fd;
+	offer_pid = xio_self_pid();
+	offer_generation = d->generation;
+	xio_helper_fd(offer_fd, true);
+	pthread_mutex_unlock(&offer_lock);
+	return 0;
+}
+
+int xio_offer_send(const struct xio_domain *d, const void *req, size_t req_len, const int *fds,
+		   int nfds)
+{
+	pthread_mutex_lock(&offer_lock);
+	ssize_t n = -ENOTCONN;
+	if (offer_channel_ok(d->generation)) {
+		n = xio_send_with_fds(offer_fd, req, req_len, fds, nfds);
+		if (n < 0)
+			offer_channel_drop(); /* never reopened here: see xio_offer_channel */
+	}
+	pthread_mutex_unlock(&offer_lock);
 	return n < 0 ? (int)n : 0;
 }
 
@@ -460,6 +535,17 @@ struct xio_domain *xio_domain_peek(void)
 void xio_domain_after_fork_child(void)
 {
 	pthread_mutex_init(&domain_lock, NULL);
+	pthread_mutex_init(&offer_lock, NULL);
+	/*
+	 * The parent's offer channel: closed here, else it would keep the
+	 * parent's offers (and claims parked on them) alive in the manager
+	 * for as long as this child lives.
+	 */
+	if (offer_fd >= 0) {
+		xio_helper_fd(offer_fd, false);
+		xio_sys.close(offer_fd);
+	}
+	offer_fd = -1;
 	self_pid_forget();
 	control_fd = -1;
 }

@@ -65,6 +65,24 @@ ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nf
  */
 int xio_control_send(const void *req, size_t req_len, const int *fds, int nfds);
 
+/*
+ * Make sure this process has an offer channel to the manager of @d: a
+ * second, send-only connection for PAIR_OFFER and PAIR_ABANDON, which waits
+ * for nothing (the main control connection may be held by a thread whose
+ * claim the manager parks until our offer comes). Made once per process and
+ * manager, through a request on the control connection, so it must be called
+ * before the SYN, never between it and the offer. Returns 0 or -errno (then
+ * offer before the SYN, on the control connection).
+ */
+int xio_offer_channel(const struct xio_domain *d);
+
+/*
+ * Send a request without reply on the offer channel xio_offer_channel()
+ * made for @d's manager; never opens one. Returns 0 or -errno.
+ */
+int xio_offer_send(const struct xio_domain *d, const void *req, size_t req_len, const int *fds,
+		   int nfds);
+
 /* "<rundir>/<domain>" into @buf. Returns 0 or -ENAMETOOLONG. */
 int xio_domain_dir(char *buf, size_t len);
 

@@ -256,6 +256,12 @@ struct xio_buf_meta {
 #define XIO_PAIR_WORD(port, slot) (((uint64_t)(port) << 32) | ((uint64_t)(slot) + 1))
 #define XIO_PAIR_PORT(w)	  ((uint16_t)((w) >> 32))
 #define XIO_PAIR_SLOT(w)	  ((uint32_t)((w)&0xffffffffu) - 1)
+/*
+ * Set in an entry by the server that found it and is claiming (one CAS,
+ * cleared if the manager refuses): its claim is on the way, so the client
+ * waits longer for the proof than for a server that has not accepted yet.
+ */
+#define XIO_PAIR_CLAIMING (1ull << 63)
 
 /* Start of the domain memzone. */
 struct xio_domain_hdr {

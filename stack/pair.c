@@ -11,12 +11,14 @@
  *
  *   client                         manager                     server
  *   slot ALLOCATED -> PAIRING
- *   PAIR_OFFER [tcp, u_srv] ---->  keeps both (no reply; a claim
- *                                  read before it waits for it)
  *   kernel connect() ............. SYN ...
- *   pairing[] += (port, slot)      ... SYN-ACK, ACK ..........  accept()
+ *   pairing[] += (port, slot)
+ *   PAIR_OFFER [tcp, u_srv] ---->  keeps both (no reply; on the
+ *   (offer channel)                send-only offer channel)
+ *                                  ... SYN-ACK, ACK ..........  accept()
  *                                                              peer port in pairing[]
  *                                  <---- PAIR_CLAIM [accepted tcp]
+ *                                  (read before the offer: it waits)
  *                                  TCP_REPAIR: the sequence numbers
  *                                  of the two sockets mirror each other
  *                                  PAIRING -> ESTABLISHED
@@ -56,8 +58,14 @@
 #define PAIR_ANNOUNCE_US 20000
 /* How long a server looks again for a client that has not announced its port yet (µs). */
 #define PAIR_LOOK_AGAIN_US 5000
-/* How long the client waits for the server's accept and the manager's proof (default, µs). */
-#define PAIR_WAIT_US 50000
+/*
+ * How long the client waits for the server's accept and the manager's proof
+ * (default, µs). Generous: on a loaded node a server thread can wait tens of
+ * milliseconds for a CPU (50 ms gave kernel TCP between pods at load 16).
+ */
+#define PAIR_WAIT_US 200000
+/* ... and once a server has found us and claims (XIO_PAIR_CLAIMING), from our connect (µs). */
+#define PAIR_CLAIM_WAIT_US 2000000
 
 static uint64_t pair_wait_us(void)
 {
@@ -127,7 +135,10 @@ static int table_add(struct xio_domain_hdr *h, uint16_t port, uint32_t slot)
 static void table_del(struct xio_domain_hdr *h, int i, uint16_t port, uint32_t slot)
 {
 	uint64_t w = XIO_PAIR_WORD(port, slot);
-	atomic_compare_exchange_strong(&h->pairing[i], &w, 0);
+	if (!atomic_compare_exchange_strong(&h->pairing[i], &w, 0)) {
+		w = XIO_PAIR_WORD(port, slot) | XIO_PAIR_CLAIMING; /* a server claims */
+		atomic_compare_exchange_strong(&h->pairing[i], &w, 0);
+	}
 }
 
 static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const int *fds, int nfds,
@@ -148,20 +159,23 @@ static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const in
 }
 
 /*
- * PAIR_OFFER without waiting for an answer (none comes): it is queued on
- * our control connection before our SYN leaves, so the manager has it by
- * the time the server claims, or parks the claim until it reads it. A
- * refused offer leaves the slot PAIRING until our wait ends: TCP. Not
- * after the SYN, though that measured faster: a thread of this very process
- * accepting us (a Service address that leads back to it) could claim first
- * and wait for the manager's answer holding the control connection, which
- * our offer would then wait for.
+ * PAIR_OFFER, or PAIR_ABANDON, without waiting for an answer (none comes).
+ * On the offer channel (@late) it follows our SYN: the manager reads it
+ * while the server accepts and parks a claim it reads first until it
+ * comes. The channel is not the control connection, which a thread of this
+ * very process accepting us (a Service address that leads back to it) may
+ * hold while its claim waits for this offer. Without a channel (a manager
+ * that has none, an error) the offer goes before the SYN on the control
+ * connection, so it is sent before any server can claim. A refused offer
+ * leaves the slot PAIRING until our wait ends: TCP.
  */
-static int pair_offer(struct xio_slot *s, uint32_t token, int tcp, int peer)
+static int pair_send(struct xio_domain *d, uint16_t type, struct xio_slot *s, uint32_t token,
+		     const int *fds, int nfds, bool late)
 {
-	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = getpid()};
-	xio_msg_init(&req.hdr, XIO_CTL_PAIR_OFFER, sizeof(req));
-	return xio_control_send(&req, sizeof(req), (int[]){tcp, peer}, 2);
+	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = xio_self_pid()};
+	xio_msg_init(&req.hdr, type, sizeof(req));
+	return late ? xio_offer_send(d, &req, sizeof(req), fds, nfds)
+		    : xio_control_send(&req, sizeof(req), fds, nfds);
 }
 
 /*
@@ -244,9 +258,10 @@ static int finish_connect(int fd, bool nonblock, bool *refused)
  * (-ETIMEDOUT). The manager wakes the low half of the state word (a futex
  * in shared memory) when it moves the slot to ESTABLISHED.
  */
-static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token)
+static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token, int ti)
 {
-	uint64_t deadline = xio_mono_us() + pair_wait_us();
+	uint64_t start = xio_mono_us(), deadline = start + pair_wait_us();
+	bool extended = false;
 	for (;;) {
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
 		if (w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED))
@@ -255,6 +270,14 @@ static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t to
 			return -ECONNRESET; /* reclaimed under us: cannot happen while our socket
 					       lives */
 		uint64_t now = xio_mono_us();
+		if (now >= deadline && !extended &&
+		    (atomic_load(&h->pairing[ti]) & XIO_PAIR_CLAIMING) &&
+		    start + PAIR_CLAIM_WAIT_US > deadline) {
+			/* a server found us and its claim is on the way: wait for its answer */
+			extended = true;
+			deadline = start + PAIR_CLAIM_WAIT_US;
+			continue;
+		}
 		if (now >= deadline) {
 			if (xio_slot_unpair(h, s, token) == 0)
 				return -ETIMEDOUT;
@@ -331,15 +354,21 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		r = -errno;
 	if (r == 0)
 		r = xio_slot_pairing(s, token);
-	if (r == 0)
-		r = pair_offer(s, token, fd, sv[1]);
+	/* the offer follows the SYN when it can: on the offer channel, made now */
+	bool late = r == 0 && xio_offer_channel(d) == 0, offered = false;
+	if (r == 0 && !late) {
+		r = pair_send(d, XIO_CTL_PAIR_OFFER, s, token, (int[]){fd, sv[1]}, 2, false);
+		offered = r == 0;
+	}
 	if (r < 0) {
 		if (xio_slot_unpair(d->hdr, s, token) < 0)
 			xio_slot_abort(d->hdr, s, token);
 		goto not_carried;
 	}
-	xio_sys.close(sv[1]); /* the manager holds it for the server */
-	sv[1] = -1;
+	if (!late) {
+		xio_sys.close(sv[1]); /* the manager holds it for the server */
+		sv[1] = -1;
+	}
 
 	/*
 	 * The kernel connects. Over veth the whole handshake can be done before
@@ -358,25 +387,54 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		s->client.port = port;
 		ti = table_add(d->hdr, port, s->index); /* -ENOSPC: no server finds us, TCP */
 	}
+	bool announced = ti >= 0; /* a server may have claimed: the manager must hear of us */
 	atomic_fetch_sub(&d->hdr->pair_announcing, 1);
+	if (late) {
+		/*
+		 * After the SYN: the manager reads the offer while the server
+		 * accepts, and a connect the kernel refused at once costs it
+		 * nothing. Measured 139 us against 172 us per short connection
+		 * (docs/DESIGN.md, Costs).
+		 */
+		if ((kr == 0 || kr == -EINPROGRESS) && ti >= 0)
+			offered = pair_send(d, XIO_CTL_PAIR_OFFER, s, token, (int[]){fd, sv[1]}, 2,
+					    true) == 0;
+		if (!offered && ti >= 0) {
+			table_del(d->hdr, ti, port, s->index);
+			ti = -1;
+		}
+		xio_sys.close(sv[1]); /* the manager holds it for the server */
+		sv[1] = -1;
+	}
 	if (kr == -EINPROGRESS)
 		kr = finish_connect(fd, fl & O_NONBLOCK, &refused);
 	else if (kr < 0)
 		refused = kr == -ECONNREFUSED || kr == -EHOSTUNREACH || kr == -ENETUNREACH;
-	r = kr == 0 && ti >= 0 ? await_proof(d->hdr, s, token) : xio_slot_unpair(d->hdr, s, token);
+	r = kr == 0 && ti >= 0 ? await_proof(d->hdr, s, token, ti)
+			       : xio_slot_unpair(d->hdr, s, token);
 	if (ti >= 0)
 		table_del(d->hdr, ti, port, s->index);
 	if (kr == 0 && ti < 0)
 		r = -ETIMEDOUT; /* connected, but no server could have found us */
 	if (kr < 0 || r < 0) {
-		/* The kernel's connection, whatever became of it: the manager lets go of it. */
-		pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
+		/*
+		 * The kernel's connection, whatever became of it: the manager lets
+		 * go of it and refuses a claim parked on the slot. On the channel
+		 * it follows the offer; a claim parked on a slot announced but
+		 * never offered (the send failed) is refused by the manager's
+		 * timer if this abandon cannot reach it either.
+		 */
+		if ((offered || announced) &&
+		    (!late || pair_send(d, XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, true) < 0))
+			pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
 		xio_sys.close(sv[0]);
 		if (kr == 0) {
 			/* connected, but no proof came (await_proof's only failure) */
 			xio_count_fallback(XIO_FB_PAIR_UNPROVEN);
-			xio_log(1, "connect to port %u: no proof of the other end, kernel TCP",
-				(unsigned)dst->port);
+			xio_log(1,
+				"connect to port %u from port %u: no proof of the other end, "
+				"kernel TCP",
+				(unsigned)dst->port, (unsigned)port);
 			return tcp_result(0);
 		}
 		/*
@@ -419,9 +477,9 @@ not_carried:
 	return XIO_NOT_CARRIED;
 }
 
-/* The first PAIRING slot announced for @port from index @from on, or -1. */
+/* The first PAIRING slot announced for @port from index @from on, or -1; its entry in *@word. */
 static int find_announced(struct xio_domain *d, uint16_t port, int from, struct xio_slot **out,
-			  uint32_t *token)
+			  uint32_t *token, uint64_t *word)
 {
 	struct xio_domain_hdr *h = d->hdr;
 	for (int i = from; i < XIO_PAIR_ENTRIES; i++) {
@@ -434,6 +492,7 @@ static int find_announced(struct xio_domain *d, uint16_t port, int from, struct 
 			continue;
 		*out = s;
 		*token = XIO_SLOT_TOKEN(w);
+		*word = e;
 		return i;
 	}
 	return -1;
@@ -443,10 +502,11 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 		   struct xio_slot **out, uint32_t *token)
 {
 	struct xio_domain_hdr *h = d->hdr;
+	uint64_t e = 0;
 
 	if (!h->pair_ok || xio_ep_is_loopback(peer))
 		return -ENOENT;
-	int i = find_announced(d, peer->port, 0, out, token);
+	int i = find_announced(d, peer->port, 0, out, token, &e);
 	/*
 	 * A client may still be on its way from connect() to its entry. Read the
 	 * count first, then look: a client that was counted when we accepted has
@@ -456,17 +516,28 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 	while (i < 0) {
 		bool announcing = atomic_load(&h->pair_announcing) &&
 				  now < atomic_load(&h->pair_announcing_until);
-		i = find_announced(d, peer->port, 0, out, token);
+		i = find_announced(d, peer->port, 0, out, token, &e);
 		if (i >= 0 || !announcing || now >= end)
 			break;
 		sched_yield(); /* the client may be waiting for this very CPU */
 		now = xio_mono_us();
 	}
-	for (; i >= 0; i = find_announced(d, peer->port, i + 1, out, token)) {
+	if (i < 0)
+		xio_log(2, "no client announced port %u (looked for %llu us, %u announcing)",
+			(unsigned)peer->port, (unsigned long long)(now + PAIR_LOOK_AGAIN_US - end),
+			(unsigned)atomic_load(&h->pair_announcing));
+	for (; i >= 0; i = find_announced(d, peer->port, i + 1, out, token, &e)) {
 		int u = -1;
+		/* tell the client our claim is on the way (it waits longer for it) */
+		uint64_t mine = e | XIO_PAIR_CLAIMING;
+		bool marked = !(e & XIO_PAIR_CLAIMING) &&
+			      atomic_compare_exchange_strong(&h->pairing[i], &e, mine);
 		int r = pair_call(XIO_CTL_PAIR_CLAIM, *out, *token, &t, 1, &u);
 		if (r == 0 && u >= 0)
 			return u;
+		if (marked) /* refused: the client need not wait for us */
+			atomic_compare_exchange_strong(&h->pairing[i], &mine,
+						       mine & ~XIO_PAIR_CLAIMING);
 		xio_log(2, "pairing with slot %u refused: %s", (*out)->index, strerror(-r));
 	}
 	return -ENOENT;

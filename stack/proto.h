@@ -43,7 +43,13 @@ enum xio_msg_type {
 	XIO_CTL_PAIR_CLAIM =
 	    11, /* server, fds: [the TCP socket it accepted]; reply fd: AF_UNIX end */
 	XIO_CTL_PAIR_ABANDON = 12, /* client: gave up waiting, drop the offer */
-	XIO_CTL_REPLY = 64,	   /* every reply has this type; status in hdr */
+	/*
+	 * fds: [one end of a SOCK_SEQPACKET pair], served from now on as this
+	 * process's send-only offer channel: PAIR_OFFER and PAIR_ABANDON only,
+	 * never answered on it (stack/domain.c xio_offer_channel)
+	 */
+	XIO_CTL_PAIR_CHANNEL = 13,
+	XIO_CTL_REPLY = 64, /* every reply has this type; status in hdr */
 	XIO_DENIED = 80, /* a datagram on <rundir>/<domain>.denied, never on the control socket */
 	/*
 	 * Also on .denied: a process that maps a generation of this domain but

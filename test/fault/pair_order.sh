@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Pairing claims that reach the manager before their offers. A client
 # between network namespaces sends PAIR_OFFER without waiting for an answer
-# (it is queued before the client's SYN), and the manager reads the client's
-# and the server's control connections in whatever order epoll gives them,
+# (after its SYN, on its send-only offer channel), and the manager reads the
+# client's and the server's connections in whatever order epoll gives them,
 # so a server's PAIR_CLAIM can be read first. It must wait for the offer and
 # then be decided by the sequence numbers as always (fraw pairorder):
 #   the two ends of one TCP connection: proved, the slot ESTABLISHED, the
@@ -10,7 +10,10 @@
 #   a socket of another connection: refused (EPERM), the slot still PAIRING;
 #   a client that gave up (slot FREE) and abandons, or whose control
 #   connection closes, before its offer was read: the claim is refused
-#   (ENOENT), never left waiting.
+#   (ENOENT), never left waiting;
+#   an offer channel (PAIR_CHANNEL): an offer on it proves a parked claim,
+#   an abandon on it refuses one, nothing is answered on it, and any other
+#   request (HELLO) makes the manager close it.
 # Then a carried connection still works and the manager kept no descriptor.
 # shellcheck source=test/fault/lib_fault.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"

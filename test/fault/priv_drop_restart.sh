@@ -56,11 +56,18 @@ carried "before any restart"
 # restart: SIGKILL the manager, start another (a new generation), and wait
 # for nginx's entry to be re-published in it (the new manager nudges it).
 restart() {
-	local old new gen t0 m
+	local old new gen t0 m i
 	old=$(rv_entries "$P" | tr '\n' ' ')
 	m=$(mgr_pid)
 	kill -KILL "$m"
 	wait_exit "$m" 10000 >/dev/null || fail "manager $m still runs 10 s after SIGKILL"
+	# A zombie leader is not yet a dead manager: its other threads (the EAL's)
+	# may still be exiting and hold the domain lock (a start at once exited 3,
+	# "already has a manager", under load); it is free once the process is gone.
+	for ((i = 0; i < 1000; i++)); do
+		[[ -e /proc/$m ]] || break
+		sleep 0.01
+	done
 	start_manager
 	gen=$(xio_stat_json | sed -n 's/.*"generation":"\([0-9a-f]*\)".*/\1/p')
 	t0=$(now_ms)

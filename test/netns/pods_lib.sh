@@ -119,6 +119,45 @@ CLIENT_XIO=
 SAME_OUT=
 SAME_XIO=
 
+# ---- failure report -------------------------------------------------------------
+
+# pods_diag: why X-IO declined what it declined, for a failing test: the
+# fallback counters of xio-stat that are not 0 (by reason), the manager's
+# last log lines and the last lines of the programs' stderr (the library
+# logs there at XIO_LOG=2: a client's "no proof", a server's "no client
+# announced port N" or "pairing with slot N refused").
+pods_diag() {
+	local js
+	[[ -n ${DOMAIN:-} && -n ${RUNDIR:-} && -n ${WORK:-} ]] || return 0
+	if js=$("$XIO_BIN/xio-stat" --domain "$DOMAIN" --rundir "$RUNDIR" --json 2>&1); then
+		"$PY" -c '
+import json, sys
+s = json.loads(sys.argv[1])
+fb = {k: v for k, v in s.get("fallback", {}).items() if v}
+print("[%s] fallbacks by reason: %s (connections %s, bytes %s)" % (sys.argv[2],
+      " ".join("%s=%s" % kv for kv in sorted(fb.items())) or "none",
+      s.get("conns_total", "?"), s.get("bytes", "?")))' "$js" "$TEST_NAME" ||
+			echo "[$TEST_NAME] xio-stat --json: $js"
+	else
+		echo "[$TEST_NAME] xio-stat --json failed: $js"
+	fi
+	[[ -s $WORK/manager.log ]] && sed "s/^/[$TEST_NAME] manager: /" <(tail -n 5 "$WORK/manager.log")
+	local f
+	for f in "$WORK"/*.err; do
+		[[ -s $f ]] || continue
+		grep -v ': attached to domain\|: published ' "$f" | tail -n 5 |
+			sed "s|^|[$TEST_NAME] ${f##*/}: |"
+	done
+	return 0
+}
+
+# fail (test/integration/lib.sh), plus the report above.
+fail() {
+	echo "FAIL [$TEST_NAME]: $*" >&2
+	pods_diag >&2
+	exit 1
+}
+
 # ---- setup and cleanup ---------------------------------------------------------
 
 # What a netns test killed by SIGKILL (e.g. at ctest's timeout; its trap
@@ -194,7 +233,10 @@ pods_init() {
 	DOMAIN="ns_${name//[^A-Za-z0-9_]/_}"
 	DOMAIN=${DOMAIN:0:14}
 	RUNDIR=$WORK/r
-	XRUN=(env XIO_TEST_TAG="$TAG" XIO_RUNDIR="$RUNDIR" "$XIO_BIN/xio-run" --domain "$DOMAIN")
+	# XIO_LOG=2: the library says on stderr (the .err files) why a pairing
+	# did not happen, which pods_diag shows when a test fails
+	XRUN=(env XIO_TEST_TAG="$TAG" XIO_RUNDIR="$RUNDIR" XIO_LOG="${XIO_LOG:-2}"
+		"$XIO_BIN/xio-run" --domain "$DOMAIN")
 	PLAIN=(env -u LD_PRELOAD -u XIO_DOMAIN -u XIO_RUNDIR XIO_TEST_TAG="$TAG")
 	trap pods_cleanup EXIT
 	trap 'exit 130' INT

@@ -21,7 +21,8 @@
  *        their offers (clients send PAIR_OFFER without waiting): each waits
  *        for its offer, then the sequence numbers decide — a true pair is
  *        proved, another connection's socket refused, and a claim whose
- *        client gave up is answered when the client abandons
+ *        client gave up is answered when the client abandons; the same on
+ *        an offer channel (PAIR_CHANNEL), which is never answered
  *
  * Prints one line "fraw: ..." with status=<errno name> (0 for success) and
  * exits 0 when the exchange took place, 3 when the socket could not even be
@@ -563,6 +564,70 @@ static int cmd_pairorder(const char *ctl)
 	printf("fraw pairorder: client gone: claim status=%s\n", st == 1 ? "none" : errname(-st));
 	if (st != -ENOENT)
 		return 1;
+
+	/*
+	 * 5. An offer channel (PAIR_CHANNEL on the control connection): the
+	 * offer on it proves a parked claim, nothing is ever answered on it, an
+	 * abandon on it refuses a claim, and any other request ends it.
+	 */
+	int ch[2];
+	struct xio_msg_hdr crep;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0)
+		return 1;
+	xio_msg_init(&req, XIO_CTL_PAIR_CHANNEL, sizeof(req));
+	n = call(a, &req, sizeof(req), &ch[1], 1, &crep, sizeof(crep), NULL);
+	close(ch[1]);
+	printf("fraw pairorder: channel: status=%s\n",
+	       n == (ssize_t)sizeof(crep) ? errname(-crep.status) : "no reply");
+	if (n != (ssize_t)sizeof(crep) || crep.status != 0)
+		return 1;
+	tcp_pair(&c, &t);
+	s = pairing_slot(h, sv, &token);
+	if (!s)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
+	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_OFFER, s->index, token);
+	if (xio_send_with_fds(ch[0], &pr, sizeof(pr), (int[]){c, sv[1]}, 2) < 0)
+		return 1;
+	st = reply_within(b, 3000, &u);
+	w = atomic_load(&s->state);
+	int sc = reply_within(ch[0], 100, &c);
+	printf("fraw pairorder: offer on the channel: claim status=%s slot=%s channel reply=%s\n",
+	       st == 1 ? "none" : errname(-st),
+	       w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED) ? "ESTABLISHED" : "other",
+	       sc == 1 ? "none" : errname(-sc));
+	if (st != 0 || u < 0 || w != XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED) || sc != 1)
+		return 1;
+	tcp_pair(&c, &t);
+	s = pairing_slot(h, sv, &token);
+	if (!s)
+		return 1;
+	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
+	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
+		return 1;
+	xio_slot_unpair(h, s, token);
+	pair_req(&pr, XIO_CTL_PAIR_ABANDON, s->index, token);
+	if (xio_send_with_fds(ch[0], &pr, sizeof(pr), NULL, 0) < 0)
+		return 1;
+	st = reply_within(b, 3000, &u);
+	sc = reply_within(ch[0], 300, &c);
+	printf("fraw pairorder: abandon on the channel: claim status=%s channel reply=%s\n",
+	       st == 1 ? "none" : errname(-st), sc == 1 ? "none" : errname(-sc));
+	if (st != -ENOENT || sc != 1)
+		return 1;
+	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
+	if (xio_send_with_fds(ch[0], &req, sizeof(req), NULL, 0) < 0)
+		return 1;
+	struct pollfd pf = {.fd = ch[0], .events = POLLIN};
+	char byte;
+	bool ended = poll(&pf, 1, 3000) == 1 && recv(ch[0], &byte, 1, MSG_DONTWAIT) == 0;
+	printf("fraw pairorder: HELLO on the channel: %s\n",
+	       ended ? "channel closed" : "still open");
+	if (!ended)
+		return 1;
+	close(ch[0]);
 	printf("fraw pairorder: ok\n");
 	return 0;
 }
@@ -586,7 +651,8 @@ int main(int argc, char **argv)
 		return cmd_pairorder(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "dump"))
 		return cmd_dump(argv[2], (uint32_t)atoi(argv[3]));
-	fprintf(stderr, "usage: fraw publish CTL KIND | hello CTL VERSION | rejoin DENIED |"
-			" offer RV LAYOUT GEN | garbage CTL N SEED | dump CTL SLOT | pairorder CTL\n");
+	fprintf(stderr,
+		"usage: fraw publish CTL KIND | hello CTL VERSION | rejoin DENIED |"
+		" offer RV LAYOUT GEN | garbage CTL N SEED | dump CTL SLOT | pairorder CTL\n");
 	return 1;
 }
