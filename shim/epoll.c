@@ -246,6 +246,16 @@ static int item_on_board(struct ep_set *s, struct ep_item *it)
 			s->bdom = d;
 			s->board = b;
 			s->nbits = nbits;
+			/*
+			 * Threads asleep since before the board (a server's listener
+			 * thread waits on its listening socket alone until a worker
+			 * adds the first connection) counted themselves on no board:
+			 * count them now, or producers see no sleeper and do not ring
+			 * (compat_apache2: mpm_event's keep-alive connections hung).
+			 * announce(false) takes each count back.
+			 */
+			for (int k = 0; k < s->sleepers; k++)
+				xio_board_sleep(d, (uint32_t)b, true);
 		}
 	}
 	if (it->conn && board_mode(s) && xio_conn_domain(it->conn) == s->bdom) {
