@@ -87,6 +87,17 @@
  *                      asleep with its doorbell taken
  *   -DMUTANT_NO_BOARD_RING  (with BOARD) a post never rings a sleeping set:
  *                      the checker must find the lost wake-up
+ *   -DLATE_BOARD       (with BOARD) the connection joins the set, and the set
+ *                      takes its board, while the set's thread may already
+ *                      sleep (apache's listener thread, asleep on its
+ *                      listening socket alone when a worker adds the first
+ *                      keep-alive connection): until then no post, and the
+ *                      set counts a sleeper on no board; the take counts the
+ *                      set's sleepers on it (item_on_board), the add looks at
+ *                      the ring and kicks the set if ready (join_sleepers)
+ *   -DMUTANT_UNCOUNTED_SLEEPER  (with LATE_BOARD) the take does not count
+ *                      them: the checker must find the set asleep with a
+ *                      record posted (compat_apache2's hang)
  * Not modelled for the board: news of room (EPOLLOUT after a full ring,
  * xio_dir.space_watch), which follows the same post/take order.
  */
@@ -121,6 +132,8 @@ bool news;			/* xio_dir.news of direction 0 (end 1 reads it) */
 bool board_bit;			/* end 1's bit on the board (and its summary bit) */
 byte board_sleepers;		/* xio_board.sleepers */
 bool kick;			/* the set's eventfd (in its shadow epoll): signalled */
+bool joined = true;		/* the item is in the set, its end claimed (LATE_BOARD: later) */
+bool set_asleep;		/* the set's thread has announced its sleep (LATE_BOARD) */
 
 /* ---- process-local (struct xio_conn of each end) --------------------------- */
 bool peer_eof[2];		/* learned from shut_wr (xio_conn_check_abort) */
@@ -145,7 +158,7 @@ inline bell_data(e)
 	:: e == 0 ->
 		atomic {
 			if
-			:: !news -> news = true; posted = true
+			:: joined && !news -> news = true; posted = true
 			:: else -> skip
 			fi
 		};
@@ -391,8 +404,9 @@ inline look()
 	};
 	atomic {
 		if
-		:: queued && ready_in(e) -> got = true
-		:: queued && !ready_in(e) -> queued = false
+		:: !joined -> skip	/* not in the set yet: its first look is still to come */
+		:: joined && queued && ready_in(e) -> got = true
+		:: joined && queued && !ready_in(e) -> queued = false
 		:: else -> skip
 		fi
 	}
@@ -430,7 +444,14 @@ proctype epreader(byte e)
 		look();
 		if
 		:: !got ->
-			board_sleepers++;	/* ew_announce: xio_board_sleep(), a full fence */
+			/* ew_announce: xio_board_sleep(), a full fence; no board yet: none */
+			atomic {
+				set_asleep = true;
+				if
+				:: joined -> board_sleepers++
+				:: else -> skip
+				fi
+			};
 			look();
 			if
 			:: !got ->
@@ -441,7 +462,14 @@ proctype epreader(byte e)
 				fi
 			:: else -> skip
 			fi;
-			board_sleepers--;	/* ew_finish: withdraw, then filter_kernel */
+			/* ew_finish: withdraw (the board's count if there is a board), then filter_kernel */
+			atomic {
+				set_asleep = false;
+				if
+				:: joined && board_sleepers > 0 -> board_sleepers--
+				:: else -> skip
+				fi
+			};
 			if
 			:: readable(e) && !lone[e] -> drain(e); queued = true
 			:: readable(e) && lone[e] -> queued = true	/* the lone waiter's to take */
@@ -455,6 +483,32 @@ proctype epreader(byte e)
 	assert(cons[1 - e] == NREC(1 - e) && pub[1 - e] == NREC(1 - e));
 	done_r[e] = true
 }
+
+#ifdef LATE_BOARD
+/*
+ * A worker thread adds the connection (epoll_ctl ADD, under the set's lock):
+ * the set takes its board and claims the end (news cleared, a full fence),
+ * counts the set's sleepers on the board (item_on_board), then looks at the
+ * ring and kicks the set's eventfd if the item is ready (join_sleepers).
+ */
+proctype adder()
+{
+	atomic {
+		joined = true;
+		news = false;
+#ifndef MUTANT_UNCOUNTED_SLEEPER
+		if
+		:: set_asleep -> board_sleepers++
+		:: else -> skip
+		fi
+#endif
+	};
+	if
+	:: set_asleep && ready_in(1) -> kick = true
+	:: else -> skip
+	fi
+}
+#endif
 
 #ifdef THIEF
 /*
@@ -558,6 +612,10 @@ init {
 #elif defined(BOARD)
 		run writer(0);
 		run epreader(1);
+#ifdef LATE_BOARD
+		joined = false;
+		run adder();
+#endif
 #ifdef THIEF
 		run thief(1);
 #endif

@@ -18,6 +18,12 @@
 #                       drains the doorbells: every record consumed
 #   mutant-no-board-ring  sanity: a post that never rings a sleeping set is found
 #   mutant-no-kick      sanity: a drain that does not kick the set is found
+#   board-late-safety   the connection joins the set (the set takes its
+#   board-late-liveness board) while the set's thread may sleep already
+#                       (apache's listener thread): no record is left posted
+#                       with the set asleep
+#   mutant-uncounted-sleeper  sanity: a board taken without counting the
+#                       set's sleepers on it is found (compat_apache2's hang)
 # SOAK=1 adds the pollers' liveness, the board's other checks, bigger SHARED
 # runs and DUPLEX (a reader and a writer thread on both ends; minutes and
 # several GB).
@@ -98,6 +104,9 @@ PAN_CFLAGS=-DCOLLAPSE check mutant-no-lone fail safety -DSHARED -DPOLLERS -DMUTA
 check board-thief-liveness pass liveness -DBOARD -DTHIEF -DN=2 -DCAP=1 || true
 check mutant-no-board-ring fail safety -DBOARD -DMUTANT_NO_BOARD_RING -DN=2 -DCAP=1 || true
 check mutant-no-kick fail liveness -DBOARD -DTHIEF -DMUTANT_NO_KICK -DN=2 -DCAP=1 || true
+check board-late-safety pass safety -DBOARD -DLATE_BOARD -DN=2 -DCAP=1 || true
+check board-late-liveness pass liveness -DBOARD -DLATE_BOARD -DN=2 -DCAP=1 || true
+check mutant-uncounted-sleeper fail safety -DBOARD -DLATE_BOARD -DMUTANT_UNCOUNTED_SLEEPER -DN=2 -DCAP=1 || true
 if [[ $SOAK == 1 ]]; then
 	PAN_CFLAGS=-DCOLLAPSE
 	check shared-safety-3x2 pass safety -DSHARED -DN=3 -DCAP=2 || true
