@@ -805,6 +805,15 @@ static int collect_board(struct ep_set *s, struct epoll_event *out, int max)
 {
 	int n = 0;
 	xio_board_harvest(s->bdom, (uint32_t)s->board, took_news, s);
+	/*
+	 * The connections' shared lines are cold (10,000 connections do not
+	 * fit a cache): ask for those of the next items with news at once, so
+	 * that their misses overlap, then look.
+	 */
+	int pf = 0;
+	for (struct ep_item *it = s->qhead[NEWS]; it && pf < max + 8; it = it->qnext[NEWS], pf++)
+		if (it->conn)
+			xio_conn_prefetch_rx(it->conn);
 	/* Each item once: items reported here join AGAIN after its last one now. */
 	struct ep_item *again = s->qtail[AGAIN];
 	struct ep_item *stop = s->qtail[NEWS];

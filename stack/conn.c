@@ -1265,6 +1265,15 @@ unsigned xio_conn_ready(struct xio_conn *c)
 	return xio_conn_ops(c)->ready(c);
 }
 
+void xio_conn_prefetch_rx(const struct xio_conn *c)
+{
+	const struct rte_ring *r = c->rx;
+	__builtin_prefetch(&c->rxd->shut_wr);
+	__builtin_prefetch(&r->size);
+	__builtin_prefetch(&r->prod);
+	__builtin_prefetch(&r->cons);
+}
+
 unsigned xio_conn_ready_for(struct xio_conn *c, unsigned events)
 {
 	const struct xio_conn_ops *o = xio_conn_ops(c);
