@@ -36,6 +36,8 @@
 #define ESIZE	  4 /* ring element size; the stack uses the *_elem API with it */
 
 #define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
+#define BOARDS_MAX     256
+#define BOARDS_MIN     16
 
 static pthread_mutexattr_t robust_attr;
 
@@ -75,6 +77,16 @@ int mgr_layout(struct mgr *m)
 	    ROUND_UP(m->bufs_meta_off + (uint64_t)m->o.nbufs * sizeof(struct xio_buf_meta), 4096);
 	if (m->o.nbufs)
 		m->zone_raw = m->bufs_off + (uint64_t)m->o.nbufs * m->o.buf_size;
+	/*
+	 * epoll news boards (stack/board.h): one per epoll set that holds X-IO
+	 * connections, 256 of them, or fewer when a board is large (many
+	 * slots): at most 16 MiB in all, at least 16.
+	 */
+	uint64_t bb = xio_board_bytes(m->o.nslots), nb = (16ull << 20) / bb;
+	m->board_size = (uint32_t)bb;
+	m->nboards = nb > BOARDS_MAX ? BOARDS_MAX : nb < BOARDS_MIN ? BOARDS_MIN : (uint32_t)nb;
+	m->boards_off = ROUND_UP(m->zone_raw, 4096);
+	m->zone_raw = m->boards_off + (uint64_t)m->nboards * m->board_size;
 	return 0;
 }
 
@@ -405,6 +417,10 @@ int mgr_mem_init(struct mgr *m)
 		/* FREE, generation 0 */
 		memset(pool.meta, 0, (size_t)m->o.nbufs * sizeof(struct xio_buf_meta));
 	}
+	h->boards_off = m->boards_off;
+	h->board_size = m->board_size;
+	h->nboards = m->nboards;
+	memset((char *)h + m->boards_off, 0, (size_t)m->nboards * m->board_size);
 	pool.hdr = h;
 	pool.slots = (char *)h + m->slots_off;
 	pool.slot_size = m->slot_size;

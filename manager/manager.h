@@ -114,6 +114,8 @@ struct mgr {
 	uint32_t slot_size;
 	uint64_t slots_off;
 	uint64_t bufs_meta_off, bufs_off; /* zero-copy pool, after the slots */
+	uint64_t boards_off;		  /* epoll news boards, after the pool */
+	uint32_t nboards, board_size;
 	struct mgr_memfd mem;
 	/* the ring file (domain_mem.c): 2 rings of ring_stride bytes per slot */
 	int rings_fd;

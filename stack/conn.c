@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "board.h"
 #include "conn.h"
 #include "demote.h"
 #include "ring.h"
@@ -292,7 +293,9 @@ static bool dir_writable(const struct rte_ring *r, struct xio_dir *d)
 static inline void bell_data(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if ((atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) ||
+	/* The peer's epoll set learns from its board (board.h), and rings only if it sleeps. */
+	bool ring = xio_board_post(c->dom, c->txd, xio_board_bit(c, true));
+	if ((ring || atomic_load_explicit(&c->txd->readers_sleeping, memory_order_relaxed) ||
 	     atomic_load_explicit(&c->txd->watchers, memory_order_relaxed)) &&
 	    !atomic_exchange(&c->txd->data_bell_pending, 1))
 		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -301,9 +304,24 @@ static inline void bell_data(struct xio_conn *c, int fd)
 void xio_conn_bell_space(struct xio_conn *c, int fd)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
-	    dir_writable(c->rx, c->rxd) && !atomic_exchange(&c->rxd->space_bell_pending, 1))
+	bool ring = false;
+	/* The peer's writer hit a full ring: news on its board once there is room. */
+	if (__builtin_expect(atomic_load_explicit(&c->rxd->space_watch, memory_order_relaxed), 0) &&
+	    dir_writable(c->rx, c->rxd) && atomic_exchange(&c->rxd->space_watch, 0))
+		ring = xio_board_post(c->dom, c->txd, xio_board_bit(c, true));
+	if ((ring || (atomic_load_explicit(&c->rxd->writers_waiting, memory_order_relaxed) &&
+		      dir_writable(c->rx, c->rxd))) &&
+	    !atomic_exchange(&c->rxd->space_bell_pending, 1))
 		xio_demote_bell(c, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+bool xio_board_watch_space(struct xio_conn *c)
+{
+	atomic_store(&c->txd->space_watch, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Room made before the reader could see the flag: the news is ours to post. */
+	return dir_writable(c->tx, c->txd) && atomic_exchange(&c->txd->space_watch, 0) &&
+	       xio_board_post(c->dom, c->rxd, xio_board_bit(c, false));
 }
 
 /*
@@ -427,6 +445,7 @@ static void drain(struct xio_conn *c, int fd, bool lone)
 	atomic_store(&c->txd->space_bell_pending, 0);
 	atomic_thread_fence(memory_order_seq_cst);
 	pthread_mutex_unlock(&c->drain_lock);
+	xio_board_after_drain(c);
 wake:
 	pthread_mutex_lock(&c->wait_lock);
 	c->wake_seq++;
@@ -475,11 +494,13 @@ void xio_conn_note_fd(struct xio_conn *c, int fd)
 		atomic_store_explicit(&c->fd_hint, fd + 1, memory_order_relaxed); /* demote.c */
 }
 
-static unsigned ring_ready(struct xio_conn *c)
+/* Readiness; the send side (POLLOUT: the tx ring's lines) only if @out. */
+static unsigned ring_ready_for(struct xio_conn *c, bool out)
 {
 	unsigned ev = 0;
 	xio_conn_check_abort(c);
-	if (__builtin_expect(!xio_ring_sane(c->rx, c->elems) || !xio_ring_sane(c->tx, c->elems), 0))
+	if (__builtin_expect(
+		!xio_ring_sane(c->rx, c->elems) || (out && !xio_ring_sane(c->tx, c->elems)), 0))
 		corrupt(c);
 	bool eof = atomic_load_explicit(&c->peer_eof, memory_order_relaxed);
 	int err = atomic_load_explicit(&c->error, memory_order_relaxed);
@@ -493,9 +514,15 @@ static unsigned ring_ready(struct xio_conn *c)
 		ev |= POLLERR;
 	if ((eof && c->shut_wr) || reset)
 		ev |= POLLHUP;
-	if (c->shut_wr || reset || atomic_load(&c->peer_gone) || dir_writable(c->tx, c->txd))
+	if (out &&
+	    (c->shut_wr || reset || atomic_load(&c->peer_gone) || dir_writable(c->tx, c->txd)))
 		ev |= POLLOUT | POLLWRNORM;
 	return ev;
+}
+
+static unsigned ring_ready(struct xio_conn *c)
+{
+	return ring_ready_for(c, true);
 }
 
 bool xio_conn_wait_prepare(struct xio_conn *c, unsigned events)
@@ -869,11 +896,57 @@ static void learn_peer_state(struct xio_conn *c, int fd)
  * We learn it from the kernel (HUP on the AF_UNIX socket), checked at most
  * once a millisecond on the send path so the fast path stays syscall free.
  */
+#define COVER_MAX 256
+static _Atomic uint64_t cover_clock[COVER_MAX]; /* µs; 0: free */
+
+int xio_cover_take(void)
+{
+	for (int i = 0; i < COVER_MAX; i++) {
+		uint64_t free_ = 0;
+		if (atomic_compare_exchange_strong(&cover_clock[i], &free_, 1))
+			return i;
+	}
+	return -1;
+}
+
+void xio_cover_give(int clock)
+{
+	if (clock >= 0 && clock < COVER_MAX)
+		atomic_store(&cover_clock[clock], 0);
+}
+
+void xio_cover_mark(int clock, uint64_t us)
+{
+	if (clock >= 0 && clock < COVER_MAX && us > 1)
+		atomic_store_explicit(&cover_clock[clock], us, memory_order_release);
+}
+
+void xio_conn_set_cover(struct xio_conn *c, int clock, int old)
+{
+	if (clock >= 0) {
+		atomic_store(&c->cover, clock + 1);
+		return;
+	}
+	int mine = old + 1;
+	atomic_compare_exchange_strong(&c->cover, &mine, 0);
+}
+
+/*
+ * Sends on many slow connections (10,000 each sending a few times a second)
+ * would each poll() here: an epoll set that watches the connection looks
+ * at every socket it holds at most every half millisecond and marks its
+ * clock (shim/epoll.c), which stands for our own look.
+ */
 void xio_conn_check_peer(struct xio_conn *c, int fd)
 {
 	uint64_t now = xio_mono_us();
-	if (atomic_load_explicit(&c->peer_gone, memory_order_relaxed) ||
-	    now - atomic_load_explicit(&c->peer_checked_us, memory_order_relaxed) < 1000)
+	uint64_t last = atomic_load_explicit(&c->peer_checked_us, memory_order_relaxed);
+	int cv = atomic_load_explicit(&c->cover, memory_order_relaxed);
+	if (cv > 0 && cv <= COVER_MAX) {
+		uint64_t t = atomic_load_explicit(&cover_clock[cv - 1], memory_order_acquire);
+		last = t > last && t <= now ? t : last;
+	}
+	if (atomic_load_explicit(&c->peer_gone, memory_order_relaxed) || now - last < 1000)
 		return;
 	atomic_store_explicit(&c->peer_checked_us, now, memory_order_relaxed);
 	learn_peer_state(c, fd);
@@ -949,6 +1022,10 @@ static ssize_t ring_send(struct xio_conn *c, int fd, const struct iovec *iov, in
 		bell_data(c, fd); /* flush a deferred doorbell before we wait */
 		if (nonblock) {
 			atomic_fetch_add_explicit(&c->nospace, 1, memory_order_relaxed);
+			/* EPOLLOUT's edge comes as news; a set asleep already is kicked. */
+			if (atomic_load_explicit(&c->rxd->board, memory_order_relaxed) &&
+			    xio_board_watch_space(c))
+				xio_board_kick_set(c);
 			err = -EAGAIN;
 			break;
 		}
@@ -1186,6 +1263,23 @@ ssize_t xio_conn_recv(struct xio_conn *c, int fd, const struct iovec *iov, int i
 unsigned xio_conn_ready(struct xio_conn *c)
 {
 	return xio_conn_ops(c)->ready(c);
+}
+
+void xio_conn_prefetch_rx(const struct xio_conn *c)
+{
+	const struct rte_ring *r = c->rx;
+	__builtin_prefetch(&c->rxd->shut_wr);
+	__builtin_prefetch(&r->size);
+	__builtin_prefetch(&r->prod);
+	__builtin_prefetch(&r->cons);
+}
+
+unsigned xio_conn_ready_for(struct xio_conn *c, unsigned events)
+{
+	const struct xio_conn_ops *o = xio_conn_ops(c);
+	if (o == &xio_ring_ops)
+		return ring_ready_for(c, events & POLLOUT);
+	return o->ready(c);
 }
 
 int xio_conn_wait(struct xio_conn *c, int fd, unsigned events, int timeout_ms)

@@ -40,10 +40,11 @@ struct xio_conn {
 	_Atomic uint32_t nospace;	  /* sends that hit a full ring (EAGAIN): EPOLLOUT edges */
 	_Atomic int fds;		  /* fds of this process that refer to the connection */
 	_Atomic uint64_t peer_checked_us; /* last liveness check on the send path */
-	_Atomic bool shut_rd, shut_wr;	  /* our own shutdown(2); read by other threads' polls */
-	pthread_mutex_t drain_lock;	  /* one drainer at a time */
-	_Atomic int64_t drain_held_ns;	  /* since when a lone waiter's doorbell waits for it */
-	_Atomic bool cw_lone;		  /* the lone waiter is one of our blocking waiters */
+	_Atomic int cover; /* 1 + the liveness clock of the epoll set that watches it, 0 none */
+	_Atomic bool shut_rd, shut_wr; /* our own shutdown(2); read by other threads' polls */
+	pthread_mutex_t drain_lock;    /* one drainer at a time */
+	_Atomic int64_t drain_held_ns; /* since when a lone waiter's doorbell waits for it */
+	_Atomic bool cw_lone;	       /* the lone waiter is one of our blocking waiters */
 	/* Blocking waiters of this process: one polls the socket, the rest wait here. */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cv;

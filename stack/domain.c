@@ -469,6 +469,17 @@ static struct xio_domain *attach_locked(enum xio_fallback *why, int *err)
 	}
 	(void)xio_pool_init(&d->pool, h, map, map + rep.map_len, d->slots_off, d->nslots,
 			    d->slot_size);
+	/* epoll news boards: used only where the header's geometry fits the mapping */
+	uint64_t bb = xio_board_bytes(d->nslots);
+	if (h->nboards && h->board_size >= bb && h->boards_off % XIO_CACHELINE == 0 &&
+	    h->boards_off >= d->slots_off &&
+	    h->boards_off + (uint64_t)h->nboards * h->board_size <= rep.map_len - rep.hdr_delta) {
+		d->boards_off = h->boards_off;
+		d->nboards = h->nboards;
+		d->board_size = h->board_size;
+		d->board_words = (uint32_t)(((uint64_t)d->nslots * 2 + 63) / 64);
+		d->board_sum = (d->board_words + 63) / 64;
+	}
 	/* a ring tells its slot (a descriptor record read by copy): see xio_pool_of_ring() */
 	d->pool.rings = d->rings;
 	d->pool.rings_len = d->rings_len;

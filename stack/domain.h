@@ -29,6 +29,9 @@ struct xio_domain {
 	char *rings;
 	uint64_t rings_len, ring_stride;
 	struct xio_pool pool; /* zero-copy buffers (bufpool.h); nbufs 0 when the domain has none */
+	/* epoll news boards (board.h); nboards 0: none */
+	uint64_t boards_off;
+	uint32_t nboards, board_size, board_sum, board_words;
 	struct xio_domain *next; /* the generation mapped before this one */
 };
 

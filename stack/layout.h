@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 14u
+#define XIO_LAYOUT_VERSION 15u
 
 /* xio_dir.sleepers: the lone waiter's bit (stack/conn.c, "waiting"). */
 #define XIO_SLEEPER_LONE 0x80000000u
@@ -104,8 +104,19 @@ struct xio_dir {
 	alignas(XIO_CACHELINE) _Atomic uint32_t readers_sleeping;
 	_Atomic uint32_t data_bell_pending;
 	_Atomic uint32_t watchers; /* nested epoll sets: a doorbell on every arrival */
+	/*
+	 * The consumer end's epoll news board (struct xio_board): its index + 1,
+	 * 0 none; taken and given back by that end's epoll set with a CAS.
+	 * news: a bit for this end is on the board and the set has not taken it
+	 * yet; the producer posts only when it turns news from 0 to 1, so a
+	 * busy connection costs the fast path one load (stack/board.h).
+	 */
+	_Atomic uint32_t board;
+	_Atomic uint32_t news;
 	alignas(XIO_CACHELINE) _Atomic uint32_t writers_waiting;
 	_Atomic uint32_t space_bell_pending;
+	/* The producer's end hit a full ring: news for it once a reader made room. */
+	_Atomic uint32_t space_watch;
 	/*
 	 * Waiters asleep on the consumer end's socket, whatever they wait for,
 	 * and XIO_SLEEPER_LONE while the one that announced alone (no company,
@@ -321,7 +332,41 @@ struct xio_domain_hdr {
 	/* Network namespace (inode) in which the slots' ports (xio_slot.port) are held. */
 	uint64_t ports_netns;
 	uint32_t ports_family; /* XIO_PORTS_V4 | XIO_PORTS_V6: what the holders cover */
+	/*
+	 * epoll news boards (stack/board.h): nboards of board_size bytes at
+	 * boards_off, each with one bit per connection end (2 * nslots).
+	 * nboards 0: none, epoll scans its items.
+	 */
+	uint32_t nboards;
+	uint32_t board_size;
+	uint64_t boards_off;
 };
+
+/*
+ * An epoll set's news board: where producers say which of its connection
+ * ends have news (data, room, a FIN), so that epoll_wait reads the ends
+ * that changed instead of every end it holds. Bit 2 * slot + end (end 0
+ * client, 1 server) is in word[bit / 64]; bit w of summary[w / 64] says
+ * that word[w] may have bits. Taken by one set (owner: its pid), given back
+ * when the set goes; the board of a process that died is taken again by
+ * the next process that finds no free one (stack/board.c). A stale post
+ * into a reused board only costs its new owner a look at a connection.
+ */
+struct xio_board {
+	alignas(XIO_CACHELINE) _Atomic uint64_t owner; /* 0 free, else pid */
+	_Atomic uint64_t owner_ns;		       /* pid namespace inode of the owner */
+	/* threads of the owner's set asleep: a producer that posts rings a doorbell */
+	alignas(XIO_CACHELINE) _Atomic uint32_t sleepers;
+	alignas(XIO_CACHELINE) _Atomic uint64_t summary[]; /* then the words */
+};
+
+/* Bytes of one board for @nslots slots (a multiple of the cache line). */
+static inline uint64_t xio_board_bytes(uint32_t nslots)
+{
+	uint64_t words = ((uint64_t)nslots * 2 + 63) / 64, sum = (words + 63) / 64;
+	uint64_t b = sizeof(struct xio_board) + (sum + words) * 8;
+	return (b + XIO_CACHELINE - 1) / XIO_CACHELINE * XIO_CACHELINE;
+}
 
 #define XIO_PORTS_V4 0x1u /* slot ports are held for IPv4 */
 #define XIO_PORTS_V6 0x2u /* ... and for IPv6 (a dual-stack holder) */

@@ -182,6 +182,19 @@ int xio_conn_shutdown(struct xio_conn *c, int fd, int how);
 
 /* poll(2) bits from ring state and what the kernel told us so far. */
 unsigned xio_conn_ready(struct xio_conn *c);
+/*
+ * The same for a caller that wants @events only: POLLOUT (and the send
+ * ring's shared lines) is left out unless asked, which a set of thousands
+ * of readers notices. Other bits may be set beyond @events.
+ */
+unsigned xio_conn_ready_for(struct xio_conn *c, unsigned events);
+/*
+ * Start loading the shared lines a look at @c's receive side reads (its
+ * direction's FIN/reset line, the rx ring's header, producer and consumer
+ * lines): a set about to look at many connections issues these first, so
+ * the misses overlap instead of coming one after the other.
+ */
+void xio_conn_prefetch_rx(const struct xio_conn *c);
 /* @fd is one of this process's fds on @c: a demoted connection's readiness asks its socket. */
 void xio_conn_note_fd(struct xio_conn *c, int fd);
 
@@ -324,5 +337,40 @@ int xio_spin_us(void);
 
 /* The spin budget for waiting on @c: 0 while its peer last ran on our CPU. */
 int xio_conn_spin_us(struct xio_conn *c);
+
+/*
+ * epoll news boards (stack/board.h has the protocol), for shim/epoll.c: a
+ * set takes a board of its connections' domain, claims each connection's
+ * end for it, and reads only the ends with news.
+ */
+struct xio_domain;
+struct xio_domain *xio_conn_domain(struct xio_conn *c);
+/* Bits of a board of @d (2 per slot); 0: the domain has no boards. */
+uint32_t xio_board_nbits(const struct xio_domain *d);
+int xio_board_take(struct xio_domain *d);
+void xio_board_give(struct xio_domain *d, uint32_t i);
+bool xio_board_claim(struct xio_conn *c, uint32_t i);
+void xio_board_release(struct xio_conn *c, uint32_t i);
+/* The board bit of @c's own end. */
+uint32_t xio_conn_board_bit(struct xio_conn *c);
+void xio_board_news_taken(struct xio_conn *c);
+void xio_board_harvest(struct xio_domain *d, uint32_t i, void (*fn)(uint32_t bit, void *arg),
+		       void *arg);
+void xio_board_sleep(struct xio_domain *d, uint32_t i, bool on);
+bool xio_board_watch_space(struct xio_conn *c);
+void xio_board_set_kick(void (*kick)(uint32_t board));
+
+/*
+ * Liveness clocks (conn.c): an epoll set that looked at every socket it
+ * watches in the kernel (and drained what reported a close) at time T marks
+ * its clock T; a send on a connection it watches then needs no poll() of
+ * its own to learn that the peer is gone (xio_conn_check_peer) until a
+ * millisecond after T. -1 when all are taken.
+ */
+int xio_cover_take(void);
+void xio_cover_give(int clock);
+void xio_cover_mark(int clock, uint64_t us);
+/* @c is watched by the set of @clock (-1: no longer by @old). */
+void xio_conn_set_cover(struct xio_conn *c, int clock, int old);
 
 #endif

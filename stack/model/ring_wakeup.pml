@@ -9,7 +9,8 @@
  * runs it (look, announce, look again under wait_lock, one poller per
  * process and followers on a condition variable, the poller's clearing of
  * a stale doorbell flag, 5 ms slices with foreign company, withdraw) and
- * drain. Not modelled: epoll watchers (bell_data also rings for them),
+ * drain, and (-DBOARD) an epoll set on a news board. Not modelled: epoll
+ * watchers (bell_data also rings for them),
  * non-blocking calls, timeouts. Keep it in step with stack/conn.c. Checked
  * by test/fault/wakeup_model.sh:
  *   - no assertion violation (EOF never overtakes data: a reader that sees
@@ -69,6 +70,36 @@
  *   -DMUTANT_CHECK_PEER  send's liveness check drains whenever the fd is
  *                      readable, as before commit 6968c32: with SHARED the
  *                      checker must find the doorbell theft (FINDINGS F9)
+ *   -DBOARD            SIMPLEX with the reader replaced by an epoll set on a
+ *                      news board (stack/board.h, shim/epoll.c): the writer
+ *                      posts news (news word 0 -> 1, the board bit, a look
+ *                      at the board's sleepers, a doorbell if one sleeps);
+ *                      the set takes the bit, clears the news word, looks at
+ *                      the ring, keeps a ready item queued (level-triggered),
+ *                      counts itself on the board before its last look and
+ *                      sleeps in the kernel on the socket and its eventfd
+ *   -DTHIEF            (with BOARD) plus a thread of the reader's process
+ *                      in poll() on the same fd: it announces as poll does,
+ *                      drains the doorbells, and then kicks the set's
+ *                      eventfd if news is untaken and the set sleeps
+ *                      (xio_board_after_drain)
+ *   -DMUTANT_NO_KICK   (with THIEF) no kick: the checker must find the set
+ *                      asleep with its doorbell taken
+ *   -DMUTANT_NO_BOARD_RING  (with BOARD) a post never rings a sleeping set:
+ *                      the checker must find the lost wake-up
+ *   -DLATE_BOARD       (with BOARD) the connection joins the set, and the set
+ *                      takes its board, while the set's thread may already
+ *                      sleep (apache's listener thread, asleep on its
+ *                      listening socket alone when a worker adds the first
+ *                      keep-alive connection): until then no post, and the
+ *                      set counts a sleeper on no board; the take counts the
+ *                      set's sleepers on it (item_on_board), the add looks at
+ *                      the ring and kicks the set if ready (join_sleepers)
+ *   -DMUTANT_UNCOUNTED_SLEEPER  (with LATE_BOARD) the take does not count
+ *                      them: the checker must find the set asleep with a
+ *                      record posted (compat_apache2's hang)
+ * Not modelled for the board: news of room (EPOLLOUT after a full ring,
+ * xio_dir.space_watch), which follows the same post/take order.
  */
 
 #ifndef N
@@ -96,6 +127,14 @@ bool sock[2];			/* doorbell bytes queued on end e's fd (drain() takes all) */
 byte sleepers[2];		/* xio_dir.sleepers of the direction end e reads: waiters on e's fd */
 bool lone[2];			/* XIO_SLEEPER_LONE in it: a waiter announced alone, unsliced */
 
+/* ---- the news board of end 1's epoll set (BOARD) --------------------------- */
+bool news;			/* xio_dir.news of direction 0 (end 1 reads it) */
+bool board_bit;			/* end 1's bit on the board (and its summary bit) */
+byte board_sleepers;		/* xio_board.sleepers */
+bool kick;			/* the set's eventfd (in its shadow epoll): signalled */
+bool joined = true;		/* the item is in the set, its end claimed (LATE_BOARD: later) */
+bool set_asleep;		/* the set's thread has announced its sleep (LATE_BOARD) */
+
 /* ---- process-local (struct xio_conn of each end) --------------------------- */
 bool peer_eof[2];		/* learned from shut_wr (xio_conn_check_abort) */
 bool poller[2];			/* a thread of end e sleeps in poll() on its fd */
@@ -113,8 +152,32 @@ bool done_w[2], done_r[2];
  * sleeps and no doorbell is pending (exchange 0 -> 1), one byte to the peer. */
 inline bell_data(e)
 {
+#ifdef BOARD
+	/* xio_board_post(): only the 0 -> 1 change of the news word posts */
 	if
-	:: readers_sleeping[e] > 0 ->
+	:: e == 0 ->
+		atomic {
+			if
+			:: joined && !news -> news = true; posted = true
+			:: else -> skip
+			fi
+		};
+		if
+		:: posted ->
+			board_bit = true;	/* then a full fence */
+#ifndef MUTANT_NO_BOARD_RING
+			ring = (board_sleepers > 0)
+#else
+			skip
+#endif
+		:: else -> skip
+		fi;
+		posted = false
+	:: else -> skip
+	fi;
+#endif
+	if
+	:: readers_sleeping[e] > 0 || ring ->
 		atomic { old = data_bell_pending[e]; data_bell_pending[e] = 1 };
 		if
 		:: old == 0 -> sock[1 - e] = true
@@ -122,7 +185,8 @@ inline bell_data(e)
 		fi;
 		old = 0
 	:: else -> skip
-	fi
+	fi;
+	ring = false
 }
 
 /* bell_space() of end e after consuming from direction 1-e. */
@@ -281,7 +345,7 @@ inline wait_for(e, ev)
 proctype writer(byte e)
 {
 	byte old, role;
-	bool foreign, checked, amlone;
+	bool foreign, checked, amlone, posted, ring;
 
 	do
 	:: pub[e] == NREC(e) -> break
@@ -323,6 +387,184 @@ proctype sink(byte e)
 	od;
 	done_r[e] = true
 }
+
+#ifdef BOARD
+/*
+ * epoll_wait's harvest and look (collect_board): take the board's bit, clear
+ * the news word (then a fence), queue the item; look at a queued item: ready
+ * is reported and stays queued (level-triggered), not ready leaves the queue.
+ */
+inline look()
+{
+	atomic {
+		if
+		:: board_bit -> board_bit = false; news = false; queued = true
+		:: else -> skip
+		fi
+	};
+	atomic {
+		if
+		:: !joined -> skip	/* not in the set yet: its first look is still to come */
+		:: joined && queued && ready_in(e) -> got = true
+		:: joined && queued && !ready_in(e) -> queued = false
+		:: else -> skip
+		fi
+	}
+}
+
+/*
+ * End e's epoll set on its news board: epoll_wait (xio_wait: look; count
+ * the sleep on the board, look again; sleep in the kernel on the shadow's
+ * socket and the eventfd; withdraw, drain what the shadow reported, look),
+ * then read every record there is, as the manyconn server does.
+ */
+proctype epreader(byte e)
+{
+	byte old;
+	bool got, queued = true;	/* a new item is queued for its first look */
+
+	do
+	:: got ->
+		got = false;
+		do
+		:: count[1 - e] > 0 ->
+			d_step { count[1 - e]--; cons[1 - e]++ };
+			bell_space(e)
+		:: else -> break
+		od;
+		if
+		:: shut_wr[1 - e] -> peer_eof[e] = true
+		:: else -> skip
+		fi;
+		if
+		:: peer_eof[e] && count[1 - e] == 0 -> break	/* EOF */
+		:: else -> skip
+		fi
+	:: !got ->
+		look();
+		if
+		:: !got ->
+			/* ew_announce: xio_board_sleep(), a full fence; no board yet: none */
+			atomic {
+				set_asleep = true;
+				if
+				:: joined -> board_sleepers++
+				:: else -> skip
+				fi
+			};
+			look();
+			if
+			:: !got ->
+				/* the kernel wait: the shadow's socket readable, or the eventfd */
+				if
+				:: readable(e) -> skip
+				:: kick -> skip
+				fi
+			:: else -> skip
+			fi;
+			/* ew_finish: withdraw (the board's count if there is a board), then filter_kernel */
+			atomic {
+				set_asleep = false;
+				if
+				:: joined && board_sleepers > 0 -> board_sleepers--
+				:: else -> skip
+				fi
+			};
+			if
+			:: readable(e) && !lone[e] -> drain(e); queued = true
+			:: readable(e) && lone[e] -> queued = true	/* the lone waiter's to take */
+			:: else -> skip
+			fi;
+			kick = false;
+			look()
+		:: else -> skip
+		fi
+	od;
+	assert(cons[1 - e] == NREC(1 - e) && pub[1 - e] == NREC(1 - e));
+	done_r[e] = true
+}
+
+#ifdef LATE_BOARD
+/*
+ * A worker thread adds the connection (epoll_ctl ADD, under the set's lock):
+ * the set takes its board and claims the end (news cleared, a full fence),
+ * counts the set's sleepers on the board (item_on_board), then looks at the
+ * ring and kicks the set's eventfd if the item is ready (join_sleepers).
+ */
+proctype adder()
+{
+	atomic {
+		joined = true;
+		news = false;
+#ifndef MUTANT_UNCOUNTED_SLEEPER
+		if
+		:: set_asleep -> board_sleepers++
+		:: else -> skip
+		fi
+#endif
+	};
+	if
+	:: set_asleep && ready_in(1) -> kick = true
+	:: else -> skip
+	fi
+}
+#endif
+
+#ifdef THIEF
+/*
+ * Another thread of the set's process in poll(fd, POLLIN) on the same socket
+ * (the poll front-end: announce, look, sleep in the kernel, drain, withdraw):
+ * it takes doorbells the set may be waiting for, and drain() kicks the set.
+ */
+proctype thief(byte e)
+{
+	bool tlone;
+
+	do
+	:: done_r[e] -> break
+	:: !done_r[e] ->
+		atomic {
+			sleepers[e]++;
+			readers_sleeping[1 - e]++;
+			if
+			:: sleepers[e] == 1 -> lone[e] = true; tlone = true
+			:: else -> skip
+			fi
+		};
+		/* ready at once (then the kernel merge, timeout 0), or asleep until readable */
+		if
+		:: ready_in(e) -> skip
+		:: readable(e) -> skip
+		:: done_r[e] -> skip
+		fi;
+		/* the finish drains what the kernel reported readable */
+		if
+		:: readable(e) && (!lone[e] || tlone) ->
+			drain(e);
+#ifndef MUTANT_NO_KICK
+			/* xio_board_after_drain(): news untaken and the set asleep */
+			if
+			:: news && board_sleepers > 0 -> kick = true
+			:: else -> skip
+			fi
+#else
+			skip
+#endif
+		:: else -> skip
+		fi;
+		atomic {
+			sleepers[e]--;
+			readers_sleeping[1 - e]--;
+			if
+			:: tlone -> lone[e] = false; tlone = false
+			:: else -> skip
+			fi
+		};
+		data_bell_pending[1 - e] = 0
+	od
+}
+#endif
+#endif
 
 /* xio_conn_recv of one record at a time until EOF. */
 proctype reader(byte e)
@@ -367,6 +609,17 @@ init {
 		run reader(1);
 		run writer(1);
 		run sink(0);
+#elif defined(BOARD)
+		run writer(0);
+		run epreader(1);
+#ifdef LATE_BOARD
+		joined = false;
+		run adder();
+#endif
+#ifdef THIEF
+		run thief(1);
+#endif
+		pub[1] = N; cons[1] = N; done_w[1] = true; done_r[0] = true;
 #else
 		run writer(0);
 		run reader(1);

@@ -13,8 +13,20 @@
 #                       kernel and drains): SHARED with the lone waiter's drain
 #   mutant-no-lone      sanity: without it a later waiter's drain takes the
 #                       doorbell the first one is about to sleep on (F20)
-# SOAK=1 adds the pollers' liveness, bigger SHARED runs and DUPLEX (a reader
-# and a writer thread on both ends; minutes and several GB).
+#   board-thief-liveness  the reader is an epoll set on a news board
+#                       (stack/board.h) and a poll() thread of its process
+#                       drains the doorbells: every record consumed
+#   mutant-no-board-ring  sanity: a post that never rings a sleeping set is found
+#   mutant-no-kick      sanity: a drain that does not kick the set is found
+#   board-late-safety   the connection joins the set (the set takes its
+#   board-late-liveness board) while the set's thread may sleep already
+#                       (apache's listener thread): no record is left posted
+#                       with the set asleep
+#   mutant-uncounted-sleeper  sanity: a board taken without counting the
+#                       set's sleepers on it is found (compat_apache2's hang)
+# SOAK=1 adds the pollers' liveness, the board's other checks, bigger SHARED
+# runs and DUPLEX (a reader and a writer thread on both ends; minutes and
+# several GB).
 # shellcheck source=test/fault/lib_fault.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
 need_prog spin gcc
@@ -89,6 +101,12 @@ check mutant-check-peer fail liveness -DSHARED -DMUTANT_CHECK_PEER -DN=2 -DCAP=1
 # ~10M and ~6M states, about 30 s each: COLLAPSE keeps them under 1 GB
 PAN_CFLAGS=-DCOLLAPSE check pollers-safety pass safety -DSHARED -DPOLLERS -DN=2 -DCAP=1 || true
 PAN_CFLAGS=-DCOLLAPSE check mutant-no-lone fail safety -DSHARED -DPOLLERS -DMUTANT_NO_LONE -DN=2 -DCAP=1 || true
+check board-thief-liveness pass liveness -DBOARD -DTHIEF -DN=2 -DCAP=1 || true
+check mutant-no-board-ring fail safety -DBOARD -DMUTANT_NO_BOARD_RING -DN=2 -DCAP=1 || true
+check mutant-no-kick fail liveness -DBOARD -DTHIEF -DMUTANT_NO_KICK -DN=2 -DCAP=1 || true
+check board-late-safety pass safety -DBOARD -DLATE_BOARD -DN=2 -DCAP=1 || true
+check board-late-liveness pass liveness -DBOARD -DLATE_BOARD -DN=2 -DCAP=1 || true
+check mutant-uncounted-sleeper fail safety -DBOARD -DLATE_BOARD -DMUTANT_UNCOUNTED_SLEEPER -DN=2 -DCAP=1 || true
 if [[ $SOAK == 1 ]]; then
 	PAN_CFLAGS=-DCOLLAPSE
 	check shared-safety-3x2 pass safety -DSHARED -DN=3 -DCAP=2 || true
@@ -96,6 +114,9 @@ if [[ $SOAK == 1 ]]; then
 	check duplex-safety pass safety -DDUPLEX -DN=2 -DCAP=1 || true
 	check duplex-liveness pass liveness -DDUPLEX -DN=2 -DCAP=1 || true
 	check pollers-liveness pass liveness -DSHARED -DPOLLERS -DN=2 -DCAP=1 || true
+	check board-safety pass safety -DBOARD -DN=4 -DCAP=3 || true
+	check board-liveness pass liveness -DBOARD -DN=4 -DCAP=3 || true
+	check board-thief-safety pass safety -DBOARD -DTHIEF -DN=2 -DCAP=1 || true
 fi
 
 log "summary:"
