@@ -101,3 +101,28 @@ int xio_wait(struct xio_waiter *w)
 		spin_end = 0; /* a doorbell without news: sleep again, without spinning */
 	}
 }
+
+int xio_spin_adapt_us(struct xio_spin_adapt *a, int base_us, int cap_us)
+{
+	int64_t learned = atomic_load_explicit(&a->learned_ns, memory_order_relaxed);
+	if (base_us <= 0 || cap_us <= base_us || learned <= 0)
+		return base_us;
+	int64_t us = (learned * XIO_ADAPT_MULT + 999) / 1000;
+	if (us > cap_us)
+		us = cap_us;
+	return us > base_us ? (int)us : base_us;
+}
+
+void xio_spin_adapt_learn(struct xio_spin_adapt *a, int64_t waited_ns, bool satisfied, int cap_us)
+{
+	/* Relaxed: threads waiting on one connection may race; any of their values will do. */
+	int32_t old = atomic_load_explicit(&a->learned_ns, memory_order_relaxed), now;
+	if (!satisfied || waited_ns > (int64_t)cap_us * 1000 || waited_ns < 0)
+		now = 0;
+	else if (waited_ns >= old)
+		now = (int32_t)waited_ns;
+	else
+		now = old - (int32_t)((old - waited_ns) / 4);
+	if (now != old)
+		atomic_store_explicit(&a->learned_ns, now, memory_order_relaxed);
+}
