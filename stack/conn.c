@@ -813,11 +813,11 @@ static int cw_finish(struct xio_waiter *w, int ready, int k, bool announced)
  */
 static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
-	int spin = xio_conn_spin_us(c), cap = 0;
+	int base = xio_conn_spin_us(c), spin = base, cap = 0;
 	int64_t start = 0;
 	if (events == POLLIN && atomic_load_explicit(&c->zc_reader, memory_order_relaxed) &&
 	    (cap = xio_spin_adapt_cap_us()) > 0) {
-		spin = xio_spin_adapt_us(&c->rx_adapt, spin, cap);
+		spin = xio_spin_adapt_us(&c->rx_adapt, base, cap);
 		start = xio_mono_ns();
 	}
 	struct conn_waiter q = {
@@ -836,7 +836,7 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 	    .want = events | POLLERR | POLLHUP};
 	int r = xio_wait(&q.w);
 	if (start)
-		xio_spin_adapt_learn(&c->rx_adapt, xio_mono_ns() - start, r > 0, cap);
+		xio_spin_adapt_learn(&c->rx_adapt, xio_mono_ns() - start, r > 0, spin, base, cap);
 	return r > 0 ? 0 : r == 0 ? -EAGAIN : -errno;
 }
 

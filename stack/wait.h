@@ -76,21 +76,32 @@ int xio_wait(struct xio_waiter *w);
  * down); the next wait spins for XIO_ADAPT_MULT times what was learned,
  * never less than the plain spin and never more than @cap_us. A wait that
  * outlasted @cap_us, or ended without data (timeout, error), forgets it all:
- * back to the plain spin at once. So a connection whose data comes less
- * often than @cap_us spins as before, an idle one costs one spin of at most
- * @cap_us, and where spinning is off (XIO_SPIN_US=0, one CPU, the peer on
- * our CPU) it stays off.
+ * back to the plain spin at once. One exception, the try: a wait that slept
+ * after the plain spin and ended within twice the cap buys the next wait one
+ * spin of the whole cap, and no second try until a wait within the cap has
+ * succeeded (or one beyond twice the cap has started afresh). A stage of a
+ * chain that sleeps waits longer than one that spins (its wait contains the
+ * other stages' wake-ups), so without the try a chain could stay asleep. So
+ * a connection whose data comes less often than the cap spins as before
+ * (after at most one try), an idle one costs one spin of at most @cap_us,
+ * and where spinning is off (XIO_SPIN_US=0, one CPU, the peer on our CPU) it
+ * stays off.
  */
 #define XIO_ADAPT_MULT 2
 
 struct xio_spin_adapt {
 	_Atomic int32_t learned_ns; /* 0: nothing learned (the plain spin) */
+	_Atomic bool tried;	    /* a try was given: none again until a success */
 };
 
 /* How long to spin: @base_us (the plain spin) or more, as learned. */
 int xio_spin_adapt_us(struct xio_spin_adapt *a, int base_us, int cap_us);
 
-/* A wait is over: it took @waited_ns and @satisfied says whether data (or news) came. */
-void xio_spin_adapt_learn(struct xio_spin_adapt *a, int64_t waited_ns, bool satisfied, int cap_us);
+/*
+ * A wait is over: it took @waited_ns, @satisfied says whether data (or news)
+ * came, @spun_us is what it was allowed to spin and @base_us the plain spin.
+ */
+void xio_spin_adapt_learn(struct xio_spin_adapt *a, int64_t waited_ns, bool satisfied, int spun_us,
+			  int base_us, int cap_us);
 
 #endif
