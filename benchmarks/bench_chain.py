@@ -6,8 +6,11 @@ byte (benchmarks/zc_chain.c, `xio-bench-zc-chain`). Four ways to move it:
   tcp     read()/write() into private buffers over kernel TCP;
   xio     the same program under xio-run: X-IO's socket path (a copy per side);
   xio-zc  X-IO zero-copy: xio_malloc + xio_tx at the source, xio_rx + xio_tx
-          of the very same buffer at each relay, xio_free at the sink
-          (xio-run --spin 50, as the other cases' "X-IO spin");
+          of the very same buffer at each relay, xio_free at the sink, at
+          the default settings (what a user gets: the plain 20 us spin and
+          the adaptive spin of the native API's waits, stack/wait.h);
+  xio-zc-fixed  the same without the adaptive spin (XIO_SPIN_ADAPT_US=0):
+          the plain spin alone, as before it;
   xio-zc-long  the same with a spin that outlasts the gap between two
           messages (--spin LONG_SPIN_US), so no stage sleeps while they flow.
 The source keeps one message in flight (the sink acknowledges each one over
@@ -30,16 +33,19 @@ zero-copy was slower than the socket path at 64 B. Now a hop costs ~1.7 us
 is the hand-off of a shared CPU), and a relay rings a doorbell for 13 % of
 the messages instead of 97 % (strace of relay 1, 64 B).
 A stage sleeps when the gap between two messages outlasts its spin. At 64 B
-the gap is a few microseconds, --spin 50 covers it: p50 ~5 us for 3 hops,
-~20x kernel TCP. At 64 KiB the gap is the source filling and the sink
-checking 64 KiB (~100-200 us here), so at --spin 50 the relays sleep (p50
-~75 us, 2x TCP) and only the long spin (xio-zc-long, --spin 200) reaches
->= 10x (p50 ~6 us, ~25x). Its price: every stage spins through every gap
-while messages flow (up to both cores on a quiet machine; it stops
-XIO_SPIN_US after the last message, an idle chain costs nothing), and on a
-machine whose CPUs other work also wants, stages that never sleep lose the
-scheduler's wake-up preference and yield to that work: fewer messages/s
-and a p99 in milliseconds.
+the gap is a few microseconds, the plain spin covers it: p50 ~5 us for 3
+hops, ~20x kernel TCP. At 64 KiB the gap is the source filling and the sink
+checking 64 KiB (~100-200 us here), so with a plain spin of 20 or 50 us the
+relays sleep (p50 ~75 us, 2-3x TCP) and only a spin longer than the gap
+reaches >= 10x (--spin 200: p50 ~6 us, ~25x). The adaptive spin finds that
+length by itself: each waiting stage learns how long its recent waits took
+and spins up to twice that, at most 200 us, dropping back to the plain spin
+after one wait longer than that. Its price is the long spin's while
+messages flow: every stage spins through every gap (yielding its CPU every
+microsecond), and on a machine whose CPUs other work also wants, stages
+that never sleep lose the scheduler's wake-up preference and yield to that
+work (fewer messages/s, a longer p99). An idle chain costs nothing: a stage
+spins at most 200 us after the last message.
 
 Run as a script, this module is the driver one measured run executes:
   bench_chain.py drive PROG SIZE SECS PREFIX_JSON OPTS_JSON PORTS_JSON
@@ -56,12 +62,12 @@ import time
 
 import benchlib
 import procnet
-from benchlib import SPIN_US
 
 ORDER = 100
 CASE = "chain"
-MODES = ["tcp", "xio", "xio-zc", "xio-zc-long"]
+MODES = ["tcp", "xio", "xio-zc", "xio-zc-fixed", "xio-zc-long"]
 LONG_SPIN_US = 200  # longer than the gap between two 64 KiB messages on the 2-core VM
+DEFAULT_SPIN_US = 20  # XIO_SPIN_US's default with two CPUs (stack/config.c)
 
 
 def drive(argv):
@@ -126,21 +132,29 @@ def run(b):
         "read()/write() into private buffers; X-IO: the same under `xio-run` (socket path, a "
         "copy on each side); X-IO zero-copy: `xio_tx` of an `xio_malloc`'d buffer, each relay "
         "`xio_rx` + `xio_tx` of the very same buffer, only a 16-byte descriptor per hop, "
-        "under `xio-run --spin %d`; long spin: the same under `--spin %d`, longer than the "
-        "gap between two messages, so no stage sleeps while they flow. CPU: all four "
-        "stages' CPU time ÷ the run's wall time (cores kept busy). "
-        "Stages on CPUs %s (sink first). Each waiting stage spins, and its spin yields the "
-        "CPU (sched_yield) after every µs to the stage that shares it; the latency is three "
-        "wake-ups (~30 µs each here) for every stage whose spin ends before the next "
-        "message comes: at 64 KiB the gap (source fills, sink checks 64 KiB) outlasts "
-        "`--spin %d`. The long spin's price: both cores spin while messages flow, and "
-        "stages that never sleep lose the scheduler's wake-up preference against other "
-        "work on the machine (p99, messages/s)." % (
-            secs, SPIN_US, LONG_SPIN_US, "/".join(str(c) for c in cpus), SPIN_US)]
+        "under `xio-run` with the default settings (the plain %d µs spin, and the native "
+        "API's adaptive spin: a waiting stage learns how long its recent waits took and "
+        "spins up to twice that, at most 200 µs); no adaptive spin: the same with "
+        "`XIO_SPIN_ADAPT_US=0`, the plain spin alone; long spin: the same under "
+        "`--spin %d`, longer than the gap between two messages, so no stage sleeps while "
+        "they flow. CPU: all four stages' CPU time ÷ the run's wall time (cores kept "
+        "busy). Stages on CPUs %s (sink first). Each waiting stage spins, and its spin "
+        "yields the CPU (sched_yield) after every µs to the stage that shares it; the "
+        "latency is three wake-ups (~30 µs each here) for every stage whose spin ends "
+        "before the next message comes: at 64 KiB the gap (source fills, sink checks "
+        "64 KiB) outlasts the plain spin. A spin through the gap (adaptive or long) "
+        "costs: both cores spin while messages flow, and stages that never sleep lose "
+        "the scheduler's wake-up preference against other work on the machine (p99, "
+        "messages/s)." % (secs, DEFAULT_SPIN_US, LONG_SPIN_US,
+                          "/".join(str(c) for c in cpus))]
 
     def client(size, mode, ep):  # the whole chain is one measured run: drive() below
         if mode == "xio-zc-long":
             pre = [b.prefix("xio", c) + ["--spin", str(LONG_SPIN_US)] for c in cpus]
+        elif mode == "xio-zc":  # the default settings
+            pre = [b.prefix("xio", c) for c in cpus]
+        elif mode == "xio-zc-fixed":
+            pre = [["env", "XIO_SPIN_ADAPT_US=0"] + b.prefix("xio", c) for c in cpus]
         else:
             pre = [b.prefix(mode, c) for c in cpus]
         opts = [] if mode.startswith("xio-zc") else ["--copy"]
@@ -165,18 +179,19 @@ def report(b, r):
                       ("msgs_per_s", "messages/s"),
                       ("cpus", "CPU, cores kept busy (4 stages)")):
         t, m = b.table(CASE, P, MODES, key,
-                       [("xio-zc", "tcp"), ("xio-zc", "xio"), ("xio-zc-long", "tcp")], unit)
+                       [("xio-zc", "tcp"), ("xio-zc", "xio"), ("xio-zc-fixed", "tcp"),
+                        ("xio-zc-long", "tcp")], unit)
         med[key] = m
         body += t + [""]
     r.section("10. Service chain: source → relay → relay → sink", CASE, body)
     m = med["p50_us"]
     zs, zb, tb = m.get(("64 B", "xio-zc")), m.get(("64 KiB", "xio-zc")), m.get(("64 KiB", "tcp"))
     if zs and zb:
-        r.target("chain: zero-copy p50 at 64 KiB ≤ 1.5× at 64 B", "%.2f×" % (zb / zs),
-                 zb <= 1.5 * zs)
+        r.target("chain: zero-copy p50 at 64 KiB ≤ 1.5× at 64 B (default settings)",
+                 "%.2f×" % (zb / zs), zb <= 1.5 * zs)
     if zb and tb:
-        r.target("chain: zero-copy ≥ 10× faster than kernel TCP at 64 KiB (p50)",
-                 "%.1f×" % (tb / zb), tb >= 10 * zb)
+        r.target("chain: zero-copy ≥ 10× faster than kernel TCP at 64 KiB (p50, default "
+                 "settings)", "%.1f×" % (tb / zb), tb >= 10 * zb)
     lb = m.get(("64 KiB", "xio-zc-long"))
     if lb and tb:
         r.target("chain: zero-copy with the long spin (--spin %d) ≥ 10× faster than kernel "

@@ -54,13 +54,16 @@ MODE_LABEL = {
     "uring-spin": "io_uring SQPOLL, busy-polled on shared CPUs",
     "xio-zc": "X-IO zero-copy",
     "xio-zc-long": "X-IO zero-copy, long spin",
+    "xio-zc-fixed": "X-IO zero-copy, no adaptive spin",
     "xio-zc-standin": "X-IO spin (stand-in)",
 }
 COLORS = {"tcp": "tab:blue", "uds": "tab:green", "xio": "tab:red",
           "xio-spin": "tab:orange", "xio-spin0": "tab:purple", "tcp-stream": "tab:cyan",
           "uring": "tab:brown", "uring-peer": "tab:pink", "uring-spin": "tab:gray",
-          "xio-zc": "tab:red", "xio-zc-standin": "tab:orange", "xio-zc-long": "tab:olive"}
-XIO_MODES = ("xio", "xio-spin", "xio-spin0", "xio-zc", "xio-zc-standin", "xio-zc-long")
+          "xio-zc": "tab:red", "xio-zc-standin": "tab:orange", "xio-zc-long": "tab:olive",
+          "xio-zc-fixed": "tab:brown"}
+XIO_MODES = ("xio", "xio-spin", "xio-spin0", "xio-zc", "xio-zc-standin", "xio-zc-long",
+             "xio-zc-fixed")
 SPIN_US = 50
 PORTS = (19000, 19999)  # default TCP port range of the servers (--ports)
 

@@ -61,6 +61,7 @@ static void config_load(void)
 	config.disabled = env_flag("XIO_DISABLE");
 	config.no_fallback = env_flag("XIO_NO_FALLBACK");
 	config.spin_us = env_uint("XIO_SPIN_US");
+	config.spin_adapt_us = env_uint("XIO_SPIN_ADAPT_US");
 	config.pair_wait_us = env_ulong("XIO_PAIR_WAIT_US", 10000000);
 	config.log = env_uint("XIO_LOG");
 	if (config.log < 0)
@@ -71,6 +72,10 @@ static void config_load(void)
 	if (v && *v && config.spin_us < 0 && config.log)
 		xio_log_unchecked(
 		    "XIO_SPIN_US='%s' is not a number of microseconds: using the default", v);
+	v = secure_getenv("XIO_SPIN_ADAPT_US");
+	if (v && *v && config.spin_adapt_us < 0 && config.log)
+		xio_log_unchecked(
+		    "XIO_SPIN_ADAPT_US='%s' is not a number of microseconds: using the default", v);
 	v = secure_getenv("XIO_DOMAIN");
 	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : XIO_DEFAULT_DOMAIN);
 	if (!xio_domain_name_ok(config.domain)) {
@@ -137,4 +142,15 @@ int xio_spin_us(void)
 {
 	pthread_once(&spin_once, spin_init); /* computed once, published to every thread (F15) */
 	return spin_default;
+}
+
+int xio_spin_adapt_cap_us(void)
+{
+	/*
+	 * 200 us: longer than the gap between two 64 KiB messages of a service
+	 * chain on the 2-core VM (benchmarks/RESULTS.md), and short enough that
+	 * a connection whose data stops costs one such spin, once.
+	 */
+	int v = xio_config()->spin_adapt_us;
+	return v >= 0 ? v : 200;
 }

@@ -833,9 +833,20 @@ static int cw_finish(struct xio_waiter *w, int ready, int k, bool announced)
 	return cw_scan(w);
 }
 
-/* Block until @events may be ready (0), @timeout_ms passes (-EAGAIN), or a signal (-EINTR). */
+/*
+ * Block until @events may be ready (0), @timeout_ms passes (-EAGAIN), or a signal (-EINTR).
+ * A wait for data on a connection read with the native API spins as its
+ * recent waits teach (wait.h, xio_spin_adapt_us), and teaches in turn.
+ */
 static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 {
+	int base = xio_conn_spin_us(c), spin = base, cap = 0;
+	int64_t start = 0;
+	if (events == POLLIN && atomic_load_explicit(&c->zc_reader, memory_order_relaxed) &&
+	    (cap = xio_spin_adapt_cap_us()) > 0) {
+		spin = xio_spin_adapt_us(&c->rx_adapt, base, cap);
+		start = xio_mono_ns();
+	}
 	struct conn_waiter q = {
 	    .w = {.scan = cw_scan,
 		  .peek = cw_peek,
@@ -843,7 +854,7 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 		  .quiet_eof = cw_quiet_eof,
 		  .sleep = cw_sleep,
 		  .finish = cw_finish,
-		  .spin_us = xio_conn_spin_us(c),
+		  .spin_us = spin,
 		  .deadline_ns =
 		      timeout_ms >= 0 ? xio_mono_ns() + (int64_t)timeout_ms * 1000000 : -1},
 	    .c = c,
@@ -851,6 +862,8 @@ static int wait_for(struct xio_conn *c, int fd, unsigned events, int timeout_ms)
 	    .events = events,
 	    .want = events | POLLERR | POLLHUP};
 	int r = xio_wait(&q.w);
+	if (start)
+		xio_spin_adapt_learn(&c->rx_adapt, xio_mono_ns() - start, r > 0, spin, base, cap);
 	return r > 0 ? 0 : r == 0 ? -EAGAIN : -errno;
 }
 

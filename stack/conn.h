@@ -10,6 +10,7 @@
 #include "domain.h"
 #include "layout.h"
 #include "stack.h"
+#include "wait.h"
 
 struct rte_ring;
 struct xio_conn_ops;
@@ -53,6 +54,12 @@ struct xio_conn {
 	bool forked;	/* existed at a fork: another process may wait on it too */
 	bool poller;
 	uint64_t wake_seq;
+	/*
+	 * Read with the native API (xio_rx, xio_recv_peek) in this process: its
+	 * waits for data spin adaptively, as learned in rx_adapt (wait.h).
+	 */
+	_Atomic bool zc_reader;
+	struct xio_spin_adapt rx_adapt;
 
 	/* Socket options we answer ourselves. */
 	int nodelay, keepalive, cork;

@@ -43,6 +43,7 @@ struct xio_config {
 	bool disabled;	   /* XIO_DISABLE=1 */
 	bool no_fallback;  /* XIO_NO_FALLBACK=1: connect fails instead of TCP */
 	int spin_us;	   /* XIO_SPIN_US, -1 = default */
+	int spin_adapt_us; /* XIO_SPIN_ADAPT_US, -1 = default */
 	long pair_wait_us; /* XIO_PAIR_WAIT_US, -1 = default (pair.c) */
 	int log;	   /* XIO_LOG level, 0 = silent */
 	char domain[64];   /* XIO_DOMAIN, default "xio" */
@@ -334,6 +335,12 @@ bool xio_signal_restarts(void);
 
 /* Spin budget for waits, microseconds (XIO_SPIN_US or the measured default). */
 int xio_spin_us(void);
+
+/*
+ * The most the adaptive spin of the native API's waits for data grows to, in
+ * us (XIO_SPIN_ADAPT_US, default 200; 0: no adaptive spin). See wait.h.
+ */
+int xio_spin_adapt_cap_us(void);
 
 /* The spin budget for waiting on @c: 0 while its peer last ran on our CPU. */
 int xio_conn_spin_us(struct xio_conn *c);

@@ -101,3 +101,36 @@ int xio_wait(struct xio_waiter *w)
 		spin_end = 0; /* a doorbell without news: sleep again, without spinning */
 	}
 }
+
+int xio_spin_adapt_us(struct xio_spin_adapt *a, int base_us, int cap_us)
+{
+	int64_t learned = atomic_load_explicit(&a->learned_ns, memory_order_relaxed);
+	if (base_us <= 0 || cap_us <= base_us || learned <= 0)
+		return base_us;
+	int64_t us = (learned * XIO_ADAPT_MULT + 999) / 1000;
+	if (us > cap_us)
+		us = cap_us;
+	return us > base_us ? (int)us : base_us;
+}
+
+void xio_spin_adapt_learn(struct xio_spin_adapt *a, int64_t waited_ns, bool satisfied, int spun_us,
+			  int base_us, int cap_us)
+{
+	/* Relaxed: threads waiting on one connection may race; any of their values will do. */
+	int32_t old = atomic_load_explicit(&a->learned_ns, memory_order_relaxed), now = 0;
+	int64_t cap = (int64_t)cap_us * 1000;
+	if (satisfied && waited_ns >= 0 && waited_ns <= cap) {
+		now =
+		    waited_ns >= old ? (int32_t)waited_ns : old - (int32_t)((old - waited_ns) / 4);
+		atomic_store_explicit(&a->tried, false, memory_order_relaxed);
+	} else if (satisfied && waited_ns <= 2 * cap && spun_us <= base_us && base_us > 0 &&
+		   !atomic_load_explicit(&a->tried, memory_order_relaxed)) {
+		now = (int32_t)((cap + XIO_ADAPT_MULT - 1) /
+				XIO_ADAPT_MULT); /* the whole cap, once */
+		atomic_store_explicit(&a->tried, true, memory_order_relaxed);
+	} else if (!satisfied || waited_ns > 2 * cap) {
+		atomic_store_explicit(&a->tried, false, memory_order_relaxed);
+	}
+	if (now != old)
+		atomic_store_explicit(&a->learned_ns, now, memory_order_relaxed);
+}

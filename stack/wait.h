@@ -28,6 +28,7 @@
 #ifndef XIO_WAIT_H
 #define XIO_WAIT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -60,5 +61,47 @@ struct xio_waiter {
 
 /* Wait as the steps above say: how many results, 0 at the deadline, or -1 and errno. */
 int xio_wait(struct xio_waiter *w);
+
+/*
+ * The adaptive spin (docs/DESIGN.md, "Spin, then block"): how long step 2
+ * spins when a connection's data comes at a steady pace that outlasts the
+ * plain spin (a stage of a service chain whose next message comes after the
+ * others' work, ~100 us). Learned per connection, from how long recent waits
+ * took until their data came; used by the waits for data of a connection
+ * read with the native zero-copy API (xio_rx, xio_recv_peek).
+ *
+ * The rule, as KVM's halt polling grows and resets its window: a wait that
+ * ended with data within @cap_us (XIO_SPIN_ADAPT_US, default 200) teaches
+ * its length (a longer one at once, a shorter one a quarter of the way
+ * down); the next wait spins for XIO_ADAPT_MULT times what was learned,
+ * never less than the plain spin and never more than @cap_us. A wait that
+ * outlasted @cap_us, or ended without data (timeout, error), forgets it all:
+ * back to the plain spin at once. One exception, the try: a wait that slept
+ * after the plain spin and ended within twice the cap buys the next wait one
+ * spin of the whole cap, and no second try until a wait within the cap has
+ * succeeded (or one beyond twice the cap has started afresh). A stage of a
+ * chain that sleeps waits longer than one that spins (its wait contains the
+ * other stages' wake-ups), so without the try a chain could stay asleep. So
+ * a connection whose data comes less often than the cap spins as before
+ * (after at most one try), an idle one costs one spin of at most @cap_us,
+ * and where spinning is off (XIO_SPIN_US=0, one CPU, the peer on our CPU) it
+ * stays off.
+ */
+#define XIO_ADAPT_MULT 2
+
+struct xio_spin_adapt {
+	_Atomic int32_t learned_ns; /* 0: nothing learned (the plain spin) */
+	_Atomic bool tried;	    /* a try was given: none again until a success */
+};
+
+/* How long to spin: @base_us (the plain spin) or more, as learned. */
+int xio_spin_adapt_us(struct xio_spin_adapt *a, int base_us, int cap_us);
+
+/*
+ * A wait is over: it took @waited_ns, @satisfied says whether data (or news)
+ * came, @spun_us is what it was allowed to spin and @base_us the plain spin.
+ */
+void xio_spin_adapt_learn(struct xio_spin_adapt *a, int64_t waited_ns, bool satisfied, int spun_us,
+			  int base_us, int cap_us);
 
 #endif

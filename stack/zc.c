@@ -82,13 +82,18 @@ static bool news(struct xio_conn *c)
  * Wait until a record (or EOF, or an error) is there: 1, 0 at EOF, or -errno.
  * Only the look that needs no lock is ours; spinning, sleeping, doorbells,
  * EOF, errors and timeouts are the socket path's (a one-byte recv(MSG_PEEK)),
- * so xio_rx spins exactly as read() does: once, for xio_conn_spin_us(), in
- * the readiness engine's spin() (wait.c). A spin of our own in front of it
- * doubled the spin and, on CPUs shared by stages of a chain, the time a
- * spinning stage takes from one that has work (benchmarks/RESULTS.md).
+ * so xio_rx spins exactly as read() does: once, in the readiness engine's
+ * spin() (wait.c). A spin of our own in front of it doubled the spin and, on
+ * CPUs shared by stages of a chain, the time a spinning stage takes from one
+ * that has work (benchmarks/RESULTS.md). How long that one spin lasts is
+ * learned: a connection read with the native API spins adaptively (wait.h,
+ * xio_spin_adapt_us), whichever call waits, xio_rx or read().
  */
 static ssize_t wait_data(struct xio_conn *c, int fd, bool nonblock)
 {
+	/* Our waits for data spin adaptively from now on (wait.h, xio_spin_adapt_us). */
+	if (!atomic_load_explicit(&c->zc_reader, memory_order_relaxed))
+		atomic_store_explicit(&c->zc_reader, true, memory_order_relaxed);
 	if (!atomic_load_explicit(&c->shut_rd, memory_order_relaxed) && !news(c) &&
 	    !xio_ring_empty(c->rx))
 		return 1;

@@ -36,7 +36,7 @@ import collections, json, sys
 d = json.load(open(sys.argv[1]))
 runs = collections.Counter((r["case"], r["point"], r["mode"]) for r in d["records"])
 want = {("shortconn", "64 B", m): 3 for m in ("tcp", "uds", "xio", "xio-spin")}
-want.update({("chain", p, m): 3 for p in ("64 B", "64 KiB") for m in ("tcp", "xio", "xio-zc", "xio-zc-long")})
+want.update({("chain", p, m): 3 for p in ("64 B", "64 KiB") for m in ("tcp", "xio", "xio-zc", "xio-zc-fixed", "xio-zc-long")})
 if runs != want:
     sys.exit("runs per (case, point, mode): %s, want %s" % (dict(runs), want))
 for r in d["records"]:
