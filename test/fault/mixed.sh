@@ -326,11 +326,17 @@ restart_manager() {
 	while proc_alive "$old"; do sleep 0.01; done
 	l0=$(lo_bytes)
 	sleep "0.$((2 + RANDOM % 8))"
-	env XIO_TEST_TAG="$TAG" "$XIO_BIN/xio-manager" --domain "$DOMAIN" --rundir "$RUNDIR" \
-		--daemon "${MANAGER_ARGS[@]}" >>"$WORK/manager.log" 2>&1 || rc=$?
-	# 3: one runs already (an xio-run started it on demand)
-	((rc == 0 || rc == 3)) || fail "manager restart: xio-manager --daemon exited $rc"
+	# A zombie leader is not yet a dead manager: its other threads (the
+	# EAL's) may still be exiting and hold the domain lock, and a start then
+	# exits 3 ("already has a manager") as it does when an xio-run started
+	# one on demand. So start again every half second until one serves.
 	for ((i = 0; i < 500; i++)); do
+		if ((i % 25 == 0)); then
+			rc=0
+			env XIO_TEST_TAG="$TAG" "$XIO_BIN/xio-manager" --domain "$DOMAIN" --rundir "$RUNDIR" \
+				--daemon "${MANAGER_ARGS[@]}" >>"$WORK/manager.log" 2>&1 || rc=$?
+			((rc == 0 || rc == 3)) || fail "manager restart: xio-manager --daemon exited $rc"
+		fi
 		new=$(mgr_pid)
 		[[ -n $new && $new != "$old" ]] && proc_alive "$new" && xio_stat_json >/dev/null 2>&1 && break
 		sleep 0.02
