@@ -159,7 +159,23 @@ static int domain_dir(struct mgr *m)
 	return 0;
 }
 
-/* One manager per domain. Returns 0, or an exit code. */
+/*
+ * Is the manager our pid file names dead, or a zombie? Then the lock it holds
+ * is on its way back: a SIGKILLed manager's leader turns zombie while its
+ * other threads (the EAL's) are still exiting with the lock, and a restart
+ * at that moment (a supervisor's, a DaemonSet's) should wait, not fail.
+ */
+static bool holder_dying(const struct mgr *m)
+{
+	char buf[32];
+	if (xio_raw_read_file(m->pid_path, buf, sizeof(buf)) <= 0)
+		return false;
+	long pid = strtol(buf, NULL, 10);
+	return pid > 0 && pid != getpid() && xio_pid_dead((pid_t)pid);
+}
+
+/* One manager per domain; a dying one's lock is waited for (at most 5 s). Returns 0, or an exit
+ * code. */
 static int take_lock(struct mgr *m)
 {
 	char path[PATH_MAX];
@@ -173,8 +189,13 @@ static int take_lock(struct mgr *m)
 		mgr_err("cannot open %s: %s", path, strerror(errno));
 		return MGR_EXIT_ERROR;
 	}
-	while ((r = flock(m->lock_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
-		;
+	for (int waited_ms = 0;; waited_ms += 10) {
+		while ((r = flock(m->lock_fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+			;
+		if (r == 0 || errno != EWOULDBLOCK || waited_ms >= 5000 || !holder_dying(m))
+			break;
+		usleep(10000);
+	}
 	if (r < 0 && errno == EWOULDBLOCK) {
 		mgr_err("domain '%s' already has a manager", m->o.domain);
 		return MGR_EXIT_RUNNING;

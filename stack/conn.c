@@ -340,19 +340,6 @@ bool xio_board_watch_space(struct xio_conn *c)
  * give it the CPU. One killed while announced leaves its bit: after 2 ms
  * its process is looked at, and a dead one's announcement dropped.
  */
-/* Gone, or a zombie nobody has reaped yet (kill() still finds those). */
-static bool pid_dead(pid_t pid)
-{
-	char path[32], buf[256];
-	if (kill(pid, 0) < 0)
-		return errno == ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (xio_raw_read_file(path, buf, sizeof(buf)) <= 0)
-		return false;
-	const char *st = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
-	return st && (st[1] == ' ') && (st[2] == 'Z' || st[2] == 'X');
-}
-
 static bool may_drain(struct xio_conn *c, bool lone)
 {
 	uint32_t s = atomic_load(&c->rxd->sleepers);
@@ -366,7 +353,7 @@ static bool may_drain(struct xio_conn *c, bool lone)
 		atomic_store(&c->drain_held_ns, now);
 	} else if (now - since > LONE_STALE_NS) {
 		pid_t pid = atomic_load(&c->rxd->lone_pid);
-		if (pid > 0 && pid_dead(pid) &&
+		if (pid > 0 && xio_pid_dead(pid) &&
 		    atomic_compare_exchange_strong(&c->rxd->sleepers, &s,
 						   s - 1 - XIO_SLEEPER_LONE)) {
 			atomic_store(&c->drain_held_ns, 0);

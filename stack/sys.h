@@ -15,8 +15,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -118,6 +122,19 @@ static inline long xio_raw_read_file(const char *path, char *buf, size_t len)
 	xio_raw_syscall4(SYS_close, fd, 0, 0, 0);
 	buf[n > 0 ? n : 0] = 0;
 	return n;
+}
+
+/* Gone, or a zombie nobody has reaped yet (kill() still finds those). */
+static inline bool xio_pid_dead(pid_t pid)
+{
+	char path[32], buf[256];
+	if (kill(pid, 0) < 0)
+		return errno == ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (xio_raw_read_file(path, buf, sizeof(buf)) <= 0)
+		return false;
+	const char *st = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+	return st && (st[1] == ' ') && (st[2] == 'Z' || st[2] == 'X');
 }
 
 /* SO_RCVTIMEO/SO_SNDTIMEO as a poll timeout: -1 for none, rounded up. */
