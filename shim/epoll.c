@@ -721,18 +721,16 @@ static uint32_t item_events(struct ep_item *it)
 
 /* Ready X-IO items into @out (at most @max). Caller holds the set's lock. */
 /*
- * Like the kernel's ready list: items in the order they became ready as far
- * as we know (the order they were added; a server's new connections are
- * then reported in connect order), and round robin, so that a result
- * smaller than the ready set does not report the same items every time.
+ * Look at @items[0..count) round robin from *@next, appending what is ready
+ * to @out[n..max); *@next moves past the last one reported. Returns the new n.
  */
-static int collect_all(struct ep_set *s, struct epoll_event *out, int max)
+static int collect_round(struct ep_item **items, int count, int *next, struct epoll_event *out,
+			 int n, int max)
 {
-	int n = 0, last = -1;
-	int start = s->n ? s->next % s->n : 0;
-	for (int k = 0; k < s->n && n < max; k++) {
-		int i = (start + k) % s->n;
-		struct ep_item *it = s->items[i];
+	int start = count ? *next % count : 0, last = -1;
+	for (int k = 0; k < count && n < max; k++) {
+		int i = (start + k) % count;
+		struct ep_item *it = items[i];
 		if (it->disabled)
 			continue;
 		uint32_t ev = item_events(it);
@@ -746,8 +744,19 @@ static int collect_all(struct ep_set *s, struct epoll_event *out, int max)
 			it->disabled = true;
 	}
 	if (last >= 0)
-		s->next = last + 1;
+		*next = last + 1;
 	return n;
+}
+
+/*
+ * Like the kernel's ready list: items in the order they became ready as far
+ * as we know (the order they were added; a server's new connections are
+ * then reported in connect order), and round robin, so that a result
+ * smaller than the ready set does not report the same items every time.
+ */
+static int collect_all(struct ep_set *s, struct epoll_event *out, int max)
+{
+	return collect_round(s->items, s->n, &s->next, out, 0, max);
 }
 
 /* A board bit taken: its item (if it is still ours) is looked at, its news word cleared. */
@@ -829,25 +838,7 @@ static int collect_board(struct ep_set *s, struct epoll_event *out, int max)
 		dequeue(s, it);
 		look_at(s, it, out, &n);
 	}
-	int start = s->nlegacy ? s->lnext % s->nlegacy : 0, last = -1;
-	for (int k = 0; k < s->nlegacy && n < max; k++) {
-		int i = (start + k) % s->nlegacy;
-		struct ep_item *it = s->legacy[i];
-		if (it->disabled)
-			continue;
-		uint32_t ev = item_events(it);
-		if (!ev)
-			continue;
-		out[n].events = ev;
-		out[n].data = it->ev.data;
-		n++;
-		last = i;
-		if (it->ev.events & EPOLLONESHOT)
-			it->disabled = true;
-	}
-	if (last >= 0)
-		s->lnext = last + 1;
-	return n;
+	return collect_round(s->legacy, s->nlegacy, &s->lnext, out, n, max);
 }
 
 static int collect(struct ep_set *s, struct epoll_event *out, int max)
