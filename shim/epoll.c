@@ -87,6 +87,7 @@ struct ep_set {
 	int board;
 	bool no_board;		 /* could not take one: do not try again */
 	struct ep_item **by_bit; /* the item of each board bit */
+	uint32_t harvest_from;	 /* where the next harvest starts (board.h) */
 	uint32_t nbits;
 	/* NEWS: items to look at, in the order they had news; AGAIN: reported, level. */
 	struct ep_item *qhead[2], *qtail[2];
@@ -813,7 +814,7 @@ static void look_at(struct ep_set *s, struct ep_item *it, struct epoll_event *ou
 static int collect_board(struct ep_set *s, struct epoll_event *out, int max)
 {
 	int n = 0;
-	xio_board_harvest(s->bdom, (uint32_t)s->board, took_news, s);
+	xio_board_harvest(s->bdom, (uint32_t)s->board, &s->harvest_from, took_news, s);
 	/*
 	 * The connections' shared lines are cold (10,000 connections do not
 	 * fit a cache): ask for those of the next items with news at once, so

@@ -114,29 +114,64 @@ void xio_board_news_taken(struct xio_conn *c)
 	atomic_store_explicit(&c->rxd->news, 0, memory_order_relaxed);
 }
 
-void xio_board_harvest(struct xio_domain *d, uint32_t i, void (*fn)(uint32_t bit, void *arg),
-		       void *arg)
+/* Call @fn for each bit of @bits (board word @w), from bit @b0 round to the one before it. */
+static void harvest_word(uint32_t w, uint64_t bits, uint32_t b0,
+			 void (*fn)(uint32_t bit, void *arg), void *arg)
+{
+	uint64_t first = b0 ? bits & (~0ull << b0) : bits;
+	for (uint64_t part = first, rest = bits & ~first;; part = rest, rest = 0) {
+		while (part) {
+			fn(w * 64 + (uint32_t)__builtin_ctzll(part), arg);
+			part &= part - 1;
+		}
+		if (!rest)
+			break;
+	}
+}
+
+/* Take the board words that summary word @s flags, from word @w0 (of this summary word) on. */
+static void harvest_sum(const struct xio_domain *d, _Atomic uint64_t *words, uint32_t s,
+			uint64_t sw, uint32_t b0, void (*fn)(uint32_t bit, void *arg), void *arg)
+{
+	while (sw) {
+		uint32_t w = s * 64 + (uint32_t)__builtin_ctzll(sw);
+		sw &= sw - 1;
+		if (w >= d->board_words)
+			break;
+		harvest_word(w, atomic_exchange(&words[w], 0), b0, fn, arg);
+	}
+}
+
+static uint64_t take_sum(struct xio_board *b, uint32_t s)
+{
+	if (!atomic_load_explicit(&b->summary[s], memory_order_relaxed))
+		return 0;
+	return atomic_exchange(&b->summary[s], 0);
+}
+
+void xio_board_harvest(struct xio_domain *d, uint32_t i, uint32_t *from,
+		       void (*fn)(uint32_t bit, void *arg), void *arg)
 {
 	struct xio_board *b = xio_board_at(d, i);
-	if (!b)
+	if (!b || !d->board_words)
 		return;
 	_Atomic uint64_t *words = words_of(d, b);
-	for (uint32_t s = 0; s < d->board_sum; s++) {
-		if (!atomic_load_explicit(&b->summary[s], memory_order_relaxed))
-			continue;
-		uint64_t sw = atomic_exchange(&b->summary[s], 0);
-		while (sw) {
-			uint32_t w = s * 64 + (uint32_t)__builtin_ctzll(sw);
-			sw &= sw - 1;
-			if (w >= d->board_words)
-				break;
-			uint64_t bits = atomic_exchange(&words[w], 0);
-			while (bits) {
-				fn(w * 64 + (uint32_t)__builtin_ctzll(bits), arg);
-				bits &= bits - 1;
-			}
-		}
+	/*
+	 * The bits carry no order, so start each harvest at another place:
+	 * taken from bit 0 every time, the connections of the low slots were
+	 * always first and the last ones waited (10,000 connections: 31 round
+	 * trips against 21 in the same time, the p99 three times the median).
+	 */
+	uint32_t w0 = (*from / 64) % d->board_words, b0 = *from % 64, s0 = w0 / 64;
+	*from += 0x9e3779b1u;
+	uint64_t sw0 = take_sum(b, s0);
+	uint64_t high = sw0 & (~0ull << (w0 % 64));
+	harvest_sum(d, words, s0, high, b0, fn, arg);
+	for (uint32_t k = 1; k < d->board_sum; k++) {
+		uint32_t s = (s0 + k) % d->board_sum;
+		harvest_sum(d, words, s, take_sum(b, s), b0, fn, arg);
 	}
+	harvest_sum(d, words, s0, sw0 & ~high, b0, fn, arg);
 	/* the news words cleared by @fn before any look at the rings */
 	atomic_thread_fence(memory_order_seq_cst);
 }

@@ -87,10 +87,12 @@ void xio_board_release(struct xio_conn *c, uint32_t i);
 void xio_board_news_taken(struct xio_conn *c);
 /*
  * Take every bit of board @i, calling @fn(bit, @arg) for each, then fence:
- * the caller looks at the ends after its news_taken() calls.
+ * the caller looks at the ends after its news_taken() calls. Each call
+ * starts at another bit (@from, the caller's cursor, moves on): no end is
+ * always first.
  */
-void xio_board_harvest(struct xio_domain *d, uint32_t i, void (*fn)(uint32_t bit, void *arg),
-		       void *arg);
+void xio_board_harvest(struct xio_domain *d, uint32_t i, uint32_t *from,
+		       void (*fn)(uint32_t bit, void *arg), void *arg);
 /* Count a sleeper of board @i's set in (@on) or out, with a full fence. */
 void xio_board_sleep(struct xio_domain *d, uint32_t i, bool on);
 /*

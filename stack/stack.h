@@ -361,8 +361,8 @@ void xio_board_release(struct xio_conn *c, uint32_t i);
 /* The board bit of @c's own end. */
 uint32_t xio_conn_board_bit(struct xio_conn *c);
 void xio_board_news_taken(struct xio_conn *c);
-void xio_board_harvest(struct xio_domain *d, uint32_t i, void (*fn)(uint32_t bit, void *arg),
-		       void *arg);
+void xio_board_harvest(struct xio_domain *d, uint32_t i, uint32_t *from,
+		       void (*fn)(uint32_t bit, void *arg), void *arg);
 void xio_board_sleep(struct xio_domain *d, uint32_t i, bool on);
 bool xio_board_watch_space(struct xio_conn *c);
 void xio_board_set_kick(void (*kick)(uint32_t board));
