@@ -65,7 +65,7 @@ static inline void beh_failed(void)
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
-			FAIL("%s (errno %d %s)", #cond, errno, strerror(errno));                  \
+			FAIL("%s (errno %d %s)", #cond, errno, strerror(errno));                   \
 	} while (0)
 
 /* @a == @b, both integers; prints both values. */
@@ -83,7 +83,8 @@ static inline void beh_failed(void)
 		errno = 0;                                                                         \
 		long long r_ = (long long)(call);                                                  \
 		if (r_ < 0)                                                                        \
-			FAIL("%s returned %lld, errno %d (%s)", #call, r_, errno, strerror(errno));  \
+			FAIL("%s returned %lld, errno %d (%s)", #call, r_, errno,                  \
+			     strerror(errno));                                                     \
 		r_;                                                                                \
 	})
 
@@ -94,8 +95,8 @@ static inline void beh_failed(void)
 		long long r_ = (long long)(call);                                                  \
 		int e_ = errno;                                                                    \
 		if (r_ != -1 || e_ != (err))                                                       \
-			FAIL("%s: got %lld errno %d (%s), want -1 errno %d (%s)", #call, r_, e_,     \
-			     strerror(e_), (err), strerror(err));                   \
+			FAIL("%s: got %lld errno %d (%s), want -1 errno %d (%s)", #call, r_, e_,   \
+			     strerror(e_), (err), strerror(err));                                  \
 	} while (0)
 
 /* Event masks, printed in hex. */
@@ -103,7 +104,7 @@ static inline void beh_failed(void)
 	do {                                                                                       \
 		unsigned g_ = (unsigned)(got), w_ = (unsigned)(want);                              \
 		if (g_ != w_)                                                                      \
-			FAIL("%s: events 0x%x, want 0x%x", #got, g_, w_);                           \
+			FAIL("%s: events 0x%x, want 0x%x", #got, g_, w_);                          \
 	} while (0)
 
 /* ---- X-IO or kernel ------------------------------------------------------ */
@@ -127,8 +128,8 @@ static inline int fd_kind(int fd)
 		if (xio_expected()) {                                                              \
 			int k_ = fd_kind(fd);                                                      \
 			if (k_ != (kind))                                                          \
-				FAIL("fd %d: xio_fd_kind %d, want %d (%s)", (int)(fd), k_, (kind),  \
-				     k_ < 0 ? "preload not loaded" : "not carried by X-IO");        \
+				FAIL("fd %d: xio_fd_kind %d, want %d (%s)", (int)(fd), k_, (kind), \
+				     k_ < 0 ? "preload not loaded" : "not carried by X-IO");       \
 		}                                                                                  \
 	} while (0)
 
