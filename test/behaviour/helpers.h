@@ -251,6 +251,26 @@ static inline void read_all(int fd, void *buf, size_t len)
 	}
 }
 
+/* A non-blocking listener on 127.0.0.1 with TCP_DEFER_ACCEPT of @secs; *@port receives its port. */
+static inline int listen_lo_deferred(uint16_t *port, int secs)
+{
+	int l = listen_lo(port);
+	OK(setsockopt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)));
+	set_nonblock(l, 1);
+	return l;
+}
+
+/* Accept the connection ready on listener @l, an X-IO one whose first byte must be @want. */
+static inline int accept_first_byte(int l, char want)
+{
+	int s = OK(accept(l, NULL, NULL));
+	require_xio(s);
+	char b = 0;
+	read_all(s, &b, 1);
+	CHECK_EQ(b, want);
+	return s;
+}
+
 /* Non-blocking send of as much as fits: fill the path until EAGAIN. Returns bytes sent. */
 static inline size_t fill_until_eagain(int fd)
 {
