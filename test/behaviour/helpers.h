@@ -271,6 +271,50 @@ static inline int accept_first_byte(int l, char want)
 	return s;
 }
 
+/* Pass @fd over the AF_UNIX socket @u (SCM_RIGHTS with one byte, 'F'). */
+static inline void send_fd(int u, int fd)
+{
+	char byte = 'F';
+	struct iovec iov = {&byte, 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = ctl.buf,
+			   .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	CHECK_EQ(sendmsg(u, &m, 0), 1);
+}
+
+/* The fd send_fd() passed on @u (-1, the test failed, if none came). */
+static inline int recv_fd(int u)
+{
+	char byte = 0;
+	struct iovec iov = {&byte, 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = ctl.buf,
+			   .msg_controllen = sizeof(ctl.buf)};
+	CHECK_EQ(recvmsg(u, &m, 0), 1);
+	CHECK_EQ(byte, 'F');
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	CHECK(cm && cm->cmsg_type == SCM_RIGHTS);
+	int fd = -1;
+	if (cm)
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
 /* Non-blocking send of as much as fits: fill the path until EAGAIN. Returns bytes sent. */
 static inline size_t fill_until_eagain(int fd)
 {
