@@ -271,43 +271,49 @@ static inline int accept_first_byte(int l, char want)
 	return s;
 }
 
-/* Pass @fd over the AF_UNIX socket @u (SCM_RIGHTS with one byte, 'F'). */
-static inline void send_fd(int u, int fd)
-{
-	char byte = 'F';
-	struct iovec iov = {&byte, 1};
+/* One byte with room for one descriptor (SCM_RIGHTS): what send_fd() and recv_fd() pass. */
+struct fd_msg {
+	char byte;
+	struct iovec iov;
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = ctl.buf,
-			   .msg_controllen = sizeof(ctl.buf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	struct msghdr m;
+};
+
+static inline struct msghdr *fd_msg_init(struct fd_msg *f, char byte)
+{
+	f->byte = byte;
+	f->iov = (struct iovec){&f->byte, 1};
+	f->m = (struct msghdr){.msg_iov = &f->iov,
+			       .msg_iovlen = 1,
+			       .msg_control = f->ctl.buf,
+			       .msg_controllen = sizeof(f->ctl.buf)};
+	return &f->m;
+}
+
+/* Pass @fd over the AF_UNIX socket @u (SCM_RIGHTS with one byte, 'F'). */
+static inline void send_fd(int u, int fd)
+{
+	struct fd_msg f;
+	struct msghdr *m = fd_msg_init(&f, 'F');
+	struct cmsghdr *cm = CMSG_FIRSTHDR(m);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	CHECK_EQ(sendmsg(u, &m, 0), 1);
+	CHECK_EQ(sendmsg(u, m, 0), 1);
 }
 
 /* The fd send_fd() passed on @u (-1, the test failed, if none came). */
 static inline int recv_fd(int u)
 {
-	char byte = 0;
-	struct iovec iov = {&byte, 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = ctl.buf,
-			   .msg_controllen = sizeof(ctl.buf)};
-	CHECK_EQ(recvmsg(u, &m, 0), 1);
-	CHECK_EQ(byte, 'F');
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	struct fd_msg f;
+	struct msghdr *m = fd_msg_init(&f, 0);
+	CHECK_EQ(recvmsg(u, m, 0), 1);
+	CHECK_EQ(f.byte, 'F');
+	struct cmsghdr *cm = CMSG_FIRSTHDR(m);
 	CHECK(cm && cm->cmsg_type == SCM_RIGHTS);
 	int fd = -1;
 	if (cm)
