@@ -1,7 +1,8 @@
 /*
  * Helpers shared by the small benchmark programs of benchmarks/: endpoint
  * parsing (tcp:HOST:PORT or unix:PATH), listen/connect, clocks, full
- * reads/writes and percentiles. Header-only so each program is one file.
+ * reads/writes, percentiles, and the floor tools' two pinned processes.
+ * Header-only so each program is one file.
  *
  * The programs use only POSIX sockets: run them under `xio-run` and X-IO
  * carries their TCP connections like any other unmodified program's.
@@ -13,6 +14,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,6 +257,61 @@ static inline void bench_rtt_print(struct bench_rtt *r, size_t size)
 	printf("size=%zu rtts=%zu p50_us=%.3f p99_us=%.3f mean_us=%.3f min_us=%.3f bytes=%llu",
 	       size, s->n, p50, bench_pct_us(s, 99, 1), s->n ? sum / (double)s->n / 1000.0 : 0,
 	       s->n ? (double)s->v[0] / 1000.0 : 0, (unsigned long long)(r->turns * size * 2));
+}
+
+/*
+ * The floor tools' two processes (cacheline_floor.c, wake_floor.c): a forked
+ * child that answers every turn until killed and the parent that times the
+ * round trips, each pinned to its own CPU. Their command line is
+ * "MODE [SECONDS] [CPU_A CPU_B]": 1 s, the parent on CPU 0 and the child on 1.
+ */
+struct bench_floor {
+	const char *mode;
+	double secs;
+	int cpu_a, cpu_b;
+	pid_t child;
+	struct bench_rtt rtt;
+};
+
+static inline void bench_pin(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		bench_die("sched_setaffinity");
+}
+
+static inline void bench_floor_args(struct bench_floor *f, int argc, char **argv)
+{
+	*f = (struct bench_floor){.mode = argv[1],
+				  .secs = argc > 2 ? atof(argv[2]) : 1.0,
+				  .cpu_a = argc > 4 ? atoi(argv[3]) : 0,
+				  .cpu_b = argc > 4 ? atoi(argv[4]) : 1};
+}
+
+/* Fork and pin both: 0 in the child; 1 in the parent, its clock started. */
+static inline int bench_floor_fork(struct bench_floor *f)
+{
+	f->child = fork();
+	if (f->child < 0)
+		bench_die("fork");
+	if (f->child == 0) {
+		bench_pin(f->cpu_b);
+		return 0;
+	}
+	bench_pin(f->cpu_a);
+	bench_rtt_init(&f->rtt, f->secs);
+	return 1;
+}
+
+/* Kill and reap the child; print pingpong's result line, the mode and the CPUs. */
+static inline void bench_floor_end(struct bench_floor *f, size_t size)
+{
+	kill(f->child, SIGKILL);
+	waitpid(f->child, NULL, 0);
+	bench_rtt_print(&f->rtt, size);
+	printf(" mode=%s cpus=%d,%d\n", f->mode, f->cpu_a, f->cpu_b);
 }
 
 #ifdef XIO_H

@@ -58,6 +58,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import benchlib
@@ -71,38 +72,57 @@ DEFAULT_SPIN_US = 20  # XIO_SPIN_US's default with two CPUs (stack/config.c)
 
 
 def drive(argv):
-    """One run of the chain; prints the sink's line. Exit status 0 only if every stage did."""
+    """One run of the chain; prints the sink's line. Exit status 0 only if every stage did.
+    A stage's stderr goes to a file of its own; on the way out it is copied to this
+    script's stderr under the stage's name, command and exit status, so a failed run's
+    raw/*.err (and benchlib's tail of it) says which stage failed and what it said."""
     prog, size, secs = argv[0], argv[1], argv[2]
     pre = json.loads(argv[3])  # four prefixes: sink, relay 2, relay 1, source
     opts = json.loads(argv[4])  # options for every stage (--copy or nothing)
     ports = json.loads(argv[5])  # ack, sink, relay 2, relay 1
     ep = ["tcp:127.0.0.1:%d" % p for p in ports]
+    names = ["sink", "relay 2", "relay 1", "source"]
     stages = [
         pre[0] + [prog, "sink", ep[1], "2", "--ack", ep[0]] + opts,
         pre[1] + [prog, "relay", ep[2], ep[1]] + opts,
         pre[2] + [prog, "relay", ep[3], ep[2]] + opts,
+        pre[3] + [prog, "source", ep[3], size, "0", "--secs", secs, "--ack", ep[0]] + opts,
     ]
+    errs = [tempfile.TemporaryFile() for _ in stages]
     procs = []
+    rcs = [None] * len(stages)
     ru0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     try:
-        for st, port in zip(stages, ports[1:]):
-            p = subprocess.Popen(st, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        for i, (st, port) in enumerate(zip(stages[:3], ports[1:])):
+            p = subprocess.Popen(st, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=errs[i])
             procs.append(p)
             end = time.monotonic() + 10
             xio = any("xio-run" in a for a in st)
             while not procnet.listening(port) or (xio and not procnet.published(port)):
-                if p.poll() is not None or time.monotonic() > end:
-                    sys.exit("stage %s did not listen" % " ".join(st))
+                if p.poll() is not None:
+                    rcs[i] = p.returncode
+                    sys.exit("%s exited %d before it listened" % (names[i], p.returncode))
+                if time.monotonic() > end:
+                    sys.exit("%s did not listen within 10 s" % names[i])
                 time.sleep(0.005)
-        src = pre[3] + [prog, "source", ep[3], size, "0", "--secs", secs, "--ack", ep[0]] + opts
-        rc = subprocess.call(src, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        outs = [p.communicate(timeout=30)[0].decode(errors="replace") for p in procs]
-        bad = [p.returncode for p in procs if p.returncode != 0]
-        if rc != 0 or bad:
-            sys.exit("a stage failed: source %d, others %s" % (rc, bad))
+        rcs[3] = subprocess.call(stages[3], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=errs[3])
+        outs = []
+        for i, p in enumerate(procs):
+            try:
+                outs.append(p.communicate(timeout=30)[0].decode(errors="replace"))
+            except subprocess.TimeoutExpired:
+                sys.exit("%s still runs 30 s after the source ended (exit %d)"
+                         % (names[i], rcs[3]))
+            rcs[i] = p.returncode
+        bad = ["%s exit %d" % (n, rc) for n, rc in zip(names, rcs) if rc]
+        if bad:
+            sys.stderr.write("sink's output:\n" + (outs[0] or "(none)\n"))
+            sys.exit("a stage failed: " + ", ".join(bad))
         line = [l for l in outs[0].splitlines() if l.startswith("chain ")]
         if not line:
-            sys.exit("no result line from the sink")
+            sys.exit("no result line from the sink; its output:\n" + outs[0])
         ru1, t1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
         cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
         print(line[-1][len("chain "):] + " cpus=%.3f" % (cpu / (t1 - t0)))
@@ -111,6 +131,18 @@ def drive(argv):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        started = len(procs) * [True] + [False] * (3 - len(procs)) + [rcs[3] is not None]
+        for i, f in enumerate(errs):
+            f.seek(0)
+            text = f.read().decode(errors="replace")
+            if not text and not rcs[i] and not (started[i] and rcs[i] is None):
+                continue  # a stage that ended well and said nothing, or never started
+            status = ("not started" if not started[i] else
+                      "killed by this driver" if rcs[i] is None else
+                      "killed by signal %d" % -rcs[i] if rcs[i] < 0 else "exit %d" % rcs[i])
+            sys.stderr.write("-- %s (%s): %s\n%s" % (names[i], status, " ".join(stages[i]),
+                                                     text))
+        sys.stderr.flush()
 
 
 def run(b):

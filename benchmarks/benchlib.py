@@ -23,6 +23,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -100,6 +101,18 @@ def size_label(n, unit=False):
 def conns(n):
     """Row label of a connection count: "1 conn", "16 conns"."""
     return "%d conn%s" % (n, "" if n == 1 else "s")
+
+
+def exit_status(rc, secs, timeout):
+    """A run's end in words: Bench.run() gives -9 when it killed the run at its timeout."""
+    if rc == 0:
+        return "exit 0, but its output did not parse"
+    if rc == -9 and secs >= timeout:
+        return "timed out after %.0f s" % timeout
+    if rc < 0:
+        return "killed by signal %d (%s)" % (-rc, signal.Signals(-rc).name
+                                             if -rc in signal.valid_signals() else "?")
+    return "exit %d" % rc
 
 
 # ---- output parsers -------------------------------------------------------------------
@@ -373,6 +386,8 @@ class Bench:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if p.poll() is not None:
+                self.show_tail("command: " + shlex.join(str(a) for a in p.args),
+                               os.path.join(self.raw, p.bench_name + ".log"))
                 raise Failure("%s exited with %s before listening (raw/%s.log)"
                               % (p.bench_name, p.returncode, p.bench_name))
             if port is not None and procnet.listening(port, p.pid) and (
@@ -553,14 +568,46 @@ class Bench:
                 rec["carried"] = "unknown"
         self.records.append(rec)
         if rc != 0 or vals is None:
-            why = "timed out" if rc == -9 else "exit %d" % rc
+            why = exit_status(rc, secs, timeout)
             self.failed.append("%s %s %s rep %d: %s (raw/%s.err)" % (
                 case, point, MODE_LABEL[mode], rep, why, name))
             self.say("%s %s %s rep %d: FAILED (%s)" % (case, point, MODE_LABEL[mode], rep, why))
+            self.explain(name, argv, why, out)
         if rec["carried"] in ("no", "partly", "unknown"):
             self.findings.append("%s %s %s rep %d: carried=%s, xio-stat %s (raw/%s.*)" % (
                 case, point, MODE_LABEL[mode], rep, rec["carried"], rec.get("xio"), name))
         return rec
+
+    def explain(self, name, argv, why, out):
+        """Under a failed run's FAILED line: its command, its exit status and the tail of its
+        stderr (raw/NAME.err), and of its output when that is what did not parse or stderr is
+        empty. Indented, so that a reader of the progress log (benchmarks/run's stderr, all a
+        test keeps once its scratch folder with raw/ is gone) can take the block whole."""
+        err = self.show_tail("command: " + shlex.join(str(a) for a in argv) + "\nstatus: " + why,
+                             os.path.join(self.raw, name + ".err"))
+        if why.startswith("exit 0") or not err:
+            self.show_tail(None, os.path.join(self.raw, name + ".out"), out)
+
+    def show_tail(self, head, path, text=None, lines=20):
+        """@head, then the last @lines lines of @path (or of @text, saved there), each
+        indented, on stderr; returns whether there was any."""
+        if text is None:
+            try:
+                with open(path, errors="replace") as f:
+                    text = f.read()
+            except OSError as e:
+                text = "(cannot read it: %s)" % e
+        tail = text.rstrip("\n").splitlines()
+        out = ["    " + l for l in head.splitlines()] if head else []
+        name = os.path.relpath(path, self.out)
+        if tail:
+            out.append("    %s, last %d of %d lines:" % (name, min(lines, len(tail)), len(tail)))
+            out += ["    | " + l for l in tail[-lines:]]
+        else:
+            out.append("    %s: empty" % name)
+        sys.stderr.write("\n".join(out) + "\n")
+        sys.stderr.flush()
+        return bool(tail)
 
     def progress(self, rec, summary):
         tag = ""

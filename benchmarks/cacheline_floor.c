@@ -24,13 +24,10 @@
  * cannot go below `one`; X-IO's spinning 64 B ping-pong adds the socket
  * calls, the locks and the readiness checks on top.
  */
-#include <sched.h>
-#include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 
 #include "bench.h"
 
@@ -53,15 +50,6 @@ struct shared {
 	alignas(2 * LINE) struct two_lines two[2];
 	alignas(2 * LINE) char pad[2 * LINE];
 };
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
-		bench_die("sched_setaffinity");
-}
 
 static inline void relax(void)
 {
@@ -118,31 +106,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "unknown mode %s\n", argv[1]);
 		return 2;
 	}
-	double secs = argc > 2 ? atof(argv[2]) : 1.0;
-	int cpu_a = argc > 4 ? atoi(argv[3]) : 0, cpu_b = argc > 4 ? atoi(argv[4]) : 1;
+	struct bench_floor f;
+	bench_floor_args(&f, argc, argv);
 	size_t size = m == ONE ? sizeof(((struct one_line *)0)->data) : LINE;
 
 	struct shared *s =
 	    mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (s == MAP_FAILED)
 		bench_die("mmap");
-	pid_t child = fork();
-	if (child < 0)
-		bench_die("fork");
-	if (child == 0) {
+	if (bench_floor_fork(&f) == 0) {
 		/* The child echoes every message (direction 0) back on direction 1 until killed. */
 		char buf[LINE];
-		pin(cpu_b);
 		for (uint64_t seq = 1;; seq++) {
 			recv_msg(s, m, 0, seq, buf);
 			send_msg(s, m, 1, seq, buf);
 		}
 	}
-	pin(cpu_a);
 	char out[LINE], in[LINE];
 	memset(out, 'x', sizeof(out));
-	struct bench_rtt r;
-	bench_rtt_init(&r, secs);
 	for (uint64_t seq = 1;; seq++) {
 		uint64_t t0 = bench_now_ns();
 		out[0] = (char)seq;
@@ -150,15 +131,12 @@ int main(int argc, char **argv)
 		recv_msg(s, m, 1, seq, in);
 		if (in[0] != out[0]) {
 			fprintf(stderr, "echo mismatch at %llu\n", (unsigned long long)seq);
-			kill(child, SIGKILL);
+			kill(f.child, SIGKILL);
 			return 1;
 		}
-		if (bench_rtt_add(&r, t0, bench_now_ns()))
+		if (bench_rtt_add(&f.rtt, t0, bench_now_ns()))
 			break;
 	}
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
-	bench_rtt_print(&r, size);
-	printf(" mode=%s cpus=%d,%d\n", argv[1], cpu_a, cpu_b);
+	bench_floor_end(&f, size);
 	return 0;
 }

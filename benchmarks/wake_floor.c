@@ -16,24 +16,12 @@
  * wake-ups per round trip like them (benchmarks/RESULTS.md).
  */
 #include <linux/futex.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "bench.h"
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
-		bench_die("sched_setaffinity");
-}
 
 static long futex(_Atomic uint32_t *w, int op, uint32_t val)
 {
@@ -65,9 +53,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s futex|unix|pipe [SECONDS] [CPU_A CPU_B]\n", argv[0]);
 		return 2;
 	}
-	const char *mode = argv[1];
-	double secs = argc > 2 ? atof(argv[2]) : 1.0;
-	int cpu_a = argc > 4 ? atoi(argv[3]) : 0, cpu_b = argc > 4 ? atoi(argv[4]) : 1;
+	struct bench_floor f;
+	bench_floor_args(&f, argc, argv);
+	const char *mode = f.mode;
 	bool fut = strcmp(mode, "futex") == 0;
 	int a[2], b[2]; /* parent writes a[1] reads b[0]; the child the other way */
 
@@ -88,11 +76,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	bool unix_pair = strcmp(mode, "unix") == 0;
-	pid_t child = fork();
-	if (child < 0)
-		bench_die("fork");
-	if (child == 0) {
-		pin(cpu_b);
+	if (bench_floor_fork(&f) == 0) {
 		/* The child answers every turn until killed. */
 		for (uint32_t t = 1;; t += 2) {
 			if (fut) {
@@ -109,9 +93,6 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	pin(cpu_a);
-	struct bench_rtt r;
-	bench_rtt_init(&r, secs);
 	uint32_t mine = 0;
 	for (;;) {
 		uint64_t t0 = bench_now_ns();
@@ -121,12 +102,9 @@ int main(int argc, char **argv)
 		} else {
 			fd_pass(unix_pair ? a[0] : a[1], unix_pair ? a[0] : b[0]);
 		}
-		if (bench_rtt_add(&r, t0, bench_now_ns()))
+		if (bench_rtt_add(&f.rtt, t0, bench_now_ns()))
 			break;
 	}
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
-	bench_rtt_print(&r, 0);
-	printf(" mode=%s cpus=%d,%d\n", mode, cpu_a, cpu_b);
+	bench_floor_end(&f, 0);
 	return 0;
 }

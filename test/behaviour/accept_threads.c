@@ -10,8 +10,8 @@
 #include "helpers.h"
 
 #define THREADS 4
-#define ROUNDS 10
-#define QUIT 0xffffffffu
+#define ROUNDS	10
+#define QUIT	0xffffffffu
 
 static int l;
 

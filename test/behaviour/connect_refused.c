@@ -45,7 +45,8 @@ static void refused(uint16_t port)
 	if (errno == EINPROGRESS) {
 		struct pollfd p = {.fd = c, .events = POLLOUT | POLLIN};
 		CHECK_EQ(poll(&p, 1, 1000), 1);
-		CHECK_EVENTS(p.revents & (POLLOUT | POLLERR | POLLHUP), POLLOUT | POLLERR | POLLHUP);
+		CHECK_EVENTS(p.revents & (POLLOUT | POLLERR | POLLHUP),
+			     POLLOUT | POLLERR | POLLHUP);
 		CHECK_EQ(so_error(c), ECONNREFUSED);
 		CHECK_EQ(so_error(c), 0);
 	}

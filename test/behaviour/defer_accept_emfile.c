@@ -15,10 +15,7 @@ int main(void)
 	watchdog(20);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	uint16_t port;
-	int l = listen_lo(&port);
-	int secs = 5;
-	OK(setsockopt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)));
-	set_nonblock(l, 1);
+	int l = listen_lo_deferred(&port, 5);
 	int c = connect_lo(port);
 	require_xio(c);
 	write_all(c, "x", 1);
@@ -36,11 +33,7 @@ int main(void)
 	OK(setrlimit(RLIMIT_NOFILE, &old));
 
 	CHECK_EQ(poll(&p, 1, 2000), 1);
-	int s = OK(accept(l, NULL, NULL));
-	require_xio(s);
-	char b = 0;
-	read_all(s, &b, 1);
-	CHECK_EQ(b, 'x');
+	int s = accept_first_byte(l, 'x');
 	close(c);
 	close(s);
 	close(l);

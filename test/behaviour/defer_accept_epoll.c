@@ -29,11 +29,7 @@ static void deferred(int ep, int l, uint16_t port)
 	write_all(c, "d", 1);
 	CHECK_EQ(epoll_wait(ep, &ev, 1, 2000), 1);
 	CHECK_EQ(ev.data.fd, l);
-	int s = OK(accept(l, NULL, NULL));
-	require_xio(s);
-	char b = 0;
-	read_all(s, &b, 1);
-	CHECK_EQ(b, 'd');
+	int s = accept_first_byte(l, 'd');
 	close(c);
 	close(s);
 }

@@ -103,47 +103,6 @@ static inline void pat_read(int fd, uint64_t off, size_t len, unsigned seed)
 	}
 }
 
-static inline void send_fd(int u, int fd)
-{
-	char byte = 'F';
-	struct iovec iov = {&byte, 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = ctl.buf,
-			   .msg_controllen = sizeof(ctl.buf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	CHECK_EQ(sendmsg(u, &m, 0), 1);
-}
-
-static inline int recv_fd(int u)
-{
-	char byte;
-	struct iovec iov = {&byte, 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = ctl.buf,
-			   .msg_controllen = sizeof(ctl.buf)};
-	CHECK_EQ(recvmsg(u, &m, 0), 1);
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	CHECK(cm && cm->cmsg_type == SCM_RIGHTS);
-	int fd = -1;
-	if (cm)
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 struct pat_job {
 	int fd;
 	uint64_t off;

@@ -17,9 +17,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 
-#include "helpers.h"
+#include "epoll_pairs.h"
 
 #define N	 4
 #define REQUESTS 2000
@@ -37,10 +36,7 @@ static void *listener(void *arg)
 	(void)arg;
 	for (;;) {
 		struct epoll_event ev[8];
-		int n = epoll_wait(ep, ev, 8, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		CHECK(n > 0);
+		int n = epoll_wait_some(ep, ev, 8);
 		for (int i = 0; i < n; i++) {
 			int k = (int)ev[i].data.u32;
 			if (k == N)
@@ -109,13 +105,7 @@ int main(void)
 	pthread_t l, w[WORKERS], cl[N];
 	pthread_create(&l, NULL, listener, NULL);
 	sleep_ms(100);
-	for (int i = 0; i < N; i++) {
-		make_pair(&c[i], &s[i]);
-		require_xio(s[i]);
-		set_nonblock(s[i], 1);
-		struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-		OK(epoll_ctl(ep, EPOLL_CTL_ADD, s[i], &e));
-	}
+	epoll_pairs_open(ep, N, c, s);
 	for (int i = 0; i < WORKERS; i++)
 		pthread_create(&w[i], NULL, worker, NULL);
 	for (int i = 0; i < N; i++)
@@ -136,10 +126,7 @@ int main(void)
 	pthread_mutex_unlock(&qlock);
 	for (int i = 0; i < WORKERS; i++)
 		pthread_join(w[i], NULL);
-	for (int i = 0; i < N; i++) {
-		close(c[i]);
-		close(s[i]);
-	}
+	epoll_pairs_close(N, c, s);
 	close(lfd);
 	close(ep);
 	printf("ok: %d requests\n", atomic_load(&served));

@@ -35,7 +35,8 @@ int main(void)
 	set_nonblock(s, 1);
 
 	int ep = OK(epoll_create1(0));
-	struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = 0xe7};
+	struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				.data.u64 = 0xe7};
 	OK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &e));
 
 	/* Registration of a writable socket: one EPOLLOUT, then silence. */

@@ -11,7 +11,7 @@
 #include "helpers.h"
 
 #define WORKERS 3
-#define CONNS 12
+#define CONNS	12
 
 static void worker(int l)
 {

@@ -15,10 +15,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-#include "helpers.h"
+#include "epoll_pairs.h"
 
 #define N	 48
 #define MESSAGES 3000
@@ -33,10 +32,7 @@ static void *reader(void *arg)
 	char buf[4096];
 	for (;;) {
 		struct epoll_event ev[3];
-		int n = epoll_wait(ep, ev, 3, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		CHECK(n > 0);
+		int n = epoll_wait_some(ep, ev, 3);
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.u32 == N)
 				return NULL; /* the eventfd: done */
@@ -71,13 +67,7 @@ int main(void)
 	watchdog(60);
 	ep = OK(epoll_create1(0));
 	stop = OK(eventfd(0, EFD_NONBLOCK));
-	for (int i = 0; i < N; i++) {
-		make_pair(&c[i], &s[i]);
-		require_xio(s[i]);
-		set_nonblock(s[i], 1);
-		struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-		OK(epoll_ctl(ep, EPOLL_CTL_ADD, s[i], &e));
-	}
+	epoll_pairs_open(ep, N, c, s);
 	struct epoll_event e = {.events = EPOLLIN, .data.u32 = N};
 	OK(epoll_ctl(ep, EPOLL_CTL_ADD, stop, &e));
 	pthread_t r[2], p;
@@ -99,7 +89,8 @@ int main(void)
 		while (atomic_load(&got) < sent) {
 			if (now_ms() - t0 > 1000)
 				FAIL("message %d: %llu of %llu bytes read after 1 s", m,
-				     (unsigned long long)atomic_load(&got), (unsigned long long)sent);
+				     (unsigned long long)atomic_load(&got),
+				     (unsigned long long)sent);
 			struct timespec ts = {0, 20000};
 			nanosleep(&ts, NULL);
 		}
@@ -112,10 +103,7 @@ int main(void)
 		pthread_join(r[i], NULL);
 	pthread_join(p, NULL);
 	CHECK_EQ(atomic_load(&got), sent);
-	for (int i = 0; i < N; i++) {
-		close(c[i]);
-		close(s[i]);
-	}
+	epoll_pairs_close(N, c, s);
 	close(ep);
 	printf("ok\n");
 	return 0;

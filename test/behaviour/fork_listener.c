@@ -56,7 +56,8 @@ static void worker(int l, int n)
 			continue; /* another worker took it */
 		CHECK(fd >= 0);
 		if (n == 0)
-			CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0); /* accept() does not inherit it */
+			CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK,
+				 0); /* accept() does not inherit it */
 		serve(fd);
 	}
 }

@@ -39,7 +39,8 @@ int main(void)
 		/* The worker calls an upstream the master serves. */
 		int u = connect_lo(up_port);
 		char dom[512];
-		snprintf(dom, sizeof(dom), "%s/%s/rv", getenv("XIO_RUNDIR") ? getenv("XIO_RUNDIR") : "",
+		snprintf(dom, sizeof(dom), "%s/%s/rv",
+			 getenv("XIO_RUNDIR") ? getenv("XIO_RUNDIR") : "",
 			 getenv("XIO_DOMAIN") ? getenv("XIO_DOMAIN") : "");
 		if (access(dom, R_OK | X_OK) == 0)
 			require_xio(u);

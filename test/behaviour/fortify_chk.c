@@ -31,7 +31,8 @@ int main(void)
 	CHECK(memcmp(buf, "def", 3) == 0);
 	struct sockaddr_in from;
 	socklen_t flen = sizeof(from);
-	CHECK_EQ(recvfrom(s, buf, len_of_64, 0, (struct sockaddr *)&from, &flen), 3); /* __recvfrom_chk */
+	CHECK_EQ(recvfrom(s, buf, len_of_64, 0, (struct sockaddr *)&from, &flen),
+		 3); /* __recvfrom_chk */
 	CHECK(memcmp(buf, "ghi", 3) == 0);
 
 	struct pollfd p[1] = {{.fd = s, .events = POLLIN}};

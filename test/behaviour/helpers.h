@@ -65,7 +65,7 @@ static inline void beh_failed(void)
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
-			FAIL("%s (errno %d %s)", #cond, errno, strerror(errno));                  \
+			FAIL("%s (errno %d %s)", #cond, errno, strerror(errno));                   \
 	} while (0)
 
 /* @a == @b, both integers; prints both values. */
@@ -83,7 +83,8 @@ static inline void beh_failed(void)
 		errno = 0;                                                                         \
 		long long r_ = (long long)(call);                                                  \
 		if (r_ < 0)                                                                        \
-			FAIL("%s returned %lld, errno %d (%s)", #call, r_, errno, strerror(errno));  \
+			FAIL("%s returned %lld, errno %d (%s)", #call, r_, errno,                  \
+			     strerror(errno));                                                     \
 		r_;                                                                                \
 	})
 
@@ -94,8 +95,8 @@ static inline void beh_failed(void)
 		long long r_ = (long long)(call);                                                  \
 		int e_ = errno;                                                                    \
 		if (r_ != -1 || e_ != (err))                                                       \
-			FAIL("%s: got %lld errno %d (%s), want -1 errno %d (%s)", #call, r_, e_,     \
-			     strerror(e_), (err), strerror(err));                   \
+			FAIL("%s: got %lld errno %d (%s), want -1 errno %d (%s)", #call, r_, e_,   \
+			     strerror(e_), (err), strerror(err));                                  \
 	} while (0)
 
 /* Event masks, printed in hex. */
@@ -103,7 +104,7 @@ static inline void beh_failed(void)
 	do {                                                                                       \
 		unsigned g_ = (unsigned)(got), w_ = (unsigned)(want);                              \
 		if (g_ != w_)                                                                      \
-			FAIL("%s: events 0x%x, want 0x%x", #got, g_, w_);                           \
+			FAIL("%s: events 0x%x, want 0x%x", #got, g_, w_);                          \
 	} while (0)
 
 /* ---- X-IO or kernel ------------------------------------------------------ */
@@ -127,8 +128,8 @@ static inline int fd_kind(int fd)
 		if (xio_expected()) {                                                              \
 			int k_ = fd_kind(fd);                                                      \
 			if (k_ != (kind))                                                          \
-				FAIL("fd %d: xio_fd_kind %d, want %d (%s)", (int)(fd), k_, (kind),  \
-				     k_ < 0 ? "preload not loaded" : "not carried by X-IO");        \
+				FAIL("fd %d: xio_fd_kind %d, want %d (%s)", (int)(fd), k_, (kind), \
+				     k_ < 0 ? "preload not loaded" : "not carried by X-IO");       \
 		}                                                                                  \
 	} while (0)
 
@@ -248,6 +249,76 @@ static inline void read_all(int fd, void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+}
+
+/* A non-blocking listener on 127.0.0.1 with TCP_DEFER_ACCEPT of @secs; *@port receives its port. */
+static inline int listen_lo_deferred(uint16_t *port, int secs)
+{
+	int l = listen_lo(port);
+	OK(setsockopt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs)));
+	set_nonblock(l, 1);
+	return l;
+}
+
+/* Accept the connection ready on listener @l, an X-IO one whose first byte must be @want. */
+static inline int accept_first_byte(int l, char want)
+{
+	int s = OK(accept(l, NULL, NULL));
+	require_xio(s);
+	char b = 0;
+	read_all(s, &b, 1);
+	CHECK_EQ(b, want);
+	return s;
+}
+
+/* One byte with room for one descriptor (SCM_RIGHTS): what send_fd() and recv_fd() pass. */
+struct fd_msg {
+	char byte;
+	struct iovec iov;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr m;
+};
+
+static inline struct msghdr *fd_msg_init(struct fd_msg *f, char byte)
+{
+	f->byte = byte;
+	f->iov = (struct iovec){&f->byte, 1};
+	f->m = (struct msghdr){.msg_iov = &f->iov,
+			       .msg_iovlen = 1,
+			       .msg_control = f->ctl.buf,
+			       .msg_controllen = sizeof(f->ctl.buf)};
+	return &f->m;
+}
+
+/* Pass @fd over the AF_UNIX socket @u (SCM_RIGHTS with one byte, 'F'). */
+static inline void send_fd(int u, int fd)
+{
+	struct fd_msg f;
+	struct msghdr *m = fd_msg_init(&f, 'F');
+	struct cmsghdr *cm = CMSG_FIRSTHDR(m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	CHECK_EQ(sendmsg(u, m, 0), 1);
+}
+
+/* The fd send_fd() passed on @u (-1, the test failed, if none came). */
+static inline int recv_fd(int u)
+{
+	struct fd_msg f;
+	struct msghdr *m = fd_msg_init(&f, 0);
+	CHECK_EQ(recvmsg(u, m, 0), 1);
+	CHECK_EQ(f.byte, 'F');
+	struct cmsghdr *cm = CMSG_FIRSTHDR(m);
+	CHECK(cm && cm->cmsg_type == SCM_RIGHTS);
+	int fd = -1;
+	if (cm)
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
 }
 
 /* Non-blocking send of as much as fits: fill the path until EAGAIN. Returns bytes sent. */

@@ -56,7 +56,8 @@ int main(void)
 				skip -= rv[i].iov_len;
 				continue;
 			}
-			tail[k++] = (struct iovec){(char *)rv[i].iov_base + skip, rv[i].iov_len - skip};
+			tail[k++] =
+			    (struct iovec){(char *)rv[i].iov_base + skip, rv[i].iov_len - skip};
 			skip = 0;
 		}
 		ssize_t n = readv(s, tail, k);

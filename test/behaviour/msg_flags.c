@@ -72,7 +72,8 @@ int main(void)
 	CHECK_EQ(OK(fcntl(s, F_GETFL)) & O_NONBLOCK, 0);
 	static char junk[1 << 16];
 	for (size_t got = 0; got < queued;) {
-		ssize_t n = read(c, junk, queued - got < sizeof(junk) ? queued - got : sizeof(junk));
+		ssize_t n =
+		    read(c, junk, queued - got < sizeof(junk) ? queued - got : sizeof(junk));
 		CHECK(n > 0);
 		got += (size_t)n;
 	}

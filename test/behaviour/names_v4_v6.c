@@ -39,7 +39,8 @@ static void is_addr(const union sa *a, socklen_t len, int family, const char *ip
 	else if (a->sa.sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &a->in6.sin6_addr, got, sizeof(got));
 	uint16_t p = ntohs(a->sa.sa_family == AF_INET ? a->in.sin_port : a->in6.sin6_port);
-	socklen_t want_len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	socklen_t want_len =
+	    family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	if (a->sa.sa_family != family || len != want_len || strcmp(got, ip) != 0 ||
 	    (port ? p != port : p == 0))
 		FAIL("%s: family %d len %u %s port %u; want family %d len %u %s port %u", what,
@@ -119,8 +120,8 @@ static void check_case(int lf, const char *lip, int cf, const char *dip, const c
 	name_of(s, 1, &b, &blen);
 	/* The server's peer is the client's name, in the server's family. */
 	const char *peer_ip = sfam == AF_INET6 && cfam == AF_INET ? "::ffff:127.0.0.1" : cname;
-	is_addr(&b, blen, sfam, peer_ip, ntohs(a.sa.sa_family == AF_INET ? a.in.sin_port : a.in6.sin6_port),
-		what);
+	is_addr(&b, blen, sfam, peer_ip,
+		ntohs(a.sa.sa_family == AF_INET ? a.in.sin_port : a.in6.sin6_port), what);
 	if (sfam == cfam)
 		CHECK(same(&a, alen, &b, blen));
 	/* accept's address is getpeername's. */

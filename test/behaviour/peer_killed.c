@@ -88,7 +88,8 @@ int main(void)
 			continue;
 		CHECK_EQ(n, -1);
 		if (errno != EPIPE && errno != ECONNRESET)
-			FAIL("writer: errno %d (%s), want EPIPE or ECONNRESET", errno, strerror(errno));
+			FAIL("writer: errno %d (%s), want EPIPE or ECONNRESET", errno,
+			     strerror(errno));
 		break;
 	}
 	pthread_join(t, NULL);

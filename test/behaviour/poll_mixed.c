@@ -174,7 +174,8 @@ int main(void)
 	}
 
 	/* Readers only, nothing there: poll times out with 0. */
-	struct pollfd rd[3] = {{.fd = s, .events = POLLIN}, {.fd = u[0], .events = POLLIN},
+	struct pollfd rd[3] = {{.fd = s, .events = POLLIN},
+			       {.fd = u[0], .events = POLLIN},
 			       {.fd = p[0], .events = POLLIN}};
 	int64_t t0 = now_ms();
 	CHECK_EQ(poll(rd, 3, 60), 0);
@@ -205,7 +206,8 @@ int main(void)
 		write_all(c, "w", 1);
 		pthread_join(t, NULL);
 		if (z.n != 1 || !z.conn_ready || z.woke_ms - w > 1000)
-			FAIL("sleeper %d (poll, ppoll, select, pselect): returned %d, conn ready %d, "
+			FAIL("sleeper %d (poll, ppoll, select, pselect): returned %d, conn ready "
+			     "%d, "
 			     "after %lld ms",
 			     how, z.n, z.conn_ready, (long long)(z.woke_ms - w));
 		CHECK_EQ(read(s, buf, sizeof(buf)), 1);

@@ -36,7 +36,8 @@ static void accept_all(int l[2], int want, int count[2], unsigned char *seen)
 	int64_t end = now_ms() + 5000;
 	while (total < want) {
 		CHECK(now_ms() < end);
-		struct pollfd p[2] = {{.fd = l[0], .events = POLLIN}, {.fd = l[1], .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = l[0], .events = POLLIN},
+				      {.fd = l[1], .events = POLLIN}};
 		int n = OK(poll(p, l[1] >= 0 ? 2 : 1, 1000));
 		if (n == 0)
 			continue;

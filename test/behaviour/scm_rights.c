@@ -15,43 +15,6 @@
 
 #include "helpers.h"
 
-static void send_fd(int u, int fd)
-{
-	char byte = 'F';
-	struct iovec iov = {&byte, 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			   .msg_controllen = sizeof(ctl.buf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	CHECK_EQ(sendmsg(u, &m, 0), 1);
-}
-
-static int recv_fd(int u)
-{
-	char byte;
-	struct iovec iov = {&byte, 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			   .msg_controllen = sizeof(ctl.buf)};
-	CHECK_EQ(recvmsg(u, &m, 0), 1);
-	CHECK_EQ(byte, 'F');
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	CHECK(cm && cm->cmsg_type == SCM_RIGHTS);
-	int fd;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 /* Serve one passed connection: expect @ping, answer @pong, then close. */
 static void serve_passed(int fd, const char *ping, const char *pong, int preloaded)
 {

@@ -86,7 +86,8 @@ int main(void)
 	CHECK_EQ(off, 0);
 	static char junk[65536];
 	for (size_t got = 0; got < queued;) {
-		ssize_t n = read(c, junk, queued - got < sizeof(junk) ? queued - got : sizeof(junk));
+		ssize_t n =
+		    read(c, junk, queued - got < sizeof(junk) ? queued - got : sizeof(junk));
 		CHECK(n > 0);
 		got += (size_t)n;
 	}

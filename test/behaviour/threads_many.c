@@ -11,7 +11,7 @@
 #include "helpers.h"
 
 #define THREADS 8
-#define ROUNDS 2000
+#define ROUNDS	2000
 
 static void *echo(void *arg)
 {

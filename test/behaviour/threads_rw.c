@@ -66,7 +66,8 @@ int main(void)
 	watchdog(28);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	make_pair(&c, &s);
-	/* c -> s with seed 1, s -> c with seed 2; reader and writer of an fd are different threads. */
+	/* c -> s with seed 1, s -> c with seed 2; reader and writer of an fd are different threads.
+	 */
 	struct job cw = {c, 1, 1}, sr = {s, 1, 0}, sw = {s, 2, 1}, cr = {c, 2, 0};
 	pthread_t t[4];
 	pthread_create(&t[0], NULL, writer, &cw);

@@ -49,22 +49,12 @@ done
 
 # ab_run MODE ARGS...: n requests for f.bin, all complete, body carried
 ab_run() {
-	local mode=$1 rc=0 complete failed html
+	local mode=$1 html
 	shift
 	compat_mode apache2 "$mode"
-	measure_start
-	timeout -k 5 40 "${XRUN[@]}" ab -q "$@" -n "$n" -c 4 -s 10 \
-		"http://127.0.0.1:$PORT/f.bin" >"$WORK/ab.log" 2>&1 || rc=$?
-	measure_end
-	grep -E 'Complete|Failed|Non-2xx|Requests per|HTML transferred' "$WORK/ab.log" || true
-	((rc == 0)) || fail "ab exited $rc: $(tail -n 3 "$WORK/ab.log" | tr '\n' ' ')"
+	ab_measured "$n" "http://127.0.0.1:$PORT/f.bin" "$@"
 	proc_alive "$APID" || fail "apache2 died"
-	complete=$(sed -n 's/^Complete requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-	failed=$(sed -n 's/^Failed requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-	html=$(sed -n 's/^HTML transferred: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-	[[ ${complete:-0} == "$n" ]] || fail "ab completed ${complete:-?} of $n requests"
-	[[ ${failed:-x} == 0 ]] || fail "ab: ${failed:-?} failed requests"
-	grep -q 'Non-2xx' "$WORK/ab.log" && fail "ab: $(grep Non-2xx "$WORK/ab.log")"
+	html=$AB_HTML
 	((html == n * size)) || fail "ab received $html body bytes, want $((n * size))"
 	carried "apache2 -> ab ($mode)" "$html"
 	compat_pass "$n requests of 10 kB, $(human_bytes "$html") carried by X-IO"
@@ -73,14 +63,7 @@ ab_run "Debian default (mpm_event, AcceptFilter), ab, both X-IO"
 ab_run "Debian default (mpm_event, AcceptFilter), ab -k, both X-IO" -k
 
 compat_mode apache2 "Debian default (mpm_event, AcceptFilter), wrk, both X-IO"
-measure_start
-rc=0
-timeout -k 5 30 "${XRUN[@]}" wrk -c 8 -t 2 -d 3s --timeout 5s \
-	"http://127.0.0.1:$PORT/f.bin" >"$WORK/wrk.log" 2>&1 || rc=$?
-measure_end
-cat "$WORK/wrk.log"
-((rc == 0)) || fail "wrk exited $rc"
-wrk_check "$WORK/wrk.log"
+wrk_measured 3s "http://127.0.0.1:$PORT/f.bin"
 proc_alive "$APID" || fail "apache2 died"
 carried "apache2 -> wrk" $((WRK_REQS * size))
 compat_pass "$WRK_REQS requests, $(human_bytes $((WRK_REQS * size))) carried by X-IO"

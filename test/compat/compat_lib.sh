@@ -278,6 +278,49 @@ wrk_check() {
 	fi
 }
 
+# wrk_measured DURATION URL [RUNNER...]: wrk -c 8 -t 2 -d DURATION (5 s request
+# timeout) against URL under RUNNER (default "${XRUN[@]}"), between
+# measure_start and measure_end; its output in $WORK/wrk.log, printed. Fails
+# unless wrk exits 0 and wrk_check passes (WRK_REQS set).
+wrk_measured() {
+	local dur=$1 url=$2 rc=0
+	shift 2
+	(($#)) || set -- "${XRUN[@]}"
+	measure_start
+	timeout -k 5 30 "$@" wrk -c 8 -t 2 -d "$dur" --timeout 5s "$url" >"$WORK/wrk.log" 2>&1 || rc=$?
+	measure_end
+	cat "$WORK/wrk.log"
+	((rc == 0)) || fail "wrk exited $rc"
+	wrk_check "$WORK/wrk.log"
+}
+
+# ab_measured N URL [AB_OPTION...]: ab -q -n N -c 4 (and the options) under
+# X-IO against URL, between measure_start and measure_end; its output in
+# $WORK/ab.log, the summary printed. Fails unless ab exits 0 with all N
+# requests complete, none failed and no non-2xx. Sets AB_HTML (body bytes
+# ab received) and AB_KEEPALIVE (requests that reused a connection).
+AB_HTML=0 AB_KEEPALIVE=0
+ab_measured() {
+	local n=$1 url=$2 rc=0 complete failed
+	shift 2
+	measure_start
+	timeout -k 5 40 "${XRUN[@]}" ab -q "$@" -n "$n" -c 4 -s 10 "$url" >"$WORK/ab.log" 2>&1 || rc=$?
+	measure_end
+	grep -E 'Complete|Failed|Non-2xx|Keep-Alive|Requests per|Transfer rate|Total transferred|HTML transferred' \
+		"$WORK/ab.log" || true
+	((rc == 0)) || fail "ab exited $rc: $(tail -n 3 "$WORK/ab.log" | tr '\n' ' ')"
+	complete=$(sed -n 's/^Complete requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
+	failed=$(sed -n 's/^Failed requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
+	[[ ${complete:-0} == "$n" ]] || fail "ab completed ${complete:-?} of $n requests"
+	[[ ${failed:-x} == 0 ]] ||
+		fail "ab: ${failed:-?} failed requests: $(grep -A3 '^Failed' "$WORK/ab.log" | tr '\n' ' ')"
+	if grep -q 'Non-2xx' "$WORK/ab.log"; then
+		fail "ab: $(grep Non-2xx "$WORK/ab.log")"
+	fi
+	AB_HTML=$(sed -n 's/^HTML transferred: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
+	AB_KEEPALIVE=$(sed -n 's/^Keep-Alive requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
+}
+
 # ---- redis -----------------------------------------------------------------------
 
 # redis_start RUNNER...: redis-server on a fresh port ($REDIS_PORT), no

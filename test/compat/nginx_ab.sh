@@ -12,21 +12,9 @@ n=2000
 NGX_FILE_SIZE=$((1024 * 1024)) nginx_serve "${XRUN[@]}"
 compat_mode nginx "ab -k, both X-IO"
 nginx_reset_log
-measure_start
-rc=0
-timeout -k 5 30 "${XRUN[@]}" ab -q -k -n "$n" -c 4 -s 10 \
-	"http://127.0.0.1:$NGX_PORT/f.bin" >"$WORK/ab.log" 2>&1 || rc=$?
-measure_end
-grep -E 'Complete|Failed|Non-2xx|Keep-Alive|Requests per|Transfer rate|Total transferred' "$WORK/ab.log" || true
-((rc == 0)) || fail "ab exited $rc: $(tail -n 3 "$WORK/ab.log" | tr '\n' ' ')"
+ab_measured "$n" "http://127.0.0.1:$NGX_PORT/f.bin" -k
 proc_alive "$NGINX_PID" || fail "nginx master died"
-complete=$(sed -n 's/^Complete requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-failed=$(sed -n 's/^Failed requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-keep=$(sed -n 's/^Keep-Alive requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-[[ ${complete:-0} == "$n" ]] || fail "ab completed ${complete:-?} of $n requests"
-[[ ${failed:-x} == 0 ]] || fail "ab: ${failed:-?} failed requests: $(grep -A3 '^Failed' "$WORK/ab.log" | tr '\n' ' ')"
-grep -q 'Non-2xx' "$WORK/ab.log" && fail "ab: $(grep Non-2xx "$WORK/ab.log")"
-((${keep:-0} >= n - 4)) || fail "ab: only ${keep:-0} of $n requests used keepalive"
+((${AB_KEEPALIVE:-0} >= n - 4)) || fail "ab: only ${AB_KEEPALIVE:-0} of $n requests used keepalive"
 body=$(nginx_body_bytes "$NGX_DIR")
 bad=$(nginx_non2xx "$NGX_DIR")
 ((bad == 0)) || fail "nginx logged $bad non-2xx responses"

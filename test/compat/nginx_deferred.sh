@@ -26,18 +26,7 @@ log "nginx's listener: TCP_DEFER_ACCEPT $defer"
 
 compat_mode nginx "listen deferred, ab -k, both X-IO"
 nginx_reset_log
-measure_start
-rc=0
-timeout -k 5 30 "${XRUN[@]}" ab -q -k -n "$n" -c 4 -s 10 \
-	"http://127.0.0.1:$NGX_PORT/f.bin" >"$WORK/ab.log" 2>&1 || rc=$?
-measure_end
-grep -E 'Complete|Failed|Non-2xx|Requests per' "$WORK/ab.log" || true
-((rc == 0)) || fail "ab exited $rc: $(tail -n 3 "$WORK/ab.log" | tr '\n' ' ')"
-complete=$(sed -n 's/^Complete requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-failed=$(sed -n 's/^Failed requests: *\([0-9]*\).*/\1/p' "$WORK/ab.log")
-[[ ${complete:-0} == "$n" ]] || fail "ab completed ${complete:-?} of $n requests"
-[[ ${failed:-x} == 0 ]] || fail "ab: ${failed:-?} failed requests"
-grep -q 'Non-2xx' "$WORK/ab.log" && fail "ab: $(grep Non-2xx "$WORK/ab.log")"
+ab_measured "$n" "http://127.0.0.1:$NGX_PORT/f.bin" -k
 body=$(nginx_body_bytes "$NGX_DIR")
 ((body >= n * NGX_FILE_SIZE)) || fail "nginx sent $body body bytes, want $((n * NGX_FILE_SIZE))"
 carried "nginx (deferred) -> ab" "$body"
@@ -45,14 +34,7 @@ compat_pass "$n keepalive requests, $(human_bytes "$body") carried by X-IO"
 
 compat_mode nginx "listen deferred, wrk, both X-IO"
 nginx_reset_log
-measure_start
-rc=0
-timeout -k 5 30 "${XRUN[@]}" wrk -c 8 -t 2 -d 3s --timeout 5s \
-	"http://127.0.0.1:$NGX_PORT/f.bin" >"$WORK/wrk.log" 2>&1 || rc=$?
-measure_end
-cat "$WORK/wrk.log"
-((rc == 0)) || fail "wrk exited $rc"
-wrk_check "$WORK/wrk.log"
+wrk_measured 3s "http://127.0.0.1:$NGX_PORT/f.bin"
 body=$(nginx_body_bytes "$NGX_DIR")
 bad=$(nginx_non2xx "$NGX_DIR")
 ((bad == 0)) || fail "nginx logged $bad non-2xx responses"

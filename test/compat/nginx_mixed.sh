@@ -9,18 +9,12 @@ need_prog nginx wrk
 compat_init nginx_mixed
 
 run_mixed() { # MODE SERVER_RUNNER_NAME CLIENT_RUNNER_NAME
-	local mode=$1 rc=0
+	local mode=$1
 	local -n srv=$2 cli=$3
 	compat_mode nginx "$mode"
 	nginx_serve "${srv[@]}"
-	measure_start
-	timeout -k 5 30 "${cli[@]}" wrk -c 8 -t 2 -d 2s --timeout 5s \
-		"http://127.0.0.1:$NGX_PORT/f.bin" >"$WORK/wrk.log" 2>&1 || rc=$?
-	measure_end
-	cat "$WORK/wrk.log"
-	((rc == 0)) || fail "wrk exited $rc"
+	wrk_measured 2s "http://127.0.0.1:$NGX_PORT/f.bin" "${cli[@]}"
 	proc_alive "$NGINX_PID" || fail "nginx master died"
-	wrk_check "$WORK/wrk.log"
 	local body bad
 	body=$(nginx_body_bytes "$NGX_DIR")
 	bad=$(nginx_non2xx "$NGX_DIR")

@@ -11,18 +11,11 @@ compat_init nginx_wrk
 nginx_serve "${XRUN[@]}"
 compat_mode nginx "wrk, both X-IO"
 nginx_reset_log
-measure_start
-rc=0
-timeout -k 5 30 "${XRUN[@]}" wrk -c 8 -t 2 -d 3s --timeout 5s \
-	"http://127.0.0.1:$NGX_PORT/f.bin" >"$WORK/wrk.log" 2>&1 || rc=$?
-measure_end
-cat "$WORK/wrk.log"
-((rc == 0)) || fail "wrk exited $rc"
+wrk_measured 3s "http://127.0.0.1:$NGX_PORT/f.bin"
 proc_alive "$NGINX_PID" || fail "nginx master died"
 body=$(nginx_body_bytes "$NGX_DIR")
 bad=$(nginx_non2xx "$NGX_DIR")
 log "nginx: body bytes sent $body, non-2xx $bad"
-wrk_check "$WORK/wrk.log"
 ((bad == 0)) || fail "nginx logged $bad non-2xx responses"
 carried "nginx -> wrk" "$body"
 compat_pass "$WRK_REQS requests, $(human_bytes "$body") carried by X-IO"

@@ -11,6 +11,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"
 fault_init manager_lock_wait
 need_prog flock
 DIR=$RUNDIR/$DOMAIN
+
+# Start xio-manager for the test's domain as start_manager (lib.sh) does, but
+# take any exit: its status in rc, the milliseconds it took in el.
+timed_manager() {
+	local t0
+	t0=$(now_ms)
+	rc=0
+	env XIO_TEST_TAG="$TAG" "$XIO_BIN/xio-manager" --domain "$DOMAIN" --rundir "$RUNDIR" --daemon \
+		"${MANAGER_ARGS[@]}" >>"$WORK/manager.log" 2>&1 || rc=$?
+	el=$(($(now_ms) - t0))
+}
+
 # the test's own manager goes first: this test stages the domain by hand
 m=$(mgr_pid)
 kill -TERM "$m"
@@ -31,11 +43,7 @@ echo "$zpid" >"$DIR/manager.pid"
 flock -x "$DIR/lock" sleep 1.5 &
 lpid=$!
 sleep 0.2 # the lock is taken
-t0=$(now_ms)
-rc=0
-env XIO_TEST_TAG="$TAG" "$XIO_BIN/xio-manager" --domain "$DOMAIN" --rundir "$RUNDIR" --daemon \
-	"${MANAGER_ARGS[@]}" >>"$WORK/manager.log" 2>&1 || rc=$?
-el=$(($(now_ms) - t0))
+timed_manager
 log "lock held by a dying manager: xio-manager exit $rc after $el ms"
 ((rc == 0)) || fail "xio-manager exited $rc while the dying manager's lock was on its way back: $(tail -n 2 "$WORK/manager.log" | tr '\n' ' ')"
 ((el >= 1000)) || fail "xio-manager started after $el ms, before the lock was free?"
@@ -55,11 +63,7 @@ echo "$live" >"$DIR/manager.pid"
 flock -x "$DIR/lock" sleep 3 &
 lpid=$!
 sleep 0.2
-t0=$(now_ms)
-rc=0
-env XIO_TEST_TAG="$TAG" "$XIO_BIN/xio-manager" --domain "$DOMAIN" --rundir "$RUNDIR" --daemon \
-	"${MANAGER_ARGS[@]}" >>"$WORK/manager.log" 2>&1 || rc=$?
-el=$(($(now_ms) - t0))
+timed_manager
 log "lock held by a live manager: xio-manager exit $rc after $el ms"
 ((rc == 3)) || fail "xio-manager exited $rc with a live manager holding the lock (want 3)"
 ((el < 1000)) || fail "a live holder was waited for ($el ms)"

@@ -35,21 +35,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "bufpool.h"
 #include "conn.h"
 #include "ring.h"
 #include "slot.h"
 #include "sys.h"
 #include "zc.h"
-
-/* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
-#define FZ_CHECK(c)                                                                                \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define RINGCNT 1024 /* elements */
 #define NBUFS	8

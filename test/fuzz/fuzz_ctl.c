@@ -37,17 +37,9 @@
 #include <event2/event.h>
 #include <rte_ring.h>
 
+#include "fuzz.h"
 #include "manager.h"
 #include "sys.h"
-
-/* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
-#define FZ_CHECK(c)                                                                                \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define NSLOTS	4
 #define RINGCNT 1024

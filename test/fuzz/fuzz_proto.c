@@ -11,16 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto.h"
-
-/* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
-#define FZ_CHECK(c)                                                                       \
-	do {                                                                              \
-		if (!(c)) {                                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,9 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct xio_msg_hdr h;
 			memcpy(&h, buf, sizeof(h));
 			FZ_CHECK(size >= kinds[k].min && h.len == size && h.type == kinds[k].type &&
-			       h.magic == XIO_PROTO_MAGIC && h.version == XIO_PROTO_VERSION);
+				 h.magic == XIO_PROTO_MAGIC && h.version == XIO_PROTO_VERSION);
 		} else {
-			FZ_CHECK(r == -ENODATA || r == -EPROTO || r == -EPROTONOSUPPORT || r == -EMSGSIZE);
+			FZ_CHECK(r == -ENODATA || r == -EPROTO || r == -EPROTONOSUPPORT ||
+				 r == -EMSGSIZE);
 		}
 	}
 	if (size >= sizeof(struct xio_hs_offer)) {
@@ -58,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int r = xio_offer_check(&o, 0x1122334455667788ull, nslots);
 		if (r == 0)
 			FZ_CHECK(o.slot < nslots && o.layout_version == XIO_LAYOUT_VERSION &&
-			       o.generation == 0x1122334455667788ull);
+				 o.generation == 0x1122334455667788ull);
 	}
 	free(buf);
 	return 0;

@@ -21,18 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "bufpool.h"
 #include "layout.h"
 #include "ring.h"
-
-/* Always checked (assert() is compiled out with NDEBUG in RelWithDebInfo builds). */
-#define FZ_CHECK(c)                                                                                \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define COUNT 128 /* elements: room for more than XIO_RING_MAX_RELEASE descriptor records */
 #define NBUFS 8

@@ -17,7 +17,12 @@ rc=0
 XIO_RUNDIR=$RUNDIR BUILD_DIR=$BUILD_DIR timeout -k 5 240 \
 	bash "$SOURCE_DIR/benchmarks/run" --quick --only shortconn,chain --domain "$DOMAIN" \
 	--out "$out" >"$WORK/bench.out" 2>"$WORK/bench.log" || rc=$?
-((rc == 0)) || fail "benchmarks/run exited $rc: $(tail -n 20 "$WORK/bench.log")"
+# A failed run's block in the progress log (its FAILED line, then its command, exit
+# status and stderr tail, indented: benchlib.py explain()) is all that stays of it:
+# the run's raw/ files go with $WORK.
+((rc == 0)) || fail "benchmarks/run exited $rc; the failed runs:
+$(grep -E '^    |FAILED' "$WORK/bench.log" | tail -n 200)
+the log ends: $(tail -n 5 "$WORK/bench.log")"
 log "benchmarks/run: $(tail -n 1 "$WORK/bench.log")"
 
 md=$out/results.md

@@ -314,7 +314,8 @@ START_TEST(cons_head_stale_blocking)
 	put_record(100, 1);
 	c2s()->cons.head = c2s()->prod.tail;
 	struct blocking b = {.n = 256};
-	ck_assert_msg(run_blocking(&b, 3000), "blocking recv (SO_RCVTIMEO 1 s) still runs after 3 s");
+	ck_assert_msg(run_blocking(&b, 3000),
+		      "blocking recv (SO_RCVTIMEO 1 s) still runs after 3 s");
 	ck_assert_msg(b.r == 100 || b.r < 0, "%zd", b.r);
 }
 END_TEST
@@ -327,7 +328,9 @@ START_TEST(prod_head_ahead_send_nonblock)
 	uint8_t buf[64] = {0};
 	for (int i = 0; i < 3; i++) {
 		ssize_t n = csend(buf, sizeof(buf), true);
-		ck_assert_msg(n == 64 || n == -EAGAIN || n == -ECONNRESET || n == -EPROTO || n == -EPIPE, "%zd", n);
+		ck_assert_msg(n == 64 || n == -EAGAIN || n == -ECONNRESET || n == -EPROTO ||
+				  n == -EPIPE,
+			      "%zd", n);
 	}
 	/* a poll() loop would spin forever if it said POLLOUT and send said EAGAIN */
 	ssize_t n = csend(buf, sizeof(buf), true);
@@ -356,7 +359,9 @@ START_TEST(tx_cons_tail_garbage)
 	uint8_t buf[512] = {0};
 	for (int i = 0; i < 20; i++) {
 		ssize_t n = csend(buf, sizeof(buf), true);
-		ck_assert_msg(n > 0 || n == -EAGAIN || n == -ECONNRESET || n == -EPROTO || n == -EPIPE, "%zd", n);
+		ck_assert_msg(n > 0 || n == -EAGAIN || n == -ECONNRESET || n == -EPROTO ||
+				  n == -EPIPE,
+			      "%zd", n);
 	}
 }
 END_TEST
@@ -388,7 +393,9 @@ START_TEST(ring_mask_garbage_send)
 	uint8_t buf[4000] = {0};
 	for (int i = 0; i < 4; i++) {
 		ssize_t n = csend(buf, sizeof(buf), true);
-		ck_assert_msg(n > 0 || n == -EAGAIN || n == -ECONNRESET || n == -EPROTO || n == -EPIPE, "%zd", n);
+		ck_assert_msg(n > 0 || n == -EAGAIN || n == -ECONNRESET || n == -EPROTO ||
+				  n == -EPIPE,
+			      "%zd", n);
 	}
 }
 END_TEST
@@ -491,8 +498,9 @@ static Suite *suite(void)
 		const char *name;
 		const TTest *tests[8];
 	} groups[] = {
-	    {"record", {rec_len_zero, rec_len_huge, rec_len_past_tail, rec_len_short, rd_off_huge,
-			rd_off_peek, ring_data_garbage}},
+	    {"record",
+	     {rec_len_zero, rec_len_huge, rec_len_past_tail, rec_len_short, rd_off_huge,
+	      rd_off_peek, ring_data_garbage}},
 	    {"indices",
 	     {prod_tail_far, cons_tail_ahead, cons_head_stale_nonblock, cons_head_stale_blocking,
 	      prod_head_ahead_send_nonblock, prod_head_ahead_send_blocking, tx_cons_tail_garbage}},

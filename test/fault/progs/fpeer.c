@@ -133,7 +133,9 @@ static void *sender(void *arg)
 			wait_resume();
 			paused = true;
 		}
-		size_t n = o.chunk > 0 ? (size_t)o.chunk : o.plain ? 65536 : fp_rand_size(&x->rs_tx, BUF_MAX);
+		size_t n = o.chunk > 0 ? (size_t)o.chunk
+			   : o.plain   ? 65536
+				       : fp_rand_size(&x->rs_tx, BUF_MAX);
 		if (o.delay_us > 0 && x->sent > 0)
 			usleep((useconds_t)o.delay_us);
 		if (o.send >= 0 && n > (unsigned long long)o.send - x->sent)
@@ -235,7 +237,8 @@ static void receiver(struct xfer *x)
 				verify(x, peekbuf, (size_t)r, seed);
 				ssize_t k = recv(x->fd, buf, (size_t)r, 0);
 				if (k >= 0 && k != r) {
-					printf("fpeer: CORRUPT: peeked %zd bytes, then read %zd\n", r, k);
+					printf("fpeer: CORRUPT: peeked %zd bytes, then read %zd\n",
+					       r, k);
 					fflush(stdout);
 					_exit(RC_CORRUPT);
 				}
@@ -284,7 +287,8 @@ static int run_conn(struct xfer *x)
 	bool both = o.send != 0;
 
 	if (o.timeout_ms > 0) {
-		struct timeval tv = {.tv_sec = o.timeout_ms / 1000, .tv_usec = (o.timeout_ms % 1000) * 1000};
+		struct timeval tv = {.tv_sec = o.timeout_ms / 1000,
+				     .tv_usec = (o.timeout_ms % 1000) * 1000};
 		setsockopt(x->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(x->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
@@ -306,7 +310,8 @@ static void *progress_thread(void *arg)
 	(void)arg;
 	char text[64];
 	while (!atomic_load(&g_done)) {
-		snprintf(text, sizeof(text), "%llu %llu\n", atomic_load(&g_sent), atomic_load(&g_recv));
+		snprintf(text, sizeof(text), "%llu %llu\n", atomic_load(&g_sent),
+			 atomic_load(&g_recv));
 		fp_mark(o.progress, text);
 		usleep(20000);
 	}
@@ -318,7 +323,8 @@ static void *multi_conn(void *arg)
 	struct xfer *x = arg;
 	int rc = run_conn(x);
 	if (rc == RC_CORRUPT || rc == RC_ERR)
-		fprintf(stderr, "fpeer server: connection ended tx=%s rx=%s\n", x->tx_end, x->rx_end);
+		fprintf(stderr, "fpeer server: connection ended tx=%s rx=%s\n", x->tx_end,
+			x->rx_end);
 	close(x->fd);
 	free(x);
 	return NULL;
@@ -326,10 +332,11 @@ static void *multi_conn(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: fpeer client|server IP PORT [--send N|inf] [--recv N|eof] [--seed S]\n"
-			"       [--rand SEED|--plain] [--progress F] [--ready F] [--accepted F] [--hold]\n"
-			"       [--multi] [--pause-at B --resume F] [--timeout-ms T]\n"
-			"       [--chunk B --delay-us U]\n");
+	fprintf(stderr,
+		"usage: fpeer client|server IP PORT [--send N|inf] [--recv N|eof] [--seed S]\n"
+		"       [--rand SEED|--plain] [--progress F] [--ready F] [--accepted F] [--hold]\n"
+		"       [--multi] [--pause-at B --resume F] [--timeout-ms T]\n"
+		"       [--chunk B --delay-us U]\n");
 	exit(RC_ERR);
 }
 
@@ -394,7 +401,8 @@ int main(int argc, char **argv)
 	if (o.server) {
 		int l = fp_listen(o.ip, o.port);
 		if (l < 0) {
-			fprintf(stderr, "fpeer server: listen %s:%d: %s\n", o.ip, o.port, strerror(-l));
+			fprintf(stderr, "fpeer server: listen %s:%d: %s\n", o.ip, o.port,
+				strerror(-l));
 			return RC_ERR;
 		}
 		fp_mark(o.ready, "listening\n");
@@ -404,7 +412,8 @@ int main(int argc, char **argv)
 				if (c < 0) {
 					if (errno == EINTR || errno == ECONNABORTED)
 						continue;
-					fprintf(stderr, "fpeer server: accept: %s\n", strerror(errno));
+					fprintf(stderr, "fpeer server: accept: %s\n",
+						strerror(errno));
 					return RC_ERR;
 				}
 				struct xfer *x = calloc(1, sizeof(*x));
@@ -433,7 +442,8 @@ int main(int argc, char **argv)
 	} else {
 		fd = fp_connect(o.ip, o.port);
 		if (fd < 0) {
-			fprintf(stderr, "fpeer client: connect %s:%d: %s\n", o.ip, o.port, strerror(-fd));
+			fprintf(stderr, "fpeer client: connect %s:%d: %s\n", o.ip, o.port,
+				strerror(-fd));
 			return RC_ERR;
 		}
 		fp_mark(o.ready, "connected\n");
@@ -442,7 +452,8 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	t0 = fp_now_us();
-	struct xfer x = {.fd = fd, .rs_tx = o.rseed * 7, .rs_rx = o.rseed * 13, .count_global = true};
+	struct xfer x = {
+	    .fd = fd, .rs_tx = o.rseed * 7, .rs_rx = o.rseed * 13, .count_global = true};
 	int rc = run_conn(&x);
 	atomic_store(&g_done, true);
 	if (o.progress) {
@@ -451,8 +462,9 @@ int main(int argc, char **argv)
 		snprintf(text, sizeof(text), "%llu %llu\n", x.sent, x.recvd);
 		fp_mark(o.progress, text);
 	}
-	printf("fpeer %s: sent=%llu recv=%llu tx=%s rx=%s ms=%llu\n", o.server ? "server" : "client",
-	       x.sent, x.recvd, x.tx_end, x.rx_end, (unsigned long long)((fp_now_us() - t0) / 1000));
+	printf("fpeer %s: sent=%llu recv=%llu tx=%s rx=%s ms=%llu\n",
+	       o.server ? "server" : "client", x.sent, x.recvd, x.tx_end, x.rx_end,
+	       (unsigned long long)((fp_now_us() - t0) / 1000));
 	close(fd);
 	return rc;
 }

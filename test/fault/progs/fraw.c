@@ -447,13 +447,64 @@ static struct xio_slot *pairing_slot(struct xio_domain_hdr *h, int sv[2], uint32
 	return s;
 }
 
+/*
+ * A pairing client's slot whose claim reached the manager first: sent on @b
+ * (the server's connection) with the accepted socket, and parked, that is
+ * not answered within 300 ms. The client's TCP end in *c, the slot's AF_UNIX
+ * ends in sv. NULL when a step failed or the claim was answered.
+ */
+static struct xio_slot *parked_claim(struct xio_domain_hdr *h, int b, int *c, int sv[2],
+				     uint32_t *token)
+{
+	struct xio_ctl_pair pr;
+	int t, u, st;
+	tcp_pair(c, &t);
+	struct xio_slot *s = pairing_slot(h, sv, token);
+	if (!s)
+		return NULL;
+	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, *token);
+	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0)
+		return NULL;
+	if ((st = reply_within(b, 300, &u)) != 1) {
+		printf("fraw pairorder: the claim was answered before its offer: status=%s\n",
+		       errname(-st));
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * A parked claim whose client gives up before its offer was read: it unpairs
+ * its slot and sends ABANDON on @abandon_fd (the control connection or the
+ * offer channel). The claim's status on @b in *claim_st, what answered on
+ * @abandon_fd within @ms in *abandon_st (reply_within's values). False when
+ * a step failed.
+ */
+static bool claim_then_abandon(struct xio_domain_hdr *h, int b, int abandon_fd, int ms,
+			       int *claim_st, int *abandon_st)
+{
+	struct xio_ctl_pair pr;
+	int c, u, sv[2];
+	uint32_t token;
+	struct xio_slot *s = parked_claim(h, b, &c, sv, &token);
+	if (!s)
+		return false;
+	xio_slot_unpair(h, s, token);
+	pair_req(&pr, XIO_CTL_PAIR_ABANDON, s->index, token);
+	if (xio_send_with_fds(abandon_fd, &pr, sizeof(pr), NULL, 0) < 0)
+		return false;
+	*claim_st = reply_within(b, 3000, &u);
+	*abandon_st = reply_within(abandon_fd, ms, &u);
+	return true;
+}
+
 static int cmd_pairorder(const char *ctl)
 {
 	int a = ctl_open(ctl), b = ctl_open(ctl); /* the client's and the server's connection */
 	struct xio_msg_hdr req;
 	struct xio_ctl_hello_reply rep;
 	struct xio_ctl_pair pr;
-	int memfd = -1, u, c, t, sv[2], st;
+	int memfd = -1, u, c, sv[2], st;
 	uint32_t token;
 	xio_msg_init(&req, XIO_CTL_HELLO, sizeof(req));
 	ssize_t n = call(a, &req, sizeof(req), NULL, 0, &rep, sizeof(rep), &memfd);
@@ -474,19 +525,9 @@ static int cmd_pairorder(const char *ctl)
 	}
 
 	/* 1. The true pair: the claim comes first, waits, and is proved when the offer comes. */
-	tcp_pair(&c, &t);
-	struct xio_slot *s = pairing_slot(h, sv, &token);
+	struct xio_slot *s = parked_claim(h, b, &c, sv, &token);
 	if (!s)
 		return 1;
-	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
-	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0)
-		return 1;
-	st = reply_within(b, 300, &u);
-	if (st != 1) {
-		printf("fraw pairorder: the claim was answered before its offer: status=%s\n",
-		       errname(-st));
-		return 1;
-	}
 	pair_req(&pr, XIO_CTL_PAIR_OFFER, s->index, token);
 	if (xio_send_with_fds(a, &pr, sizeof(pr), (int[]){c, sv[1]}, 2) < 0)
 		return 1;
@@ -531,32 +572,17 @@ static int cmd_pairorder(const char *ctl)
 		return 1;
 
 	/* 3. The client gave up before its offer was read: its abandon answers the claim. */
-	tcp_pair(&c, &t);
-	s = pairing_slot(h, sv, &token);
-	if (!s)
+	int sa;
+	if (!claim_then_abandon(h, b, a, 3000, &st, &sa))
 		return 1;
-	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
-	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
-		return 1;
-	xio_slot_unpair(h, s, token);
-	pair_req(&pr, XIO_CTL_PAIR_ABANDON, s->index, token);
-	if (xio_send_with_fds(a, &pr, sizeof(pr), NULL, 0) < 0)
-		return 1;
-	st = reply_within(b, 3000, &u);
-	int sa = reply_within(a, 3000, &c);
 	printf("fraw pairorder: abandoned: claim status=%s abandon status=%s\n",
 	       st == 1 ? "none" : errname(-st), sa == 1 ? "none" : errname(-sa));
 	if (st != -ENOENT || sa == 1)
 		return 1;
 
 	/* 4. The same, the client's connection closed instead. */
-	tcp_pair(&c, &t);
 	int a2 = ctl_open(ctl);
-	s = pairing_slot(h, sv, &token);
-	if (!s)
-		return 1;
-	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
-	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
+	if (!(s = parked_claim(h, b, &c, sv, &token)))
 		return 1;
 	xio_slot_unpair(h, s, token);
 	close(a2);
@@ -581,12 +607,7 @@ static int cmd_pairorder(const char *ctl)
 	       n == (ssize_t)sizeof(crep) ? errname(-crep.status) : "no reply");
 	if (n != (ssize_t)sizeof(crep) || crep.status != 0)
 		return 1;
-	tcp_pair(&c, &t);
-	s = pairing_slot(h, sv, &token);
-	if (!s)
-		return 1;
-	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
-	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
+	if (!(s = parked_claim(h, b, &c, sv, &token)))
 		return 1;
 	pair_req(&pr, XIO_CTL_PAIR_OFFER, s->index, token);
 	if (xio_send_with_fds(ch[0], &pr, sizeof(pr), (int[]){c, sv[1]}, 2) < 0)
@@ -600,19 +621,8 @@ static int cmd_pairorder(const char *ctl)
 	       sc == 1 ? "none" : errname(-sc));
 	if (st != 0 || u < 0 || w != XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED) || sc != 1)
 		return 1;
-	tcp_pair(&c, &t);
-	s = pairing_slot(h, sv, &token);
-	if (!s)
+	if (!claim_then_abandon(h, b, ch[0], 300, &st, &sc))
 		return 1;
-	pair_req(&pr, XIO_CTL_PAIR_CLAIM, s->index, token);
-	if (xio_send_with_fds(b, &pr, sizeof(pr), &t, 1) < 0 || reply_within(b, 300, &u) != 1)
-		return 1;
-	xio_slot_unpair(h, s, token);
-	pair_req(&pr, XIO_CTL_PAIR_ABANDON, s->index, token);
-	if (xio_send_with_fds(ch[0], &pr, sizeof(pr), NULL, 0) < 0)
-		return 1;
-	st = reply_within(b, 3000, &u);
-	sc = reply_within(ch[0], 300, &c);
 	printf("fraw pairorder: abandon on the channel: claim status=%s channel reply=%s\n",
 	       st == 1 ? "none" : errname(-st), sc == 1 ? "none" : errname(-sc));
 	if (st != -ENOENT || sc != 1)

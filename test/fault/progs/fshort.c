@@ -127,8 +127,8 @@ static int run_short(const char *ip, int port, long n, long warm)
 		}
 		close(fd);
 	}
-	printf("fshort: conns=%ld failed=%ld rss_warm_kb=%ld rss_end_kb=%ld ms=%llu%s%s\n", n, failed,
-	       rss_warm, fp_rss_kb(), (unsigned long long)((fp_now_us() - t0) / 1000),
+	printf("fshort: conns=%ld failed=%ld rss_warm_kb=%ld rss_end_kb=%ld ms=%llu%s%s\n", n,
+	       failed, rss_warm, fp_rss_kb(), (unsigned long long)((fp_now_us() - t0) / 1000),
 	       failed ? " last_error=" : "", failed ? strerror(last_err) : "");
 	return failed ? 1 : 0;
 }
