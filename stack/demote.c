@@ -48,7 +48,6 @@
  * state FAILED (P gets ECONNRESET), and D's fd is replaced by a socket whose
  * next read or write fails with ECONNRESET. Never silent corruption.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -66,7 +65,6 @@
 #include "demote.h"
 #include "ring.h"
 #include "sys.h"
-#include "unix_diag.h"
 
 #define WAIT_MS_DEFAULT 1000
 #define CHUNK		(64 * 1024)
@@ -1000,129 +998,4 @@ int xio_conn_demote(struct xio_conn *c, int fd)
 int xio_conn_demote_nowait(struct xio_conn *c, int fd)
 {
 	return demote(c, fd, false);
-}
-
-/* ---- who receives an SCM_RIGHTS message ------------------------------------------------ */
-
-/* The inode of the socket connected to the AF_UNIX socket with inode @ino, or 0. */
-static uint64_t unix_peer_ino(uint64_t ino)
-{
-	int nl = xio_sys.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (nl < 0)
-		return 0;
-	struct xio_unix_diag_req msg =
-	    xio_unix_diag_req(~0u, UDIAG_SHOW_PEER, false, (uint32_t)ino, 0);
-	uint64_t peer = 0;
-	char buf[1024] __attribute__((aligned(NLMSG_ALIGNTO)));
-	if (xio_sys.send(nl, &msg, sizeof(msg), 0) == (ssize_t)sizeof(msg)) {
-		ssize_t n = xio_sys.recv(nl, buf, sizeof(buf), 0);
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			struct rtattr *a;
-			int len;
-			if (!xio_unix_diag_msg(h, &a, &len))
-				continue;
-			for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
-				if (a->rta_type == UNIX_DIAG_PEER &&
-				    RTA_PAYLOAD(a) >= sizeof(uint32_t))
-					peer = *(uint32_t *)RTA_DATA(a);
-		}
-	}
-	xio_sys.close(nl);
-	return peer;
-}
-
-/* Would process @pid adopt an X-IO fd of ours: preload mapped, same domain, not disabled? */
-static bool pid_preloaded(const char *pid)
-{
-	char path[300], line[512];
-	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
-	FILE *f = fopen(path, "re");
-	bool found = false;
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, "libxio_preload") != NULL;
-	fclose(f);
-	if (!found)
-		return false;
-	/* Its environment as it started (what its preload's configuration was read from). */
-	snprintf(path, sizeof(path), "/proc/%s/environ", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	char var[256];
-	const char *domain = "xio";
-	char dombuf[64];
-	bool disabled = false;
-	size_t n = 0;
-	int ch;
-	do {
-		ch = fgetc(f);
-		if (ch != EOF && ch != 0) {
-			if (n < sizeof(var) - 1)
-				var[n++] = (char)ch;
-			continue;
-		}
-		var[n] = 0;
-		n = 0;
-		if (strncmp(var, "XIO_DISABLE=", 12) == 0)
-			disabled = var[12] && strcmp(var + 12, "0") != 0;
-		else if (strncmp(var, "XIO_DOMAIN=", 11) == 0 && var[11]) {
-			size_t k = strnlen(var + 11, sizeof(dombuf) - 1);
-			memcpy(dombuf, var + 11, k);
-			dombuf[k] = 0;
-			domain = dombuf;
-		}
-	} while (ch != EOF);
-	fclose(f);
-	return !disabled && strcmp(domain, xio_config()->domain) == 0;
-}
-
-bool xio_demote_receiver_preloaded(int u, bool has_name)
-{
-	struct stat st;
-	int dom = 0;
-	socklen_t dl = sizeof(dom);
-	if (has_name || fstat(u, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-	    xio_sys.getsockopt(u, SOL_SOCKET, SO_DOMAIN, &dom, &dl) < 0 || dom != AF_UNIX)
-		return false;
-	uint64_t peer = unix_peer_ino(st.st_ino);
-	if (!peer)
-		return false;
-	char want[48];
-	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)peer);
-	/* Every process holding the other end may read what we send: all must be preloaded. */
-	DIR *proc = opendir("/proc");
-	if (!proc)
-		return false;
-	struct dirent *pe;
-	int holders = 0;
-	bool all = true;
-	while (all && (pe = readdir(proc))) {
-		if (pe->d_name[0] < '0' || pe->d_name[0] > '9')
-			continue;
-		char fdp[300];
-		snprintf(fdp, sizeof(fdp), "/proc/%s/fd", pe->d_name);
-		DIR *fds = opendir(fdp);
-		if (!fds)
-			continue;
-		struct dirent *fe;
-		bool holds = false;
-		while (!holds && (fe = readdir(fds))) {
-			char link[64];
-			ssize_t n = readlinkat(dirfd(fds), fe->d_name, link, sizeof(link) - 1);
-			if (n > 0) {
-				link[n] = 0;
-				holds = strcmp(link, want) == 0;
-			}
-		}
-		closedir(fds);
-		if (holds) {
-			holders++;
-			all = pid_preloaded(pe->d_name);
-		}
-	}
-	closedir(proc);
-	return all && holders > 0;
 }
