@@ -9,7 +9,11 @@
 #     transaction, at least 300 B per transaction carried;
 #  3. pgbench -S -C (a new connection, so a new backend, per transaction):
 #     no failed transaction, at least 300 B per transaction carried;
-#  4. pg_dump of the database: the dump has the table's rows, carried.
+#  4. pg_dump of the database: the dump has the table's rows, carried;
+#  5. pg_basebackup -X stream (the replication protocol: a base backup and
+#     WAL streamed at once) makes a standby, which then streams (walsender
+#     -> walreceiver, both X-IO): after pgbench writes on the primary, the
+#     standby replays the same rows.
 # lo rx stays below 5 % of what X-IO carried in each.
 # shellcheck source=test/compat/compat_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/compat_lib.sh"
@@ -97,3 +101,50 @@ log "pg_dump: $(stat -c %s "$WORK/dump.sql") B, $drows rows of pgbench_accounts"
 ((drows == 100000)) || fail "pg_dump has $drows rows of pgbench_accounts, want 100000"
 carried "postgres -> pg_dump" "$csv"
 compat_pass "$drows rows, $(human_bytes "$XD") carried by X-IO"
+
+compat_mode postgresql "pg_basebackup -X stream, streaming standby, all X-IO"
+mkdir -p "$WORK/standby"
+chown postgres: "$WORK/standby"
+chmod 700 "$WORK/standby"
+measure_start
+timeout -k 5 60 "${XRUN[@]}" "${AS_PG[@]}" pg_basebackup -h 127.0.0.1 -p "$PGPORT" -U postgres \
+	-D "$WORK/standby/data" -X stream -R -c fast >"$WORK/basebackup.log" 2>&1 ||
+	fail "pg_basebackup: $(tail -n 3 "$WORK/basebackup.log" | tr '\n' ' ')"
+measure_end
+bsize=$(du -sb "$WORK/standby/data" | cut -f1)
+log "pg_basebackup: $bsize B on disk"
+# the relation files and the WAL came over the wire (on disk some are sparse or empty)
+carried "postgres -> pg_basebackup" $((bsize / 2))
+SPORT=$(compat_port)
+"${XRUN[@]}" "${AS_PG[@]}" "$PGBIN/postgres" -D "$WORK/standby/data" -p "$SPORT" \
+	-c listen_addresses=127.0.0.1 -c unix_socket_directories="$WORK/pgsock" \
+	-c fsync=off >"$WORK/standby.log" 2>&1 &
+SPID=$!
+compat_track "$SPID"
+compat_log "$WORK/standby.log"
+wait_port "$SPORT" 30 "$SPID"
+state=
+for ((i = 0; i < 200; i++)); do
+	state=$("${PSQL[@]}" -Atc 'select state from pg_stat_replication' postgres 2>/dev/null || true)
+	[[ $state == streaming ]] && break
+	sleep 0.05
+done
+[[ $state == streaming ]] || fail "the standby does not stream (pg_stat_replication: '$state')"
+measure_start
+timeout -k 5 30 "${XRUN[@]}" pgbench -n -c 2 -T 1 -h 127.0.0.1 -p "$PGPORT" -U postgres bench \
+	>"$WORK/pgbench-primary.log" 2>&1 || fail "pgbench on the primary: $(tail -n 3 "$WORK/pgbench-primary.log" | tr '\n' ' ')"
+q='select count(*), coalesce(sum(delta), 0) from pgbench_history'
+want=$("${PSQL[@]}" -Atc "$q" bench)
+for ((i = 0; i < 200; i++)); do
+	got=$("${PSQL[@]}" -p "$SPORT" -Atc "$q" bench 2>/dev/null || true)
+	[[ $got == "$want" ]] && break
+	sleep 0.05
+done
+measure_end
+[[ $got == "$want" ]] || fail "the standby has pgbench_history '$got', the primary '$want'"
+log "standby replayed pgbench_history: $got (count|sum)"
+tx=$(sed -n 's/^number of transactions actually processed: *\([0-9]*\).*/\1/p' "$WORK/pgbench-primary.log")
+((${tx:-0} > 0)) || fail "pgbench on the primary processed no transaction"
+# each transaction's WAL (3 UPDATEs and an INSERT) is far above 300 B
+carried "walsender -> walreceiver, pgbench" $((tx * 300))
+compat_pass "base backup $(human_bytes "$bsize"), the standby streamed and replayed $tx new transactions"
