@@ -16,7 +16,7 @@
 # lo rx stays below 5 % of what X-IO must have carried.
 # shellcheck source=test/compat/compat_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/compat_lib.sh"
-need_prog haproxy nginx curl ab
+need_prog haproxy nginx curl ab socat
 compat_init haproxy
 
 size=$((4 * 1024 * 1024)) small=10240 n=1000
