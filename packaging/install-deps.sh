@@ -8,7 +8,7 @@
 # While apt-get runs, a policy-rc.d that returns 101 stops packages from
 # starting their own daemons (no systemd is assumed); it is removed again
 # afterwards unless it was there before. A server the installation started
-# anyway (apache2, pgbouncer, postgres, ...) is stopped afterwards.
+# anyway (apache2, pgbouncer, postgres, haproxy, mariadbd, ...) is stopped afterwards.
 set -euo pipefail
 
 PACKAGES=(
@@ -35,6 +35,9 @@ PACKAGES=(
 	apache2 pgbouncer postgresql
 	# ... and servers that hand connections to children through stdio and sandboxes
 	git openssh-server openssh-client
+	# ... and a proxy in front of nginx (master-worker, splice), and a database
+	# with a thread per connection (compat_haproxy, compat_mariadb)
+	haproxy mariadb-server mariadb-client
 	# benchmarks/run: PNG plots with Debian's /usr/bin/python3
 	python3-matplotlib
 	# benchmarks/uring_pingpong.c: the io_uring SQPOLL baseline of benchmark case 7
@@ -96,7 +99,7 @@ trap cleanup EXIT
 # Daemons of the packages above that a maintainer script might start anyway
 # (a policy-rc.d that was there and does not return 101, a script that
 # starts its server without invoke-rc.d): those running before are left alone.
-DAEMONS=(apache2 pgbouncer postgres redis-server memcached nginx sshd)
+DAEMONS=(apache2 pgbouncer postgres redis-server memcached nginx sshd haproxy mariadbd)
 daemons_before=" $(pgrep -d ' ' -x "$(IFS='|'; echo "${DAEMONS[*]}")" || true) "
 
 export DEBIAN_FRONTEND=noninteractive
