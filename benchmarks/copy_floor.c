@@ -42,15 +42,6 @@ struct shared {
 	double reader_cpu; /* seconds in memcpy */
 };
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
-		bench_die("sched_setaffinity");
-}
-
 static double cpu_now(void)
 {
 	struct timespec t;
@@ -98,7 +89,7 @@ static void run(size_t ring_kb, int rings, size_t chunk, double secs, int cpu_a,
 	if (child < 0)
 		bench_die("fork");
 	if (child == 0) {
-		pin(cpu_b);
+		bench_pin(cpu_b);
 		char *dst = private_buf(chunk, 2);
 		double busy = 0;
 		uint64_t n = 0;
@@ -123,7 +114,7 @@ static void run(size_t ring_kb, int rings, size_t chunk, double secs, int cpu_a,
 		atomic_store_explicit(&s->chunks_read, n, memory_order_release);
 		_exit(0);
 	}
-	pin(cpu_a);
+	bench_pin(cpu_a);
 	char *src = private_buf(chunk, 1);
 	double busy = 0;
 	uint64_t n = 0, t_end = bench_now_ns() + (uint64_t)(secs * 1e9), t_start = bench_now_ns();
@@ -165,7 +156,7 @@ static void one_cpu(size_t ring_kb, size_t chunk, double secs, int cpu)
 {
 	size_t ring = ring_kb << 10;
 	char *mem = private_buf(ring, 3), *buf = private_buf(chunk, 4);
-	pin(cpu);
+	bench_pin(cpu);
 	for (int into = 0; into < 2; into++) {
 		double t0 = cpu_now();
 		uint64_t n = 0;
