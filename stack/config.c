@@ -63,6 +63,7 @@ static void config_load(void)
 	config.spin_us = env_uint("XIO_SPIN_US");
 	config.spin_adapt_us = env_uint("XIO_SPIN_ADAPT_US");
 	config.pair_wait_us = env_ulong("XIO_PAIR_WAIT_US", 10000000);
+	config.pair_spin_us = env_uint("XIO_PAIR_SPIN_US");
 	config.log = env_uint("XIO_LOG");
 	if (config.log < 0)
 		config.log = env_flag("XIO_LOG") ? 1 : 0;

@@ -45,6 +45,7 @@ struct xio_config {
 	int spin_us;	   /* XIO_SPIN_US, -1 = default */
 	int spin_adapt_us; /* XIO_SPIN_ADAPT_US, -1 = default */
 	long pair_wait_us; /* XIO_PAIR_WAIT_US, -1 = default (pair.c) */
+	int pair_spin_us;  /* XIO_PAIR_SPIN_US, -1 = default (pair.c) */
 	int log;	   /* XIO_LOG level, 0 = silent */
 	char domain[64];   /* XIO_DOMAIN, default "xio" */
 	char rundir[200];  /* XIO_RUNDIR, default "/run/xio" */
