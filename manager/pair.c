@@ -238,11 +238,16 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 		   int nfds)
 {
 	struct stat a, b;
-	int r = 0;
+	int r = 0, state = -1;
 
+	/*
+	 * TCP_INFO at IPPROTO_TCP answers for a TCP socket only (UDP, SCTP, raw
+	 * and AF_UNIX sockets refuse the level): it is the type check and the
+	 * state in one call (3 fewer than SO_DOMAIN, SO_TYPE, SO_PROTOCOL).
+	 */
 	if (!m->offers || !m->hdr->pair_ok)
 		r = -EOPNOTSUPP;
-	else if (nfds != 2 || !sock_is(fds[0], 0, SOCK_STREAM, IPPROTO_TCP) ||
+	else if (nfds != 2 || (state = tcp_state(fds[0])) < 0 ||
 		 !sock_is(fds[1], AF_UNIX, SOCK_STREAM, 0) || fstat(fds[0], &a) < 0 ||
 		 fstat(fds[1], &b) < 0)
 		r = -EINVAL;
@@ -266,8 +271,7 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 	o->tcp_ino = a.st_ino;
 	o->peer_ino = b.st_ino;
 	fds[0] = fds[1] = -1; /* ours now */
-	o->seqs_known =
-	    tcp_state(o->tcp) == TCP_ESTABLISHED && tcp_seqs(o->tcp, &o->snd, &o->rcv) == 0;
+	o->seqs_known = state == TCP_ESTABLISHED && tcp_seqs(o->tcp, &o->snd, &o->rcv) == 0;
 	if (o->claimer) {
 		int out = -1;
 		int st = o->claim_token == req->token
