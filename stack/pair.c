@@ -187,7 +187,7 @@ static uint64_t spin_state(struct xio_slot *s, uint64_t w, int64_t spin_ns)
 static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const int *fds, int nfds,
 		     int *reply_fd)
 {
-	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = getpid()};
+	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = xio_self_pid()};
 	struct xio_msg_hdr rep;
 	xio_msg_init(&req.hdr, type, sizeof(req));
 	ssize_t n = xio_control_call(&req, sizeof(req), fds, nfds, &rep, sizeof(rep), reply_fd);
