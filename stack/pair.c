@@ -53,6 +53,7 @@
 #include "conn.h"
 #include "slot.h"
 #include "sys.h"
+#include "wait.h"
 
 /* How long a non-blocking connect may take before we leave it to the kernel (ms). */
 #define PAIR_CONNECT_MS 20
@@ -144,25 +145,33 @@ static void table_del(struct xio_domain_hdr *h, int i, uint16_t port, uint32_t s
 }
 
 /*
- * How long the client spins for the proof before it sleeps (µs). The proof
- * is the server's wake-up, its accept and claim and the manager's check:
+ * How long the client spins for the proof before it sleeps. The proof is
+ * the server's wake-up, its accept and claim and the manager's check:
  * 40-150 µs between two pods on an idle node. Sleeping, the client leaves
  * its CPU idle, and the manager's futex wake then pays for waking that CPU
- * (20-25 µs of the manager's time on this VM, before it answers the server)
- * and the client for coming back from it; spinning, the wake finds nobody
- * to wake, and the manager, woken by the server's claim, is placed on the
- * server's CPU (the server sleeps in the claim's reply) rather than on an
- * idle one. Not where spinning is off (one CPU, --spin 0); never longer
- * than the pairing wait (XIO_PAIR_WAIT_US). XIO_PAIR_SPIN_US sets it.
+ * (15-25 µs on this VM) and the client for coming back from it; spinning,
+ * the wake finds nobody to wake, and the manager, woken by the server's
+ * claim, is placed on the server's CPU (the server sleeps in the claim's
+ * reply) rather than on an idle one. The spin learns, as the native API's
+ * reads do (wait.h, xio_spin_adapt): twice the recent proofs' time, between
+ * the plain spin and PAIR_SPIN_US (XIO_PAIR_SPIN_US; 0: never spin); a
+ * proof that took longer than that, on a loaded node, brings it back to
+ * the plain spin, so a client does not burn its CPU share waiting for a
+ * server that has none. Never where spinning is off (one CPU, --spin 0),
+ * never longer than the pairing wait.
  */
 #define PAIR_SPIN_US 200
 
-static int64_t pair_spin_ns(void)
+static struct xio_spin_adapt pair_adapt; /* one per process: the node's proofs */
+
+static int pair_spin_cap_us(void)
 {
 	int v = xio_config()->pair_spin_us;
 	if (v < 0)
-		v = xio_spin_us() > 0 ? PAIR_SPIN_US : 0;
-	return (int64_t)((uint64_t)v < pair_wait_us() ? (uint64_t)v : pair_wait_us()) * 1000;
+		v = PAIR_SPIN_US;
+	if (xio_spin_us() <= 0)
+		v = 0;
+	return (uint64_t)v < pair_wait_us() ? v : (int)pair_wait_us();
 }
 
 /*
@@ -304,16 +313,21 @@ static int finish_connect(int fd, bool nonblock, bool *refused)
 static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t token, int ti)
 {
 	uint64_t start = xio_mono_us(), deadline = start + pair_wait_us();
-	bool extended = false;
-	int64_t spin = pair_spin_ns();
+	bool extended = false, spun = false;
+	int cap = pair_spin_cap_us(), base = xio_spin_us() < cap ? xio_spin_us() : cap;
+	int spin = cap > 0 ? xio_spin_adapt_us(&pair_adapt, base, cap) : 0;
+	int64_t t0 = xio_mono_ns();
 	for (;;) {
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
-		if (spin > 0 && w == XIO_SLOT_WORD(token, XIO_SLOT_PAIRING)) {
-			w = spin_state(s, w, spin);
-			spin = 0;
-		}
-		if (w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED))
+		if (!spun && spin > 0 && w == XIO_SLOT_WORD(token, XIO_SLOT_PAIRING))
+			w = spin_state(s, w, (int64_t)spin * 1000);
+		spun = true;
+		if (w == XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED)) {
+			if (cap > 0)
+				xio_spin_adapt_learn(&pair_adapt, xio_mono_ns() - t0, true, spin,
+						     base, cap);
 			return 0;
+		}
 		if (w != XIO_SLOT_WORD(token, XIO_SLOT_PAIRING))
 			return -ECONNRESET; /* reclaimed under us: cannot happen while our socket
 					       lives */
@@ -327,8 +341,12 @@ static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t to
 			continue;
 		}
 		if (now >= deadline) {
-			if (xio_slot_unpair(h, s, token) == 0)
+			if (xio_slot_unpair(h, s, token) == 0) {
+				if (cap > 0)
+					xio_spin_adapt_learn(&pair_adapt, xio_mono_ns() - t0, false,
+							     0, base, cap);
 				return -ETIMEDOUT;
+			}
 			continue; /* proved at the last moment */
 		}
 		uint64_t left = deadline - now;
