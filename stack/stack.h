@@ -330,6 +330,8 @@ int xio_helper_fds(int *out, int max);
  * registered); returns the new fd, or @fd itself when there is no room.
  */
 int xio_fd_move_high(int fd);
+/* A close-on-exec duplicate of @fd at or above 3/4 of RLIMIT_NOFILE, or -1 (errno). */
+int xio_fd_dup_high(int fd);
 
 /* After EINTR in a blocking socket call: should it restart (SA_RESTART)? (signals.c) */
 bool xio_signal_restarts(void);
