@@ -77,6 +77,10 @@ static void config_load(void)
 	if (v && *v && config.spin_adapt_us < 0 && config.log)
 		xio_log_unchecked(
 		    "XIO_SPIN_ADAPT_US='%s' is not a number of microseconds: using the default", v);
+	v = secure_getenv("XIO_PAIR_SPIN_US");
+	if (v && *v && config.pair_spin_us < 0 && config.log)
+		xio_log_unchecked(
+		    "XIO_PAIR_SPIN_US='%s' is not a number of microseconds: using the default", v);
 	v = secure_getenv("XIO_DOMAIN");
 	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : XIO_DEFAULT_DOMAIN);
 	if (!xio_domain_name_ok(config.domain)) {
