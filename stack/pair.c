@@ -158,9 +158,15 @@ static void table_del(struct xio_domain_hdr *h, int i, uint16_t port, uint32_t s
  * proof that took longer than that, on a loaded node, brings it back to
  * the plain spin, so a client does not burn its CPU share waiting for a
  * server that has none. Never where spinning is off (one CPU, --spin 0),
- * never longer than the pairing wait.
+ * never longer than the pairing wait. The cap is short because a spin that
+ * does not yield can hold up the very manager it waits for when the
+ * scheduler queued the manager on the client's CPU (with both CPUs busy it
+ * runs there only once the spinner's slice or spin ends): 200 µs made short
+ * connections slower than no spin at a load average of 4-5 (p50 187 µs
+ * against 123 µs, 8 interleaved runs), while the proof after the client's
+ * offer takes about 40 µs on a quiet node.
  */
-#define PAIR_SPIN_US 200
+#define PAIR_SPIN_US 60
 
 static struct xio_spin_adapt pair_adapt; /* one per process: the node's proofs */
 
