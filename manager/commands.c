@@ -275,6 +275,8 @@ static void cmd_pair(struct mgr_client *c, uint16_t type, const void *buf, int *
 	reply_status_fd(c, st, out);
 	if (out >= 0)
 		close(out);
+	if (type == XIO_CTL_PAIR_CLAIM && st == 0)
+		mgr_pair_wake(c->m, req.slot);
 }
 
 /*

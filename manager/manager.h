@@ -241,6 +241,8 @@ unsigned mgr_pair_expire(struct mgr *m);
 /* Requests; they take the fds they keep (set to -1). Return 0 or -errno. */
 int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,
 		   int nfds);
+/* Wake the client of @slot, proved just now: after the server got its answer. */
+void mgr_pair_wake(struct mgr *m, uint32_t slot);
 /* mgr_pair_claim: the claim waits for its offer, answered then (no reply now) */
 #define MGR_PAIR_PARKED 1
 int mgr_pair_claim(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req, int *fds,

@@ -238,11 +238,16 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 		   int nfds)
 {
 	struct stat a, b;
-	int r = 0;
+	int r = 0, state = -1;
 
+	/*
+	 * TCP_INFO at IPPROTO_TCP answers for a TCP socket only (UDP, SCTP, raw
+	 * and AF_UNIX sockets refuse the level): it is the type check and the
+	 * state in one call (3 fewer than SO_DOMAIN, SO_TYPE, SO_PROTOCOL).
+	 */
 	if (!m->offers || !m->hdr->pair_ok)
 		r = -EOPNOTSUPP;
-	else if (nfds != 2 || !sock_is(fds[0], 0, SOCK_STREAM, IPPROTO_TCP) ||
+	else if (nfds != 2 || (state = tcp_state(fds[0])) < 0 ||
 		 !sock_is(fds[1], AF_UNIX, SOCK_STREAM, 0) || fstat(fds[0], &a) < 0 ||
 		 fstat(fds[1], &b) < 0)
 		r = -EINVAL;
@@ -266,8 +271,7 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 	o->tcp_ino = a.st_ino;
 	o->peer_ino = b.st_ino;
 	fds[0] = fds[1] = -1; /* ours now */
-	o->seqs_known =
-	    tcp_state(o->tcp) == TCP_ESTABLISHED && tcp_seqs(o->tcp, &o->snd, &o->rcv) == 0;
+	o->seqs_known = state == TCP_ESTABLISHED && tcp_seqs(o->tcp, &o->snd, &o->rcv) == 0;
 	if (o->claimer) {
 		int out = -1;
 		int st = o->claim_token == req->token
@@ -276,8 +280,23 @@ int mgr_pair_offer(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pai
 		claim_answer(m, req->slot, st, out);
 		if (out >= 0)
 			close(out);
+		if (st == 0)
+			mgr_pair_wake(m, req->slot);
 	}
 	return 0;
+}
+
+/*
+ * Wake the client of a slot just proved, once the server has its answer: the
+ * client usually spins on the state word and sees ESTABLISHED at once, and a
+ * client that sleeps on its CPU costs the futex wake the time to wake that
+ * CPU (15-25 us on this VM), which the server need not wait for.
+ */
+void mgr_pair_wake(struct mgr *m, uint32_t slot)
+{
+	/* the client sleeps on the low half of the state word (stack/pair.c) */
+	syscall(SYS_futex, (uint32_t *)&xio_slot_at(m->hdr, slot)->state, FUTEX_WAKE, 1, NULL, NULL,
+		0);
 }
 
 int mgr_pair_abandon(struct mgr *m, struct mgr_client *c, const struct xio_ctl_pair *req)
@@ -378,8 +397,7 @@ static int pair_prove(struct mgr *m, struct mgr_client *c, uint32_t slot, uint32
 					    XIO_SLOT_WORD(token, XIO_SLOT_ESTABLISHED)))
 		return -ECONNABORTED; /* the client stopped waiting a moment ago */
 	atomic_store_explicit(&s->server_ino, o->peer_ino, memory_order_release);
-	/* the client sleeps on the low half of the state word (stack/pair.c) */
-	syscall(SYS_futex, (uint32_t *)&s->state, FUTEX_WAKE, 1, NULL, NULL, 0);
+	/* the client is woken after the server's answer is sent (mgr_pair_wake) */
 	*reply_fd = o->peer;
 	o->peer = -1;
 	close(o->tcp);

@@ -76,10 +76,20 @@ static int manager_alive(const char *rundir, const char *domain)
  * the manager's own hand-over variable: none of it applies to a manager that
  * xio-run starts, so its environment goes without them.
  */
-static const char *const library_vars[] = {
-    "XIO_DISABLE",	  "XIO_DOMAIN",	      "XIO_RUNDIR",	 "XIO_SPIN_US",
-    "XIO_SPIN_ADAPT_US",  "XIO_LOG",	      "XIO_NO_FALLBACK", "XIO_DEMOTE",
-    "XIO_DEMOTE_WAIT_MS", "XIO_MGR_READY_FD", "XIO_RUN",	 NULL};
+static const char *const library_vars[] = {"XIO_DISABLE",
+					   "XIO_DOMAIN",
+					   "XIO_RUNDIR",
+					   "XIO_SPIN_US",
+					   "XIO_SPIN_ADAPT_US",
+					   "XIO_LOG",
+					   "XIO_NO_FALLBACK",
+					   "XIO_DEMOTE",
+					   "XIO_DEMOTE_WAIT_MS",
+					   "XIO_MGR_READY_FD",
+					   "XIO_RUN",
+					   "XIO_PAIR_WAIT_US",
+					   "XIO_PAIR_SPIN_US",
+					   NULL};
 
 static bool is_library_var(const char *entry)
 {

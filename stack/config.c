@@ -63,6 +63,7 @@ static void config_load(void)
 	config.spin_us = env_uint("XIO_SPIN_US");
 	config.spin_adapt_us = env_uint("XIO_SPIN_ADAPT_US");
 	config.pair_wait_us = env_ulong("XIO_PAIR_WAIT_US", 10000000);
+	config.pair_spin_us = env_uint("XIO_PAIR_SPIN_US");
 	config.log = env_uint("XIO_LOG");
 	if (config.log < 0)
 		config.log = env_flag("XIO_LOG") ? 1 : 0;
@@ -76,6 +77,10 @@ static void config_load(void)
 	if (v && *v && config.spin_adapt_us < 0 && config.log)
 		xio_log_unchecked(
 		    "XIO_SPIN_ADAPT_US='%s' is not a number of microseconds: using the default", v);
+	v = secure_getenv("XIO_PAIR_SPIN_US");
+	if (v && *v && config.pair_spin_us < 0 && config.log)
+		xio_log_unchecked(
+		    "XIO_PAIR_SPIN_US='%s' is not a number of microseconds: using the default", v);
 	v = secure_getenv("XIO_DOMAIN");
 	snprintf(config.domain, sizeof(config.domain), "%s", v && *v ? v : XIO_DEFAULT_DOMAIN);
 	if (!xio_domain_name_ok(config.domain)) {

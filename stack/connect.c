@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -513,19 +512,6 @@ struct xio_slot *xio_connect_alloc_slot(struct xio_domain *d, uint64_t client_in
 	return s;
 }
 
-/* Lowest number for port holders: 3/4 of RLIMIT_NOFILE (read once; again if it shrank). */
-static _Atomic int holder_base;
-
-static int holder_base_read(void)
-{
-	struct rlimit rl;
-	int base = 512;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
-		base = (int)(rl.rlim_cur * 3 / 4);
-	atomic_store_explicit(&holder_base, base, memory_order_relaxed);
-	return base;
-}
-
 /*
  * Keep the application's bound TCP socket as a port holder (a high, close-on-
  * exec helper fd): kernel TCP must not hand our local port to anyone else
@@ -536,10 +522,7 @@ static int holder_base_read(void)
  */
 int xio_connect_hold_port(int fd)
 {
-	int base = atomic_load_explicit(&holder_base, memory_order_relaxed);
-	int h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base ? base : holder_base_read());
-	if (h < 0 && errno == EINVAL && base) /* the limit went down */
-		h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, holder_base_read());
+	int h = xio_fd_dup_high(fd);
 	if (h >= 0)
 		xio_helper_fd(h, true);
 	return h; /* -1: no room up there; the port is then only as reserved as TCP leaves it */

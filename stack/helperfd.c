@@ -6,6 +6,7 @@
  * asks here and leaves them open. A small open-addressing set, lock-free to
  * read because close() asks on every call.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -70,13 +71,32 @@ int xio_helper_fds(int *out, int max)
 	return n;
 }
 
-int xio_fd_move_high(int fd)
+/* Lowest number for helper fds: 3/4 of RLIMIT_NOFILE (read once; again if it shrank). */
+static _Atomic int high_base;
+
+static int high_base_read(void)
 {
 	struct rlimit rl;
 	int base = 512;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
 		base = (int)(rl.rlim_cur * 3 / 4);
-	int nfd = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	atomic_store_explicit(&high_base, base, memory_order_relaxed);
+	return base;
+}
+
+int xio_fd_dup_high(int fd)
+{
+	/* a getrlimit() per accepted or paired connection was one system call too many */
+	int base = atomic_load_explicit(&high_base, memory_order_relaxed);
+	int h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, base ? base : high_base_read());
+	if (h < 0 && errno == EINVAL && base) /* the limit went down */
+		h = xio_sys.fcntl(fd, F_DUPFD_CLOEXEC, high_base_read());
+	return h;
+}
+
+int xio_fd_move_high(int fd)
+{
+	int nfd = xio_fd_dup_high(fd);
 	if (nfd < 0)
 		return fd;
 	xio_sys.close(fd);

@@ -45,6 +45,7 @@ struct xio_config {
 	int spin_us;	   /* XIO_SPIN_US, -1 = default */
 	int spin_adapt_us; /* XIO_SPIN_ADAPT_US, -1 = default */
 	long pair_wait_us; /* XIO_PAIR_WAIT_US, -1 = default (pair.c) */
+	int pair_spin_us;  /* XIO_PAIR_SPIN_US, -1 = default (pair.c) */
 	int log;	   /* XIO_LOG level, 0 = silent */
 	char domain[64];   /* XIO_DOMAIN, default "xio" */
 	char rundir[200];  /* XIO_RUNDIR, default "/run/xio" */
@@ -329,6 +330,8 @@ int xio_helper_fds(int *out, int max);
  * registered); returns the new fd, or @fd itself when there is no room.
  */
 int xio_fd_move_high(int fd);
+/* A close-on-exec duplicate of @fd at or above 3/4 of RLIMIT_NOFILE, or -1 (errno). */
+int xio_fd_dup_high(int fd);
 
 /* After EINTR in a blocking socket call: should it restart (SA_RESTART)? (signals.c) */
 bool xio_signal_restarts(void);

@@ -14,6 +14,8 @@
 #   an offer channel (PAIR_CHANNEL): an offer on it proves a parked claim,
 #   an abandon on it refuses one, nothing is answered on it, and any other
 #   request (HELLO) makes the manager close it.
+#   an offer whose TCP socket is a UDP or an AF_UNIX socket: refused, and
+#   the claim parked for it gets EINVAL (the slot stays PAIRING).
 # Then a carried connection still works and the manager kept no descriptor.
 # shellcheck source=test/fault/lib_fault.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_fault.sh"

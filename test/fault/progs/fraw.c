@@ -571,6 +571,38 @@ static int cmd_pairorder(const char *ctl)
 	if (call(a, &pr, sizeof(pr), NULL, 0, &req, sizeof(req), NULL) != sizeof(req))
 		return 1;
 
+	/*
+	 * 2b. An offer whose "TCP socket" is a UDP or an AF_UNIX socket: the
+	 * manager's type check (TCP_INFO at IPPROTO_TCP) refuses the offer, and
+	 * the claim parked for it gets that refusal (EINVAL), the slot left
+	 * PAIRING, whatever the claim's own socket is.
+	 */
+	for (int k = 0; k < 2; k++) {
+		s = parked_claim(h, b, &c, sv, &token);
+		if (!s)
+			return 1;
+		/* not a TCP socket: a UDP one, then the slot's own AF_UNIX end */
+		int bad = k == 0 ? socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) : dup(sv[0]);
+		if (bad < 0)
+			return 1;
+		pair_req(&pr, XIO_CTL_PAIR_OFFER, s->index, token);
+		if (xio_send_with_fds(a, &pr, sizeof(pr), (int[]){bad, sv[1]}, 2) < 0)
+			return 1;
+		st = reply_within(b, 3000, &u);
+		w = atomic_load(&s->state);
+		printf("fraw pairorder: %s offered as the TCP socket: claim status=%s slot=%s\n",
+		       k == 0 ? "UDP socket" : "AF_UNIX socket", st == 1 ? "none" : errname(-st),
+		       w == XIO_SLOT_WORD(token, XIO_SLOT_PAIRING) ? "PAIRING" : "other");
+		if (st != -EINVAL || u >= 0 || w != XIO_SLOT_WORD(token, XIO_SLOT_PAIRING))
+			return 1;
+		close(bad);
+		close(c);
+		xio_slot_unpair(h, s, token);
+		pair_req(&pr, XIO_CTL_PAIR_ABANDON, s->index, token);
+		if (call(a, &pr, sizeof(pr), NULL, 0, &req, sizeof(req), NULL) != sizeof(req))
+			return 1;
+	}
+
 	/* 3. The client gave up before its offer was read: its abandon answers the claim. */
 	int sa;
 	if (!claim_then_abandon(h, b, a, 3000, &st, &sa))
