@@ -313,19 +313,39 @@ typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 
 /*
- * Exec @path through xio-run when the program needs its supervisor
- * (stack/superexec.c decides and builds the call). Returns only when that
- * exec failed or was not wanted: the caller then execs as asked.
- * @can_follow: @path still names the file after an exec (superexec.h).
+ * The last steps of an exec of @path: when the program needs its supervisor,
+ * exec it through xio-run first (stack/superexec.c decides and builds the
+ * call; @supervise false: not wanted); then RLIMIT_AS goes down to the
+ * program's own (rlimit.c), after which nothing may map memory: the plan is
+ * made before. The caller then execs as asked and hands the result to
+ * exec_failed(). @can_follow: @path still names the file after an exec
+ * (superexec.h); @any_file: execvp's search (rlimit.c).
  */
-static void exec_supervised(execve_fn next, const char *path, char *const argv[],
-			    char *const envp[], bool can_follow)
-{
+struct exec_steps {
 	struct xio_exec_plan plan;
-	xio_exec_plan(&plan, path, argv, envp, self_path(), can_follow);
-	if (plan.how == XIO_EXEC_SUPERVISE)
-		next(plan.run, plan.argv, envp);
-	xio_exec_plan_free(&plan);
+	bool lowered;
+};
+
+static void exec_prepare(struct exec_steps *x, execve_fn next, const char *path, char *const argv[],
+			 char *const envp[], bool supervise, bool can_follow, bool any_file)
+{
+	if (supervise)
+		xio_exec_plan(&x->plan, path, argv, envp, self_path(), can_follow);
+	else
+		x->plan = (struct xio_exec_plan){.how = XIO_EXEC_AS_ASKED};
+	x->lowered = shim_rlimit_before_exec(path, any_file);
+	if (x->plan.how == XIO_EXEC_SUPERVISE)
+		next(x->plan.run, x->plan.argv, envp);
+}
+
+/* The exec as asked returned @r: it failed. */
+static int exec_failed(struct exec_steps *x, int r)
+{
+	shim_rlimit_exec_failed(x->lowered);
+	int e = errno;
+	xio_exec_plan_free(&x->plan);
+	errno = e;
+	return r;
 }
 
 XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -336,8 +356,9 @@ XIO_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 		next = (execve_fn)shim_next("execve");
 	before_exec(path, NULL);
 	char *const *env = shim_fixed_env(envp);
-	exec_supervised(next, path, argv, env, true);
-	return next(path, argv, env);
+	struct exec_steps x;
+	exec_prepare(&x, next, path, argv, env, true, true, false);
+	return exec_failed(&x, next(path, argv, env));
 }
 
 XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -353,9 +374,10 @@ XIO_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 	const char *path = search_path(file, buf, sizeof(buf));
 	before_exec(path, NULL);
 	char *const *env = shim_fixed_env(envp);
-	if (path && strchr(path, '/')) /* found on PATH as execvpe will */
-		exec_supervised(exec_next, path, argv, env, true);
-	return next(file, argv, env);
+	struct exec_steps x;
+	/* supervised when found on PATH as execvpe will */
+	exec_prepare(&x, exec_next, path, argv, env, path && strchr(path, '/'), true, true);
+	return exec_failed(&x, next(file, argv, env));
 }
 
 XIO_EXPORT int execv(const char *path, char *const argv[])
@@ -457,8 +479,9 @@ XIO_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	bool follow = fd_exec_path(fd, path, sizeof(path));
 	before_exec(path, NULL);
 	char *const *env = shim_fixed_env(envp);
-	exec_supervised(exec_next, path, argv, env, follow);
-	return next(fd, argv, env);
+	struct exec_steps x;
+	exec_prepare(&x, exec_next, path, argv, env, true, follow, false);
+	return exec_failed(&x, next(fd, argv, env));
 }
 
 XIO_EXPORT int execveat(int dirfd, const char *name, char *const argv[], char *const envp[],
@@ -494,9 +517,11 @@ XIO_EXPORT int execveat(int dirfd, const char *name, char *const argv[], char *c
 	char *const *env = shim_fixed_env(envp);
 	/* AT_SYMLINK_NOFOLLOW: the kernel refuses a symbolic link; xio-run would follow it. */
 	struct stat st;
-	if (!((flags & AT_SYMLINK_NOFOLLOW) && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)))
-		exec_supervised(exec_next, path, argv, env, follow);
-	return next(dirfd, name, argv, env, flags);
+	bool nofollow =
+	    (flags & AT_SYMLINK_NOFOLLOW) && lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+	struct exec_steps x;
+	exec_prepare(&x, exec_next, path, argv, env, !nofollow, follow, false);
+	return exec_failed(&x, next(dirfd, name, argv, env, flags));
 }
 
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
@@ -521,6 +546,17 @@ static int spawn_supervised(spawn_fn next, pid_t *pid, const char *path,
 	return r;
 }
 
+/* posix_spawn* returned @r for @child: its RLIMIT_AS (rlimit.c), its pid into @pid. */
+static int spawned(int r, pid_t child, pid_t *pid)
+{
+	if (r == 0) {
+		shim_rlimit_spawned(child);
+		if (pid)
+			*pid = child;
+	}
+	return r;
+}
+
 XIO_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
@@ -530,11 +566,12 @@ XIO_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_
 		next = (spawn_fn)shim_next("posix_spawn");
 	before_exec(path, fa);
 	char *const *env = shim_fixed_env(envp);
-	int r = spawn_supervised(next, pid, path, fa, attr, argv, env) == 0
+	pid_t child; /* @pid may be NULL */
+	int r = spawn_supervised(next, &child, path, fa, attr, argv, env) == 0
 		    ? 0
-		    : next(pid, path, fa, attr, argv, env);
+		    : next(&child, path, fa, attr, argv, env);
 	shim_fixed_env_free(env, envp);
-	return r;
+	return spawned(r, child, pid);
 }
 
 XIO_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
@@ -550,10 +587,11 @@ XIO_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file
 	const char *path = search_path(file, buf, sizeof(buf));
 	before_exec(path, fa);
 	char *const *env = shim_fixed_env(envp);
+	pid_t child;			     /* @pid may be NULL */
 	int r = path && strchr(path, '/') && /* found on PATH as posix_spawnp will */
-			spawn_supervised(spawn_next, pid, path, fa, attr, argv, env) == 0
+			spawn_supervised(spawn_next, &child, path, fa, attr, argv, env) == 0
 		    ? 0
-		    : next(pid, file, fa, attr, argv, env);
+		    : next(&child, file, fa, attr, argv, env);
 	shim_fixed_env_free(env, envp);
-	return r;
+	return spawned(r, child, pid);
 }

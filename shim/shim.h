@@ -129,6 +129,18 @@ void shim_demote_fds(bool all);
 char *const *shim_fixed_env(char *const envp[]);
 /* Give back what shim_fixed_env(@envp) made (@env), if it made anything. */
 void shim_fixed_env_free(char *const *env, char *const envp[]);
+/*
+ * RLIMIT_AS around an exec (rlimit.c): put the program's own limit back
+ * before it; true if it was lowered. @any_file: execvp's search, which
+ * runs /bin/sh on a file that is not ELF.
+ */
+bool shim_rlimit_before_exec(const char *path, bool any_file);
+/* The exec returned: raise the limit again if shim_rlimit_before_exec() lowered it (@lowered). */
+void shim_rlimit_exec_failed(bool lowered);
+/* The child @pid was spawned (a copy of us, then an exec): give it the program's own limit. */
+void shim_rlimit_spawned(pid_t pid);
+/* Does this process run with a limit raised for X-IO's mappings? */
+bool shim_rlimit_raised(void);
 /* A seccomp filter is about to be installed (sandbox.c). */
 void shim_before_seccomp(void);
 

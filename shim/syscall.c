@@ -5,11 +5,13 @@
  * a stale X-IO entry on a number the kernel hands out again. So calls that
  * change the fd table always go through our wrappers, and the data calls on
  * an fd we track do too (passed to the kernel they would read or write the
- * connection's doorbell socket). Everything else is the plain system call.
+ * connection's doorbell socket). So do the RLIMIT_AS calls (rlimit.c).
+ * Everything else is the plain system call.
  */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <linux/seccomp.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include "shim.h"
@@ -47,6 +49,15 @@ XIO_EXPORT long syscall(long nr, ...)
 		return passthrough(nr, a, b, c, d, e, f);
 	case SYS_epoll_ctl: /* registering an fd we track in any set */
 		return epoll_ctl((int)a, (int)b, (int)c, (struct epoll_event *)d);
+	case SYS_prlimit64: /* the kernel's struct rlimit64 is glibc's */
+		return prlimit64((pid_t)a, (__rlimit_resource_t)b, (const struct rlimit64 *)c,
+				 (struct rlimit64 *)d);
+#if __SIZEOF_LONG__ == 8 /* the kernel's struct rlimit is glibc's */
+	case SYS_setrlimit:
+		return setrlimit((__rlimit_resource_t)a, (const struct rlimit *)b);
+	case SYS_getrlimit:
+		return getrlimit((__rlimit_resource_t)a, (struct rlimit *)b);
+#endif
 	}
 	if (!fdt_get((int)a))
 		return passthrough(nr, a, b, c, d, e, f);

@@ -7,7 +7,9 @@
  * xio-run's supervisor). exec* and posix_spawn* put the variables back
  * (exec.c); here, only when something the shell needs is missing, it is
  * started with our posix_spawn instead, with the environment put right.
- * Otherwise glibc's own calls run untouched.
+ * Likewise while RLIMIT_AS is raised for X-IO's mappings: our posix_spawn
+ * gives the shell the program's own limit (rlimit.c). Otherwise glibc's own
+ * calls run untouched.
  *
  * What they do is POSIX's: system() ignores SIGINT and SIGQUIT and blocks
  * SIGCHLD while it waits, the shell gets them back (default, the old mask);
@@ -124,7 +126,7 @@ XIO_EXPORT int system(const char *cmd)
 	if (!next)
 		next = (system_fn)shim_next("system");
 	char *const *env = cmd ? shim_fixed_env(environ) : environ;
-	if (!env_incomplete(env, environ)) {
+	if (!cmd || (!env_incomplete(env, environ) && !shim_rlimit_raised())) {
 		shim_fixed_env_free(env, environ);
 		return next(cmd);
 	}
@@ -205,7 +207,7 @@ XIO_EXPORT FILE *popen(const char *cmd, const char *mode)
 	if (!next)
 		next = (popen_fn)shim_next("popen");
 	char *const *env = shim_fixed_env(environ);
-	if (!env_incomplete(env, environ)) {
+	if (!env_incomplete(env, environ) && !shim_rlimit_raised()) {
 		shim_fixed_env_free(env, environ);
 		return next(cmd, mode);
 	}

@@ -543,6 +543,15 @@ struct xio_domain *xio_domain_peek(void)
 	return __atomic_load_n(&current, __ATOMIC_ACQUIRE);
 }
 
+uint64_t xio_domain_mapped_bytes(void)
+{
+	uint64_t n = 0;
+	for (const struct xio_domain *d = atomic_load_explicit(&all_domains, memory_order_acquire);
+	     d; d = d->next)
+		n += d->map_len + d->rings_len; /* map_domain's span: what stays mapped */
+	return n;
+}
+
 void xio_domain_after_fork_child(void)
 {
 	pthread_mutex_init(&domain_lock, NULL);

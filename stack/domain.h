@@ -45,6 +45,14 @@ struct xio_domain *xio_domain_get(enum xio_fallback *why);
 struct xio_domain *xio_domain_peek(void);
 
 /*
+ * Address space this process holds for X-IO: the length of every
+ * generation it mapped (domain and ring file; inherited ones too), what
+ * RLIMIT_AS counts for X-IO. 0 before the first attach; it only grows
+ * (nothing is unmapped while the process lives). Lock-free.
+ */
+uint64_t xio_domain_mapped_bytes(void);
+
+/*
  * The mapped domain of generation @generation (this process mapped it, or
  * inherited it through fork), or NULL. Never attaches. An offer or an
  * inherited connection of an old generation belongs in that generation's

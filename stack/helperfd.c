@@ -76,10 +76,12 @@ static _Atomic int high_base;
 
 static int high_base_read(void)
 {
-	struct rlimit rl;
+	/* By its system call: inside the preload getrlimit is the shim's (shim/rlimit.c). */
+	struct rlimit64 rl;
 	int base = 512;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
-		base = (int)(rl.rlim_cur * 3 / 4);
+	if (xio_raw_syscall4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl) == 0 &&
+	    rl.rlim_cur != RLIM64_INFINITY && rl.rlim_cur > 64)
+		base = rl.rlim_cur * 3 / 4 < INT_MAX ? (int)(rl.rlim_cur * 3 / 4) : INT_MAX;
 	atomic_store_explicit(&high_base, base, memory_order_relaxed);
 	return base;
 }
