@@ -120,8 +120,9 @@ struct mgr {
 	/* the ring file (domain_mem.c): 2 rings of ring_stride bytes per slot */
 	int rings_fd;
 	uint64_t ring_stride, rings_len;
-	bool full_logged; /* "domain full" was said (sweep.c) */
-	bool sweep_trims; /* this sweep is the timer's: it trims rings (sweep.c) */
+	bool full_logged;    /* "domain full" was said (sweep.c) */
+	bool sweep_trims;    /* this sweep is the timer's: it trims rings (sweep.c) */
+	uint32_t busy_trims; /* busy rings trimmed in this sweep (sweep.c, TRIM_BUSY_MAX) */
 	/* churn sweeps (sweep.c): connections counted at the last look, a sweep's cost */
 	uint64_t churn_conns, sweep_cost_ns;
 

@@ -199,12 +199,22 @@ static void judge(struct mgr *m, struct snap *p, const struct mgr_inoset *live, 
 /*
  * Give back ring pages (domain_mem.c) of a connection's rings, in the
  * timer's sweeps (one a second): once a ring has gone a whole period without
- * traffic, or once it has moved on by more
- * than TRIM_BYTES since its pages were last given back. A connection so
- * costs what it carried lately, not its ring size, and a busy ring is
- * trimmed at most once per sweep.
+ * traffic, or once it has moved on by more than TRIM_BUSY_BYTES since its
+ * pages were last given back. A connection so costs what it carried lately,
+ * not its ring size.
+ *
+ * Each trim costs every process that maps the ring file a TLB shootdown (an
+ * interrupt of its CPU, several us on a VM), so busy rings are trimmed
+ * sparingly: with a 4 KiB step, 10,000 ping-pong connections (8 KB a second
+ * each) were all trimmed in every sweep, 20,000 shootdowns that stalled both
+ * ends for about 100 ms a second and set the p99. So a busy ring waits for
+ * 64 KiB, and one sweep trims at most TRIM_BUSY_MAX of them (the others
+ * wait for the next one, and a ring just trimmed needs 64 KiB again, so all
+ * get their turn). Idle rings are always trimmed: that is where the memory is.
  */
-#define TRIM_BYTES (16u << 10)
+#define TRIM_BUSY_BYTES (64u << 10)
+#define TRIM_BUSY_MAX	1024u
+#define RING_ESIZE	4u /* bytes per ring element: tails count elements */
 
 static void trim_rings(struct mgr *m, uint32_t i)
 {
@@ -219,8 +229,14 @@ static void trim_rings(struct mgr *m, uint32_t i)
 		    atomic_load_explicit((_Atomic uint32_t *)&r->prod.tail, memory_order_relaxed);
 		bool idle = tail == sn->tail[d];
 		sn->tail[d] = tail;
-		if (tail == sn->trimmed[d] || (!idle && tail - sn->trimmed[d] < TRIM_BYTES / 4))
+		if (tail == sn->trimmed[d])
 			continue;
+		if (!idle) {
+			if (tail - sn->trimmed[d] < TRIM_BUSY_BYTES / RING_ESIZE ||
+			    m->busy_trims >= TRIM_BUSY_MAX)
+				continue;
+			m->busy_trims++;
+		}
 		mgr_ring_trim(s, d);
 		sn->trimmed[d] = tail;
 	}
@@ -382,6 +398,7 @@ static void sweep_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* Only the timer's passes trim rings: "idle" means a whole period without traffic. */
 	m->sweep_trims = true;
+	m->busy_trims = 0;
 	uint32_t busy = timed_sweep(m);
 	m->sweep_trims = false;
 	/* zero-copy buffers held: see domain_mem.c; claims parked: pair.c */
