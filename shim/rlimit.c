@@ -64,9 +64,30 @@ static void as_after(void)
 	pthread_mutex_unlock(&as_lock);
 }
 
+/*
+ * The calls below are entered before this library is initialised: a
+ * sanitizer's runtime asks for RLIMIT_CORE while it sets itself up, from
+ * another library's constructor, before its shadow memory exists. Until
+ * our constructor ran they are plain system calls, in code the sanitizers
+ * leave alone (an instrumented function's first instruction crashed there).
+ */
+#define NO_SANITIZE __attribute__((no_sanitize("address", "undefined", "thread")))
+static bool rl_ready;
+
 __attribute__((constructor)) static void as_fork_hooks(void)
 {
 	pthread_atfork(as_prepare, as_after, as_after);
+	__atomic_store_n(&rl_ready, true, __ATOMIC_RELEASE);
+}
+
+NO_SANITIZE static int early_prlimit(pid_t pid, int res, const void *new, void *old)
+{
+	long r = xio_raw_syscall4(SYS_prlimit64, pid, res, (long)new, (long)old);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return 0;
 }
 
 static bool as_recorded(void)
@@ -157,10 +178,12 @@ static bool is_self(pid_t pid)
 
 typedef int (*prlimit64_fn)(pid_t, __rlimit_resource_t, const struct rlimit64 *, struct rlimit64 *);
 
-XIO_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *new,
-			 struct rlimit64 *old)
+XIO_EXPORT NO_SANITIZE int prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *new,
+				     struct rlimit64 *old)
 {
 	static prlimit64_fn next;
+	if (!__atomic_load_n(&rl_ready, __ATOMIC_ACQUIRE))
+		return early_prlimit(pid, (int)res, new, old);
 	if (res != RLIMIT_AS || !is_self(pid)) {
 		if (!next)
 			next = (prlimit64_fn)shim_next("prlimit64");
@@ -169,33 +192,33 @@ XIO_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit
 	return as_prlimit(new, old);
 }
 
-XIO_EXPORT int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *rl)
+XIO_EXPORT NO_SANITIZE int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *rl)
 {
 	return prlimit64(0, res, rl, NULL);
 }
 
-XIO_EXPORT int getrlimit64(__rlimit_resource_t res, struct rlimit64 *rl)
+XIO_EXPORT NO_SANITIZE int getrlimit64(__rlimit_resource_t res, struct rlimit64 *rl)
 {
 	return prlimit64(0, res, NULL, rl);
 }
 
 /* struct rlimit is struct rlimit64 where rlim_t has 64 bits; else the values are converted. */
-static struct rlimit64 to64(const struct rlimit *rl)
+NO_SANITIZE static struct rlimit64 to64(const struct rlimit *rl)
 {
 	return (struct rlimit64){
 	    rl->rlim_cur == RLIM_INFINITY ? RLIM64_INFINITY : (rlim64_t)rl->rlim_cur,
 	    rl->rlim_max == RLIM_INFINITY ? RLIM64_INFINITY : (rlim64_t)rl->rlim_max};
 }
 
-static struct rlimit from64(const struct rlimit64 *rl)
+NO_SANITIZE static struct rlimit from64(const struct rlimit64 *rl)
 {
 	return (struct rlimit){
 	    rl->rlim_cur >= (rlim64_t)RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)rl->rlim_cur,
 	    rl->rlim_max >= (rlim64_t)RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)rl->rlim_max};
 }
 
-XIO_EXPORT int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *new,
-		       struct rlimit *old)
+XIO_EXPORT NO_SANITIZE int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *new,
+				   struct rlimit *old)
 {
 	struct rlimit64 n, o;
 	if (new)
@@ -206,12 +229,12 @@ XIO_EXPORT int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *
 	return r;
 }
 
-XIO_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
+XIO_EXPORT NO_SANITIZE int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
 {
 	return prlimit(0, res, rl, NULL);
 }
 
-XIO_EXPORT int getrlimit(__rlimit_resource_t res, struct rlimit *rl)
+XIO_EXPORT NO_SANITIZE int getrlimit(__rlimit_resource_t res, struct rlimit *rl)
 {
 	return prlimit(0, res, NULL, rl);
 }
