@@ -205,9 +205,10 @@ static void judge(struct mgr *m, struct snap *p, const struct mgr_inoset *live, 
  *
  * Each trim costs every process that maps the ring file a TLB shootdown (an
  * interrupt of its CPU, several us on a VM), so busy rings are trimmed
- * sparingly: with a 4 KiB step, 10,000 ping-pong connections (8 KB a second
- * each) were all trimmed in every sweep, 20,000 shootdowns that stalled both
- * ends for about 100 ms a second and set the p99. So a busy ring waits for
+ * sparingly: with a 16 KiB step, each ring of 10,000 ping-pong connections
+ * (6-8 KB a second each) was trimmed every second or third sweep, and the
+ * benchmark's two CPUs took 25,600-34,400 cross-CPU interrupts in 4 s
+ * (kernel TCP: 8,000-9,500; now 3,400-3,800). So a busy ring waits for
  * 64 KiB, and one sweep trims at most TRIM_BUSY_MAX of them (the others
  * wait for the next one, and a ring just trimmed needs 64 KiB again, so all
  * get their turn). Idle rings are always trimmed: that is where the memory is.
