@@ -31,9 +31,9 @@
 
 #include "bufpool.h"
 #include "manager.h"
+#include "ring.h"
 
 #define ZONE_NAME "xio_dom"
-#define ESIZE	  4 /* ring element size; the stack uses the *_elem API with it */
 
 #define ROUND_UP(x, a) (((x) + (a)-1) / (a) * (a))
 #define BOARDS_MAX     256
@@ -59,8 +59,8 @@ static struct {
 
 int mgr_layout(struct mgr *m)
 {
-	uint32_t count = m->o.ring_bytes / ESIZE;
-	ssize_t rs = rte_ring_get_memsize_elem(ESIZE, count);
+	uint32_t count = m->o.ring_bytes / XIO_RING_ESIZE;
+	ssize_t rs = rte_ring_get_memsize_elem(XIO_RING_ESIZE, count);
 	uint64_t stride;
 
 	if (rs < 0)
@@ -163,14 +163,15 @@ uint64_t mgr_ring_trim(struct xio_slot *s, int dir)
 	uint32_t size = pool.ring_count, prod = r->prod.tail;
 	uint32_t cons =
 	    atomic_load_explicit((_Atomic uint32_t *)&r->cons.tail, memory_order_acquire);
-	uint32_t used = prod - cons, keep = 4096 / ESIZE;
+	uint32_t used = prod - cons, keep = 4096 / XIO_RING_ESIZE;
 	if (r->prod.head == prod && used < size && size - used > keep + 1) {
 		uint32_t from = prod + keep, n = size - used - keep - 1;
 		uint32_t a = from & (size - 1);
 		uint32_t first = n < size - a ? n : size - a;
-		freed += punch(r, (uint64_t)a * ESIZE, ((uint64_t)a + first) * ESIZE);
+		freed +=
+		    punch(r, (uint64_t)a * XIO_RING_ESIZE, ((uint64_t)a + first) * XIO_RING_ESIZE);
 		if (n > first)
-			freed += punch(r, 0, (uint64_t)(n - first) * ESIZE);
+			freed += punch(r, 0, (uint64_t)(n - first) * XIO_RING_ESIZE);
 	}
 	pthread_mutex_unlock(&x->wlock);
 	return freed;
@@ -353,7 +354,7 @@ static int rings_init(struct mgr *m)
 	m->rings_fd = pool.rings_fd = fd;
 	pool.rings = p;
 	pool.ring_stride = m->ring_stride;
-	pool.ring_count = m->o.ring_bytes / ESIZE;
+	pool.ring_count = m->o.ring_bytes / XIO_RING_ESIZE;
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "manager.h"
+#include "ring.h"
 
 struct snap {
 	uint32_t i;
@@ -215,7 +216,6 @@ static void judge(struct mgr *m, struct snap *p, const struct mgr_inoset *live, 
  */
 #define TRIM_BUSY_BYTES (64u << 10)
 #define TRIM_BUSY_MAX	1024u
-#define RING_ESIZE	4u /* bytes per ring element: tails count elements */
 
 static void trim_rings(struct mgr *m, uint32_t i)
 {
@@ -233,7 +233,7 @@ static void trim_rings(struct mgr *m, uint32_t i)
 		if (tail == sn->trimmed[d])
 			continue;
 		if (!idle) {
-			if (tail - sn->trimmed[d] < TRIM_BUSY_BYTES / RING_ESIZE ||
+			if (tail - sn->trimmed[d] < TRIM_BUSY_BYTES / XIO_RING_ESIZE ||
 			    m->busy_trims >= TRIM_BUSY_MAX)
 				continue;
 			m->busy_trims++;
