@@ -114,19 +114,19 @@ void xio_board_news_taken(struct xio_conn *c)
 	atomic_store_explicit(&c->rxd->news, 0, memory_order_relaxed);
 }
 
+static void hand_out(uint32_t w, uint64_t bits, void (*fn)(uint32_t bit, void *arg), void *arg)
+{
+	for (; bits; bits &= bits - 1)
+		fn(w * 64 + (uint32_t)__builtin_ctzll(bits), arg);
+}
+
 /* Call @fn for each bit of @bits (board word @w), from bit @b0 round to the one before it. */
 static void harvest_word(uint32_t w, uint64_t bits, uint32_t b0,
 			 void (*fn)(uint32_t bit, void *arg), void *arg)
 {
-	uint64_t first = b0 ? bits & (~0ull << b0) : bits;
-	for (uint64_t part = first, rest = bits & ~first;; part = rest, rest = 0) {
-		while (part) {
-			fn(w * 64 + (uint32_t)__builtin_ctzll(part), arg);
-			part &= part - 1;
-		}
-		if (!rest)
-			break;
-	}
+	uint64_t from_b0 = bits & (~0ull << b0);
+	hand_out(w, from_b0, fn, arg);
+	hand_out(w, bits & ~from_b0, fn, arg);
 }
 
 /* Take the board words that summary word @s flags, from word @w0 (of this summary word) on. */
