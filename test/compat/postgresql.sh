@@ -18,26 +18,14 @@
 # shellcheck source=test/compat/compat_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/compat_lib.sh"
 need_prog pgbench psql pg_dump setpriv
-PGBIN=/usr/lib/postgresql/15/bin
-[[ -x $PGBIN/postgres && -x $PGBIN/initdb ]] || fail "$PGBIN missing (Debian package postgresql-15)"
-id postgres >/dev/null 2>&1 || fail "no user postgres (Debian package postgresql-common)"
+# shellcheck source=test/compat/pg_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg_lib.sh"
 # the server runs as postgres: the domain must admit its group
-MANAGER_ARGS=(--group postgres)
+pg_need
 compat_init postgresql
-AS_PG=(setpriv --reuid postgres --regid postgres --init-groups)
 
 PGPORT=$(compat_port)
-mkdir -p "$WORK/pg" "$WORK/pgsock"
-chown postgres: "$WORK/pg" "$WORK/pgsock"
-"${PLAIN[@]}" "${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -A trust -U postgres \
-	>"$WORK/initdb.log" 2>&1 || fail "initdb: $(tail -n 3 "$WORK/initdb.log" | tr '\n' ' ')"
-"${XRUN[@]}" "${AS_PG[@]}" "$PGBIN/postgres" -D "$WORK/pg/data" -p "$PGPORT" \
-	-c listen_addresses=127.0.0.1 -c unix_socket_directories="$WORK/pgsock" \
-	-c fsync=off -c shared_buffers=16MB -c max_connections=40 >"$WORK/postgres.log" 2>&1 &
-PGPID=$!
-compat_track "$PGPID"
-compat_log "$WORK/postgres.log"
-wait_port "$PGPORT" 30 "$PGPID"
+pg_start
 # TCP to 127.0.0.1, under X-IO, as every client below
 PSQL=(timeout -k 5 30 "${XRUN[@]}" psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres)
 for ((i = 0; i < 300; i++)); do
