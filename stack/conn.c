@@ -254,6 +254,43 @@ static int lock_consumer(struct xio_conn *c)
 	return lock_dir(c, &c->rxd->rlock, c->rx, &c->rx->cons, &c->rcvtimeo);
 }
 
+/*
+ * A ring that empties rewinds to its start (ring.h): the writer puts padding
+ * to the ring's end before its record. Until consumed, that padding holds
+ * the room between the ring's end and where the writer was, which a reader
+ * that waits for more (SO_RCVLOWAT) or does not read might never give back.
+ * So we rewind only while we hold the reader's lock as well, taken without
+ * waiting (the order of the two locks never matters then), and take the
+ * padding away ourselves before we let go. A reader in the ring: no rewind
+ * this time. Producer lock held. Returns whether the ring may rewind.
+ */
+bool xio_conn_rewind_lock(struct xio_conn *c)
+{
+	pthread_mutex_t *m = &c->txd->rlock;
+
+	if (!xio_ring_may_rewind(c->tx))
+		return false;
+	int e = pthread_mutex_trylock(m);
+	if (e == EOWNERDEAD)
+		pthread_mutex_consistent(m);
+	else if (e != 0)
+		return false;
+	if (!xio_ring_sane(c->tx, c->elems) || !xio_ring_may_rewind(c->tx)) {
+		pthread_mutex_unlock(m);
+		return false;
+	}
+	/* As lock_dir: roll back a dead reader's step. Empty: no record is partly read. */
+	c->tx->cons.head = c->tx->cons.tail;
+	c->txd->rd_off = 0;
+	return true;
+}
+
+void xio_conn_rewind_unlock(struct xio_conn *c)
+{
+	(void)xio_ring_skip_pad(c->tx, 0);
+	pthread_mutex_unlock(&c->txd->rlock);
+}
+
 /* ---- room for a writer ------------------------------------------------ */
 
 /*
@@ -1009,9 +1046,14 @@ static ssize_t ring_send(struct xio_conn *c, int fd, const struct iovec *iov, in
 		return xio_demote_send(c, fd, iov, iovcnt, flags, nonblock);
 	}
 	while (done < total) {
-		size_t bound, room = dir_room(c->tx, c->txd, &bound);
-		size_t n =
-		    room ? xio_ring_put(c->tx, &cur, total - done < room ? total - done : room) : 0;
+		size_t bound, room = dir_room(c->tx, c->txd, &bound), n = 0;
+		if (room) {
+			bool rw = xio_conn_rewind_lock(c);
+			n = xio_ring_put(c->tx, &cur, total - done < room ? total - done : room,
+					 rw);
+			if (rw)
+				xio_conn_rewind_unlock(c);
+		}
 		if (n > 0) {
 			done += n;
 			c->txd->bytes += n;

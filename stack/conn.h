@@ -182,6 +182,15 @@ int xio_conn_abstract_name(struct sockaddr_un *sa, socklen_t *len, uint64_t gene
  */
 int xio_conn_lock(struct xio_conn *c, bool tx);
 
+/*
+ * With the send side's lock held: take the reader's lock too, without
+ * waiting, when the next record may rewind the ring (ring.h); then put with
+ * rewinding allowed and end with xio_conn_rewind_unlock, which takes the
+ * padding away. Returns false (nothing held) when the ring may not rewind.
+ */
+bool xio_conn_rewind_lock(struct xio_conn *c);
+void xio_conn_rewind_unlock(struct xio_conn *c);
+
 /* Shared memory no longer makes sense: reset the connection. */
 void xio_conn_corrupt(struct xio_conn *c);
 

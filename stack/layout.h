@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define XIO_MAGIC	   0x58494f44u /* "XIOD" */
-#define XIO_LAYOUT_VERSION 15u
+#define XIO_LAYOUT_VERSION 16u
 
 /* xio_dir.sleepers: the lone waiter's bit (stack/conn.c, "waiting"). */
 #define XIO_SLEEPER_LONE 0x80000000u

@@ -19,6 +19,21 @@
  * the buffer's index, generation and offset in the domain's pool. A reader
  * that copies (read/recv) takes the bytes from the buffer and frees it once
  * the record is consumed, so zero-copy and POSIX calls mix on one stream.
+ *
+ * A third kind, padding (XIO_REC_PAD), carries nothing and runs to the ring's
+ * end: a writer that finds the ring empty past its first page puts one before
+ * its record, so that the record starts at the ring's start again (the
+ * ring "rewinds"). A request/response stream so lives in the ring's first
+ * pages instead of walking through all of them: each fresh page is a page
+ * fault and a zeroed page in both processes (with 10,000 connections moving
+ * together, stalls of 50-150 ms), and a ring that keeps to a few pages keeps
+ * them in the caches. A padding record is an ordinary record, written and
+ * consumed as the others, so a process killed at any point leaves a ring
+ * another process can go on with. Until consumed it holds the room between
+ * the ring's end and where the writer was, so a writer rewinds only while it
+ * holds the consumer's lock too, and takes the padding away itself before it
+ * lets go (stack/conn.c): padding is left behind only by a writer killed in
+ * between, and the reader then takes it.
  */
 #ifndef XIO_RING_H
 #define XIO_RING_H
@@ -38,8 +53,10 @@
 #define XIO_RING_ESIZE 4u
 
 #define XIO_REC_DESC	     0x80000000u /* length element of a descriptor record */
-#define XIO_REC_LEN(w)	     ((w) & ~XIO_REC_DESC)
-#define XIO_DESC_ELEMS	     4u /* length, buffer index, generation, offset */
+#define XIO_REC_PAD	     0x40000000u /* padding: its elements (header included) to skip */
+#define XIO_REC_LEN(w)	     ((w) & ~(XIO_REC_DESC | XIO_REC_PAD))
+#define XIO_RING_REWIND	     (4096u / XIO_RING_ESIZE) /* rewind an empty ring from here on */
+#define XIO_DESC_ELEMS	     4u			      /* length, buffer index, generation, offset */
 #define XIO_RING_MAX_RELEASE 16 /* descriptor records one xio_ring_get() consumes */
 
 /*
@@ -52,6 +69,8 @@ static inline uint32_t xio_rec_elems(uint32_t w, uint32_t left)
 
 	if (len == 0 || left == 0)
 		return 0;
+	if (w & XIO_REC_PAD)
+		return !(w & XIO_REC_DESC) && len <= left ? len : 0;
 	if (w & XIO_REC_DESC)
 		return left >= XIO_DESC_ELEMS ? XIO_DESC_ELEMS : 0;
 	if (len > (left - 1) * XIO_RING_ESIZE)
@@ -193,26 +212,100 @@ static inline bool xio_ring_empty(const struct rte_ring *r)
 	return rte_ring_count(r) == 0;
 }
 
+static inline void xio_zc_set_elem(const struct rte_ring_zc_data *z, uint32_t k, uint32_t v)
+{
+	uint32_t *p = k < z->n1 ? (uint32_t *)z->ptr1 + k : (uint32_t *)z->ptr2 + (k - z->n1);
+	*p = v;
+}
+
+/* Could the next record rewind the ring: is it empty, past its first page? Producer side. */
+static inline bool xio_ring_may_rewind(const struct rte_ring *r)
+{
+	uint32_t head = r->prod.head;
+
+	return (head & r->mask) >= XIO_RING_REWIND &&
+	       __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE) == head;
+}
+
 /*
- * Append one record of up to @len bytes taken from @src. Producer side,
- * serialised by the caller. Returns the bytes written (0 when full).
+ * Padding to put before a record of @elems elements so that it starts at the
+ * ring's start: the rest of the ring when it may rewind and the record takes
+ * at most half of the room the padding leaves (a large write into an empty
+ * ring goes on in place); else 0. Producer side, serialised by the caller.
  */
-static inline size_t xio_ring_put(struct rte_ring *r, struct xio_iov_cursor *src, size_t len)
+static inline uint32_t xio_ring_rewind(const struct rte_ring *r, uint32_t elems)
+{
+	uint32_t at = r->prod.head & r->mask;
+
+	return xio_ring_may_rewind(r) && elems <= at / 2 ? r->size - at : 0;
+}
+
+/*
+ * Start a record of @elems elements, after padding when @rewind allows it
+ * and the ring rewinds (xio_ring_rewind). Producer side. Returns the element
+ * at which the record starts in *@z (0, or the padding's length), or -1 when
+ * there is no room. End it with rte_ring_enqueue_zc_elem_finish(r, start +
+ * elems).
+ */
+static inline int64_t xio_ring_put_start(struct rte_ring *r, uint32_t elems,
+					 struct rte_ring_zc_data *z, bool rewind)
+{
+	uint32_t pad = rewind ? xio_ring_rewind(r, elems) : 0;
+
+	if (rte_ring_enqueue_zc_bulk_elem_start(r, XIO_RING_ESIZE, pad + elems, z, NULL) !=
+	    pad + elems)
+		return -1;
+	if (pad)
+		xio_zc_set_elem(z, 0, XIO_REC_PAD | pad);
+	return pad;
+}
+
+/*
+ * Append one record of up to @len bytes taken from @src, rewinding the ring
+ * if @rewind allows it (the caller holds the consumer's lock too, and takes
+ * the padding away with xio_ring_skip_pad). Producer side, serialised by
+ * the caller. Returns the bytes written (0 when full).
+ */
+static inline size_t xio_ring_put(struct rte_ring *r, struct xio_iov_cursor *src, size_t len,
+				  bool rewind)
 {
 	size_t room = xio_ring_room(r);
-	struct rte_ring_zc_data z;
+	struct rte_ring_zc_data z = {0};
 
 	if (len > room)
 		len = room;
 	if (len == 0)
 		return 0;
 	unsigned int elems = 1 + (unsigned int)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
-	if (rte_ring_enqueue_zc_bulk_elem_start(r, XIO_RING_ESIZE, elems, &z, NULL) != elems)
+	int64_t at = xio_ring_put_start(r, elems, &z, rewind);
+	if (at < 0)
 		return 0;
-	*(uint32_t *)z.ptr1 = (uint32_t)len;
-	xio_zc_copy(&z, XIO_RING_ESIZE, len, src, true);
-	rte_ring_enqueue_zc_elem_finish(r, elems);
+	xio_zc_set_elem(&z, (uint32_t)at, (uint32_t)len);
+	xio_zc_copy(&z, ((size_t)at + 1) * XIO_RING_ESIZE, len, src, true);
+	rte_ring_enqueue_zc_elem_finish(r, (unsigned int)at + elems);
 	return len;
+}
+
+/*
+ * Consume a padding record at the ring's head, if a record follows it (none
+ * is ever partly read: @rd_off must be 0). Consumer side, serialised by the
+ * caller: a reader before it parses the head record, or the writer that
+ * rewound taking its padding away. Returns true when one was taken.
+ */
+static inline bool xio_ring_skip_pad(struct rte_ring *r, uint32_t rd_off)
+{
+	struct rte_ring_zc_data z = {0};
+	unsigned int avail = rte_ring_count(r);
+
+	if (avail == 0 || rd_off != 0)
+		return false;
+	avail = rte_ring_dequeue_zc_burst_elem_start(r, XIO_RING_ESIZE, avail, &z, NULL);
+	uint32_t w = avail ? xio_zc_elem(&z, 0) : 0;
+	uint32_t n = (w & XIO_REC_PAD) ? xio_rec_elems(w, avail) : 0;
+	/* not padding, lone padding or corrupt: left for the reader's parsing to judge */
+	n = n < avail ? n : 0;
+	rte_ring_dequeue_zc_elem_finish(r, n);
+	return n > 0;
 }
 
 /*
@@ -237,7 +330,11 @@ static inline ssize_t xio_ring_get(struct rte_ring *r, uint32_t *rd_off, struct 
 	while (pos < avail && done < len) {
 		uint32_t rec = xio_zc_elem(&z, pos);
 		uint32_t relems = xio_rec_elems(rec, avail - pos), rlen = XIO_REC_LEN(rec);
-		if (relems == 0 || off >= rlen) {
+		if ((rec & XIO_REC_PAD) && relems && off == 0 && pos + relems < avail) {
+			pos += relems; /* padding: nothing to copy (alone it is corrupt) */
+			continue;
+		}
+		if (relems == 0 || off >= rlen || (rec & XIO_REC_PAD)) {
 			rte_ring_dequeue_zc_elem_finish(r, 0);
 			return -EPROTO;
 		}
@@ -301,7 +398,9 @@ static inline ssize_t xio_ring_readable(struct rte_ring *r, uint32_t rd_off)
 	for (uint32_t pos = 0; pos < avail;) {
 		uint32_t rec = xio_zc_elem(&z, pos);
 		uint32_t elems = xio_rec_elems(rec, avail - pos);
-		bool bad = elems == 0 || (pos == 0 && rd_off >= XIO_REC_LEN(rec));
+		bool pad = rec & XIO_REC_PAD;
+		bool bad = elems == 0 || (pad && pos + elems == avail) ||
+			   (pos == 0 && (pad ? rd_off != 0 : rd_off >= XIO_REC_LEN(rec)));
 		if (!bad && (rec & XIO_REC_DESC))
 			bad =
 			    (!pool && !(pool = xio_pool_of_ring(r, &slot))) ||
@@ -311,7 +410,7 @@ static inline ssize_t xio_ring_readable(struct rte_ring *r, uint32_t rd_off)
 			rte_ring_dequeue_zc_elem_finish(r, 0);
 			return -EPROTO;
 		}
-		total += XIO_REC_LEN(rec);
+		total += pad ? 0 : XIO_REC_LEN(rec);
 		pos += elems;
 	}
 	rte_ring_dequeue_zc_elem_finish(r, 0);
@@ -336,17 +435,38 @@ static inline size_t xio_ring_unread(const struct rte_ring *r, uint32_t rd_off)
 		uint32_t elems = xio_rec_elems(rec, left);
 		if (elems == 0)
 			break;
-		total += XIO_REC_LEN(rec);
+		total += (rec & XIO_REC_PAD) ? 0 : XIO_REC_LEN(rec);
 		pos += elems;
 		left -= elems;
 	}
 	return total > rd_off ? total - rd_off : 0;
 }
 
-/* Bytes queued and not yet consumed, records' headers included (SIOCOUTQ estimate). */
+/*
+ * Elements of a padding record at the ring's head, with a record behind
+ * it, without any lock (an estimate: the reader may be taking it
+ * meanwhile); 0 when there is none.
+ */
+static inline uint32_t xio_ring_head_pad(const struct rte_ring *r)
+{
+	uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+	uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+
+	if (cons == prod)
+		return 0;
+	uint32_t w = __atomic_load_n((const uint32_t *)&r[1] + (cons & r->mask), __ATOMIC_RELAXED);
+	uint32_t n = (w & XIO_REC_PAD) ? xio_rec_elems(w, prod - cons) : 0;
+	return n < prod - cons ? n : 0; /* alone it is corrupt, not padding */
+}
+
+/*
+ * Bytes queued and not yet consumed, records' headers included, padding not
+ * (SIOCOUTQ estimate, SO_SNDBUF accounting, the ring fill xio-stat shows).
+ */
 static inline size_t xio_ring_used(const struct rte_ring *r)
 {
-	return (size_t)rte_ring_count(r) * XIO_RING_ESIZE;
+	uint32_t n = rte_ring_count(r), pad = xio_ring_head_pad(r);
+	return (size_t)(n > pad ? n - pad : 0) * XIO_RING_ESIZE;
 }
 
 #endif

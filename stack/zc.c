@@ -117,17 +117,12 @@ static int conn_slot(const struct xio_conn *c, uint32_t *slot)
 	return 0;
 }
 
-static inline void zc_set_elem(const struct rte_ring_zc_data *z, uint32_t k, uint32_t v)
-{
-	uint32_t *p = k < z->n1 ? (uint32_t *)z->ptr1 + k : (uint32_t *)z->ptr2 + (k - z->n1);
-	*p = v;
-}
-
 /* What a thread holds between reserve and commit, peek and consume (its lock included). */
 struct tx_hold {
 	struct xio_conn *c;
 	char *ptr, *hdr;
 	size_t max;
+	uint32_t pad; /* elements of padding before the record (ring.h) */
 };
 
 struct rx_hold {
@@ -194,18 +189,19 @@ int xio_zc_free(void *ptr)
 }
 
 /* Publish a descriptor record (producer lock held). */
-static bool put_desc(struct rte_ring *r, uint32_t idx, uint32_t gen, uint32_t off, uint32_t len)
+static bool put_desc(struct rte_ring *r, uint32_t idx, uint32_t gen, uint32_t off, uint32_t len,
+		     bool rewind)
 {
-	struct rte_ring_zc_data z;
+	struct rte_ring_zc_data z = {0};
+	int64_t at = xio_ring_put_start(r, XIO_DESC_ELEMS, &z, rewind);
 
-	if (rte_ring_enqueue_zc_bulk_elem_start(r, XIO_RING_ESIZE, XIO_DESC_ELEMS, &z, NULL) !=
-	    XIO_DESC_ELEMS)
+	if (at < 0)
 		return false;
-	zc_set_elem(&z, 0, XIO_REC_DESC | len);
-	zc_set_elem(&z, 1, idx);
-	zc_set_elem(&z, 2, gen);
-	zc_set_elem(&z, 3, off);
-	rte_ring_enqueue_zc_elem_finish(r, XIO_DESC_ELEMS);
+	xio_zc_set_elem(&z, (uint32_t)at, XIO_REC_DESC | len);
+	xio_zc_set_elem(&z, (uint32_t)at + 1, idx);
+	xio_zc_set_elem(&z, (uint32_t)at + 2, gen);
+	xio_zc_set_elem(&z, (uint32_t)at + 3, off);
+	rte_ring_enqueue_zc_elem_finish(r, (unsigned)at + XIO_DESC_ELEMS);
 	return true;
 }
 
@@ -238,7 +234,11 @@ ssize_t xio_zc_tx(struct xio_conn *c, int fd, void *buf, size_t len, bool nonblo
 			return r;
 		if (rte_ring_free_count(c->tx) >= XIO_DESC_ELEMS) {
 			r = xio_pool_send(p, idx, pid, slot, &gen);
-			if (r == 0 && !put_desc(c->tx, idx, gen, off, (uint32_t)len)) {
+			bool rw = r == 0 && xio_conn_rewind_lock(c);
+			bool put = r == 0 && put_desc(c->tx, idx, gen, off, (uint32_t)len, rw);
+			if (rw)
+				xio_conn_rewind_unlock(c);
+			if (r == 0 && !put) {
 				/* impossible under our lock; the buffer goes with the slot */
 				pthread_mutex_unlock(&c->txd->wlock);
 				xio_conn_corrupt(c);
@@ -267,6 +267,7 @@ ssize_t xio_zc_tx(struct xio_conn *c, int fd, void *buf, size_t len, bool nonblo
 static ssize_t take_head(struct xio_conn *c, struct xio_pool *p, uint32_t slot, void **out)
 {
 	struct rte_ring_zc_data z = {0};
+	(void)xio_ring_skip_pad(c->rx, c->rxd->rd_off); /* the head record is the one to take */
 	unsigned avail = rte_ring_count(c->rx);
 	uint64_t ns;
 	uint32_t pid = xio_pool_self(&ns);
@@ -278,8 +279,9 @@ static ssize_t take_head(struct xio_conn *c, struct xio_pool *p, uint32_t slot, 
 		return 0;
 	uint32_t rec = xio_zc_elem(&z, 0), rlen = XIO_REC_LEN(rec), off = c->rxd->rd_off;
 	uint32_t relems = xio_rec_elems(rec, avail);
-	if (relems == 0 || off >= rlen)
-		goto bad;
+	if (relems == 0 || off >= rlen || (rec & XIO_REC_PAD))
+		goto bad; /* padding left at the head is corrupt (xio_ring_skip_pad took any other)
+			   */
 	if (rec & XIO_REC_DESC) {
 		uint32_t idx = xio_zc_elem(&z, 1), gen = xio_zc_elem(&z, 2);
 		const char *src = xio_pool_desc(p, idx, gen, xio_zc_elem(&z, 3), rlen, slot);
@@ -366,24 +368,30 @@ ssize_t xio_zc_send_reserve(struct xio_conn *c, int fd, size_t len, void **ptr, 
 			size_t want = len < room ? len : room;
 			unsigned elems =
 			    1 + (unsigned)((want + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
-			struct rte_ring_zc_data z;
-			if (rte_ring_enqueue_zc_bulk_elem_start(c->tx, XIO_RING_ESIZE, elems, &z,
-								NULL) != elems) {
+			struct rte_ring_zc_data z = {0};
+			/* no rewind: the reader's lock cannot be held until the commit */
+			int64_t at = xio_ring_put_start(c->tx, elems, &z, false);
+			if (at < 0) {
 				pthread_mutex_unlock(&c->txd->wlock);
 				xio_conn_corrupt(c);
 				return -ECONNRESET;
 			}
 			/* The payload in one piece: up to the ring's end if the record wraps. */
-			char *pay;
+			char *pay, *hdr = z.ptr1;
 			size_t contig;
-			if (z.n1 > 1) {
+			if (at > 0) { /* after padding: the record starts the ring */
+				hdr = z.ptr2;
+				pay = (char *)z.ptr2 + XIO_RING_ESIZE;
+				contig = (size_t)(elems - 1) * XIO_RING_ESIZE;
+			} else if (z.n1 > 1) {
 				pay = (char *)z.ptr1 + XIO_RING_ESIZE;
 				contig = (size_t)(z.n1 - 1) * XIO_RING_ESIZE;
 			} else {
 				pay = z.ptr2;
 				contig = (size_t)(elems - 1) * XIO_RING_ESIZE;
 			}
-			tx_hold = (struct tx_hold){.c = c, .ptr = pay, .hdr = z.ptr1};
+			tx_hold =
+			    (struct tx_hold){.c = c, .ptr = pay, .hdr = hdr, .pad = (uint32_t)at};
 			tx_hold.max = want < contig ? want : contig;
 			xio_conn_get(c);
 			*ptr = pay;
@@ -403,7 +411,8 @@ int xio_zc_send_commit(struct xio_conn *c, int fd, void *ptr, size_t len)
 	if (len > 0) {
 		*(uint32_t *)tx_hold.hdr = (uint32_t)len;
 		rte_ring_enqueue_zc_elem_finish(
-		    c->tx, 1 + (unsigned)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE));
+		    c->tx,
+		    tx_hold.pad + 1 + (unsigned)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE));
 		c->txd->bytes += len;
 	} else {
 		rte_ring_enqueue_zc_elem_finish(c->tx, 0);
@@ -435,6 +444,7 @@ ssize_t xio_zc_recv_peek(struct xio_conn *c, int fd, const void **ptr, bool nonb
 		if (r < 0)
 			return r;
 		struct rte_ring_zc_data z = {0};
+		(void)xio_ring_skip_pad(c->rx, c->rxd->rd_off);
 		unsigned avail = rte_ring_count(c->rx);
 		if (avail == 0) {
 			pthread_mutex_unlock(&c->rxd->rlock);
@@ -448,6 +458,8 @@ ssize_t xio_zc_recv_peek(struct xio_conn *c, int fd, const void **ptr, bool nonb
 		}
 		uint32_t rec = xio_zc_elem(&z, 0), rlen = XIO_REC_LEN(rec), off = c->rxd->rd_off;
 		struct rx_hold h = {.c = c, .rlen = rlen, .relems = xio_rec_elems(rec, avail)};
+		if (rec & XIO_REC_PAD)
+			h.relems = 0; /* left at the head: corrupt */
 		if (h.relems && off < rlen && (rec & XIO_REC_DESC)) {
 			h.desc = 1;
 			h.idx = xio_zc_elem(&z, 1);

@@ -14,7 +14,9 @@
  * makes it FREE. A buffer is released only when its record was consumed
  * whole, and never by a peek or a failed read. The elements are written
  * from the consumer index on, so records cross the end of the array
- * (wrap-around) whenever the indices put them there.
+ * (wrap-around) whenever the indices put them there. Padding records
+ * (XIO_REC_PAD) anywhere are passed over or rejected; xio_ring_skip_pad
+ * takes a head padding whole or leaves the ring as it was.
  */
 #include <stdio.h>
 #include <stdint.h>
@@ -110,6 +112,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ssize_t k = xio_ring_readable(r, off);
 	FZ_CHECK(k == -EPROTO || (k >= 0 && (size_t)k <= (size_t)COUNT * 4));
+	(void)xio_ring_unread(r, off); /* the lock-free count: in bounds (ASan) */
+	/* padding at the head: taken whole or not at all, never past what is published */
+	uint32_t c0 = rte_ring_count(r), pad = xio_ring_head_pad(r);
+	FZ_CHECK(pad <= c0);
+	if (xio_ring_skip_pad(r, off))
+		FZ_CHECK(pad > 0 && off == 0 && rte_ring_count(r) == c0 - pad);
+	else
+		FZ_CHECK(rte_ring_count(r) == c0);
 	free(out);
 	return 0;
 }

@@ -68,6 +68,19 @@ write("ring", {
                          b"".join(desc(4, i % 8, i % 8 + 1, 0) for i in range(18))),
 })
 
+# padding records (a ring that rewinds: XIO_REC_PAD | elements to skip, header included)
+def padrec(n):
+    return struct.pack("<I", 0x40000000 | n) + bytes(4 * (n - 1))
+
+write("ring", {
+    "pad-then-records": ring_in(100, (28 + len(r1)) // 4, 0, 1000, 0, padrec(7) + r1),
+    "pad-peek": ring_in(100, (28 + len(r1)) // 4, 0, 1000, 1, padrec(7) + r1),
+    "pad-rd-off": ring_in(100, (28 + len(r1)) // 4, 3, 1000, 0, padrec(7) + r1),
+    "pad-too-long": ring_in(0, 4, 0, 100, 0, struct.pack("<I", 0x40000000 | 9) + bytes(12)),
+    "pad-desc": ring_in(0, 4, 0, 100, 0, struct.pack("<I", 0xc0000002) + bytes(12)),
+    "pad-between": ring_in(0, (len(r1) + 8 + len(r1)) // 4, 0, 1000, 0, r1 + padrec(2) + r1),
+})
+
 def conn_in(flags, words, elems):
     return bytes([flags]) + struct.pack("<13I", *words) + elems
 

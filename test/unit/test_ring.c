@@ -8,7 +8,11 @@
  * head record (rd_off), peeking consumes nothing, scattered iovecs work on
  * both sides, a concurrent producer and consumer thread agree on every byte,
  * and a corrupt record length or read offset in shared memory is reported
- * as -EPROTO without consuming anything or reading out of bounds.
+ * as -EPROTO without consuming anything or reading out of bounds. A ring
+ * that rewinds (padding to its end when a writer finds it empty past its
+ * first page) keeps a ping-pong stream in its first page, and its padding
+ * counts as no bytes and no use, is passed over by peeks, can be taken out
+ * of the way by the writer, and is rejected when its length is corrupt.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,7 +36,7 @@ static size_t put(struct rte_ring *r, const void *buf, size_t len)
 	struct xio_iov_cursor c;
 
 	xio_cursor_init(&c, &iov, 1);
-	return xio_ring_put(r, &c, len);
+	return xio_ring_put(r, &c, len, true);
 }
 
 static ssize_t get(struct rte_ring *r, uint32_t *rd_off, void *buf, size_t len, bool peek)
@@ -211,7 +215,7 @@ START_TEST(test_iovec)
 
 	xio_cursor_init(&cur, src, 3);
 	/* Scattered source, one record. */
-	ck_assert_uint_eq(xio_ring_put(r, &cur, 8), 8);
+	ck_assert_uint_eq(xio_ring_put(r, &cur, 8, true), 8);
 	ck_assert_uint_eq(xio_ring_used(r), 3 * 4);
 	memset(d4, 0, sizeof(d4));
 	xio_cursor_init(&cur, dst, 5);
@@ -475,9 +479,190 @@ START_TEST(test_corrupt_rd_off_readable)
 }
 END_TEST
 
+/* ---- rewinding (padding records) ------------------------------------------ */
+
+enum { RW_ELEMS = 8192 }; /* 32 KiB: past XIO_RING_REWIND, as the domain's rings are */
+
+/* An empty ring whose indices stand at element @at. */
+static void move_to(struct rte_ring *r, uint32_t at)
+{
+	r->prod.head = r->prod.tail = r->cons.head = r->cons.tail = at;
+}
+
+START_TEST(test_rewind_pingpong)
+{
+	/* A request/response stream keeps to the ring's first page or two. */
+	struct rte_ring *r = xt_ring_new(RW_ELEMS, 0);
+	uint8_t msg[64], in[64];
+	uint32_t rd_off = 0, top = 0, start = r->prod.head;
+	uint64_t n = 0;
+
+	for (int i = 0; i < 5000; i++) {
+		for (size_t k = 0; k < sizeof(msg); k++)
+			msg[k] = stream_byte(n + k);
+		uint32_t at = r->prod.head & r->mask;
+		top = at > top ? at : top;
+		ck_assert_uint_eq(put(r, msg, sizeof(msg)), sizeof(msg));
+		ck_assert_int_eq(xio_ring_readable(r, rd_off), (ssize_t)sizeof(msg));
+		ck_assert_int_eq(get(r, &rd_off, in, sizeof(in), false), (ssize_t)sizeof(in));
+		ck_assert_mem_eq(in, msg, sizeof(in));
+		n += sizeof(msg);
+	}
+	ck_assert(xio_ring_empty(r));
+	/* 17 elements a record: without rewinding it would have gone round 10 times. */
+	ck_assert_uint_lt(top, XIO_RING_REWIND + 17);
+	ck_assert_uint_gt(r->prod.head - start, 5000u * 17);
+	free(r);
+}
+END_TEST
+
+START_TEST(test_rewind_pad_held)
+{
+	/* The reader has not taken the padding yet: it counts as neither bytes nor use. */
+	struct rte_ring *r = xt_ring_new(RW_ELEMS, 0);
+	uint32_t at = 5000, rd_off = 0;
+	struct iovec v = {.iov_base = "0123456789abcdef", .iov_len = 16};
+	struct xio_iov_cursor cur;
+	char buf[64] = {0};
+
+	move_to(r, at);
+	xio_cursor_init(&cur, &v, 1);
+	/* Not allowed to rewind (the writer could not take the reader's lock): in place. */
+	ck_assert_uint_eq(xio_ring_put(r, &cur, 16, false), 16);
+	ck_assert_uint_eq(xio_ring_head_pad(r), 0);
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 16);
+	move_to(r, at);
+	xio_cursor_init(&cur, &v, 1);
+	ck_assert_uint_eq(xio_ring_put(r, &cur, 16, true), 16);
+	ck_assert_uint_eq(xio_ring_head_pad(r), RW_ELEMS - at);
+	ck_assert_uint_eq(elems(r), RW_ELEMS - at + 5);
+	ck_assert_uint_eq(xio_ring_used(r), 5 * 4);
+	ck_assert_int_eq(xio_ring_readable(r, 0), 16);
+	ck_assert_uint_eq(xio_ring_unread(r, 0), 16);
+	/* The record starts the ring. */
+	ck_assert_uint_eq(((uint32_t *)(r + 1))[0], 16);
+	ck_assert_uint_eq(((uint32_t *)(r + 1))[at], XIO_REC_PAD | (RW_ELEMS - at));
+	/* Room until the padding goes: what lies between the ring's start and it. */
+	ck_assert_uint_eq(xio_ring_room(r), (size_t)(at - 1 - 5 - 1) * 4);
+	/* Not partly read: a reader with an offset into it is corrupt. */
+	uint32_t bad_off = 3;
+	ck_assert_int_eq(get(r, &bad_off, buf, sizeof(buf), false), -EPROTO);
+	ck_assert_int_eq(xio_ring_readable(r, 3), -EPROTO);
+	ck_assert(!xio_ring_skip_pad(r, 3));
+	/* Peeking passes over it, consuming nothing. */
+	ck_assert_int_eq(get(r, &rd_off, buf, 4, true), 4);
+	ck_assert_uint_eq(elems(r), RW_ELEMS - at + 5);
+	/* A second write goes behind the first: the ring is not empty, no padding. */
+	xio_cursor_init(&cur, &v, 1);
+	ck_assert_uint_eq(xio_ring_put(r, &cur, 16, true), 16);
+	ck_assert_uint_eq(elems(r), RW_ELEMS - at + 10);
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 32);
+	ck_assert_mem_eq(buf, "0123456789abcdef0123456789abcdef", 32);
+	ck_assert(xio_ring_empty(r));
+	ck_assert_uint_eq(xio_ring_head_pad(r), 0);
+	free(r);
+}
+END_TEST
+
+START_TEST(test_rewind_skip_pad)
+{
+	/* The writer takes its padding out of the way: full room again, bytes intact. */
+	struct rte_ring *r = xt_ring_new(RW_ELEMS, 0);
+	uint32_t rd_off = 0;
+	char buf[16] = {0};
+
+	move_to(r, 6000);
+	ck_assert(!xio_ring_skip_pad(r, 0)); /* empty */
+	put_str(r, "hello");
+	ck_assert_uint_eq(xio_ring_head_pad(r), RW_ELEMS - 6000);
+	ck_assert(xio_ring_skip_pad(r, 0));
+	ck_assert_uint_eq(xio_ring_head_pad(r), 0);
+	ck_assert_uint_eq(elems(r), 3);
+	ck_assert_uint_eq(xio_ring_room(r), (size_t)(RW_ELEMS - 1 - 3 - 1) * 4);
+	ck_assert(!xio_ring_skip_pad(r, 0)); /* a record of bytes is never skipped */
+	ck_assert_uint_eq(elems(r), 3);
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 5);
+	ck_assert_str_eq(buf, "hello");
+	free(r);
+}
+END_TEST
+
+START_TEST(test_rewind_when)
+{
+	struct rte_ring *r = xt_ring_new(RW_ELEMS, 0);
+	static uint8_t big[16384];
+	uint32_t rd_off = 0;
+
+	/* In the first page: no padding. */
+	move_to(r, XIO_RING_REWIND - 1);
+	put_str(r, "x");
+	ck_assert_uint_eq(xio_ring_head_pad(r), 0);
+	ck_assert_int_eq(get(r, &rd_off, big, 8, false), 1);
+	/* Empty: padding first; not empty: the record goes behind what is there. */
+	move_to(r, 3000);
+	put_str(r, "abc");
+	uint32_t n = elems(r);
+	ck_assert_uint_eq(n, RW_ELEMS - 3000 + 2);
+	put_str(r, "def");
+	ck_assert_uint_eq(elems(r), n + 2);
+	ck_assert_uint_eq(xio_ring_head_pad(r), RW_ELEMS - 3000);
+	ck_assert_int_eq(get(r, &rd_off, big, 8, false), 6);
+	/* A record larger than half of what the padding would leave goes on in place. */
+	move_to(r, 3000);
+	ck_assert_uint_eq(put(r, big, 8192), 8192);
+	ck_assert_uint_eq(xio_ring_head_pad(r), 0);
+	ck_assert_int_eq(get(r, &rd_off, big, sizeof(big), false), 8192);
+	/* Half or less: it rewinds. */
+	move_to(r, 3000);
+	ck_assert_uint_eq(put(r, big, 5996), 5996); /* 1 + 1499 elements */
+	ck_assert_uint_eq(xio_ring_head_pad(r), RW_ELEMS - 3000);
+	ck_assert_int_eq(get(r, &rd_off, big, sizeof(big), false), 5996);
+	free(r);
+}
+END_TEST
+
+START_TEST(test_corrupt_pad)
+{
+	/* Padding longer than what is published, or flagged as a descriptor too. */
+	struct rte_ring *r = xt_ring_new(RW_ELEMS, 0);
+	uint32_t rd_off = 0;
+	char buf[64];
+
+	move_to(r, 6000);
+	put_str(r, "hello");
+	unsigned n = elems(r);
+	uint32_t *pad = ring_elem(r, 0), good = *pad;
+	/* ...or padding with nothing behind it: a writer always publishes its record with it */
+	const uint32_t bad[] = {XIO_REC_PAD | (n + 1), XIO_REC_PAD | n, XIO_REC_PAD | 0x3fffffffu,
+				XIO_REC_PAD | XIO_REC_DESC | (RW_ELEMS - 6000)};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		*pad = bad[i];
+		ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), -EPROTO);
+		ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), true), -EPROTO);
+		ck_assert_int_eq(xio_ring_readable(r, 0), -EPROTO);
+		ck_assert(!xio_ring_skip_pad(r, 0));
+		ck_assert_uint_eq(elems(r), n);
+		ck_assert_uint_eq(xio_ring_used(r), n * 4); /* not padding: counted as it is */
+	}
+	*pad = good;
+	ck_assert_int_eq(get(r, &rd_off, buf, sizeof(buf), false), 5);
+	free(r);
+}
+END_TEST
+
+START_TEST(test_wrap_rewind)
+{
+	/* Odd records, partial reads and peeks, on a ring that rewinds. */
+	struct rte_ring *r = xt_ring_new(2 * XIO_RING_REWIND, 0);
+
+	stream_through(r, 300000);
+	free(r);
+}
+END_TEST
+
 /* ---- two threads ---------------------------------------------------------- */
 
-enum { SPSC_BYTES = 4 << 20 };
+static uint64_t SPSC_BYTES = 4 << 20; /* per test: valgrind runs these too */
 
 static void *producer(void *arg)
 {
@@ -500,9 +685,9 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-START_TEST(test_spsc_threads)
+static void spsc(unsigned ring_elems)
 {
-	struct rte_ring *r = xt_ring_new(256, 0);
+	struct rte_ring *r = xt_ring_new(ring_elems, 0);
 	pthread_t th;
 	uint8_t buf[512];
 	uint64_t rd = 0, bad = 0;
@@ -525,6 +710,19 @@ START_TEST(test_spsc_threads)
 	ck_assert_uint_eq(rd, SPSC_BYTES);
 	ck_assert(xio_ring_empty(r));
 	free(r);
+}
+
+START_TEST(test_spsc_threads)
+{
+	spsc(256);
+}
+END_TEST
+
+START_TEST(test_spsc_threads_rewind)
+{
+	/* The writer's look at an empty ring races with the reader taking the last record. */
+	SPSC_BYTES = 1 << 20;
+	spsc(4 * XIO_RING_REWIND);
 }
 END_TEST
 
@@ -554,11 +752,22 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_corrupt_second_len);
 	tcase_add_test(tc, test_corrupt_rd_off);
 	tcase_add_test(tc, test_corrupt_rd_off_readable);
+	tcase_add_test(tc, test_corrupt_pad);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rewind");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_rewind_pingpong);
+	tcase_add_test(tc, test_rewind_pad_held);
+	tcase_add_test(tc, test_rewind_skip_pad);
+	tcase_add_test(tc, test_rewind_when);
+	tcase_add_test(tc, test_wrap_rewind);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("threads");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spsc_threads);
+	tcase_add_test(tc, test_spsc_threads_rewind);
 	suite_add_tcase(s, tc);
 	return s;
 }
