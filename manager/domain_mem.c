@@ -146,7 +146,7 @@ static bool trylock_dir(pthread_mutex_t *mx, struct rte_ring_headtail *ht)
 	return e == 0;
 }
 
-uint64_t mgr_ring_trim(struct xio_slot *s, int dir)
+uint64_t mgr_ring_trim(struct xio_slot *s, int dir, bool busy)
 {
 	struct rte_ring *r = mgr_ring(s, dir);
 	struct xio_dir *x = &s->dir[dir];
@@ -164,14 +164,26 @@ uint64_t mgr_ring_trim(struct xio_slot *s, int dir)
 	uint32_t cons =
 	    atomic_load_explicit((_Atomic uint32_t *)&r->cons.tail, memory_order_acquire);
 	uint32_t used = prod - cons, keep = 4096 / XIO_RING_ESIZE;
-	if (r->prod.head == prod && used < size && size - used > keep + 1) {
+	/*
+	 * The writer goes on after prod (keep that page), or at the ring's
+	 * start when the ring rewinds (stack/ring.h: empty, past its first
+	 * page; keep the first). A busy ring keeps its first pages as well: it
+	 * comes back to them soon.
+	 */
+	bool rewinds = used == 0 && (prod & (size - 1)) >= XIO_RING_REWIND;
+	uint64_t low = busy ? ((uint64_t)XIO_RING_REWIND + keep) * XIO_RING_ESIZE : 0;
+	if (r->prod.head != prod) {
+		/* a dead writer's half record: the next lock rolls it back; trim next time */
+	} else if (rewinds && !busy) {
+		freed += punch(r, (uint64_t)keep * XIO_RING_ESIZE, (uint64_t)size * XIO_RING_ESIZE);
+	} else if (used < size && size - used > keep + 1) {
 		uint32_t from = prod + keep, n = size - used - keep - 1;
 		uint32_t a = from & (size - 1);
 		uint32_t first = n < size - a ? n : size - a;
-		freed +=
-		    punch(r, (uint64_t)a * XIO_RING_ESIZE, ((uint64_t)a + first) * XIO_RING_ESIZE);
+		uint64_t lo = (uint64_t)a * XIO_RING_ESIZE;
+		freed += punch(r, lo > low ? lo : low, ((uint64_t)a + first) * XIO_RING_ESIZE);
 		if (n > first)
-			freed += punch(r, 0, (uint64_t)(n - first) * XIO_RING_ESIZE);
+			freed += punch(r, low, (uint64_t)(n - first) * XIO_RING_ESIZE);
 	}
 	pthread_mutex_unlock(&x->wlock);
 	return freed;

@@ -88,10 +88,11 @@ struct mgr_netns {
 struct mgr_seen {
 	uint64_t word;	     /* state word last seen */
 	uint64_t since_ns;   /* when it was first seen with that word */
-	uint32_t tail[2];    /* producer tail of each ring at the last sweep */
-	uint32_t trimmed[2]; /* producer tail when its free pages were last given back */
+	uint32_t tail[2];    /* bytes written into each ring at the last sweep (low 32 bits) */
+	uint32_t trimmed[2]; /* the same when its free pages were last given back */
 	uint64_t freed_ns;   /* reclaimed then; its ring pages not yet given back (warm) */
 	bool warm;
+	bool busy_trim[2]; /* the last trim was a busy one: an idle one still gives more back */
 };
 
 struct mgr_client;
@@ -183,9 +184,10 @@ void mgr_slot_release_rings(struct xio_slot *s);
 struct rte_ring *mgr_ring(const struct xio_slot *s, int dir);
 /*
  * Give back the pages of the free space of ring @dir of @s, if its writer's
- * lock is free (never waits). Returns the bytes punched out.
+ * lock is free (never waits); a @busy ring keeps the pages it rewinds to.
+ * Returns the bytes punched out.
  */
-uint64_t mgr_ring_trim(struct xio_slot *s, int dir);
+uint64_t mgr_ring_trim(struct xio_slot *s, int dir, bool busy);
 /* Bytes of the ring file backed by memory now. */
 uint64_t mgr_rings_resident(void);
 

@@ -226,20 +226,30 @@ static void trim_rings(struct mgr *m, uint32_t i)
 		struct rte_ring *r = mgr_ring(s, d);
 		if (!r)
 			return;
-		uint32_t tail =
-		    atomic_load_explicit((_Atomic uint32_t *)&r->prod.tail, memory_order_relaxed);
+		/* Bytes written, not the ring's index: a ring that rewinds (stack/ring.h) skips
+		 * the rest of the ring in one step, and that is no traffic. */
+		uint32_t tail = (uint32_t)atomic_load_explicit((_Atomic uint64_t *)&s->dir[d].bytes,
+							       memory_order_relaxed);
 		bool idle = tail == sn->tail[d];
 		sn->tail[d] = tail;
-		if (tail == sn->trimmed[d])
+		if (tail == sn->trimmed[d] && !(idle && sn->busy_trim[d]))
 			continue;
 		if (!idle) {
-			if (tail - sn->trimmed[d] < TRIM_BUSY_BYTES / XIO_RING_ESIZE ||
+			if (tail - sn->trimmed[d] < TRIM_BUSY_BYTES ||
 			    m->busy_trims >= TRIM_BUSY_MAX)
+				continue;
+			/* Busy in its first pages: it rewinds (stack/ring.h), so nothing
+			 * beyond them to give back. (A number only: the header is shared.) */
+			uint32_t at = atomic_load_explicit((_Atomic uint32_t *)&r->prod.tail,
+							   memory_order_relaxed) &
+				      r->mask;
+			if (at < XIO_RING_REWIND + 4096 / XIO_RING_ESIZE)
 				continue;
 			m->busy_trims++;
 		}
-		mgr_ring_trim(s, d);
+		mgr_ring_trim(s, d, !idle);
 		sn->trimmed[d] = tail;
+		sn->busy_trim[d] = !idle;
 	}
 }
 
