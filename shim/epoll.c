@@ -823,7 +823,7 @@ static int collect_board(struct ep_set *s, struct epoll_event *out, int max)
 	int pf = 0;
 	for (struct ep_item *it = s->qhead[NEWS]; it && pf < max + 8; it = it->qnext[NEWS], pf++)
 		if (it->conn)
-			xio_conn_prefetch_rx(it->conn);
+			xio_conn_prefetch(it->conn);
 	/* Each item once: items reported here join AGAIN after its last one now. */
 	struct ep_item *again = s->qtail[AGAIN];
 	struct ep_item *stop = s->qtail[NEWS];

@@ -1307,13 +1307,25 @@ unsigned xio_conn_ready(struct xio_conn *c)
 	return xio_conn_ops(c)->ready(c);
 }
 
-void xio_conn_prefetch_rx(const struct xio_conn *c)
+void xio_conn_prefetch(const struct xio_conn *c)
 {
-	const struct rte_ring *r = c->rx;
+	const struct rte_ring *r = c->rx, *t = c->tx;
+	const uint32_t *td = (const uint32_t *)&t[1];
 	__builtin_prefetch(&c->rxd->shut_wr);
 	__builtin_prefetch(&r->size);
 	__builtin_prefetch(&r->prod);
 	__builtin_prefetch(&r->cons);
+	/*
+	 * For writing: the locks the read and the answer take, our producer
+	 * index and the line the answer goes to (found from our own index: no
+	 * miss). The answer's fence (bell_data) otherwise waits for each of
+	 * these lines from the other CPU in turn: 10,000 ping-pong connections
+	 * made 12-35% more round trips a second with them (benchmarks/FINDINGS.md).
+	 */
+	__builtin_prefetch(&c->rxd->rlock, 1);
+	__builtin_prefetch(&c->txd->wlock, 1);
+	__builtin_prefetch(&t->prod, 1);
+	__builtin_prefetch(&td[t->prod.tail & t->mask], 1);
 }
 
 unsigned xio_conn_ready_for(struct xio_conn *c, unsigned events)

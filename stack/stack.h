@@ -193,10 +193,11 @@ unsigned xio_conn_ready_for(struct xio_conn *c, unsigned events);
 /*
  * Start loading the shared lines a look at @c's receive side reads (its
  * direction's FIN/reset line, the rx ring's header, producer and consumer
- * lines): a set about to look at many connections issues these first, so
- * the misses overlap instead of coming one after the other.
+ * lines), and for writing those the read and an answer write: a set about
+ * to look at many connections issues these first, so the misses overlap
+ * instead of coming one after the other.
  */
-void xio_conn_prefetch_rx(const struct xio_conn *c);
+void xio_conn_prefetch(const struct xio_conn *c);
 /* @fd is one of this process's fds on @c: a demoted connection's readiness asks its socket. */
 void xio_conn_note_fd(struct xio_conn *c, int fd);
 
