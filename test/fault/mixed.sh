@@ -425,6 +425,17 @@ slots1=$(xio_field slots_in_use)
 bufs1=$(xio_field bufs_in_use)
 ((slots1 <= slots0)) || fail "slots leaked: slots_in_use $slots0 after the first clean round, $slots1 at the end"
 ((bufs1 <= bufs0)) || fail "buffers leaked: bufs_in_use $bufs0 after the first clean round, $bufs1 at the end"
+# A listener makes its timerfd and eventfd (stack/listener.c, hold_fds) the first time it holds
+# a connection, which may come after the first round: one of each more is no leak.
+lazy() { grep -cE 'anon_inode:\[(timerfd|eventfd)\]' "$WORK/fds.$1.$2" || true; }
+for n in $(awk '{ print $1 }' "$WORK/fds.start"); do
+	more=$(($(lazy end "$n") - $(lazy start "$n")))
+	if ((more > 0 && more <= 2)); then
+		awk -v n="$n" -v k="$more" '$1 == n { $2 += k } 1' "$WORK/fds.start" >"$WORK/fds.start.tmp"
+		mv "$WORK/fds.start.tmp" "$WORK/fds.start"
+		log "$n: $more timerfd/eventfd more at the end (a listener's, made when it first held a connection)"
+	fi
+done
 fdleak=$(paste -d ' ' "$WORK/fds.start" "$WORK/fds.end" | awk '$4 > $2 { printf "%s %d -> %d; ", $1, $2, $4 }')
 if [[ -n $fdleak ]]; then
 	for n in $(paste -d ' ' "$WORK/fds.start" "$WORK/fds.end" | awk '$4 > $2 { print $1 }'); do
