@@ -16,7 +16,6 @@
 
 #include "clock.h"
 #include "manager.h"
-#include "ring.h"
 
 struct conns_msg {
 	struct xio_msg_hdr hdr;
@@ -182,8 +181,10 @@ static void fill_conn(struct xio_ctl_conn *rec, struct xio_slot *s, uint64_t w)
 	rec->server_pid = s->server_pid;
 	rec->bytes_c2s = s->dir[XIO_DIR_C2S].bytes;
 	rec->bytes_s2c = s->dir[XIO_DIR_S2C].bytes;
-	rec->fill_c2s = xio_ring_used(mgr_ring(s, XIO_DIR_C2S));
-	rec->fill_s2c = xio_ring_used(mgr_ring(s, XIO_DIR_S2C));
+	/* Counts only: xio_ring_used would read the ring at an index its header (shared,
+	 * written by clients) names. Padding is in it only after a writer died mid-rewind. */
+	rec->fill_c2s = rte_ring_count(mgr_ring(s, XIO_DIR_C2S)) * 4;
+	rec->fill_s2c = rte_ring_count(mgr_ring(s, XIO_DIR_S2C)) * 4;
 	rec->slot = s->index;
 	rec->state = XIO_SLOT_STATE(w);
 	rec->srv_local = s->srv_local;

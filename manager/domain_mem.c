@@ -167,15 +167,17 @@ uint64_t mgr_ring_trim(struct xio_slot *s, int dir, bool busy)
 	/*
 	 * The writer goes on after prod (keep that page), or at the ring's
 	 * start when the ring rewinds (stack/ring.h: empty, past its first
-	 * page; keep the first). A busy ring keeps its first pages as well: it
-	 * comes back to them soon.
+	 * page; it rewinds only when the reader is not in the ring, so keep
+	 * both). A busy ring keeps its first MGR_RING_BUSY_LOW bytes as well:
+	 * one that rewinds comes back to them soon.
 	 */
-	bool rewinds = used == 0 && (prod & (size - 1)) >= XIO_RING_REWIND;
-	uint64_t low = busy ? ((uint64_t)XIO_RING_REWIND + keep) * XIO_RING_ESIZE : 0;
-	if (r->prod.head != prod) {
-		/* a dead writer's half record: the next lock rolls it back; trim next time */
-	} else if (rewinds && !busy) {
-		freed += punch(r, (uint64_t)keep * XIO_RING_ESIZE, (uint64_t)size * XIO_RING_ESIZE);
+	uint32_t at = prod & (size - 1);
+	bool rewinds = used == 0 && at >= XIO_RING_REWIND;
+	uint64_t low = busy ? MGR_RING_BUSY_LOW : 0;
+	if (rewinds && !busy) {
+		uint64_t ahead = (uint64_t)at + keep < size ? (uint64_t)at + keep : size;
+		freed += punch(r, (uint64_t)keep * XIO_RING_ESIZE, (uint64_t)at * XIO_RING_ESIZE);
+		freed += punch(r, ahead * XIO_RING_ESIZE, (uint64_t)size * XIO_RING_ESIZE);
 	} else if (used < size && size - used > keep + 1) {
 		uint32_t from = prod + keep, n = size - used - keep - 1;
 		uint32_t a = from & (size - 1);

@@ -188,6 +188,12 @@ struct rte_ring *mgr_ring(const struct xio_slot *s, int dir);
  * Returns the bytes punched out.
  */
 uint64_t mgr_ring_trim(struct xio_slot *s, int dir, bool busy);
+/*
+ * What a busy ring keeps at its start: a ring that rewinds (stack/ring.h)
+ * cycles through up to three times its largest record past the first page,
+ * so records of up to ~20 KiB stay inside, unpunched.
+ */
+#define MGR_RING_BUSY_LOW (64u << 10)
 /* Bytes of the ring file backed by memory now. */
 uint64_t mgr_rings_resident(void);
 

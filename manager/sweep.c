@@ -243,7 +243,7 @@ static void trim_rings(struct mgr *m, uint32_t i)
 			uint32_t at = atomic_load_explicit((_Atomic uint32_t *)&r->prod.tail,
 							   memory_order_relaxed) &
 				      r->mask;
-			if (at < XIO_RING_REWIND + 4096 / XIO_RING_ESIZE)
+			if (at < MGR_RING_BUSY_LOW / XIO_RING_ESIZE)
 				continue;
 			m->busy_trims++;
 		}
