@@ -452,11 +452,14 @@ static inline uint32_t xio_ring_head_pad(const struct rte_ring *r)
 	uint32_t cons = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
 	uint32_t prod = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
 
-	if (cons == prod)
+	/* counted as rte_ring_count does, so that both agree on indices no ring can have */
+	uint32_t left = (prod - cons) & r->mask;
+	left = left > r->capacity ? r->capacity : left;
+	if (left == 0)
 		return 0;
 	uint32_t w = __atomic_load_n((const uint32_t *)&r[1] + (cons & r->mask), __ATOMIC_RELAXED);
-	uint32_t n = (w & XIO_REC_PAD) ? xio_rec_elems(w, prod - cons) : 0;
-	return n < prod - cons ? n : 0; /* alone it is corrupt, not padding */
+	uint32_t n = (w & XIO_REC_PAD) ? xio_rec_elems(w, left) : 0;
+	return n < left ? n : 0; /* alone it is corrupt, not padding */
 }
 
 /*
