@@ -3,7 +3,7 @@
  * Proves: a reader that waits for SO_RCVLOWAT bytes in a blocking recv gets
  * them from a writer that sends them in pieces, however far the connection
  * has come before (on TCP the send buffer takes them all); and a writer whose
- * peer reads nothing can still queue 256 KiB in one blocking send after the
+ * peer reads nothing can still queue 128 KiB in one blocking send after the
  * connection went back and forth. Under X-IO both happen on a ring that
  * emptied past its first page, where the next record rewinds to the ring's
  * start (stack/ring.h): padding the reader never takes (it waits for more
@@ -14,7 +14,13 @@
 
 #include "helpers.h"
 
-#define LOWAT (256u << 10)
+/*
+ * Small enough for kernel TCP to reach with 1 KiB segments inside its default
+ * receive buffer (each segment costs more than its bytes there), larger than
+ * the room padding would leave after go_round (about 4 KiB).
+ */
+#define LOWAT (32u << 10)
+#define BULK  (128u << 10)
 #define PIECE 1024 /* small enough to rewind the ring (at most half the room left) */
 
 static int c, s;
@@ -22,7 +28,7 @@ static int c, s;
 /* Both rings past their first page, empty: the state in which the next record rewinds. */
 static void go_round(void)
 {
-	static char buf[12288];
+	static char buf[5120]; /* the ring rewinds in the third round, to ~5 KiB in */
 	for (unsigned round = 0; round < 3; round++) {
 		pat_fill(buf, sizeof(buf), round, 7);
 		write_all(c, buf, sizeof(buf));
@@ -53,7 +59,7 @@ static void *lowat_reader(void *arg)
 
 int main(void)
 {
-	static char buf[LOWAT];
+	static char buf[BULK];
 	watchdog(20);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	make_pair(&c, &s);
@@ -77,16 +83,16 @@ int main(void)
 	OK(setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)));
 	printf("SO_RCVLOWAT %u: one recv got them after %u sends\n", LOWAT, LOWAT / PIECE);
 
-	/* 2: nobody reads; one blocking send of 256 KiB must not wait. */
+	/* 2: nobody reads; one blocking send of 128 KiB must not wait. */
 	go_round();
-	pat_fill(buf, LOWAT, 2000, 11);
+	pat_fill(buf, BULK, 2000, 11);
 	int64_t t0 = now_ms();
-	ssize_t n = send(c, buf, LOWAT, 0);
-	CHECK_EQ(n, (ssize_t)LOWAT);
-	printf("one blocking send of %u bytes, nobody reading: %lld ms\n", LOWAT,
+	ssize_t n = send(c, buf, BULK, 0);
+	CHECK_EQ(n, (ssize_t)BULK);
+	printf("one blocking send of %u bytes, nobody reading: %lld ms\n", BULK,
 	       (long long)(now_ms() - t0));
-	read_all(s, buf, LOWAT);
-	pat_check(buf, LOWAT, 2000, 11);
+	read_all(s, buf, BULK);
+	pat_check(buf, BULK, 2000, 11);
 	printf("rcvlowat_rewind: ok\n");
 	return 0;
 }
