@@ -154,9 +154,9 @@ static int client(const struct bench_ep *ep, int nconns, size_t size, double sec
 			while (cc->got >= size) {
 				cc->got -= size;
 				turns++;
-				counted +=
-				    end !=
-				    0; /* the rate: every round trip that ends in the window */
+				if (end)
+					counted++; /* the rate: every round trip ending in the
+						      window */
 				if (end && cc->sent_ns >= t_meas)
 					bench_sample(&s, now - cc->sent_ns);
 				cc->sent_ns = now;

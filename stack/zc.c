@@ -122,7 +122,6 @@ struct tx_hold {
 	struct xio_conn *c;
 	char *ptr, *hdr;
 	size_t max;
-	uint32_t pad; /* elements of padding before the record (ring.h) */
 };
 
 struct rx_hold {
@@ -279,9 +278,9 @@ static ssize_t take_head(struct xio_conn *c, struct xio_pool *p, uint32_t slot, 
 		return 0;
 	uint32_t rec = xio_zc_elem(&z, 0), rlen = XIO_REC_LEN(rec), off = c->rxd->rd_off;
 	uint32_t relems = xio_rec_elems(rec, avail);
+	/* padding still at the head is corrupt: xio_ring_skip_pad took any other */
 	if (relems == 0 || off >= rlen || (rec & XIO_REC_PAD))
-		goto bad; /* padding left at the head is corrupt (xio_ring_skip_pad took any other)
-			   */
+		goto bad;
 	if (rec & XIO_REC_DESC) {
 		uint32_t idx = xio_zc_elem(&z, 1), gen = xio_zc_elem(&z, 2);
 		const char *src = xio_pool_desc(p, idx, gen, xio_zc_elem(&z, 3), rlen, slot);
@@ -368,30 +367,26 @@ ssize_t xio_zc_send_reserve(struct xio_conn *c, int fd, size_t len, void **ptr, 
 			size_t want = len < room ? len : room;
 			unsigned elems =
 			    1 + (unsigned)((want + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE);
-			struct rte_ring_zc_data z = {0};
-			/* no rewind: the reader's lock cannot be held until the commit */
-			int64_t at = xio_ring_put_start(c->tx, elems, &z, false);
-			if (at < 0) {
+			struct rte_ring_zc_data z;
+			/* Never rewinds (ring.h): the reader's lock cannot be held until the
+			 * commit. */
+			if (rte_ring_enqueue_zc_bulk_elem_start(c->tx, XIO_RING_ESIZE, elems, &z,
+								NULL) != elems) {
 				pthread_mutex_unlock(&c->txd->wlock);
 				xio_conn_corrupt(c);
 				return -ECONNRESET;
 			}
 			/* The payload in one piece: up to the ring's end if the record wraps. */
-			char *pay, *hdr = z.ptr1;
+			char *pay;
 			size_t contig;
-			if (at > 0) { /* after padding: the record starts the ring */
-				hdr = z.ptr2;
-				pay = (char *)z.ptr2 + XIO_RING_ESIZE;
-				contig = (size_t)(elems - 1) * XIO_RING_ESIZE;
-			} else if (z.n1 > 1) {
+			if (z.n1 > 1) {
 				pay = (char *)z.ptr1 + XIO_RING_ESIZE;
 				contig = (size_t)(z.n1 - 1) * XIO_RING_ESIZE;
 			} else {
 				pay = z.ptr2;
 				contig = (size_t)(elems - 1) * XIO_RING_ESIZE;
 			}
-			tx_hold =
-			    (struct tx_hold){.c = c, .ptr = pay, .hdr = hdr, .pad = (uint32_t)at};
+			tx_hold = (struct tx_hold){.c = c, .ptr = pay, .hdr = z.ptr1};
 			tx_hold.max = want < contig ? want : contig;
 			xio_conn_get(c);
 			*ptr = pay;
@@ -411,8 +406,7 @@ int xio_zc_send_commit(struct xio_conn *c, int fd, void *ptr, size_t len)
 	if (len > 0) {
 		*(uint32_t *)tx_hold.hdr = (uint32_t)len;
 		rte_ring_enqueue_zc_elem_finish(
-		    c->tx,
-		    tx_hold.pad + 1 + (unsigned)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE));
+		    c->tx, 1 + (unsigned)((len + XIO_RING_ESIZE - 1) / XIO_RING_ESIZE));
 		c->txd->bytes += len;
 	} else {
 		rte_ring_enqueue_zc_elem_finish(c->tx, 0);
