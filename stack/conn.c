@@ -401,7 +401,12 @@ static bool may_drain(struct xio_conn *c, bool lone)
 		nanosleep(&ts, NULL);
 		return false;
 	}
-	sched_yield();
+	if (xio_spin_crowded()) {
+		struct timespec ts = {0, 100000}; /* a yield would hand the CPU away for a slice */
+		nanosleep(&ts, NULL);
+	} else {
+		xio_spin_yield();
+	}
 	return false;
 }
 

@@ -902,7 +902,7 @@ static uint64_t accept_spin_end(struct xio_listener *l)
 {
 	struct xio_slot *ls = atomic_load_explicit(&l->last_slot, memory_order_relaxed);
 	int spin = xio_spin_us();
-	if (!ls || spin <= 0 ||
+	if (!ls || spin <= 0 || xio_spin_crowded() ||
 	    atomic_load_explicit(&ls->last_cpu[0], memory_order_relaxed) == sched_getcpu() + 1)
 		return 1;
 	return xio_mono_us() + (uint64_t)spin;

@@ -62,6 +62,13 @@
 /* How long a server looks again for a client that has not announced its port yet (µs). */
 #define PAIR_LOOK_AGAIN_US 5000
 /*
+ * ... first spinning (the client, on another CPU, announces within a few
+ * µs), then in naps: a client on our CPU gets it, and no yield hands a busy
+ * neighbour a whole scheduler slice (4 ms per connection, stack/wait.c).
+ */
+#define PAIR_LOOK_SPIN_US 20
+#define PAIR_LOOK_NAP_NS  20000
+/*
  * How long the client waits for the server's accept and the manager's proof
  * (default, µs). Generous: on a loaded node a server thread can wait tens of
  * milliseconds for a CPU (50 ms gave kernel TCP between pods at load 16).
@@ -321,7 +328,7 @@ static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t to
 	uint64_t start = xio_mono_us(), deadline = start + pair_wait_us();
 	bool extended = false, spun = false;
 	int cap = pair_spin_cap_us(), base = xio_spin_us() < cap ? xio_spin_us() : cap;
-	int spin = cap > 0 ? xio_spin_adapt_us(&pair_adapt, base, cap) : 0;
+	int spin = cap > 0 && !xio_spin_crowded() ? xio_spin_adapt_us(&pair_adapt, base, cap) : 0;
 	int64_t t0 = xio_mono_ns();
 	for (;;) {
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -584,14 +591,21 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 	 * count first, then look: a client that was counted when we accepted has
 	 * its entry in the table by the time the count drops.
 	 */
-	uint64_t now = xio_mono_us(), end = now + PAIR_LOOK_AGAIN_US;
+	uint64_t now = xio_mono_us(), end = now + PAIR_LOOK_AGAIN_US,
+		 spin_end = now + PAIR_LOOK_SPIN_US;
 	while (i < 0) {
 		bool announcing = atomic_load(&h->pair_announcing) &&
 				  now < atomic_load(&h->pair_announcing_until);
 		i = find_announced(d, peer->port, 0, out, token, &e);
 		if (i >= 0 || !announcing || now >= end)
 			break;
-		sched_yield(); /* the client may be waiting for this very CPU */
+		if (now < spin_end) {
+			rte_pause();
+		} else {
+			/* the client may be waiting for this very CPU */
+			struct timespec nap = {0, PAIR_LOOK_NAP_NS};
+			nanosleep(&nap, NULL);
+		}
 		now = xio_mono_us();
 	}
 	if (i < 0)

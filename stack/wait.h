@@ -63,6 +63,14 @@ struct xio_waiter {
 int xio_wait(struct xio_waiter *w);
 
 /*
+ * sched_yield() for a spinner: false when it was slow (the CPU went to a
+ * task that kept it for a slice), and the spin should end; this thread then
+ * does not spin for a while: xio_spin_crowded() says so (stack/wait.c).
+ */
+bool xio_spin_yield(void);
+bool xio_spin_crowded(void);
+
+/*
  * The adaptive spin (docs/DESIGN.md, "Spin, then block"): how long step 2
  * spins when a connection's data comes at a steady pace that outlasts the
  * plain spin (a stage of a service chain whose next message comes after the
