@@ -70,6 +70,15 @@ ssize_t xio_control_call(const void *req, size_t req_len, const int *fds, int nf
 			 size_t reply_len, int *reply_fd);
 
 /*
+ * The same, but looking for the reply for up to @spin_us before sleeping
+ * for it: where the answer usually comes within microseconds and a sleep
+ * would leave our CPU idle, for the answer's wake-up to pay to bring back
+ * (a pairing's claim, pair.c).
+ */
+ssize_t xio_control_call_spin(const void *req, size_t req_len, const int *fds, int nfds,
+			      void *reply, size_t reply_len, int *reply_fd, int spin_us);
+
+/*
  * A request the manager answers with no reply (PAIR_OFFER), on the same
  * control connection, so it is read before any later request of this
  * process. Returns 0 or -errno.

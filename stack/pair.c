@@ -177,6 +177,18 @@ static void table_del(struct xio_domain_hdr *h, int i, uint16_t port, uint32_t s
 
 static struct xio_spin_adapt pair_adapt; /* one per process: the node's proofs */
 
+/*
+ * The server spins for its claim's answer the same way, within the same
+ * cap. Sleeping in the reply, it leaves its CPU idle; the manager, woken by
+ * the client's offer, then often runs on the client's CPU, and its answer
+ * has to bring the server's CPU back from idle (15-25 us on this VM), on
+ * the critical path of every connection between pods. Spinning, the
+ * answer is read as soon as it is sent: short connections between two
+ * pods went from 0.8x to 1.0x veth TCP, the median from 80 to 50 us
+ * (docs/DESIGN.md, Costs).
+ */
+static struct xio_spin_adapt claim_adapt;
+
 static int pair_spin_cap_us(void)
 {
 	int v = xio_config()->pair_spin_us;
@@ -207,12 +219,13 @@ static uint64_t spin_state(struct xio_slot *s, uint64_t w, int64_t spin_ns)
 }
 
 static int pair_call(uint16_t type, struct xio_slot *s, uint32_t token, const int *fds, int nfds,
-		     int *reply_fd)
+		     int *reply_fd, int spin_us)
 {
 	struct xio_ctl_pair req = {.slot = s->index, .token = token, .pid = xio_self_pid()};
 	struct xio_msg_hdr rep;
 	xio_msg_init(&req.hdr, type, sizeof(req));
-	ssize_t n = xio_control_call(&req, sizeof(req), fds, nfds, &rep, sizeof(rep), reply_fd);
+	ssize_t n = xio_control_call_spin(&req, sizeof(req), fds, nfds, &rep, sizeof(rep), reply_fd,
+					  spin_us);
 	int r = n < 0 ? (int)n : xio_msg_check(&rep, (size_t)n, XIO_CTL_REPLY, sizeof(rep));
 	if (r == 0 && rep.status < 0)
 		r = rep.status;
@@ -505,7 +518,7 @@ int xio_pair_connect(int fd, const struct sockaddr *sa, socklen_t len,
 		 */
 		if ((offered || announced) &&
 		    (!late || pair_send(d, XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, true) < 0))
-			pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL);
+			pair_call(XIO_CTL_PAIR_ABANDON, s, token, NULL, 0, NULL, 0);
 		xio_sys.close(sv[0]);
 		if (kr == 0) {
 			/* connected, but no proof came (await_proof's only failure) */
@@ -618,7 +631,13 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 		uint64_t mine = e | XIO_PAIR_CLAIMING;
 		bool marked = !(e & XIO_PAIR_CLAIMING) &&
 			      atomic_compare_exchange_strong(&h->pairing[i], &e, mine);
-		int r = pair_call(XIO_CTL_PAIR_CLAIM, *out, *token, &t, 1, &u);
+		int cap = pair_spin_cap_us(), base = xio_spin_us() < cap ? xio_spin_us() : cap,
+		    spin = cap > 0 ? xio_spin_adapt_us(&claim_adapt, base, cap) : 0;
+		int64_t t0 = xio_mono_ns();
+		int r = pair_call(XIO_CTL_PAIR_CLAIM, *out, *token, &t, 1, &u, spin);
+		if (cap > 0)
+			xio_spin_adapt_learn(&claim_adapt, xio_mono_ns() - t0, r == 0, spin, base,
+					     cap);
 		if (r == 0 && u >= 0)
 			return u;
 		if (marked) /* refused: the client need not wait for us */
