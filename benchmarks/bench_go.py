@@ -183,7 +183,7 @@ def report_go(self, sect, summary):
                           ratio, unit)
         med[key] = m
         body += b + [""]
-    sect("10. Go programs under the seccomp supervisor", "go", body)
+    sect("11. Go programs under the seccomp supervisor", "go", body)
 
     def r(key, pt):
         m = med.get(key, {})
