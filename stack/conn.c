@@ -374,16 +374,19 @@ bool xio_board_watch_space(struct xio_conn *c)
  * doorbell taken from under it, even one it is only about to poll() for,
  * would leave it asleep for good (stack/model/ring_wakeup.pml, -DPOLLERS).
  * It is awake or about to be (the bytes stay, its socket reads readable);
- * give it the CPU. One killed while announced leaves its bit: after 2 ms
- * its process is looked at, and a dead one's announcement dropped.
+ * give it the CPU, once drain_lock is released (it will want it). One
+ * killed while announced leaves its bit: after 2 ms its process is looked
+ * at, and a dead one's announcement dropped.
  */
-static bool may_drain(struct xio_conn *c, bool lone)
+enum drain_turn { DRAIN_NOW, DRAIN_YIELD, DRAIN_NAP };
+
+static enum drain_turn may_drain(struct xio_conn *c, bool lone)
 {
 	uint32_t s = atomic_load(&c->rxd->sleepers);
 	/* After the peer's close the socket stays readable (EOF) and HUP for everyone. */
 	if (lone || !(s & XIO_SLEEPER_LONE) || atomic_load(&c->sock_eof)) {
 		atomic_store_explicit(&c->drain_held_ns, 0, memory_order_relaxed);
-		return true;
+		return DRAIN_NOW;
 	}
 	int64_t now = xio_mono_ns(), since = atomic_load(&c->drain_held_ns);
 	if (!since) {
@@ -394,20 +397,23 @@ static bool may_drain(struct xio_conn *c, bool lone)
 		    atomic_compare_exchange_strong(&c->rxd->sleepers, &s,
 						   s - 1 - XIO_SLEEPER_LONE)) {
 			atomic_store(&c->drain_held_ns, 0);
-			return true;
+			return DRAIN_NOW;
 		}
-		/* Alive but not running (stopped, or starved): do not spin against it. */
+		return DRAIN_NAP; /* alive but not running (stopped, or starved) */
+	}
+	/* a yield to a busy neighbour would hand it the CPU for a slice */
+	return xio_spin_crowded() ? DRAIN_NAP : DRAIN_YIELD;
+}
+
+/* Give the lone waiter its turn (may_drain): a yield, or a 100 us nap. */
+static void drain_wait_turn(enum drain_turn t)
+{
+	if (t == DRAIN_YIELD) {
+		xio_spin_yield(xio_mono_ns());
+	} else {
 		struct timespec ts = {0, 100000};
 		nanosleep(&ts, NULL);
-		return false;
 	}
-	if (xio_spin_crowded()) {
-		struct timespec ts = {0, 100000}; /* a yield would hand the CPU away for a slice */
-		nanosleep(&ts, NULL);
-	} else {
-		xio_spin_yield();
-	}
-	return false;
 }
 
 static void drain(struct xio_conn *c, int fd, bool lone)
@@ -423,9 +429,11 @@ static void drain(struct xio_conn *c, int fd, bool lone)
 		xio_demote_poke(c, fd);
 		goto wake;
 	}
-	if (!may_drain(c, lone)) {
+	enum drain_turn turn = may_drain(c, lone);
+	if (turn != DRAIN_NOW) {
 		xio_demote_drain_exit(c, 0);
 		pthread_mutex_unlock(&c->drain_lock);
+		drain_wait_turn(turn);
 		return;
 	}
 	uint64_t drained = 0;

@@ -186,10 +186,10 @@ static void control_drop(void)
 static void spin_readable(int fd, int spin_us)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t end = xio_mono_us() + (uint64_t)spin_us;
+	int64_t now = xio_mono_ns(), end = now + (int64_t)spin_us * 1000;
 	if (xio_spin_crowded())
 		return;
-	while (xio_sys.poll(&p, 1, 0) == 0 && xio_mono_us() < end && xio_spin_yield())
+	while (xio_sys.poll(&p, 1, 0) == 0 && now < end && (now = xio_spin_yield(now)))
 		;
 }
 

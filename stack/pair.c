@@ -63,8 +63,9 @@
 #define PAIR_LOOK_AGAIN_US 5000
 /*
  * ... first spinning (the client, on another CPU, announces within a few
- * µs), then in naps: a client on our CPU gets it, and no yield hands a busy
- * neighbour a whole scheduler slice (4 ms per connection, stack/wait.c).
+ * µs), then yielding (a client on our CPU gets it), or, once a yield has
+ * lost a slice to a busy neighbour (stack/wait.c), in naps (20 µs asked,
+ * about 70 with the timer slack).
  */
 #define PAIR_LOOK_SPIN_US 20
 #define PAIR_LOOK_NAP_NS  20000
@@ -341,7 +342,9 @@ static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t to
 	uint64_t start = xio_mono_us(), deadline = start + pair_wait_us();
 	bool extended = false, spun = false;
 	int cap = pair_spin_cap_us(), base = xio_spin_us() < cap ? xio_spin_us() : cap;
-	int spin = cap > 0 && !xio_spin_crowded() ? xio_spin_adapt_us(&pair_adapt, base, cap) : 0;
+	if (xio_spin_crowded())
+		cap = 0; /* neither spin nor learn */
+	int spin = cap > 0 ? xio_spin_adapt_us(&pair_adapt, base, cap) : 0;
 	int64_t t0 = xio_mono_ns();
 	for (;;) {
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -614,8 +617,8 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 			break;
 		if (now < spin_end) {
 			rte_pause();
-		} else {
-			/* the client may be waiting for this very CPU */
+		} else if (xio_spin_crowded() || !xio_spin_yield(xio_mono_ns())) {
+			/* the client may be waiting for this very CPU; a busy one keeps it */
 			struct timespec nap = {0, PAIR_LOOK_NAP_NS};
 			nanosleep(&nap, NULL);
 		}
@@ -631,7 +634,8 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 		uint64_t mine = e | XIO_PAIR_CLAIMING;
 		bool marked = !(e & XIO_PAIR_CLAIMING) &&
 			      atomic_compare_exchange_strong(&h->pairing[i], &e, mine);
-		int cap = pair_spin_cap_us(), base = xio_spin_us() < cap ? xio_spin_us() : cap,
+		int cap = xio_spin_crowded() ? 0 : pair_spin_cap_us(),
+		    base = xio_spin_us() < cap ? xio_spin_us() : cap,
 		    spin = cap > 0 ? xio_spin_adapt_us(&claim_adapt, base, cap) : 0;
 		int64_t t0 = xio_mono_ns();
 		int r = pair_call(XIO_CTL_PAIR_CLAIM, *out, *token, &t, 1, &u, spin);

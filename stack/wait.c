@@ -24,7 +24,8 @@
  * spinning and sleeps for a while (xio_spin_crowded), a back-off that
  * doubles from CROWDED_MIN_NS to CROWDED_MAX_NS while its yields stay slow.
  * Slow is longer than 1 ms: a busy task keeps the CPU until the next tick
- * (up to 4 ms at HZ=250); 200 us also caught the manager's short bursts and
+ * (up to 4 ms at HZ=250; at HZ=1000 a yield loses at most about that and
+ * is not always seen); 200 us also caught the manager's short bursts and
  * cost loopback short connections 12%.
  */
 #define YIELD_SLOW_NS  1000000
@@ -38,21 +39,24 @@ bool xio_spin_crowded(void)
 	return crowded_for && xio_mono_ns() < crowded_until;
 }
 
-bool xio_spin_yield(void)
+int64_t xio_spin_yield(int64_t now)
 {
-	int64_t t0 = xio_mono_ns();
 	sched_yield();
 	int64_t t = xio_mono_ns();
-	if (t - t0 < YIELD_SLOW_NS) {
+	if (t - now < YIELD_SLOW_NS) {
 		if (crowded_for && t >= crowded_until)
 			crowded_for = 0; /* the neighbour is gone */
-		return true;
+		return t;
 	}
-	crowded_for = !crowded_for			 ? CROWDED_MIN_NS
-		      : crowded_for * 2 > CROWDED_MAX_NS ? CROWDED_MAX_NS
-							 : crowded_for * 2;
+	/* doubled while the slow yields keep coming, afresh after a long quiet time */
+	if (!crowded_for || t - crowded_until > crowded_for)
+		crowded_for = CROWDED_MIN_NS;
+	else if (crowded_for * 2 <= CROWDED_MAX_NS)
+		crowded_for *= 2;
+	else
+		crowded_for = CROWDED_MAX_NS;
 	crowded_until = t + crowded_for;
-	return false;
+	return 0;
 }
 
 /*
@@ -83,9 +87,9 @@ static int spin(struct xio_waiter *w, int64_t spin_end)
 			peeked = now;
 		}
 		if (now - yielded >= YIELD_AFTER_NS) {
-			if (!xio_spin_yield())
+			if (!(now = xio_spin_yield(now)))
 				return 0;
-			yielded = now = xio_mono_ns();
+			yielded = now;
 		}
 	}
 	return 0;

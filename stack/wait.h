@@ -12,7 +12,9 @@
  *      kernel's fds, without the caller's signal mask.
  *   2. spin for spin_us, looking again (the peer is probably about to
  *      answer); after the first 5 us a peek at the kernel now and then, for
- *      what only the kernel can tell (a peer's close).
+ *      what only the kernel can tell (a peer's close). Not at all while the
+ *      thread is crowded, and a yield that lost a slice ends it
+ *      (xio_spin_yield).
  *   3. announce the sleep in shared memory (from now on the peer rings a
  *      doorbell for what it does), then look again: what happened before
  *      the announcement rings no doorbell.
@@ -63,11 +65,12 @@ struct xio_waiter {
 int xio_wait(struct xio_waiter *w);
 
 /*
- * sched_yield() for a spinner: false when it was slow (the CPU went to a
- * task that kept it for a slice), and the spin should end; this thread then
- * does not spin for a while: xio_spin_crowded() says so (stack/wait.c).
+ * sched_yield() for a spinner that read the clock at @now (ns): the clock
+ * after it, or 0 when it was slow (the CPU went to a task that kept it for
+ * a slice) and the spin should end; this thread then does not spin for a
+ * while: xio_spin_crowded() says so (stack/wait.c).
  */
-bool xio_spin_yield(void);
+int64_t xio_spin_yield(int64_t now);
 bool xio_spin_crowded(void);
 
 /*

@@ -25,8 +25,8 @@ FP=$FAULT_BIN/fpeer
 on_cpu_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; }
 state() { awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat"; }
 
-taskset -c 0 bash -c 'while :; do :; done' &
-hog=$!
+# this script and what it runs (awk, sleep, xio-stat) stay off the reader's CPU
+taskset -cp 1 $$ >/dev/null
 port=$(free_port)
 taskset -c 1 "${XRUN[@]}" "$FP" server 127.0.0.1 "$port" --plain --recv eof --send inf \
 	--chunk 1 --delay-us 200000 --ready "$WORK/ready" >"$WORK/server.log" 2>&1 &
@@ -37,6 +37,16 @@ XIO_SPIN_US=1000000 taskset -c 0 "${XRUN[@]}" "$FP" client 127.0.0.1 "$port" --p
 cpid=$!
 wait_file "$WORK/client.ready" 5000
 (($(xio_field conns_open) >= 1)) || fail "not an X-IO connection"
+# Alone on its CPU the reader spins, else nothing below would be measured: most
+# of 0.5 s on the CPU (a yield slowed by something else now and then, e.g. the
+# manager, sends it to sleep until the next byte, at most 200 ms).
+a0=$(on_cpu_ns "$cpid")
+sleep 0.5
+alone=$((($(on_cpu_ns "$cpid") - a0) / 1000000))
+((alone >= 100)) || fail "alone on CPU 0 the reader was on the CPU $alone ms of 500: it did not spin, nothing measured"
+taskset -c 0 bash -c 'while :; do :; done' &
+hog=$!
+sleep 0.1
 received() { awk '{ print $2 }' "$WORK/progress" 2>/dev/null || echo 0; }
 r0=$(on_cpu_ns "$cpid") h0=$(on_cpu_ns "$hog") b0=$(received)
 running=0 looks=0
@@ -51,7 +61,7 @@ b1=$(received)
 kill -KILL "$hog" "$spid" "$cpid" 2>/dev/null || true
 wait "$hog" "$spid" "$cpid" 2>/dev/null || true
 reader=$(((r1 - r0) / 1000000)) busy=$(((h1 - h0) / 1000000))
-log "over 0.5 s: reader $reader ms on CPU, busy loop $busy ms; reader runnable at $running of $looks looks; received $b0 -> $b1 bytes"
+log "alone: reader $alone ms on CPU of 500; with the busy loop, over 0.5 s: reader $reader ms on CPU, busy loop $busy ms; reader runnable at $running of $looks looks; received $b0 -> $b1 bytes"
 ((busy > 0 && reader * 4 <= busy)) ||
 	fail "the spinning reader kept its CPU: $reader ms against the busy loop's $busy ms (at most a quarter allowed)"
 ((running <= looks - 7)) ||
