@@ -9,11 +9,17 @@
 #include <string.h>
 
 #include "manager.h"
+#include "ring.h"
 
 #define MAX_SLOTS   1048576u
 #define MAX_RING_KB 65536u /* 64 MiB per direction */
 #define MAX_BUFS    1048576u
 #define MAX_BUF_KB  65536u
+
+/* A record's length element keeps its top two bits for flags (stack/ring.h). */
+_Static_assert((uint64_t)MAX_RING_KB * 1024 < XIO_REC_PAD &&
+		   (uint64_t)MAX_BUF_KB * 1024 < XIO_REC_PAD,
+	       "a ring or buffer this large has lengths that reach XIO_REC_PAD's bit");
 
 static void usage(FILE *f)
 {
