@@ -40,15 +40,9 @@ def run(b):
 
 
 def report(b, r):
-    P = b.points(CASE)
-    if not P:
+    if not b.points(CASE):
         return
-    ratio = [("xio", "tcp")]
-    body = []
-    for pts, key, unit in (([p for p in P if p.startswith("ping")], "p50_us", "p50 RTT µs"),
-                           ([p for p in P if p.startswith("ping")], "p99_us", "p99 RTT µs"),
-                           ([p for p in P if p.startswith("short")], "rate", "connections/s")):
-        if pts:
-            t, _ = b.table(CASE, pts, MODES, key, ratio, unit)
-            body += t + [""]
+    body, _ = b.tables(CASE, MODES, [("xio", "tcp")], [
+        ("ping", "p50_us", "p50 RTT µs"), ("ping", "p99_us", "p99 RTT µs"),
+        ("short", "rate", "connections/s")])
     r.section("12. A busy process on the server's CPU", CASE, body)

@@ -149,20 +149,10 @@ def report(b, r):
     P = b.points(CASE)
     if not P:
         return
-    ratio = [("xio", "tcp")]
-    body = []
-    rows = [([p for p in P if p.startswith("iperf3")], "gbps", "Gbit/s"),
-            ([p for p in P if p.startswith("ping")], "p50_us", "p50 RTT µs"),
-            ([p for p in P if p.startswith("ping")], "p99_us", "p99 RTT µs"),
-            ([p for p in P if p.startswith("short")], "rate", "connections/s"),
-            ([p for p in P if p.startswith("wrk")], "rps", "requests/s")]
-    med = {}
-    for pts, key, unit in rows:
-        if not pts:
-            continue
-        t, m = b.table(CASE, pts, MODES, key, ratio, unit)
-        med[key] = m
-        body += t + [""]
+    body, med = b.tables(CASE, MODES, [("xio", "tcp")], [
+        ("iperf3", "gbps", "Gbit/s"), ("ping", "p50_us", "p50 RTT µs"),
+        ("ping", "p99_us", "p99 RTT µs"), ("short", "rate", "connections/s"),
+        ("wrk", "rps", "requests/s")])
     veth = [x["veth_bytes"] for x in b.records
             if x["case"] == CASE and x["mode"] == "xio" and "veth_bytes" in x]
     if veth:

@@ -806,6 +806,19 @@ class Bench:
             lines.append("| " + " | ".join(row) + " |")
         return lines, med
 
+    def tables(self, case, cols, ratios, rows):
+        """One table() per row (prefix, key, unit) over @case's points whose name starts with
+        prefix, rows without points left out: (the Markdown lines, {key: medians})."""
+        body, med = [], {}
+        P = self.points(case)
+        for prefix, key, unit in rows:
+            pts = [p for p in P if p.startswith(prefix)]
+            if not pts:
+                continue
+            t, med[key] = self.table(case, pts, cols, key, ratios, unit)
+            body += t + [""]
+        return body, med
+
     def points(self, case):
         seen = []
         for r in self.records:
