@@ -201,6 +201,18 @@ static int pair_spin_cap_us(void)
 }
 
 /*
+ * How long a pairing wait spins, learned in @a: into *@base the plain spin
+ * and *@cap the cap that xio_spin_adapt_learn() wants afterwards (0: no
+ * spin, nothing to learn: spinning is off, or the thread is crowded).
+ */
+static int pair_spin_us(struct xio_spin_adapt *a, int *base, int *cap)
+{
+	*cap = xio_spin_crowded() ? 0 : pair_spin_cap_us();
+	*base = xio_spin_us() < *cap ? xio_spin_us() : *cap;
+	return *cap > 0 ? xio_spin_adapt_us(a, *base, *cap) : 0;
+}
+
+/*
  * Spin until the slot's state word is no longer @w or @spin_ns passed;
  * returns the last word read. No sched_yield() here, unlike the readiness
  * engine's spin: a yield hands a CPU-bound neighbour the rest of its slice
@@ -341,10 +353,7 @@ static int await_proof(struct xio_domain_hdr *h, struct xio_slot *s, uint32_t to
 {
 	uint64_t start = xio_mono_us(), deadline = start + pair_wait_us();
 	bool extended = false, spun = false;
-	int cap = pair_spin_cap_us(), base = xio_spin_us() < cap ? xio_spin_us() : cap;
-	if (xio_spin_crowded())
-		cap = 0; /* neither spin nor learn */
-	int spin = cap > 0 ? xio_spin_adapt_us(&pair_adapt, base, cap) : 0;
+	int base, cap, spin = pair_spin_us(&pair_adapt, &base, &cap);
 	int64_t t0 = xio_mono_ns();
 	for (;;) {
 		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -634,9 +643,7 @@ int xio_pair_claim(struct xio_domain *d, int t, const struct xio_endpoint *peer,
 		uint64_t mine = e | XIO_PAIR_CLAIMING;
 		bool marked = !(e & XIO_PAIR_CLAIMING) &&
 			      atomic_compare_exchange_strong(&h->pairing[i], &e, mine);
-		int cap = xio_spin_crowded() ? 0 : pair_spin_cap_us(),
-		    base = xio_spin_us() < cap ? xio_spin_us() : cap,
-		    spin = cap > 0 ? xio_spin_adapt_us(&claim_adapt, base, cap) : 0;
+		int base, cap, spin = pair_spin_us(&claim_adapt, &base, &cap);
 		int64_t t0 = xio_mono_ns();
 		int r = pair_call(XIO_CTL_PAIR_CLAIM, *out, *token, &t, 1, &u, spin);
 		if (cap > 0)
